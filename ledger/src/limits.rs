@@ -1,0 +1,81 @@
+//! Every maximum in the system, in one place, tied together by compile-time assertions.
+//!
+//! Names put the unit last (`_max`, `_bytes_max`, `_ms`). Anything that reads input checks the
+//! relevant limit before decoding or allocating, and answers with a typed error past it.
+
+/// Largest raw signed transaction accepted. A value transfer with no data and no access list
+/// is at most about 200 bytes; this leaves room for all legal field sizes.
+pub const TX_BYTES_MAX: usize = 512;
+
+/// Transactions in one block.
+pub const BLOCK_TXS_MAX: usize = 4_096;
+
+/// Transactions in one submitted batch (`POST /v1/txs`).
+pub const BATCH_TXS_MAX: usize = 4_096;
+
+/// Bytes in one HTTP request body to the public API.
+pub const REQUEST_BYTES_MAX: usize = 4 * 1024 * 1024;
+
+/// Transactions waiting in the sequencer's mempool, all senders together.
+pub const MEMPOOL_TXS_MAX: usize = 65_536;
+
+/// Transactions waiting for one sender.
+pub const SENDER_QUEUE_TXS_MAX: usize = 4_096;
+
+/// How far ahead of the sender's next nonce a transaction may be and still be queued.
+pub const NONCE_GAP_MAX: u64 = SENDER_QUEUE_TXS_MAX as u64;
+
+/// Validators in a validator set.
+pub const VALIDATORS_MAX: usize = 64;
+
+/// Shard count is `2^shard_bits`; at most 256 shards.
+pub const SHARD_BITS_MAX: u8 = 8;
+
+/// Shards in a chain.
+pub const SHARDS_MAX: usize = 1 << SHARD_BITS_MAX;
+
+/// Depth of the state tree: one level per address bit.
+pub const TRIE_DEPTH: usize = 160;
+
+/// Accounts one block can touch: sender and recipient of every transaction, plus the fee
+/// recipient.
+pub const BLOCK_ACCOUNTS_MAX: usize = 2 * BLOCK_TXS_MAX + 1;
+
+/// Accounts a single witness or multiproof request may ask for.
+pub const WITNESS_ACCOUNTS_MAX: usize = BLOCK_ACCOUNTS_MAX;
+
+/// Bytes of an encoded block header.
+pub const HEADER_BYTES_MAX: usize = 1_024;
+
+/// Bytes of an encoded proposal (header, transactions, public keys, witness, parent certificate).
+pub const PROPOSAL_BYTES_MAX: usize = 32 * 1024 * 1024;
+
+/// Longest batching window a chain may configure: how long the sequencer waits after the first
+/// pending transaction before proposing.
+pub const BATCH_WINDOW_MS_MAX: u64 = 10_000;
+
+/// How far a proposal's timestamp may be ahead of a validator's clock.
+pub const TIMESTAMP_DRIFT_MS_MAX: u64 = 15_000;
+
+/// Funded accounts in a genesis.
+pub const GENESIS_ACCOUNTS_MAX: usize = 1_000_000;
+
+/// Backup envelope bytes (plaintext snapshot chunk plus header).
+pub const BACKUP_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+const _: () = assert!(BLOCK_TXS_MAX <= MEMPOOL_TXS_MAX);
+const _: () = assert!(SENDER_QUEUE_TXS_MAX <= MEMPOOL_TXS_MAX);
+const _: () = assert!(BATCH_TXS_MAX <= MEMPOOL_TXS_MAX);
+// A full batch of maximal transactions, with MessagePack framing (bin32 header = 5 bytes per
+// transaction, array32 header = 5 bytes), must fit one request.
+const _: () = assert!(BATCH_TXS_MAX * (TX_BYTES_MAX + 5) + 5 <= REQUEST_BYTES_MAX);
+const _: () = assert!(SHARDS_MAX == 256 && (SHARD_BITS_MAX as usize) < TRIE_DEPTH);
+// Validator indices travel as u8 in votes.
+const _: () = assert!(VALIDATORS_MAX <= u8::MAX as usize);
+const _: () = assert!(WITNESS_ACCOUNTS_MAX >= BLOCK_ACCOUNTS_MAX);
+// A proposal carries at most BLOCK_TXS_MAX transactions with a 64-byte public key each, plus a
+// witness of at most BLOCK_ACCOUNTS_MAX paths of TRIE_DEPTH sibling hashes.
+const _: () = assert!(
+    BLOCK_TXS_MAX * (TX_BYTES_MAX + 64) + BLOCK_ACCOUNTS_MAX * TRIE_DEPTH * 32 / 4
+        <= PROPOSAL_BYTES_MAX
+);
