@@ -1,0 +1,621 @@
+//! Unit tests: every rejection reason built by hand, round trips, fees, the wire form.
+
+use alloy_rlp::{Decodable, Encodable, Header};
+
+use super::*;
+use crate::primitives::parse_hex_array;
+use crate::signature::SecretKey;
+
+const CHAIN_ID: u64 = 1_337;
+
+/// First account of the development mnemonic `test test … junk`.
+fn dev_key() -> SecretKey {
+    let bytes =
+        parse_hex_array::<32>("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
+            .expect("hex");
+    SecretKey::from_bytes(&bytes).expect("valid key")
+}
+
+fn transfer(kind: TxKind) -> Transfer {
+    Transfer {
+        kind,
+        chain_id: CHAIN_ID,
+        nonce: 7,
+        max_fee_per_gas: 2_000_000_000,
+        max_priority_fee_per_gas: match kind {
+            TxKind::DynamicFee => 1_000_000_000,
+            TxKind::Legacy | TxKind::AccessList => 2_000_000_000,
+        },
+        gas_limit: TRANSFER_GAS,
+        to: Address([0x42; 20]),
+        value: U256::from(10u64).pow(U256::from(18u64)),
+    }
+}
+
+fn signed(kind: TxKind) -> Vec<u8> {
+    transfer(kind).sign(&dev_key()).raw().to_vec()
+}
+
+const KINDS: [TxKind; 3] = [TxKind::Legacy, TxKind::AccessList, TxKind::DynamicFee];
+
+/// Where each field sits in the list of each envelope.
+fn index(kind: TxKind, field: TxField) -> usize {
+    let order: &[TxField] = match kind {
+        TxKind::Legacy => &[
+            TxField::Nonce,
+            TxField::GasPrice,
+            TxField::GasLimit,
+            TxField::To,
+            TxField::Value,
+            TxField::Data,
+            TxField::V,
+            TxField::R,
+            TxField::S,
+        ],
+        TxKind::AccessList => &[
+            TxField::ChainId,
+            TxField::Nonce,
+            TxField::GasPrice,
+            TxField::GasLimit,
+            TxField::To,
+            TxField::Value,
+            TxField::Data,
+            TxField::AccessList,
+            TxField::V,
+            TxField::R,
+            TxField::S,
+        ],
+        TxKind::DynamicFee => &[
+            TxField::ChainId,
+            TxField::Nonce,
+            TxField::MaxPriorityFeePerGas,
+            TxField::MaxFeePerGas,
+            TxField::GasLimit,
+            TxField::To,
+            TxField::Value,
+            TxField::Data,
+            TxField::AccessList,
+            TxField::V,
+            TxField::R,
+            TxField::S,
+        ],
+    };
+    order
+        .iter()
+        .position(|candidate| *candidate == field)
+        .expect("field belongs to the envelope")
+}
+
+/// Splits a raw transaction into its type byte and its encoded list items.
+fn split(raw: &[u8]) -> (Option<u8>, Vec<Vec<u8>>) {
+    let (type_byte, mut list) = match raw[0] {
+        0xc0.. => (None, raw),
+        type_byte => (Some(type_byte), &raw[1..]),
+    };
+    let header = Header::decode(&mut list).expect("list header");
+    let mut payload = &list[..header.payload_length];
+    let mut items = Vec::new();
+    while !payload.is_empty() {
+        let before = payload;
+        let item = Header::decode(&mut payload).expect("item header");
+        payload = &payload[item.payload_length..];
+        items.push(before[..before.len() - payload.len()].to_vec());
+    }
+    (type_byte, items)
+}
+
+/// Joins a type byte and encoded items back into a raw transaction.
+fn join(type_byte: Option<u8>, items: &[Vec<u8>]) -> Vec<u8> {
+    let payload: Vec<u8> = items.concat();
+    let mut out: Vec<u8> = type_byte.into_iter().collect();
+    Header {
+        list: true,
+        payload_length: payload.len(),
+    }
+    .encode(&mut out);
+    out.extend(payload);
+    out
+}
+
+/// A valid signed transaction of `kind` with one field replaced by `item` (already encoded).
+fn replaced(kind: TxKind, field: TxField, item: Vec<u8>) -> Vec<u8> {
+    let (type_byte, mut items) = split(&signed(kind));
+    items[index(kind, field)] = item;
+    join(type_byte, &items)
+}
+
+fn rlp<T: Encodable>(value: T) -> Vec<u8> {
+    alloy_rlp::encode(value)
+}
+
+fn reject(raw: &[u8]) -> TxRejection {
+    decode(raw, CHAIN_ID).expect_err("must be rejected")
+}
+
+fn order() -> U256 {
+    U256::from_be_bytes(
+        parse_hex_array::<32>("0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141")
+            .expect("hex"),
+    )
+}
+
+#[test]
+fn sign_decode_recover_round_trip_for_every_kind() {
+    for kind in KINDS {
+        let signed = transfer(kind).sign(&dev_key());
+        let decoded = decode(signed.raw(), CHAIN_ID).expect("decodes");
+        assert_eq!(decoded, signed);
+        assert_eq!(decoded.hash(), keccak256(signed.raw()));
+        assert_eq!(decoded.raw()[0] >= 0xc0, kind == TxKind::Legacy);
+        let verified = decoded.clone().recover().expect("recovers");
+        assert_eq!(verified.sender, dev_key().address());
+        assert_eq!(verified.public_key, dev_key().public_key());
+        assert_eq!(verified.nonce(), 7);
+        assert_eq!(verified.transfer(), &transfer(kind));
+        let by_key = decoded
+            .verify_with(dev_key().public_key())
+            .expect("verifies");
+        assert_eq!(by_key, verified);
+    }
+}
+
+#[test]
+fn oversized_input_is_refused_before_decoding() {
+    let raw = vec![0xff; TX_BYTES_MAX + 1];
+    assert_eq!(
+        reject(&raw),
+        TxRejection::TooLarge {
+            got: TX_BYTES_MAX + 1,
+            limit: TX_BYTES_MAX
+        }
+    );
+}
+
+#[test]
+fn bad_rlp_is_malformed() {
+    let raw = signed(TxKind::DynamicFee);
+    assert_eq!(reject(&[]).code(), "malformed");
+    assert_eq!(reject(&raw[..raw.len() - 1]).code(), "malformed");
+    // An RLP string where the transaction should be.
+    assert_eq!(reject(&[0x83, 1, 2, 3]).code(), "malformed");
+    // A typed transaction whose body is not a list.
+    assert_eq!(reject(&[0x02, 0x83, 1, 2, 3]).code(), "malformed");
+    // A long-form list header for a short list is not canonical.
+    assert!(matches!(
+        reject(&[0xf8, 0x03, 0x01, 0x02, 0x03]),
+        TxRejection::Malformed {
+            error: alloy_rlp::Error::NonCanonicalSize,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn wrong_field_count_is_malformed() {
+    for kind in KINDS {
+        let (type_byte, mut items) = split(&signed(kind));
+        let expected = items.len();
+        items.pop();
+        assert!(matches!(
+            reject(&join(type_byte, &items)),
+            TxRejection::Malformed {
+                error: alloy_rlp::Error::ListLengthMismatch { got, .. },
+                ..
+            } if got == expected - 1
+        ));
+        items.push(rlp(1u8));
+        items.push(rlp(1u8));
+        assert!(matches!(
+            reject(&join(type_byte, &items)),
+            TxRejection::Malformed {
+                error: alloy_rlp::Error::ListLengthMismatch { got, .. },
+                ..
+            } if got == expected + 1
+        ));
+    }
+}
+
+#[test]
+fn non_canonical_integers_are_malformed() {
+    let leading_zero = vec![0x82, 0x00, 0x07];
+    assert!(matches!(
+        reject(&replaced(TxKind::DynamicFee, TxField::Nonce, leading_zero)),
+        TxRejection::Malformed {
+            field: TxField::Nonce,
+            error: alloy_rlp::Error::LeadingZero
+        }
+    ));
+    // A single byte below 0x80 must encode as itself.
+    let long_single_byte = vec![0x81, 0x07];
+    assert!(matches!(
+        reject(&replaced(TxKind::Legacy, TxField::Nonce, long_single_byte)),
+        TxRejection::Malformed {
+            field: TxField::Nonce,
+            error: alloy_rlp::Error::NonCanonicalSingleByte
+        }
+    ));
+    // Zero is the empty string, never 0x00.
+    assert!(matches!(
+        reject(&replaced(TxKind::AccessList, TxField::V, vec![0x00])),
+        TxRejection::Malformed {
+            field: TxField::V,
+            error: alloy_rlp::Error::LeadingZero
+        }
+    ));
+    let mut r_with_zero = vec![0xa1, 0x00];
+    r_with_zero.extend([0x11; 32]);
+    assert_eq!(
+        reject(&replaced(TxKind::DynamicFee, TxField::R, r_with_zero)).code(),
+        "malformed"
+    );
+}
+
+#[test]
+fn recipient_of_wrong_length_is_malformed() {
+    assert!(matches!(
+        reject(&replaced(TxKind::Legacy, TxField::To, rlp([0x42u8; 19]))),
+        TxRejection::Malformed {
+            field: TxField::To,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn trailing_bytes_after_and_inside_the_list_are_refused() {
+    for kind in KINDS {
+        let mut raw = signed(kind);
+        raw.push(0x00);
+        assert_eq!(
+            reject(&raw),
+            TxRejection::TrailingBytes {
+                count: 1,
+                position: TrailingPosition::AfterList
+            }
+        );
+        // A truncated item header after the last field, inside the list.
+        let (type_byte, mut items) = split(&signed(kind));
+        items.push(vec![0xb8]);
+        assert_eq!(
+            reject(&join(type_byte, &items)),
+            TxRejection::TrailingBytes {
+                count: 1,
+                position: TrailingPosition::InsideList
+            }
+        );
+    }
+}
+
+#[test]
+fn unsupported_type_bytes_are_refused() {
+    for type_byte in [0x00, 0x03, 0x04, 0x7f] {
+        let mut raw = signed(TxKind::DynamicFee);
+        raw[0] = type_byte;
+        assert_eq!(reject(&raw), TxRejection::UnsupportedType { type_byte });
+    }
+}
+
+#[test]
+fn unprotected_legacy_is_refused() {
+    for v in [27u8, 28] {
+        assert_eq!(
+            reject(&replaced(TxKind::Legacy, TxField::V, rlp(v))),
+            TxRejection::UnprotectedLegacy
+        );
+    }
+}
+
+#[test]
+fn wrong_chain_id_is_refused() {
+    for kind in KINDS {
+        let raw = signed(kind);
+        assert_eq!(
+            decode(&raw, 1).expect_err("other chain"),
+            TxRejection::WrongChainId {
+                got: U256::from(CHAIN_ID),
+                expected: 1
+            }
+        );
+    }
+    // A chain id wider than 64 bits cannot be ours.
+    let huge = U256::from(u128::MAX);
+    assert_eq!(
+        reject(&replaced(TxKind::DynamicFee, TxField::ChainId, rlp(huge))),
+        TxRejection::WrongChainId {
+            got: huge,
+            expected: CHAIN_ID
+        }
+    );
+}
+
+#[test]
+fn bad_recovery_ids_are_refused() {
+    assert_eq!(
+        reject(&replaced(TxKind::DynamicFee, TxField::V, rlp(2u8))),
+        TxRejection::BadRecoveryId { got: U256::from(2) }
+    );
+    assert_eq!(
+        reject(&replaced(TxKind::AccessList, TxField::V, rlp(27u8))),
+        TxRejection::BadRecoveryId {
+            got: U256::from(27)
+        }
+    );
+    for v in [0u8, 1, 26, 29, 34] {
+        assert_eq!(
+            reject(&replaced(TxKind::Legacy, TxField::V, rlp(v))),
+            TxRejection::BadRecoveryId { got: U256::from(v) }
+        );
+    }
+}
+
+#[test]
+fn high_s_is_refused() {
+    for kind in KINDS {
+        let signed = transfer(kind).sign(&dev_key());
+        let s = U256::from_be_bytes(signed.signature().s.0);
+        let high_s = rlp(order() - s);
+        let (type_byte, mut items) = split(signed.raw());
+        items[index(kind, TxField::S)] = high_s;
+        // Flip the parity too, so this is exactly the malleated twin of a valid signature.
+        let v_index = index(kind, TxField::V);
+        let v = U256::decode(&mut items[v_index].as_slice()).expect("v");
+        // Legacy `v` is 35 + 2 * chain id + parity: flip the parity bit of `v - 35`.
+        let offset = if kind == TxKind::Legacy { 35 } else { 0 };
+        let flipped = ((v - U256::from(offset)) ^ U256::ONE) + U256::from(offset);
+        items[v_index] = rlp(flipped);
+        assert_eq!(reject(&join(type_byte, &items)), TxRejection::HighS);
+    }
+}
+
+#[test]
+fn out_of_range_scalars_are_invalid_signatures() {
+    for (field, scalar) in [
+        (TxField::R, U256::ZERO),
+        (TxField::S, U256::ZERO),
+        (TxField::R, order()),
+        (TxField::S, U256::MAX),
+    ] {
+        assert_eq!(
+            reject(&replaced(TxKind::DynamicFee, field, rlp(scalar))),
+            TxRejection::InvalidSignature
+        );
+    }
+}
+
+#[test]
+fn an_r_off_the_curve_recovers_nothing() {
+    // About half of all x coordinates are not on secp256k1; some small r must be one.
+    let mut refused = 0;
+    for r in 1u8..32 {
+        let raw = replaced(TxKind::DynamicFee, TxField::R, rlp(r));
+        let decoded = decode(&raw, CHAIN_ID).expect("structurally valid");
+        match decoded.recover() {
+            Err(rejection) => {
+                assert_eq!(rejection, TxRejection::InvalidSignature);
+                refused += 1;
+            }
+            Ok(verified) => assert_ne!(verified.sender, dev_key().address()),
+        }
+    }
+    assert!(refused > 0);
+}
+
+#[test]
+fn signature_for_another_key_does_not_verify() {
+    let other = SecretKey::from_bytes(&[7u8; 32]).expect("key");
+    for kind in KINDS {
+        let decoded = decode(&signed(kind), CHAIN_ID).expect("decodes");
+        assert_eq!(
+            decoded.verify_with(other.public_key()),
+            Err(TxRejection::SignatureMismatch)
+        );
+    }
+}
+
+#[test]
+fn data_access_list_and_contract_creation_are_refused() {
+    for kind in KINDS {
+        assert_eq!(
+            reject(&replaced(kind, TxField::Data, rlp([0xa9u8, 0x05]))),
+            TxRejection::DataNotEmpty { length: 2 }
+        );
+        assert_eq!(
+            reject(&replaced(kind, TxField::To, rlp([0u8; 0]))),
+            TxRejection::ContractCreation
+        );
+    }
+    let entry = join(None, &[rlp([0x11u8; 20]), join(None, &[])]);
+    let access_list = join(None, &[entry]);
+    for kind in [TxKind::AccessList, TxKind::DynamicFee] {
+        assert_eq!(
+            reject(&replaced(kind, TxField::AccessList, access_list.clone())),
+            TxRejection::AccessListNotEmpty
+        );
+        assert_eq!(
+            reject(&replaced(kind, TxField::AccessList, rlp([0u8; 0]))).code(),
+            "malformed"
+        );
+    }
+}
+
+#[test]
+fn gas_limit_below_a_transfer_is_refused() {
+    for kind in KINDS {
+        assert_eq!(
+            reject(&replaced(kind, TxField::GasLimit, rlp(TRANSFER_GAS - 1))),
+            TxRejection::GasLimitTooLow {
+                got: TRANSFER_GAS - 1,
+                minimum: TRANSFER_GAS
+            }
+        );
+    }
+}
+
+#[test]
+fn priority_fee_above_max_fee_is_refused() {
+    let raw = replaced(
+        TxKind::DynamicFee,
+        TxField::MaxPriorityFeePerGas,
+        rlp(3_000_000_000u64),
+    );
+    assert_eq!(
+        reject(&raw),
+        TxRejection::PriorityFeeAboveMaxFee {
+            max_priority_fee_per_gas: 3_000_000_000,
+            max_fee_per_gas: 2_000_000_000
+        }
+    );
+}
+
+#[test]
+fn oversized_fields_are_refused() {
+    let too_wide_fee = U256::from(u128::MAX) + U256::from(1);
+    let cases = [
+        (TxKind::DynamicFee, TxField::MaxFeePerGas, too_wide_fee, 128),
+        (
+            TxKind::DynamicFee,
+            TxField::MaxPriorityFeePerGas,
+            too_wide_fee,
+            128,
+        ),
+        (TxKind::Legacy, TxField::GasPrice, too_wide_fee, 128),
+        (
+            TxKind::AccessList,
+            TxField::Nonce,
+            U256::from(u64::MAX) + U256::from(1),
+            64,
+        ),
+        (
+            TxKind::Legacy,
+            TxField::GasLimit,
+            U256::from(u64::MAX) + U256::from(1),
+            64,
+        ),
+        (
+            TxKind::DynamicFee,
+            TxField::Value,
+            U256::ONE << 255,
+            VALUE_BITS_MAX,
+        ),
+    ];
+    for (kind, field, value, bits_max) in cases {
+        assert_eq!(
+            reject(&replaced(kind, field, rlp(value))),
+            TxRejection::FieldTooLarge { field, bits_max },
+            "{field}"
+        );
+    }
+    // Wider than any integer the chain knows.
+    let mut wide = vec![0xa1];
+    wide.extend([0x11; 33]);
+    assert_eq!(
+        reject(&replaced(TxKind::DynamicFee, TxField::Value, wide)),
+        TxRejection::FieldTooLarge {
+            field: TxField::Value,
+            bits_max: 256
+        }
+    );
+}
+
+#[test]
+fn codes_are_distinct_snake_case_and_listed() {
+    let mut codes = TxRejection::CODES.to_vec();
+    codes.sort_unstable();
+    codes.dedup();
+    assert_eq!(codes.len(), TxRejection::CODES.len());
+    assert!(codes.iter().all(|code| {
+        code.chars()
+            .all(|character| character.is_ascii_lowercase() || character == '_')
+    }));
+    let examples = [
+        TxRejection::UnprotectedLegacy,
+        TxRejection::HighS,
+        TxRejection::SignatureMismatch,
+        TxRejection::from(crate::signature::SignatureError::Unrecoverable),
+    ];
+    assert!(
+        examples
+            .iter()
+            .all(|rejection| TxRejection::CODES.contains(&rejection.code()))
+    );
+}
+
+#[test]
+fn effective_gas_price_follows_each_envelope() {
+    let legacy = transfer(TxKind::Legacy);
+    assert_eq!(legacy.effective_gas_price(0), Some(2_000_000_000));
+    assert_eq!(
+        legacy.effective_gas_price(2_000_000_000),
+        Some(2_000_000_000)
+    );
+    assert_eq!(legacy.effective_gas_price(2_000_000_001), None);
+    let dynamic = transfer(TxKind::DynamicFee);
+    assert_eq!(dynamic.effective_gas_price(0), Some(1_000_000_000));
+    assert_eq!(
+        dynamic.effective_gas_price(500_000_000),
+        Some(1_500_000_000)
+    );
+    assert_eq!(
+        dynamic.effective_gas_price(1_500_000_000),
+        Some(2_000_000_000)
+    );
+    assert_eq!(dynamic.effective_gas_price(2_000_000_001), None);
+    let extreme = Transfer {
+        max_fee_per_gas: u128::MAX,
+        max_priority_fee_per_gas: u128::MAX,
+        ..dynamic
+    };
+    assert_eq!(extreme.effective_gas_price(u128::MAX), Some(u128::MAX));
+}
+
+#[test]
+fn max_cost_of_the_widest_fields_does_not_overflow() {
+    let widest = Transfer {
+        gas_limit: u64::MAX,
+        max_fee_per_gas: u128::MAX,
+        value: (U256::ONE << VALUE_BITS_MAX) - U256::ONE,
+        ..transfer(TxKind::DynamicFee)
+    };
+    let fee = U256::from(u64::MAX) * U256::from(u128::MAX);
+    assert_eq!(widest.max_cost(), fee + widest.value);
+    assert_eq!(
+        transfer(TxKind::Legacy).max_cost(),
+        U256::from(21_000u64 * 2_000_000_000) + transfer(TxKind::Legacy).value
+    );
+}
+
+#[test]
+fn legacy_and_access_list_sign_one_gas_price() {
+    let skewed = Transfer {
+        max_priority_fee_per_gas: 1,
+        ..transfer(TxKind::AccessList)
+    };
+    let signed = skewed.sign(&dev_key());
+    assert_eq!(signed.transfer().max_priority_fee_per_gas, 2_000_000_000);
+    assert_eq!(
+        decode(signed.raw(), CHAIN_ID).expect("decodes").transfer(),
+        signed.transfer()
+    );
+}
+
+#[test]
+fn wire_form_is_two_binaries_and_round_trips() {
+    let verified = transfer(TxKind::DynamicFee)
+        .sign(&dev_key())
+        .recover()
+        .expect("recovers");
+    let wire = verified.to_wire();
+    let packed = rmp_serde::to_vec(&wire).expect("msgpack");
+    assert_eq!(packed[0], 0x92, "array of two");
+    assert_eq!(packed[1], 0xc4, "bin8 raw");
+    let unpacked: WireTx = rmp_serde::from_slice(&packed).expect("decode");
+    assert_eq!(unpacked, wire);
+    assert_eq!(unpacked.verify(CHAIN_ID), Ok(verified.clone()));
+    assert_eq!(unpacked.decode_trusted(CHAIN_ID), Ok(verified));
+    let other = SecretKey::from_bytes(&[7u8; 32]).expect("key");
+    let forged = WireTx {
+        public_key: other.public_key(),
+        ..wire
+    };
+    assert_eq!(forged.verify(CHAIN_ID), Err(TxRejection::SignatureMismatch));
+}
