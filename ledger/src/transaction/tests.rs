@@ -619,3 +619,134 @@ fn wire_form_is_two_binaries_and_round_trips() {
     };
     assert_eq!(forged.verify(CHAIN_ID), Err(TxRejection::SignatureMismatch));
 }
+
+/// Property tests: random transfers round trip; random corruption never panics.
+#[cfg(not(target_arch = "wasm32"))]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn kinds() -> impl Strategy<Value = TxKind> {
+        prop_oneof![
+            Just(TxKind::Legacy),
+            Just(TxKind::AccessList),
+            Just(TxKind::DynamicFee)
+        ]
+    }
+
+    /// Any transfer the chain accepts: priority fee at most the max fee, value below 2^255.
+    fn transfers() -> impl Strategy<Value = Transfer> {
+        (
+            kinds(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u128>(),
+            any::<u128>(),
+            TRANSFER_GAS..=u64::MAX,
+            any::<[u8; 20]>(),
+            any::<[u8; 32]>(),
+        )
+            .prop_map(
+                |(kind, chain_id, nonce, max_fee, priority, gas_limit, to, mut value)| {
+                    value[0] &= 0x7f;
+                    let max_priority_fee_per_gas = match kind {
+                        TxKind::DynamicFee => priority % max_fee.saturating_add(1).max(1),
+                        TxKind::Legacy | TxKind::AccessList => max_fee,
+                    };
+                    Transfer {
+                        kind,
+                        chain_id,
+                        nonce,
+                        max_fee_per_gas: max_fee,
+                        max_priority_fee_per_gas: max_priority_fee_per_gas.min(max_fee),
+                        gas_limit,
+                        to: Address(to),
+                        value: U256::from_be_bytes(value),
+                    }
+                },
+            )
+    }
+
+    /// Bytes of a valid secret key (`SecretKey` is deliberately not `Debug`, so proptest
+    /// carries the bytes).
+    fn key_bytes() -> impl Strategy<Value = [u8; 32]> {
+        any::<[u8; 32]>().prop_filter("not a valid secret key", |bytes| {
+            SecretKey::from_bytes(bytes).is_ok()
+        })
+    }
+
+    /// One way to corrupt a transaction.
+    #[derive(Debug, Clone)]
+    enum Mutation {
+        Replace { index: usize, byte: u8 },
+        Insert { index: usize, byte: u8 },
+        Remove { index: usize },
+        Truncate { length: usize },
+    }
+
+    fn mutations() -> impl Strategy<Value = Mutation> {
+        prop_oneof![
+            (any::<usize>(), any::<u8>())
+                .prop_map(|(index, byte)| Mutation::Replace { index, byte }),
+            (any::<usize>(), any::<u8>())
+                .prop_map(|(index, byte)| Mutation::Insert { index, byte }),
+            any::<usize>().prop_map(|index| Mutation::Remove { index }),
+            any::<usize>().prop_map(|length| Mutation::Truncate { length }),
+        ]
+    }
+
+    fn apply(raw: &mut Vec<u8>, mutation: &Mutation) {
+        let length = raw.len().max(1);
+        match *mutation {
+            Mutation::Replace { index, byte } => {
+                if let Some(slot) = raw.get_mut(index % length) {
+                    *slot = byte;
+                }
+            }
+            Mutation::Insert { index, byte } => raw.insert(index % (raw.len() + 1), byte),
+            Mutation::Remove { index } => {
+                if !raw.is_empty() {
+                    raw.remove(index % length);
+                }
+            }
+            Mutation::Truncate { length: kept } => raw.truncate(kept % length),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn signed_transfers_round_trip(transfer in transfers(), key_bytes in key_bytes()) {
+            let key = SecretKey::from_bytes(&key_bytes).expect("filtered valid");
+            let signed = transfer.sign(&key);
+            let decoded = decode(signed.raw(), transfer.chain_id).expect("decodes");
+            prop_assert_eq!(decoded.transfer(), &transfer);
+            prop_assert_eq!(decoded.hash(), keccak256(signed.raw()));
+            prop_assert_eq!(&decoded, &signed);
+            let verified = decoded.clone().recover().expect("recovers");
+            prop_assert_eq!(verified.sender, key.address());
+            prop_assert_eq!(verified.hash(), signed.hash());
+            let by_key = decoded.verify_with(key.public_key()).expect("verifies");
+            prop_assert_eq!(by_key, verified);
+        }
+
+        #[test]
+        fn corrupted_transactions_never_panic(
+            transfer in transfers(),
+            mutations in proptest::collection::vec(mutations(), 1..4),
+        ) {
+            let mut raw = transfer.sign(&dev_key()).raw().to_vec();
+            for mutation in &mutations {
+                apply(&mut raw, mutation);
+            }
+            if let Ok(decoded) = decode(&raw, transfer.chain_id) {
+                // Strict decoding means one transfer has exactly one encoding.
+                let encoded = envelope::encode_signed(decoded.transfer(), decoded.signature());
+                prop_assert_eq!(&encoded, &raw);
+                let _ = decoded.recover();
+            }
+        }
+    }
+}
