@@ -44,6 +44,11 @@ pub const BLOCK_ACCOUNTS_MAX: usize = 2 * BLOCK_TXS_MAX + 1;
 /// Accounts a single witness or multiproof request may ask for.
 pub const WITNESS_ACCOUNTS_MAX: usize = BLOCK_ACCOUNTS_MAX;
 
+/// Nodes in one witness or multiproof, all shard parts together. Each covered account adds at
+/// most one path of `TRIE_DEPTH` internal nodes with one sibling each (addresses chosen to share
+/// long prefixes really can cost that much), and each shard part adds its root.
+pub const WITNESS_NODES_MAX: usize = 2 * TRIE_DEPTH * WITNESS_ACCOUNTS_MAX + SHARDS_MAX;
+
 /// Bytes of an encoded block header.
 pub const HEADER_BYTES_MAX: usize = 1_024;
 
