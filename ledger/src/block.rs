@@ -1,1 +1,594 @@
-//! TODO: block.
+//! Block headers, transaction receipts, and certified blocks as they are stored and served.
+//!
+//! Canonical layouts (MessagePack arrays in exactly this field order; see [`crate::codec`]):
+//! - [`Header`]: `[chain_id: uint, height: uint, parent_hash: bin32, timestamp_ms: uint,
+//!   state_root: bin32, transactions_root: bin32, receipts_root: bin32,
+//!   validator_set_hash: bin32, proposer: bin20]`. The block hash is keccak256 of these bytes.
+//! - [`Receipt`]: `[tx_hash: bin32, index: uint, sender: bin20, to: bin20, nonce: uint,
+//!   value: bin32 (U256 big-endian), gas_used: uint, effective_gas_price: bin16,
+//!   fee: bin32 (U256 big-endian)]`. `effective_gas_price` is a `u128`, which `rmp-serde` always
+//!   writes as `bin` of exactly 16 big-endian bytes (never as a MessagePack integer), so it is
+//!   fixed-width and canonical.
+//! - [`CertifiedBlock`]: `[header: Header, certificate: QuorumCertificate,
+//!   transactions: [bin, ...], receipts: [Receipt, ...]]`.
+//!
+//! Height 0 is the genesis block: `parent_hash` is zero and its certificate is
+//! [`QuorumCertificate::genesis`], which nobody signs.
+
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+use crate::codec::{self, CodecError};
+use crate::consensus::QuorumCertificate;
+use crate::limits::{
+    BLOCK_TXS_MAX, CERTIFIED_BLOCK_BYTES_MAX, HEADER_BYTES_MAX, RECEIPT_BYTES_MAX, TX_BYTES_MAX,
+};
+use crate::merkle::merkle_root;
+use crate::primitives::{Address, Hash, U256, keccak256, u256_bytes};
+
+/// Why a block, header or receipt was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlockError {
+    /// The bytes did not decode (too large, malformed, trailing bytes or not canonical).
+    #[error("block encoding: {0}")]
+    Codec(#[from] CodecError),
+    /// More transactions than a block may hold.
+    #[error("block has {got} transactions, the limit is {limit}")]
+    TooManyTransactions {
+        /// Transactions in the block.
+        got: usize,
+        /// Largest allowed count.
+        limit: usize,
+    },
+    /// A raw transaction is larger than any valid one.
+    #[error("transaction {index} is {got} bytes, the limit is {limit}")]
+    TransactionTooLarge {
+        /// Position in the block.
+        index: usize,
+        /// Its size.
+        got: usize,
+        /// Largest allowed size.
+        limit: usize,
+    },
+    /// Transactions and receipts are not one to one.
+    #[error("block has {transactions} transactions but {receipts} receipts")]
+    ReceiptCount {
+        /// Transactions in the block.
+        transactions: usize,
+        /// Receipts in the block.
+        receipts: usize,
+    },
+    /// A receipt does not belong to the transaction at its position.
+    #[error("receipt {index} does not match its transaction")]
+    ReceiptMismatch {
+        /// Position in the block.
+        index: usize,
+    },
+    /// The header's transactions root is not the root of the block's transactions.
+    #[error("transactions root mismatch: header has {expected}, transactions give {got}")]
+    TransactionsRoot {
+        /// Root in the header.
+        expected: Hash,
+        /// Root computed from the transactions.
+        got: Hash,
+    },
+    /// The header's receipts root is not the root of the block's receipts.
+    #[error("receipts root mismatch: header has {expected}, receipts give {got}")]
+    ReceiptsRoot {
+        /// Root in the header.
+        expected: Hash,
+        /// Root computed from the receipts.
+        got: Hash,
+    },
+    /// The certificate is for another height or block than the header.
+    #[error(
+        "certificate is for height {got_height} block {got_hash}, header is height {expected_height} block {expected_hash}"
+    )]
+    CertificateMismatch {
+        /// The header's height.
+        expected_height: u64,
+        /// The header's hash.
+        expected_hash: Hash,
+        /// The certificate's height.
+        got_height: u64,
+        /// The certificate's block hash.
+        got_hash: Hash,
+    },
+}
+
+/// Result alias for blocks.
+pub type BlockResult<T> = Result<T, BlockError>;
+
+/// A block header: everything the block hash, and so the validators' votes, commit to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Header {
+    /// The chain this block belongs to (also bound into every vote).
+    pub chain_id: u64,
+    /// Position in the chain; 0 is genesis.
+    pub height: u64,
+    /// Hash of the previous header; zero at genesis.
+    pub parent_hash: Hash,
+    /// Proposer's clock when proposing, in milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// Root of the global state after executing this block.
+    pub state_root: Hash,
+    /// [`transactions_root`] of the block's transaction hashes.
+    pub transactions_root: Hash,
+    /// [`receipts_root`] of the block's receipts.
+    pub receipts_root: Hash,
+    /// [`crate::consensus::ValidatorSet::hash`] of the set that certifies this block.
+    pub validator_set_hash: Hash,
+    /// The account that proposed the block (the sequencer's identity).
+    pub proposer: Address,
+}
+
+impl Header {
+    /// The canonical encoding (see the module docs for the layout).
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decodes a canonical header of at most [`HEADER_BYTES_MAX`] bytes.
+    pub fn decode(bytes: &[u8]) -> BlockResult<Self> {
+        Ok(codec::decode_canonical(bytes, HEADER_BYTES_MAX)?)
+    }
+
+    /// The block hash: keccak256 of the canonical encoding.
+    pub fn hash(&self) -> Hash {
+        keccak256(self.encode())
+    }
+}
+
+/// What including one transaction did. One per transaction, in block order.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Receipt {
+    /// keccak256 of the raw transaction.
+    pub tx_hash: Hash,
+    /// Position of the transaction in the block.
+    pub index: u32,
+    /// Recovered sender.
+    pub sender: Address,
+    /// Recipient.
+    pub to: Address,
+    /// The sender's nonce the transaction used.
+    pub nonce: u64,
+    /// Value transferred, in wei.
+    #[serde(with = "u256_bytes")]
+    pub value: U256,
+    /// Gas charged (21000 for a value transfer).
+    pub gas_used: u64,
+    /// Price per gas actually paid, in wei.
+    pub effective_gas_price: u128,
+    /// `gas_used × effective_gas_price`, paid to the fee recipient, in wei.
+    #[serde(with = "u256_bytes")]
+    pub fee: U256,
+}
+
+impl Receipt {
+    /// keccak256 of the canonical encoding: the leaf of the receipts root.
+    pub fn hash(&self) -> Hash {
+        keccak256(codec::encode(self))
+    }
+
+    /// Decodes a canonical receipt of at most [`RECEIPT_BYTES_MAX`] bytes.
+    pub fn decode(bytes: &[u8]) -> BlockResult<Self> {
+        Ok(codec::decode_canonical(bytes, RECEIPT_BYTES_MAX)?)
+    }
+}
+
+/// The header's transactions root: the Merkle root of the transaction hashes in block order.
+pub fn transactions_root(tx_hashes: &[Hash]) -> Hash {
+    merkle_root(tx_hashes)
+}
+
+/// The header's receipts root: the Merkle root of the receipt hashes in block order.
+pub fn receipts_root(receipts: &[Receipt]) -> Hash {
+    let hashes: Vec<Hash> = receipts.iter().map(Receipt::hash).collect();
+    merkle_root(&hashes)
+}
+
+/// A committed block as stored and served: header, its quorum certificate, raw transactions,
+/// receipts.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct CertifiedBlock {
+    /// The header the certificate signs.
+    pub header: Header,
+    /// Votes of more than two thirds of the validator set for this header.
+    pub certificate: QuorumCertificate,
+    /// Raw signed transactions, in block order.
+    pub transactions: Vec<ByteBuf>,
+    /// One receipt per transaction, in block order.
+    pub receipts: Vec<Receipt>,
+}
+
+impl CertifiedBlock {
+    /// The block hash (the header's hash).
+    pub fn hash(&self) -> Hash {
+        self.header.hash()
+    }
+
+    /// The canonical encoding (see the module docs for the layout).
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decodes a block of at most [`CERTIFIED_BLOCK_BYTES_MAX`] bytes and checks that it is
+    /// consistent (see [`Self::check_consistency`]).
+    ///
+    /// Uses strict rather than canonical decoding: the block's identity is the hash of the
+    /// re-encoded header, so a non-minimal encoding of the container changes nothing, and
+    /// re-encoding megabytes to compare would cost CPU time the Worker has little of.
+    pub fn decode(bytes: &[u8]) -> BlockResult<Self> {
+        let block: Self = codec::decode(bytes, CERTIFIED_BLOCK_BYTES_MAX)?;
+        block.check_consistency()?;
+        Ok(block)
+    }
+
+    /// Hashes of the raw transactions, in block order.
+    pub fn tx_hashes(&self) -> Vec<Hash> {
+        self.transactions.iter().map(keccak256).collect()
+    }
+
+    /// Checks everything that needs no validator set: sizes, receipts one to one with the
+    /// transactions, both roots, and that the certificate names this header.
+    ///
+    /// Whether the certificate's signatures hold is [`QuorumCertificate::verify`]'s job.
+    pub fn check_consistency(&self) -> BlockResult<()> {
+        self.check_sizes()?;
+        let tx_hashes = self.tx_hashes();
+        for (index, (receipt, tx_hash)) in self.receipts.iter().zip(&tx_hashes).enumerate() {
+            if receipt.tx_hash != *tx_hash || usize::try_from(receipt.index) != Ok(index) {
+                return Err(BlockError::ReceiptMismatch { index });
+            }
+        }
+        let got = transactions_root(&tx_hashes);
+        if got != self.header.transactions_root {
+            return Err(BlockError::TransactionsRoot {
+                expected: self.header.transactions_root,
+                got,
+            });
+        }
+        let got = receipts_root(&self.receipts);
+        if got != self.header.receipts_root {
+            return Err(BlockError::ReceiptsRoot {
+                expected: self.header.receipts_root,
+                got,
+            });
+        }
+        self.check_certificate_names_header()
+    }
+
+    /// Transaction count, receipt count and transaction sizes within limits.
+    fn check_sizes(&self) -> BlockResult<()> {
+        if self.transactions.len() > BLOCK_TXS_MAX {
+            return Err(BlockError::TooManyTransactions {
+                got: self.transactions.len(),
+                limit: BLOCK_TXS_MAX,
+            });
+        }
+        if self.receipts.len() != self.transactions.len() {
+            return Err(BlockError::ReceiptCount {
+                transactions: self.transactions.len(),
+                receipts: self.receipts.len(),
+            });
+        }
+        for (index, transaction) in self.transactions.iter().enumerate() {
+            if transaction.len() > TX_BYTES_MAX {
+                return Err(BlockError::TransactionTooLarge {
+                    index,
+                    got: transaction.len(),
+                    limit: TX_BYTES_MAX,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The certificate's height and block hash are the header's (the genesis certificate names
+    /// no hash and is accepted at height 0 only).
+    fn check_certificate_names_header(&self) -> BlockResult<()> {
+        let certificate = &self.certificate;
+        let names_header = if self.header.height == 0 {
+            *certificate == QuorumCertificate::genesis()
+        } else {
+            certificate.height == self.header.height && certificate.block_hash == self.hash()
+        };
+        if !names_header {
+            return Err(BlockError::CertificateMismatch {
+                expected_height: self.header.height,
+                expected_hash: self.hash(),
+                got_height: certificate.height,
+                got_hash: certificate.block_hash,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::consensus::ValidatorSet;
+    use crate::consensus::tests::{certify, validator_keys};
+
+    /// A header at `height` whose fields are all distinct, for tests.
+    pub(crate) fn sample_header(height: u64) -> Header {
+        Header {
+            chain_id: 31_337,
+            height,
+            parent_hash: keccak256(b"parent"),
+            timestamp_ms: 1_700_000_000_000,
+            state_root: keccak256(b"state"),
+            transactions_root: Hash::ZERO,
+            receipts_root: Hash::ZERO,
+            validator_set_hash: keccak256(b"validators"),
+            proposer: Address([7; 20]),
+        }
+    }
+
+    fn sample_receipt(tx_hash: Hash, index: u32) -> Receipt {
+        Receipt {
+            tx_hash,
+            index,
+            sender: Address([1; 20]),
+            to: Address([2; 20]),
+            nonce: u64::from(index),
+            value: U256::from(10u64).pow(U256::from(18u64)),
+            gas_used: 21_000,
+            effective_gas_price: 1_000_000_000,
+            fee: U256::from(21_000u64 * 1_000_000_000),
+        }
+    }
+
+    /// A consistent block with `count` transactions, certified by `set`'s first quorum.
+    fn sample_block(count: usize) -> CertifiedBlock {
+        let keys = validator_keys(4);
+        let set = ValidatorSet::new(keys.iter().map(|key| key.public_key()).collect())
+            .expect("valid set");
+        let transactions: Vec<ByteBuf> = (0..count)
+            .map(|index| ByteBuf::from(vec![index as u8; 100 + index]))
+            .collect();
+        let tx_hashes: Vec<Hash> = transactions.iter().map(keccak256).collect();
+        let receipts: Vec<Receipt> = tx_hashes
+            .iter()
+            .enumerate()
+            .map(|(index, hash)| sample_receipt(*hash, index as u32))
+            .collect();
+        let header = Header {
+            transactions_root: transactions_root(&tx_hashes),
+            receipts_root: receipts_root(&receipts),
+            validator_set_hash: set.hash(),
+            ..sample_header(5)
+        };
+        let certificate = certify(&keys, &set, &header, 3);
+        CertifiedBlock {
+            header,
+            certificate,
+            transactions,
+            receipts,
+        }
+    }
+
+    #[test]
+    fn header_layout_is_an_array_in_field_order() {
+        let header = sample_header(1);
+        let bytes = header.encode();
+        assert_eq!(bytes[0], 0x99, "fixarray of 9 fields");
+        assert_eq!(
+            &bytes[1..4],
+            &[0xcd, 0x7a, 0x69],
+            "chain id 31337 as uint16"
+        );
+        assert_eq!(bytes[4], 0x01, "height 1 as a positive fixint");
+        assert_eq!(&bytes[5..7], &[0xc4, 32], "parent hash as bin8 of 32");
+        assert!(bytes.len() < HEADER_BYTES_MAX);
+        assert_eq!(Header::decode(&bytes), Ok(header));
+        assert_eq!(header.hash(), keccak256(&bytes));
+    }
+
+    #[test]
+    fn header_decode_refuses_non_canonical_and_oversize() {
+        let mut bytes = sample_header(1).encode();
+        // Height 1 as uint8 (0xcc 0x01) instead of a fixint.
+        bytes.splice(4..5, [0xcc, 0x01]);
+        assert_eq!(
+            Header::decode(&bytes),
+            Err(BlockError::Codec(CodecError::NotCanonical))
+        );
+        assert!(matches!(
+            Header::decode(&vec![0u8; HEADER_BYTES_MAX + 1]),
+            Err(BlockError::Codec(CodecError::TooLarge { .. }))
+        ));
+    }
+
+    #[test]
+    fn receipt_gas_price_is_sixteen_byte_bin() {
+        let receipt = sample_receipt(keccak256(b"tx"), 0);
+        let bytes = codec::encode(&receipt);
+        let price = 1_000_000_000u128.to_be_bytes();
+        let marker = [[0xc4, 16].as_slice(), price.as_slice()].concat();
+        assert!(bytes.windows(18).any(|window| window == marker.as_slice()));
+        assert_eq!(Receipt::decode(&bytes), Ok(receipt));
+        let maximal = Receipt {
+            index: u32::MAX,
+            nonce: u64::MAX,
+            gas_used: u64::MAX,
+            effective_gas_price: u128::MAX,
+            value: U256::MAX,
+            fee: U256::MAX,
+            ..receipt
+        };
+        assert!(codec::encode(&maximal).len() <= RECEIPT_BYTES_MAX);
+    }
+
+    #[test]
+    fn roots_are_merkle_roots() {
+        assert_eq!(transactions_root(&[]), Hash::ZERO);
+        assert_eq!(receipts_root(&[]), Hash::ZERO);
+        let receipt = sample_receipt(keccak256(b"tx"), 0);
+        assert_eq!(receipts_root(&[receipt]), merkle_root(&[receipt.hash()]));
+    }
+
+    #[test]
+    fn certified_block_round_trip_and_consistency() {
+        let block = sample_block(5);
+        let bytes = block.encode();
+        assert_eq!(CertifiedBlock::decode(&bytes), Ok(block.clone()));
+        assert_eq!(block.tx_hashes().len(), 5);
+        assert_eq!(block.hash(), block.header.hash());
+
+        let mut missing_receipt = block.clone();
+        missing_receipt.receipts.pop();
+        assert!(matches!(
+            CertifiedBlock::decode(&missing_receipt.encode()),
+            Err(BlockError::ReceiptCount { .. })
+        ));
+        let mut swapped = block.clone();
+        swapped.transactions.swap(0, 1);
+        assert_eq!(
+            swapped.check_consistency(),
+            Err(BlockError::ReceiptMismatch { index: 0 })
+        );
+        let mut changed_tx = block.clone();
+        changed_tx.transactions[4] = ByteBuf::from(vec![9; 10]);
+        changed_tx.receipts[4].tx_hash = keccak256(&changed_tx.transactions[4]);
+        assert!(matches!(
+            changed_tx.check_consistency(),
+            Err(BlockError::TransactionsRoot { .. })
+        ));
+        let mut changed_receipt = block.clone();
+        changed_receipt.receipts[2].fee = U256::ZERO;
+        assert!(matches!(
+            changed_receipt.check_consistency(),
+            Err(BlockError::ReceiptsRoot { .. })
+        ));
+        let mut other_header = block.clone();
+        other_header.header.timestamp_ms += 1;
+        assert!(matches!(
+            other_header.check_consistency(),
+            Err(BlockError::CertificateMismatch { .. })
+        ));
+        let mut big_tx = block;
+        big_tx.transactions[0] = ByteBuf::from(vec![0; TX_BYTES_MAX + 1]);
+        assert!(matches!(
+            big_tx.check_consistency(),
+            Err(BlockError::TransactionTooLarge { index: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn genesis_block_takes_the_genesis_certificate_only() {
+        let header = Header {
+            height: 0,
+            parent_hash: Hash::ZERO,
+            ..sample_header(0)
+        };
+        let genesis = CertifiedBlock {
+            header,
+            certificate: QuorumCertificate::genesis(),
+            transactions: Vec::new(),
+            receipts: Vec::new(),
+        };
+        assert_eq!(genesis.check_consistency(), Ok(()));
+        let mut later = genesis.clone();
+        later.header.height = 1;
+        assert!(matches!(
+            later.check_consistency(),
+            Err(BlockError::CertificateMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn garbage_block_bytes_are_an_error() {
+        assert!(CertifiedBlock::decode(&[0x94, 0xc1]).is_err());
+        assert!(CertifiedBlock::decode(&[]).is_err());
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn any_hash() -> impl Strategy<Value = Hash> {
+            any::<[u8; 32]>().prop_map(Hash)
+        }
+
+        fn any_address() -> impl Strategy<Value = Address> {
+            any::<[u8; 20]>().prop_map(Address)
+        }
+
+        prop_compose! {
+            fn any_header()(
+                chain_id in any::<u64>(), height in any::<u64>(), parent_hash in any_hash(),
+                timestamp_ms in any::<u64>(), state_root in any_hash(),
+                transactions_root in any_hash(), receipts_root in any_hash(),
+                validator_set_hash in any_hash(), proposer in any_address(),
+            ) -> Header {
+                Header {
+                    chain_id, height, parent_hash, timestamp_ms, state_root,
+                    transactions_root, receipts_root, validator_set_hash, proposer,
+                }
+            }
+        }
+
+        prop_compose! {
+            fn any_receipt()(
+                tx_hash in any_hash(), index in any::<u32>(), sender in any_address(),
+                to in any_address(), nonce in any::<u64>(), value in any::<[u8; 32]>(),
+                gas_used in any::<u64>(), effective_gas_price in any::<u128>(),
+                fee in any::<[u8; 32]>(),
+            ) -> Receipt {
+                Receipt {
+                    tx_hash, index, sender, to, nonce,
+                    value: U256::from_be_bytes(value), gas_used, effective_gas_price,
+                    fee: U256::from_be_bytes(fee),
+                }
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            #[test]
+            fn header_round_trips(header in any_header()) {
+                let bytes = header.encode();
+                prop_assert!(bytes.len() <= HEADER_BYTES_MAX);
+                prop_assert_eq!(Header::decode(&bytes), Ok(header));
+            }
+
+            #[test]
+            fn receipt_round_trips(receipt in any_receipt()) {
+                let bytes = codec::encode(&receipt);
+                prop_assert!(bytes.len() <= RECEIPT_BYTES_MAX);
+                prop_assert_eq!(Receipt::decode(&bytes), Ok(receipt));
+            }
+
+            #[test]
+            fn certified_block_round_trips(
+                header in any_header(),
+                receipts in proptest::collection::vec(any_receipt(), 0..6),
+                signatures in proptest::collection::vec((any::<u8>(), any_hash(), any_hash(), any::<bool>()), 0..4),
+            ) {
+                let transactions: Vec<ByteBuf> = receipts
+                    .iter()
+                    .map(|receipt| ByteBuf::from(receipt.tx_hash.0.to_vec()))
+                    .collect();
+                let certificate = QuorumCertificate {
+                    height: header.height,
+                    block_hash: header.hash(),
+                    votes: signatures
+                        .into_iter()
+                        .map(|(index, r, s, y_parity)| {
+                            (index, crate::signature::RecoverableSignature { r, s, y_parity })
+                        })
+                        .collect(),
+                };
+                let block = CertifiedBlock { header, certificate, transactions, receipts };
+                let bytes = block.encode();
+                let decoded: CertifiedBlock =
+                    codec::decode_canonical(&bytes, CERTIFIED_BLOCK_BYTES_MAX).expect("decodes");
+                prop_assert_eq!(decoded, block);
+            }
+        }
+    }
+}

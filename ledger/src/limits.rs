@@ -84,3 +84,64 @@ const _: () = assert!(
     BLOCK_TXS_MAX * (TX_BYTES_MAX + 64) + BLOCK_ACCOUNTS_MAX * TRIE_DEPTH * 32 / 4
         <= PROPOSAL_BYTES_MAX
 );
+
+/// Sibling hashes in one Merkle inclusion proof: enough for lists of up to `2^32` leaves.
+pub const MERKLE_PROOF_HASHES_MAX: usize = 32;
+
+/// Bytes of an encoded receipt (about 190 bytes at the largest field values).
+pub const RECEIPT_BYTES_MAX: usize = 256;
+
+/// Bytes of an encoded validator set: an array of up to [`VALIDATORS_MAX`] 64-byte public keys.
+pub const VALIDATOR_SET_BYTES_MAX: usize = 8 * 1024;
+
+/// Bytes of an encoded vote (about 120 bytes).
+pub const VOTE_BYTES_MAX: usize = 128;
+
+/// Bytes of an encoded quorum certificate: at most one signature per validator.
+pub const QUORUM_CERTIFICATE_BYTES_MAX: usize = 8 * 1024;
+
+/// Bytes of an encoded certified block (header, certificate, transactions, receipts), as stored
+/// and archived to Workers KV.
+pub const CERTIFIED_BLOCK_BYTES_MAX: usize = 4 * 1024 * 1024;
+
+/// Bytes of an encoded guard record.
+pub const GUARD_BYTES_MAX: usize = 64;
+
+/// Workers KV's largest value: an archived block must fit one.
+pub const KV_VALUE_BYTES_MAX: usize = 25 * 1024 * 1024;
+
+/// Smallest plaintext chunk of a backup envelope; keeps the 16-byte tag per chunk a small
+/// overhead and the chunk count bounded.
+pub const BACKUP_CHUNK_BYTES_MIN: usize = 64;
+
+/// Largest plaintext chunk of a backup envelope: what a reader or writer holds in memory at once.
+pub const BACKUP_CHUNK_BYTES_MAX: usize = 4 * 1024 * 1024;
+
+/// Plaintext chunk size the backup convenience functions use.
+pub const BACKUP_CHUNK_BYTES_DEFAULT: usize = 1024 * 1024;
+
+const _: () = assert!(BLOCK_TXS_MAX as u64 <= 1u64 << MERKLE_PROOF_HASHES_MAX);
+const _: () = assert!(MERKLE_PROOF_HASHES_MAX < usize::BITS as usize);
+// An array32 header plus, per validator, a bin8 header (2 bytes) and 64 key bytes.
+const _: () = assert!(5 + VALIDATORS_MAX * (2 + 64) <= VALIDATOR_SET_BYTES_MAX);
+// Per signature: array header, index (at most 2 bytes), signature array of two bin8 32-byte
+// scalars and a bool; plus the certificate's array, height, block hash and votes array headers.
+const _: () = assert!(
+    1 + 9 + 34 + 5 + VALIDATORS_MAX * (1 + 2 + 1 + 34 + 34 + 1) <= QUORUM_CERTIFICATE_BYTES_MAX
+);
+// A full block: header, certificate, maximal transactions (bin16 framing) and receipts.
+const _: () = assert!(
+    1 + HEADER_BYTES_MAX
+        + QUORUM_CERTIFICATE_BYTES_MAX
+        + 5
+        + BLOCK_TXS_MAX * (TX_BYTES_MAX + 3)
+        + 5
+        + BLOCK_TXS_MAX * RECEIPT_BYTES_MAX
+        <= CERTIFIED_BLOCK_BYTES_MAX
+);
+const _: () = assert!(CERTIFIED_BLOCK_BYTES_MAX <= KV_VALUE_BYTES_MAX);
+const _: () = assert!(BACKUP_CHUNK_BYTES_MIN <= BACKUP_CHUNK_BYTES_DEFAULT);
+const _: () = assert!(BACKUP_CHUNK_BYTES_DEFAULT <= BACKUP_CHUNK_BYTES_MAX);
+// Chunk sizes travel as u32 in the envelope header, and one maximal chunk fits an envelope.
+const _: () = assert!(BACKUP_CHUNK_BYTES_MAX <= u32::MAX as usize);
+const _: () = assert!(BACKUP_CHUNK_BYTES_MAX + 1024 <= BACKUP_BYTES_MAX);
