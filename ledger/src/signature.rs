@@ -79,6 +79,37 @@ impl RecoverableSignature {
             .map_err(|_| SignatureError::Invalid)
     }
 
+    /// Verifies against a known public key and also checks the y parity, so that `public_key`
+    /// is exactly the key [`Self::recover`] would return.
+    ///
+    /// Costs about what [`Self::verify`] does: the nonce point verification computes anyway is
+    /// checked in full (x equal to `r`, y of the stated parity) instead of only its x modulo
+    /// the order. Without this, flipping the parity of a valid signature would give a second
+    /// transaction (another hash, another ecrecover sender) that still verifies for the key.
+    pub fn verify_exact(&self, prehash: &Hash, public_key: &PublicKey) -> SignatureResult<()> {
+        use k256::elliptic_curve::ops::{MulByGeneratorVartime, Reduce};
+        use k256::elliptic_curve::point::AffineCoordinates;
+        use k256::{FieldBytes, ProjectivePoint, Scalar};
+        let (signature, _) = self.to_k256()?;
+        let (r, s) = signature.split_scalars();
+        let digest = <Scalar as Reduce<FieldBytes>>::reduce(&FieldBytes::from(prehash.0));
+        let s_inverse =
+            Option::<Scalar>::from(s.invert_vartime()).ok_or(SignatureError::Invalid)?;
+        let nonce_point = ProjectivePoint::mul_by_generator_and_mul_add_vartime(
+            &(digest * s_inverse),
+            &(*r * s_inverse),
+            &ProjectivePoint::from(*public_key.0.as_affine()),
+        )
+        .to_affine();
+        let x_matches = nonce_point.x() == FieldBytes::from(self.r.0);
+        let parity_matches = bool::from(nonce_point.y_is_odd()) == self.y_parity;
+        if x_matches && parity_matches {
+            Ok(())
+        } else {
+            Err(SignatureError::Invalid)
+        }
+    }
+
     /// The 65-byte `r ‖ s ‖ v` form with `v` = 27 + parity, as wallets print signatures.
     pub fn to_bytes(&self) -> [u8; 65] {
         let mut out = [0u8; 65];

@@ -203,9 +203,12 @@ impl SignedTransfer {
 
     /// Verifies the signature against a known public key (cheaper than recovery): the
     /// validators' path, with the key the proposal carries. The sender is `public_key.address()`.
+    ///
+    /// The y parity is checked too, so this accepts exactly when [`Self::recover`] would give
+    /// this key: a parity-flipped copy of a valid transaction is refused.
     pub fn verify_with(self, public_key: PublicKey) -> TxResult<VerifiedTx> {
         self.signature
-            .verify(&self.transfer.signing_hash(), &public_key)?;
+            .verify_exact(&self.transfer.signing_hash(), &public_key)?;
         Ok(self.trusting(public_key))
     }
 

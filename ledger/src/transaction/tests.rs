@@ -413,6 +413,31 @@ fn signature_for_another_key_does_not_verify() {
 }
 
 #[test]
+fn parity_flipped_twin_does_not_verify_for_the_original_key() {
+    for kind in KINDS {
+        let (type_byte, mut items) = split(&signed(kind));
+        let v_index = index(kind, TxField::V);
+        let v = U256::decode(&mut items[v_index].as_slice()).expect("v");
+        let offset = U256::from(if kind == TxKind::Legacy { 35 } else { 0 });
+        items[v_index] = rlp(((v - offset) ^ U256::ONE) + offset);
+        let twin = decode(&join(type_byte, &items), CHAIN_ID).expect("structurally valid");
+        // Plain ECDSA verification ignores the parity, so the twin would pass it...
+        let prehash = twin.transfer().signing_hash();
+        assert_eq!(
+            twin.signature().verify(&prehash, &dev_key().public_key()),
+            Ok(())
+        );
+        // ...but ecrecover gives someone else, and so verification with the key refuses it.
+        let recovered = twin.clone().recover().map(|verified| verified.sender);
+        assert_ne!(recovered, Ok(dev_key().address()));
+        assert_eq!(
+            twin.verify_with(dev_key().public_key()),
+            Err(TxRejection::SignatureMismatch)
+        );
+    }
+}
+
+#[test]
 fn data_access_list_and_contract_creation_are_refused() {
     for kind in KINDS {
         assert_eq!(
