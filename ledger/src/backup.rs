@@ -381,42 +381,62 @@ impl BackupWriter {
     /// Adds plaintext; returns the envelope bytes that are ready (the header first, then every
     /// chunk known not to be the last). On error nothing was consumed.
     pub fn push(&mut self, plaintext: &[u8]) -> BackupResult<Vec<u8>> {
+        let mut out = Vec::new();
+        self.push_into(plaintext, &mut out)?;
+        Ok(out)
+    }
+
+    /// Like [`Self::push`], appending the ready bytes to `out` (saves a copy per call).
+    pub fn push_into(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> BackupResult<()> {
         let chunk_bytes = self.chunk_cipher.header.chunk_size();
         let plaintext_bytes = self.plaintext_bytes.saturating_add(plaintext.len());
         check_envelope_bytes(plaintext_bytes, chunk_bytes)?;
         self.plaintext_bytes = plaintext_bytes;
-        let mut out = self.take_header();
+        self.write_header(out);
         let mut input = plaintext;
         loop {
+            // Full chunks that more plaintext follows are sealed straight from the input.
+            if self.pending.is_empty() && input.len() > chunk_bytes {
+                let (chunk, rest) = input.split_at(chunk_bytes);
+                self.chunk_cipher.seal_into(self.chunk, false, chunk, out);
+                self.chunk += 1;
+                input = rest;
+                continue;
+            }
             let take = (chunk_bytes - self.pending.len()).min(input.len());
             self.pending.extend_from_slice(&input[..take]);
             input = &input[take..];
             if self.pending.len() < chunk_bytes || input.is_empty() {
-                return Ok(out);
+                return Ok(());
             }
             self.chunk_cipher
-                .seal_into(self.chunk, false, &self.pending, &mut out);
+                .seal_into(self.chunk, false, &self.pending, out);
             self.pending.clear();
             self.chunk += 1;
         }
     }
 
     /// Seals the remaining plaintext as the last chunk and returns the final bytes.
-    pub fn finish(mut self) -> Vec<u8> {
-        let mut out = self.take_header();
-        out.reserve(self.pending.len() + BACKUP_TAG_BYTES);
-        self.chunk_cipher
-            .seal_into(self.chunk, true, &self.pending, &mut out);
+    pub fn finish(self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.finish_into(&mut out);
         out
     }
 
-    /// The header bytes the first time, nothing after.
-    fn take_header(&mut self) -> Vec<u8> {
-        if self.header_written {
-            return Vec::new();
+    /// Like [`Self::finish`], appending the final bytes to `out`.
+    pub fn finish_into(mut self, out: &mut Vec<u8>) {
+        self.write_header(out);
+        out.reserve(self.pending.len() + BACKUP_TAG_BYTES);
+        self.chunk_cipher
+            .seal_into(self.chunk, true, &self.pending, out);
+    }
+
+    /// Appends the header bytes the first time, nothing after.
+    fn write_header(&mut self, out: &mut Vec<u8>) {
+        if !self.header_written {
+            self.header_written = true;
+            out.extend_from_slice(&self.chunk_cipher.header_bytes);
         }
-        self.header_written = true;
-        self.chunk_cipher.header_bytes.to_vec()
     }
 }
 
@@ -592,8 +612,8 @@ pub fn seal_chunked(
     let mut writer = BackupWriter::new(key, nonce, fields, chunk_bytes)?;
     let total = check_envelope_bytes(plaintext.len(), chunk_bytes)?;
     let mut envelope = Vec::with_capacity(total);
-    envelope.extend(writer.push(plaintext)?);
-    envelope.extend(writer.finish());
+    writer.push_into(plaintext, &mut envelope)?;
+    writer.finish_into(&mut envelope);
     Ok(envelope)
 }
 
@@ -940,6 +960,13 @@ mod tests {
             ) {
                 let text: Vec<u8> = (0..bytes).map(|index| (index as u8).wrapping_mul(seed)).collect();
                 let envelope = seal_chunked(&key(), nonce, fields(), chunk_bytes, &text).expect("seals");
+                let mut writer = BackupWriter::new(&key(), nonce, fields(), chunk_bytes).expect("writer");
+                let mut streamed = Vec::new();
+                for piece in text.chunks(piece_bytes) {
+                    streamed.extend(writer.push(piece).expect("push"));
+                }
+                streamed.extend(writer.finish());
+                prop_assert_eq!(&streamed, &envelope);
                 let mut reader = BackupReader::new(&key());
                 let mut opened = Vec::new();
                 for piece in envelope.chunks(piece_bytes) {
