@@ -30,6 +30,8 @@ pub mod tree;
 pub mod update;
 pub mod witness;
 
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod property_tests;
 #[cfg(test)]
 mod tests;
 

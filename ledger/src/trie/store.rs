@@ -18,7 +18,8 @@ use super::error::TrieResult;
 use super::hashing::{leaf_hash, node_hash};
 use super::position::NodePosition;
 
-/// One stored node. Encodes (canonical codec) as a MessagePack map `{variant: [fields]}`.
+/// One stored node (a SQLite store keeps [`crate::codec::encode`] of it under
+/// [`NodePosition::to_key_bytes`]).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum Node {
     /// A position with two or more accounts below: the hashes of its two children.
@@ -80,7 +81,8 @@ impl<S: TrieStoreMut + ?Sized> TrieStoreMut for &mut S {
 /// The node writes of one update: each position and the node to put there (overwriting).
 ///
 /// No deletions are ever needed (see the module docs). Positions are distinct and ordered.
-#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+/// Not a wire type: a shard computes its own batch from the write set it is sent.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct NodeBatch {
     puts: BTreeMap<NodePosition, Node>,
 }
@@ -146,5 +148,35 @@ impl TrieStoreMut for MemoryTrieStore {
         self.nodes
             .extend(batch.puts().map(|(position, node)| (*position, *node)));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec;
+    use crate::primitives::U256;
+
+    #[test]
+    fn nodes_round_trip_through_the_codec() {
+        let leaf = Node::Leaf {
+            address: Address([7; 20]),
+            account: Account::with_balance(U256::from(9u64)),
+        };
+        let internal = Node::Internal {
+            left: Hash([1; 32]),
+            right: Hash::ZERO,
+        };
+        for node in [leaf, internal] {
+            let bytes = codec::encode(&node);
+            assert_eq!(codec::decode_canonical::<Node>(&bytes, 128), Ok(node));
+        }
+        let mut batch = NodeBatch::default();
+        batch.put(NodePosition::root(), internal);
+        batch.put(NodePosition::root(), leaf);
+        assert_eq!(batch.len(), 1, "a later write replaces an earlier one");
+        let mut store = MemoryTrieStore::default();
+        store.apply(&batch).expect("apply");
+        assert_eq!(store.node(&NodePosition::root()), Ok(Some(leaf)));
     }
 }
