@@ -9,7 +9,7 @@
 //! - [`signature`], [`transaction`]: secp256k1 and signed Ethereum value transfers.
 //! - [`state`], [`trie`]: accounts, shard layout, the sparse Merkle state tree and its proofs.
 //! - [`block`], [`merkle`], [`execution`]: headers, receipts, and executing a block.
-//! - [`consensus`]: validator sets, votes, quorum certificates, proposal checks, the guard.
+//! - [`consensus`], [`proposal`]: validator sets, votes, certificates, the guard, proposal checks.
 //! - [`genesis`]: the chain's configuration and first block.
 //! - [`mempool`], [`sequencer`], [`shard`]: the protocol's state machines, inputs in, effects out.
 //! - [`backup`]: the encrypted backup envelope.
@@ -24,6 +24,7 @@ pub mod limits;
 pub mod mempool;
 pub mod merkle;
 pub mod primitives;
+pub mod proposal;
 pub mod sequencer;
 pub mod shard;
 pub mod signature;

@@ -1,0 +1,132 @@
+//! Executing a 1,000-transfer block: the work the sequencer does per block and every validator
+//! repeats. Run: `cargo bench -p ledger --bench execution`.
+
+use std::collections::BTreeMap;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use ledger::consensus::ValidatorSet;
+use ledger::execution::{execute, touched_addresses};
+use ledger::genesis::{ChainConfig, Genesis, GenesisAccount};
+use ledger::shard::{MemoryShardStore, Shard, WitnessRequest};
+use ledger::signature::SecretKey;
+use ledger::transaction::{Transfer, TxKind, VerifiedTx};
+use ledger::trie::Witness;
+use ledger::{ShardLayout, U256};
+
+const SENDERS: u64 = 1_000;
+const SHARD_BITS: u8 = 2;
+
+fn key(seed: u64) -> SecretKey {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_be_bytes());
+    bytes[31] = 1;
+    SecretKey::from_bytes(&bytes).expect("valid key")
+}
+
+/// A chain with 1,000 funded senders over 4 shards, one transfer from each to a new account,
+/// and the witness the sequencer would gather for them.
+fn setup() -> (ChainConfig, ledger::Hash, Vec<VerifiedTx>, Witness) {
+    let senders: Vec<SecretKey> = (0..SENDERS).map(key).collect();
+    let config = ChainConfig {
+        chain_id: 1,
+        shard_bits: ShardLayout::new(SHARD_BITS).expect("layout"),
+        validators: ValidatorSet::new(vec![key(99_999).public_key()]).expect("set"),
+        proposer: key(99_998).address(),
+        fee_recipient: key(99_997).address(),
+        base_fee_per_gas: 1,
+        batch_window_ms: 50,
+    };
+    let genesis = Genesis {
+        config: config.clone(),
+        timestamp_ms: 0,
+        accounts: senders
+            .iter()
+            .map(|sender| GenesisAccount {
+                address: sender.address(),
+                balance: U256::from(10u64).pow(U256::from(20u64)),
+            })
+            .collect(),
+    };
+    let layout = config.layout();
+    let mut by_shard = genesis.shard_accounts();
+    let shards: BTreeMap<u16, Shard<MemoryShardStore>> = (0..layout.shard_count() as u16)
+        .map(|index| {
+            let accounts = by_shard.remove(&index).unwrap_or_default();
+            let shard = Shard::initialise(layout, index, MemoryShardStore::default(), &accounts)
+                .expect("shard");
+            (index, shard)
+        })
+        .collect();
+    let txs: Vec<VerifiedTx> = senders
+        .iter()
+        .enumerate()
+        .map(|(index, sender)| {
+            Transfer {
+                kind: TxKind::DynamicFee,
+                chain_id: 1,
+                nonce: 0,
+                max_fee_per_gas: 2,
+                max_priority_fee_per_gas: 1,
+                gas_limit: 21_000,
+                to: key(50_000 + index as u64).address(),
+                value: U256::from(1_000u64),
+            }
+            .sign(sender)
+            .recover()
+            .expect("recovers")
+        })
+        .collect();
+    let mut requests: BTreeMap<u16, Vec<ledger::Address>> = BTreeMap::new();
+    for address in touched_addresses(&config, &txs) {
+        requests
+            .entry(layout.shard_of(&address))
+            .or_default()
+            .push(address);
+    }
+    let shard_roots: Vec<ledger::Hash> = shards.values().map(|shard| shard.meta().root).collect();
+    let parts = requests
+        .into_iter()
+        .map(|(index, addresses)| {
+            let shard = &shards[&index];
+            let request = WitnessRequest {
+                shard: index,
+                expected_root: shard.meta().root,
+                addresses,
+            };
+            (index, shard.witness(&request).expect("witness"))
+        })
+        .collect();
+    let witness = Witness {
+        layout,
+        shard_roots,
+        parts,
+    };
+    let state_root = witness.state_root();
+    (config, state_root, txs, witness)
+}
+
+fn bench_execution(criterion: &mut Criterion) {
+    let (config, state_root, txs, witness) = setup();
+    criterion.bench_function("execute_1000_transfer_block", |bencher| {
+        bencher.iter(|| {
+            let execution = execute(&config, &state_root, 1, &txs, witness.clone()).expect("runs");
+            assert_eq!(execution.receipts.len(), txs.len());
+        });
+    });
+    let wire: Vec<_> = txs.iter().map(VerifiedTx::to_wire).collect();
+    criterion.bench_function("validate_1000_transfer_block", |bencher| {
+        // What a validator does: verify every signature against its key, then execute.
+        bencher.iter(|| {
+            let verified: Vec<VerifiedTx> =
+                wire.iter().map(|tx| tx.verify(1).expect("valid")).collect();
+            execute(&config, &state_root, 1, &verified, witness.clone()).expect("runs")
+        });
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(10);
+    targets = bench_execution
+}
+criterion_main!(benches);

@@ -1,0 +1,685 @@
+//! The sequencer state machine: ordering, mempool, proposals and the PBFT-lite commit.
+//!
+//! Sans I/O: each method takes an input (a submission, an alarm, a witness, a vote, a shard's
+//! confirmation) with the current time and returns [`Effect`]s for the Durable Object shell to
+//! perform, in order. The shell never decides anything; [`Persisted`] defines exactly what it
+//! must store for each effect, and [`Sequencer::recover`] rebuilds the machine from that after
+//! a crash (memory lost, storage kept).
+//!
+//! One round at a time: gather witnesses for the candidate transactions from the touched
+//! shards, execute, propose, collect votes; at a quorum, commit and send write sets. The next
+//! round starts when every shard confirmed the last commit, so witnesses are always taken
+//! against the committed roots. A proposal is persisted before it is sent and re-proposed
+//! unchanged until certified: a validator that signed it may not sign anything else at that
+//! height, so changing it could stall the chain.
+
+mod persisted;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::block::{CertifiedBlock, Header};
+use crate::consensus::{QuorumCertificate, Vote, VoteTally};
+use crate::execution::{Exclusion, Execution, execute, touched_addresses};
+use crate::genesis::ChainConfig;
+use crate::limits::BLOCK_TXS_MAX;
+use crate::mempool::{Admission, Mempool, MempoolLimits};
+use crate::primitives::{Address, Hash};
+use crate::proposal::Proposal;
+use crate::shard::WitnessRequest;
+use crate::state::ShardIndex;
+use crate::transaction::{VerifiedTx, WireTx};
+use crate::trie::{PartialTree, Witness};
+
+pub use persisted::{Persisted, RecoveryError};
+
+/// Timing settings of a sequencer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// How long a round may wait for witnesses or votes before it is retried.
+    pub round_timeout_ms: u64,
+    /// How long to wait before resending unconfirmed write sets.
+    pub resend_ms: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            round_timeout_ms: 2_000,
+            resend_ms: 500,
+        }
+    }
+}
+
+/// The latest certified block: the chain's head.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    /// Its header.
+    pub header: Header,
+    /// Its quorum certificate (the genesis certificate at height 0).
+    pub certificate: QuorumCertificate,
+}
+
+/// Identifies one attempt at gathering witnesses, so late answers to an abandoned attempt are
+/// ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RoundId {
+    /// Height being built.
+    pub height: u64,
+    /// Attempt number at that height.
+    pub attempt: u32,
+}
+
+/// Something the shell must do. Effects are performed in order; those that persist must be
+/// durable before the shell answers the request that produced them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Store newly admitted transactions as pending. Must be durable before the submitter is
+    /// answered: an acknowledged transaction is never lost.
+    PersistPending(Vec<WireTx>),
+    /// Remove transactions from pending and record why they can never be included.
+    DropPending(Vec<(Hash, Exclusion)>),
+    /// Run [`Sequencer::alarm`] at this time (replacing a later alarm).
+    SetAlarm(u64),
+    /// Ask a shard for a witness; feed the answer to [`Sequencer::witness_received`].
+    RequestWitness {
+        /// The attempt this belongs to.
+        round: RoundId,
+        /// The request for the shard.
+        request: WitnessRequest,
+    },
+    /// Store this proposal (replacing any other), then send it to every validator; feed their
+    /// votes to [`Sequencer::vote_received`].
+    Propose(Box<Proposal>),
+    /// The commit point. Atomically: store the certified block and its transaction index,
+    /// make it the head, store the new shard roots, remove its transactions from pending,
+    /// record its write sets as unconfirmed, and delete the stored proposal.
+    Commit {
+        /// The certified block.
+        block: Box<CertifiedBlock>,
+        /// Every shard's root after it.
+        shard_roots: Vec<Hash>,
+        /// What each touched shard must apply.
+        write_sets: Vec<crate::execution::WriteSet>,
+    },
+    /// Send a write set to its shard; feed the answer to [`Sequencer::write_set_applied`].
+    SendWriteSet(crate::execution::WriteSet),
+    /// Record that a shard confirmed the write set of this height.
+    ConfirmWriteSet {
+        /// Height of the block.
+        height: u64,
+        /// The shard that applied it.
+        shard: ShardIndex,
+    },
+    /// Store whether block production is paused.
+    SetPaused(bool),
+}
+
+/// What the sequencer is doing.
+#[derive(Debug, Clone)]
+enum Round {
+    /// Nothing in flight.
+    Idle,
+    /// Waiting for witnesses from the touched shards.
+    Witnessing(Box<Witnessing>),
+    /// A proposal is out; waiting for a quorum of votes.
+    Voting(Box<Voting>),
+}
+
+#[derive(Debug, Clone)]
+struct Witnessing {
+    id: RoundId,
+    candidates: Vec<VerifiedTx>,
+    waiting: BTreeSet<ShardIndex>,
+    parts: BTreeMap<ShardIndex, PartialTree>,
+    deadline_ms: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Voting {
+    proposal: Proposal,
+    block_hash: Hash,
+    transactions: Vec<VerifiedTx>,
+    execution: Execution,
+    tally: VoteTally,
+    deadline_ms: u64,
+}
+
+/// The sequencer of one chain.
+#[derive(Debug)]
+pub struct Sequencer {
+    config: ChainConfig,
+    timing: Timing,
+    head: Head,
+    shard_roots: Vec<Hash>,
+    mempool: Mempool,
+    round: Round,
+    next_attempt: u32,
+    unconfirmed: BTreeMap<u64, BTreeMap<ShardIndex, crate::execution::WriteSet>>,
+    alarm_at: Option<u64>,
+    paused: bool,
+}
+
+/// A summary for status pages and metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// Height of the head.
+    pub head_height: u64,
+    /// Hash of the head.
+    pub head_hash: Hash,
+    /// Transactions pending.
+    pub mempool_size: usize,
+    /// Heights whose write sets some shard has not confirmed.
+    pub unconfirmed_heights: Vec<u64>,
+    /// Height of the proposal waiting for votes, if any.
+    pub voting_height: Option<u64>,
+    /// Whether block production is paused.
+    pub paused: bool,
+}
+
+impl Sequencer {
+    /// A sequencer at genesis. `hash_seed` must come from real entropy in production.
+    pub fn new(
+        config: ChainConfig,
+        timing: Timing,
+        limits: MempoolLimits,
+        genesis: Header,
+        shard_roots: Vec<Hash>,
+        hash_seed: u64,
+    ) -> Self {
+        assert_eq!(genesis.height, 0, "a new sequencer starts at genesis");
+        assert_eq!(shard_roots.len(), config.layout().shard_count() as usize);
+        Self {
+            config,
+            timing,
+            head: Head {
+                header: genesis,
+                certificate: QuorumCertificate::genesis(),
+            },
+            shard_roots,
+            mempool: Mempool::new(limits, hash_seed),
+            round: Round::Idle,
+            next_attempt: 0,
+            unconfirmed: BTreeMap::new(),
+            alarm_at: None,
+            paused: false,
+        }
+    }
+
+    /// The chain configuration.
+    pub const fn config(&self) -> &ChainConfig {
+        &self.config
+    }
+
+    /// The head.
+    pub const fn head(&self) -> &Head {
+        &self.head
+    }
+
+    /// Every shard's committed root.
+    pub fn shard_roots(&self) -> &[Hash] {
+        &self.shard_roots
+    }
+
+    /// The mempool (read-only).
+    pub const fn mempool(&self) -> &Mempool {
+        &self.mempool
+    }
+
+    /// A summary of the sequencer's state.
+    pub fn status(&self) -> Status {
+        Status {
+            head_height: self.head.header.height,
+            head_hash: self.head.header.hash(),
+            mempool_size: self.mempool.len(),
+            unconfirmed_heights: self.unconfirmed.keys().copied().collect(),
+            voting_height: match &self.round {
+                Round::Voting(voting) => Some(voting.proposal.header.height),
+                _ => None,
+            },
+            paused: self.paused,
+        }
+    }
+
+    /// Admits a batch of verified transactions. Returns one [`Admission`] per transaction, in
+    /// order, and the effects (persist before answering the submitter).
+    ///
+    /// `is_committed` looks a hash up in the committed transaction index (durable storage):
+    /// a committed transaction submitted again is a duplicate, never queued again. The
+    /// mempool alone cannot tell, since it forgets idle senders' nonces to bound memory.
+    pub fn submit(
+        &mut self,
+        now_ms: u64,
+        txs: Vec<VerifiedTx>,
+        is_committed: impl Fn(&Hash) -> bool,
+    ) -> (Vec<Admission>, Vec<Effect>) {
+        let mut accepted = Vec::new();
+        let admissions = txs
+            .into_iter()
+            .map(|tx| {
+                if is_committed(&tx.hash()) {
+                    return Admission::Duplicate;
+                }
+                let wire = tx.to_wire();
+                let admission = self.mempool.admit(tx, self.config.base_fee_per_gas);
+                if admission == Admission::Accepted {
+                    accepted.push(wire);
+                }
+                admission
+            })
+            .collect();
+        let mut effects = Vec::new();
+        if !accepted.is_empty() {
+            effects.push(Effect::PersistPending(accepted));
+            self.schedule_round(now_ms, &mut effects);
+        }
+        (admissions, effects)
+    }
+
+    /// Pauses or resumes block production (an in-flight proposal still completes).
+    pub fn set_paused(&mut self, now_ms: u64, paused: bool) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        if self.paused != paused {
+            self.paused = paused;
+            effects.push(Effect::SetPaused(paused));
+            if !paused {
+                self.schedule_round(now_ms, &mut effects);
+            }
+        }
+        effects
+    }
+
+    /// The alarm fired: resend unconfirmed write sets, retry a timed-out round, or start one.
+    pub fn alarm(&mut self, now_ms: u64) -> Vec<Effect> {
+        self.alarm_at = None;
+        let mut effects = Vec::new();
+        if !self.unconfirmed.is_empty() {
+            self.resend_write_sets(&mut effects);
+            self.request_alarm(now_ms + self.timing.resend_ms, &mut effects);
+            return effects;
+        }
+        match &self.round {
+            Round::Idle => self.start_round(now_ms, &mut effects),
+            Round::Witnessing(witnessing) if now_ms >= witnessing.deadline_ms => {
+                // Some shard did not answer: give up this attempt and start afresh.
+                self.round = Round::Idle;
+                self.start_round(now_ms, &mut effects);
+            }
+            Round::Voting(voting) if now_ms >= voting.deadline_ms => {
+                self.repropose(now_ms, &mut effects);
+            }
+            Round::Witnessing(witnessing) => {
+                self.request_alarm(witnessing.deadline_ms, &mut effects);
+            }
+            Round::Voting(voting) => self.request_alarm(voting.deadline_ms, &mut effects),
+        }
+        effects
+    }
+
+    /// A shard answered a witness request (an error answer abandons the attempt).
+    pub fn witness_received(
+        &mut self,
+        now_ms: u64,
+        round: RoundId,
+        shard: ShardIndex,
+        result: Result<PartialTree, String>,
+    ) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        let Round::Witnessing(witnessing) = &mut self.round else {
+            return effects;
+        };
+        if witnessing.id != round || !witnessing.waiting.contains(&shard) {
+            return effects;
+        }
+        let part = match result {
+            Ok(part) => part,
+            Err(_) => {
+                // Retry after a pause rather than spinning against a failing shard.
+                self.round = Round::Idle;
+                self.request_alarm(now_ms + self.timing.resend_ms, &mut effects);
+                return effects;
+            }
+        };
+        witnessing.waiting.remove(&shard);
+        witnessing.parts.insert(shard, part);
+        if witnessing.waiting.is_empty() {
+            let Round::Witnessing(witnessing) = std::mem::replace(&mut self.round, Round::Idle)
+            else {
+                unreachable!("matched above");
+            };
+            self.build_proposal(now_ms, *witnessing, &mut effects);
+        }
+        effects
+    }
+
+    /// A validator answered the proposal with a vote (or refused: `Err`).
+    pub fn vote_received(&mut self, now_ms: u64, vote: Result<Vote, String>) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        let Round::Voting(voting) = &mut self.round else {
+            return effects;
+        };
+        let Ok(vote) = vote else {
+            return effects;
+        };
+        if vote.height != voting.proposal.header.height || vote.block_hash != voting.block_hash {
+            return effects;
+        }
+        // Invalid or duplicate votes are ignored; the tally only counts valid distinct ones.
+        if voting.tally.add(&vote).is_err() {
+            return effects;
+        }
+        if let Some(certificate) = voting.tally.certificate() {
+            let Round::Voting(voting) = std::mem::replace(&mut self.round, Round::Idle) else {
+                unreachable!("matched above");
+            };
+            self.commit(now_ms, *voting, certificate, &mut effects);
+        }
+        effects
+    }
+
+    /// A shard answered a write set: applied (or already applied) is a confirmation.
+    pub fn write_set_applied(
+        &mut self,
+        now_ms: u64,
+        height: u64,
+        shard: ShardIndex,
+        result: Result<(), String>,
+    ) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        if result.is_err() {
+            // The alarm resends; nothing else to do.
+            return effects;
+        }
+        let Some(pending) = self.unconfirmed.get_mut(&height) else {
+            return effects;
+        };
+        if pending.remove(&shard).is_none() {
+            return effects;
+        }
+        effects.push(Effect::ConfirmWriteSet { height, shard });
+        if pending.is_empty() {
+            self.unconfirmed.remove(&height);
+        }
+        if self.unconfirmed.is_empty() {
+            self.schedule_round(now_ms, &mut effects);
+        }
+        effects
+    }
+
+    /// Asks for the alarm soon if there is work: immediately when a full block is ready,
+    /// after the batching window otherwise.
+    fn schedule_round(&mut self, now_ms: u64, effects: &mut Vec<Effect>) {
+        if self.paused || !matches!(self.round, Round::Idle) || !self.unconfirmed.is_empty() {
+            return;
+        }
+        if self.mempool.has_ready(BLOCK_TXS_MAX) {
+            self.request_alarm(now_ms, effects);
+        } else if self.mempool.has_ready(1) {
+            self.request_alarm(now_ms + self.config.batch_window_ms, effects);
+        }
+    }
+
+    fn request_alarm(&mut self, at_ms: u64, effects: &mut Vec<Effect>) {
+        if self.alarm_at.is_none_or(|current| at_ms < current) {
+            self.alarm_at = Some(at_ms);
+            effects.push(Effect::SetAlarm(at_ms));
+        }
+    }
+
+    /// Picks candidates and asks the shards they touch for witnesses.
+    fn start_round(&mut self, now_ms: u64, effects: &mut Vec<Effect>) {
+        if self.paused {
+            return;
+        }
+        let candidates = self.mempool.candidates(BLOCK_TXS_MAX);
+        if candidates.is_empty() {
+            return;
+        }
+        let id = RoundId {
+            height: self.head.header.height + 1,
+            attempt: self.next_attempt,
+        };
+        self.next_attempt = self.next_attempt.wrapping_add(1);
+        let layout = self.config.layout();
+        let mut by_shard: BTreeMap<ShardIndex, Vec<Address>> = BTreeMap::new();
+        for address in touched_addresses(&self.config, &candidates) {
+            by_shard
+                .entry(layout.shard_of(&address))
+                .or_default()
+                .push(address);
+        }
+        for (shard, addresses) in &by_shard {
+            effects.push(Effect::RequestWitness {
+                round: id,
+                request: WitnessRequest {
+                    shard: *shard,
+                    expected_root: self.shard_roots[usize::from(*shard)],
+                    addresses: addresses.clone(),
+                },
+            });
+        }
+        let deadline_ms = now_ms + self.timing.round_timeout_ms;
+        self.round = Round::Witnessing(Box::new(Witnessing {
+            id,
+            candidates,
+            waiting: by_shard.into_keys().collect(),
+            parts: BTreeMap::new(),
+            deadline_ms,
+        }));
+        self.request_alarm(deadline_ms, effects);
+    }
+
+    /// All witnesses are in: learn the senders' nonces, execute, drop what can never be
+    /// included, and propose the rest.
+    fn build_proposal(&mut self, now_ms: u64, witnessing: Witnessing, effects: &mut Vec<Effect>) {
+        let witness = Witness {
+            layout: self.config.layout(),
+            shard_roots: self.shard_roots.clone(),
+            parts: witnessing.parts,
+        };
+        let height = witnessing.id.height;
+        let parent_root = self.head.header.state_root;
+        let execution = match execute(
+            &self.config,
+            &parent_root,
+            height,
+            &witnessing.candidates,
+            witness.clone(),
+        ) {
+            Ok(execution) => execution,
+            Err(_) => {
+                // A shard sent a witness that does not match its committed root: retry later.
+                self.request_alarm(now_ms + self.timing.resend_ms, effects);
+                return;
+            }
+        };
+        self.learn_nonces(&witness, &witnessing.candidates, effects);
+        self.drop_excluded(&execution, effects);
+        if execution.included.is_empty() {
+            self.schedule_round(now_ms, effects);
+            return;
+        }
+        let transactions: Vec<VerifiedTx> = execution
+            .included
+            .iter()
+            .map(|index| witnessing.candidates[*index].clone())
+            .collect();
+        let header = Header {
+            chain_id: self.config.chain_id,
+            height,
+            parent_hash: self.head.header.hash(),
+            timestamp_ms: now_ms.max(self.head.header.timestamp_ms + 1),
+            state_root: execution.state_root,
+            transactions_root: execution.transactions_root,
+            receipts_root: execution.receipts_root,
+            validator_set_hash: self.config.validators.hash(),
+            proposer: self.config.proposer,
+        };
+        let proposal = Proposal {
+            header,
+            parent: self.head.header,
+            parent_certificate: self.head.certificate.clone(),
+            transactions: transactions.iter().map(VerifiedTx::to_wire).collect(),
+            witness,
+        };
+        self.start_voting(now_ms, proposal, transactions, execution, effects);
+    }
+
+    fn start_voting(
+        &mut self,
+        now_ms: u64,
+        proposal: Proposal,
+        transactions: Vec<VerifiedTx>,
+        execution: Execution,
+        effects: &mut Vec<Effect>,
+    ) {
+        let block_hash = proposal.header.hash();
+        let tally = VoteTally::new(
+            &self.config.validators,
+            self.config.chain_id,
+            proposal.header.height,
+            block_hash,
+        );
+        let deadline_ms = now_ms + self.timing.round_timeout_ms;
+        effects.push(Effect::Propose(Box::new(proposal.clone())));
+        self.round = Round::Voting(Box::new(Voting {
+            proposal,
+            block_hash,
+            transactions,
+            execution,
+            tally,
+            deadline_ms,
+        }));
+        self.request_alarm(deadline_ms, effects);
+    }
+
+    /// Sends the same proposal again; votes already counted stay counted (they sign the same
+    /// height and hash).
+    fn repropose(&mut self, now_ms: u64, effects: &mut Vec<Effect>) {
+        let Round::Voting(voting) = &mut self.round else {
+            return;
+        };
+        voting.deadline_ms = now_ms + self.timing.round_timeout_ms;
+        let deadline_ms = voting.deadline_ms;
+        effects.push(Effect::Propose(Box::new(voting.proposal.clone())));
+        self.request_alarm(deadline_ms, effects);
+    }
+
+    /// The witness holds every candidate sender's committed nonce: remember them, which also
+    /// drops pending transactions whose nonce is already used.
+    fn learn_nonces(
+        &mut self,
+        witness: &Witness,
+        candidates: &[VerifiedTx],
+        effects: &mut Vec<Effect>,
+    ) {
+        let senders: BTreeSet<Address> = candidates.iter().map(|tx| tx.sender).collect();
+        let mut stale = Vec::new();
+        for sender in senders {
+            let Ok(account) = witness.get(&sender) else {
+                continue;
+            };
+            let next_nonce = account.map_or(0, |account| account.nonce);
+            for (hash, nonce) in self.mempool.set_next_nonce(sender, next_nonce) {
+                stale.push((
+                    hash,
+                    Exclusion::NonceTooLow {
+                        expected: next_nonce,
+                        got: nonce,
+                    },
+                ));
+            }
+        }
+        if !stale.is_empty() {
+            effects.push(Effect::DropPending(stale));
+        }
+    }
+
+    fn drop_excluded(&mut self, execution: &Execution, effects: &mut Vec<Effect>) {
+        let dropped: Vec<(Hash, Exclusion)> = execution
+            .excluded
+            .iter()
+            .filter(|(hash, exclusion)| exclusion.is_final() && self.mempool.remove(hash).is_some())
+            .copied()
+            .collect();
+        if !dropped.is_empty() {
+            effects.push(Effect::DropPending(dropped));
+        }
+    }
+
+    /// A quorum certified the proposal: commit it and send the write sets.
+    fn commit(
+        &mut self,
+        now_ms: u64,
+        voting: Voting,
+        certificate: QuorumCertificate,
+        effects: &mut Vec<Effect>,
+    ) {
+        let Voting {
+            proposal,
+            transactions,
+            execution,
+            ..
+        } = voting;
+        let block = CertifiedBlock {
+            header: proposal.header,
+            certificate: certificate.clone(),
+            transactions: proposal
+                .transactions
+                .iter()
+                .map(|tx| serde_bytes::ByteBuf::from(tx.raw.clone()))
+                .collect(),
+            receipts: execution.receipts.clone(),
+        };
+        let write_sets: Vec<_> = execution.write_sets.values().cloned().collect();
+        effects.push(Effect::Commit {
+            block: Box::new(block),
+            shard_roots: execution.shard_roots.clone(),
+            write_sets: write_sets.clone(),
+        });
+        for tx in &transactions {
+            self.mempool.remove(&tx.hash());
+        }
+        for receipt in &execution.receipts {
+            // Included, so no pending transaction of the sender can have a lower nonce.
+            self.mempool
+                .set_next_nonce(receipt.sender, receipt.nonce + 1);
+        }
+        self.mempool.forget_idle_senders();
+        self.head = Head {
+            header: proposal.header,
+            certificate,
+        };
+        self.shard_roots = execution.shard_roots;
+        self.unconfirmed.insert(
+            self.head.header.height,
+            write_sets
+                .iter()
+                .map(|set| (set.shard, set.clone()))
+                .collect(),
+        );
+        for write_set in write_sets {
+            effects.push(Effect::SendWriteSet(write_set));
+        }
+        self.request_alarm(now_ms + self.timing.resend_ms, effects);
+        if self
+            .unconfirmed
+            .get(&self.head.header.height)
+            .is_some_and(BTreeMap::is_empty)
+        {
+            // Every included transaction bumps its sender's nonce, so a block always writes;
+            // should one ever write nothing, there is nothing to confirm.
+            self.unconfirmed.remove(&self.head.header.height);
+            self.schedule_round(now_ms, effects);
+        }
+    }
+
+    fn resend_write_sets(&self, effects: &mut Vec<Effect>) {
+        for sets in self.unconfirmed.values() {
+            for write_set in sets.values() {
+                effects.push(Effect::SendWriteSet(write_set.clone()));
+            }
+        }
+    }
+}

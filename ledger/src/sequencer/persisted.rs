@@ -1,0 +1,190 @@
+//! What the sequencer keeps in durable storage, and how it restarts from it.
+//!
+//! [`Persisted::record`] is the reference meaning of every [`Effect`] for storage: the Durable
+//! Object shell maps each effect to the same writes (one storage transaction per effect), and
+//! the tests and the simulation use this model directly. Committed blocks themselves are
+//! append-only history kept by the shell; recovery needs only the head.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Effect, Head, Round, Sequencer, Timing};
+use crate::execution::{WriteSet, execute};
+use crate::genesis::ChainConfig;
+use crate::mempool::{Mempool, MempoolLimits};
+use crate::primitives::Hash;
+use crate::proposal::Proposal;
+use crate::state::ShardIndex;
+use crate::transaction::{TxRejection, WireTx};
+
+/// The sequencer's durable state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Persisted {
+    /// The latest certified block.
+    pub head: Head,
+    /// Every shard's root at the head.
+    pub shard_roots: Vec<Hash>,
+    /// Acknowledged transactions not yet committed or dropped, by hash.
+    pub pending: BTreeMap<Hash, WireTx>,
+    /// The proposal waiting for votes, if any.
+    pub proposal: Option<Proposal>,
+    /// Write sets not yet confirmed by their shards, by height and shard.
+    pub unconfirmed: BTreeMap<u64, BTreeMap<ShardIndex, WriteSet>>,
+    /// Whether block production is paused.
+    pub paused: bool,
+}
+
+/// Why durable state could not be turned back into a sequencer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecoveryError {
+    /// A stored pending transaction no longer decodes (storage corruption).
+    #[error("stored transaction {hash} does not decode: {reason}")]
+    PendingTransaction {
+        /// Its hash (the storage key).
+        hash: Hash,
+        /// Why.
+        reason: TxRejection,
+    },
+    /// The shard root list does not fit the layout.
+    #[error("stored shard roots do not match the shard layout")]
+    ShardRoots,
+}
+
+impl Persisted {
+    /// Durable state at genesis.
+    pub fn genesis(head: Head, shard_roots: Vec<Hash>) -> Self {
+        Self {
+            head,
+            shard_roots,
+            pending: BTreeMap::new(),
+            proposal: None,
+            unconfirmed: BTreeMap::new(),
+            paused: false,
+        }
+    }
+
+    /// Applies the storage meaning of one effect.
+    pub fn record(&mut self, effect: &Effect) {
+        match effect {
+            Effect::PersistPending(txs) => {
+                for tx in txs {
+                    self.pending.insert(crate::keccak256(&tx.raw), tx.clone());
+                }
+            }
+            Effect::DropPending(dropped) => {
+                for (hash, _) in dropped {
+                    self.pending.remove(hash);
+                }
+            }
+            Effect::Propose(proposal) => self.proposal = Some((**proposal).clone()),
+            Effect::Commit {
+                block,
+                shard_roots,
+                write_sets,
+            } => {
+                for hash in block.tx_hashes() {
+                    self.pending.remove(&hash);
+                }
+                self.head = Head {
+                    header: block.header,
+                    certificate: block.certificate.clone(),
+                };
+                self.shard_roots.clone_from(shard_roots);
+                let sets = write_sets
+                    .iter()
+                    .map(|set| (set.shard, set.clone()))
+                    .collect();
+                self.unconfirmed.insert(block.header.height, sets);
+                self.proposal = None;
+            }
+            Effect::ConfirmWriteSet { height, shard } => {
+                if let Some(sets) = self.unconfirmed.get_mut(height) {
+                    sets.remove(shard);
+                    if sets.is_empty() {
+                        self.unconfirmed.remove(height);
+                    }
+                }
+            }
+            Effect::SetPaused(paused) => self.paused = *paused,
+            Effect::SetAlarm(_) | Effect::RequestWitness { .. } | Effect::SendWriteSet(_) => {}
+        }
+    }
+}
+
+impl Sequencer {
+    /// Rebuilds a sequencer after a restart from its durable state, with the effects that
+    /// resume its work: resend unconfirmed write sets, re-propose the stored proposal, and
+    /// schedule the next round.
+    pub fn recover(
+        config: ChainConfig,
+        timing: Timing,
+        limits: MempoolLimits,
+        persisted: &Persisted,
+        now_ms: u64,
+        hash_seed: u64,
+    ) -> Result<(Self, Vec<Effect>), RecoveryError> {
+        if persisted.shard_roots.len() != config.layout().shard_count() as usize {
+            return Err(RecoveryError::ShardRoots);
+        }
+        let mut mempool = Mempool::new(limits, hash_seed);
+        for (hash, tx) in &persisted.pending {
+            // These were verified before they were acknowledged; decoding suffices.
+            let tx = tx.decode_trusted(config.chain_id).map_err(|reason| {
+                RecoveryError::PendingTransaction {
+                    hash: *hash,
+                    reason,
+                }
+            })?;
+            mempool.admit(tx, 0);
+        }
+        let mut sequencer = Self {
+            config,
+            timing,
+            head: persisted.head.clone(),
+            shard_roots: persisted.shard_roots.clone(),
+            mempool,
+            round: Round::Idle,
+            next_attempt: 0,
+            unconfirmed: persisted.unconfirmed.clone(),
+            alarm_at: None,
+            paused: persisted.paused,
+        };
+        let mut effects = Vec::new();
+        sequencer.resend_write_sets(&mut effects);
+        if let Some(proposal) = &persisted.proposal {
+            sequencer.resume_proposal(now_ms, proposal.clone(), &mut effects);
+        }
+        // Whatever is pending or in flight, the alarm sorts out what comes next.
+        sequencer.request_alarm(now_ms, &mut effects);
+        Ok((sequencer, effects))
+    }
+
+    /// Re-proposes a stored proposal unchanged, if it still extends the head. Its transactions
+    /// are in pending storage; re-executing recovers the receipts and write sets for the commit.
+    fn resume_proposal(&mut self, now_ms: u64, proposal: Proposal, effects: &mut Vec<Effect>) {
+        if proposal.header.height != self.head.header.height + 1
+            || proposal.header.parent_hash != self.head.header.hash()
+        {
+            return;
+        }
+        let Ok(transactions) = proposal
+            .transactions
+            .iter()
+            .map(|tx| tx.decode_trusted(self.config.chain_id))
+            .collect::<Result<Vec<_>, _>>()
+        else {
+            return;
+        };
+        let Ok(execution) = execute(
+            &self.config,
+            &self.head.header.state_root,
+            proposal.header.height,
+            &transactions,
+            proposal.witness.clone(),
+        ) else {
+            return;
+        };
+        self.start_voting(now_ms, proposal, transactions, execution, effects);
+    }
+}
