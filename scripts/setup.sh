@@ -147,4 +147,7 @@ main() {
     log "setup done in $((SECONDS - started)) s"
 }
 
-main "$@"
+# Sourcing this file only defines the functions (to test them); running it sets up.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+    main "$@"
+fi
