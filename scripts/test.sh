@@ -17,6 +17,7 @@ TEST_STEPS=(
     setup
     format
     clippy
+    ledger_purity
     native_tests
     wasm_tests
 )
@@ -31,6 +32,15 @@ format() {
 
 clippy() {
     cargo clippy --workspace --all-targets -- -D warnings
+}
+
+# The pure ledger must not pull in randomness or JavaScript on wasm32: no getrandom (k256's
+# "std" feature would bring it back, see the root Cargo.toml) and no wasm-bindgen bindings.
+ledger_purity() {
+    local forbidden
+    forbidden="$(cargo tree -p ledger -e normal --target "$WASM_TARGET" --prefix none |
+        awk '{ print $1 }' | sort -u | grep -xE 'getrandom|wasm-bindgen|js-sys|web-sys' || true)"
+    [[ -z "$forbidden" ]] || die "ledger's wasm32 dependencies include: $(echo "$forbidden" | xargs)"
 }
 
 # Unit, integration and doc tests of every crate, natively. cargo-nextest when installed
