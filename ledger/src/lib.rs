@@ -13,6 +13,36 @@
 //! - [`genesis`]: the chain's configuration and first block.
 //! - [`mempool`], [`sequencer`], [`shard`]: the protocol's state machines, inputs in, effects out.
 //! - [`backup`]: the encrypted backup envelope.
+//!
+//! A transfer as a wallet signs it, decoded and checked as the front door does:
+//!
+//! ```
+//! use ledger::signature::SecretKey;
+//! use ledger::transaction::{Transfer, TxKind, decode};
+//! use ledger::U256;
+//!
+//! // The first account of the development mnemonic `test test … junk`.
+//! let key = SecretKey::from_bytes(&ledger::primitives::parse_hex_array(
+//!     "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+//! )?)?;
+//! let transfer = Transfer {
+//!     kind: TxKind::DynamicFee,
+//!     chain_id: 31_337,
+//!     nonce: 0,
+//!     max_fee_per_gas: 2_000_000_000,
+//!     max_priority_fee_per_gas: 1_000_000_000,
+//!     gas_limit: 21_000,
+//!     to: "0x70997970c51812dc3a010c7d01b50e0d17dc79c8".parse()?,
+//!     value: U256::from(10u64).pow(U256::from(18u64)),
+//! };
+//! let raw = transfer.sign(&key).raw().to_vec();
+//!
+//! let verified = decode(&raw, 31_337)?.recover()?;
+//! assert_eq!(verified.sender, key.address());
+//! assert_eq!(verified.hash(), ledger::keccak256(&raw)); // Ethereum's transaction hash
+//! assert!(decode(&raw, 1).is_err()); // signed for another chain
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod backup;
 pub mod block;

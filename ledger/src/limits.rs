@@ -85,8 +85,11 @@ const _: () = assert!(
         <= PROPOSAL_BYTES_MAX
 );
 
-/// Sibling hashes in one Merkle inclusion proof: enough for lists of up to `2^32` leaves.
-pub const MERKLE_PROOF_HASHES_MAX: usize = 32;
+/// Sibling hashes in one Merkle inclusion proof: the depth of a tree over a full block's
+/// transactions or receipts (12 for 4,096). Derived, not a round number, so it is the same on
+/// 32-bit wasm32 and 64-bit hosts.
+pub const MERKLE_PROOF_HASHES_MAX: usize =
+    BLOCK_TXS_MAX.next_power_of_two().trailing_zeros() as usize;
 
 /// Bytes of an encoded receipt (about 190 bytes at the largest field values).
 pub const RECEIPT_BYTES_MAX: usize = 256;

@@ -14,9 +14,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ledger::block::CertifiedBlock;
+use ledger::codec;
 use ledger::consensus::{Guard, ValidatorSet};
 use ledger::execution::{Exclusion, WriteSet};
 use ledger::genesis::{ChainConfig, Genesis, GenesisAccount};
+use ledger::limits::PROPOSAL_BYTES_MAX;
 use ledger::mempool::{Admission, MempoolLimits};
 use ledger::proposal::{ChainContext, Proposal, vote_on_proposal};
 use ledger::sequencer::{Effect, Persisted, RoundId, Sequencer, Timing};
@@ -49,6 +51,15 @@ impl Random {
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len() as u64) as usize]
     }
+}
+
+/// Encodes a message as the Durable Objects send it and decodes it as the receiver does,
+/// so the test exercises the real transport encoding of every message.
+fn over_the_wire<T>(message: &T) -> T
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    codec::decode(&codec::encode(message), PROPOSAL_BYTES_MAX).expect("message decodes")
 }
 
 /// A message in flight between the parts of the network.
@@ -285,8 +296,8 @@ impl Network {
         );
         match result {
             Ok((vote, guard)) => {
-                self.guards[validator] = guard;
-                self.in_flight.push(Message::Vote(Ok(vote)));
+                self.guards[validator] = over_the_wire(&guard);
+                self.in_flight.push(Message::Vote(Ok(over_the_wire(&vote))));
             }
             Err(ledger::proposal::ProposalError::Guard(error)) => {
                 // A proposal delivered late, after the validator moved on: refusing is right.
@@ -445,6 +456,8 @@ impl Network {
     }
 
     fn check_invariants(&self) {
+        let stored: Persisted = over_the_wire(&self.persisted);
+        assert_eq!(stored, self.persisted, "durable state reads back unchanged");
         let layout = self.context.config.layout();
         let shard_roots: Vec<Hash> = self.shards.iter().map(|shard| shard.meta().root).collect();
         let head = &self.sequencer.head().header;

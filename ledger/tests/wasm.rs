@@ -223,9 +223,258 @@ mod state {
     }
 }
 
-// Tests for the modules being written now go below, one module each, in the order of `lib.rs`:
-// - `transaction`: decode and ecrecover a signed legacy EIP-155, EIP-2930 and EIP-1559 transfer
-//   (a fixed raw transaction from an Ethereum library), its hash, and the rejections.
-// - `trie`: root of a small in-memory tree, a proof of an account and its verification.
-// - `execution`: execute a small block against a witness and compare the roots.
-// - `backup`: the encrypted envelope's round trip with a fixed key and nonce (no randomness).
+mod transaction {
+    use super::wasm_test;
+    use ledger::transaction::{TxRejection, decode};
+    use ledger::{Address, Hash};
+
+    /// Every valid transfer ethers signed (`tests/fixtures/transactions`) decodes, hashes and
+    /// recovers to the same sender on this target, and every invalid one gets its rejection.
+    #[wasm_test]
+    fn ethers_fixtures_decode_and_recover() {
+        let fixtures: serde_json::Value =
+            serde_json::from_str(include_str!("fixtures/transactions/transactions.json"))
+                .expect("fixture file is JSON");
+        let text = |value: &serde_json::Value, field: &str| {
+            value[field]
+                .as_str()
+                .expect("fixture field is a string")
+                .to_owned()
+        };
+        let valid = fixtures["valid"].as_array().expect("valid list");
+        assert!(valid.len() >= 30, "the fixture set is complete");
+        for fixture in valid {
+            let raw = ledger::primitives::parse_hex_bytes(&text(fixture, "raw")).expect("hex");
+            let chain_id = text(fixture, "decode_chain_id").parse().expect("chain id");
+            let verified = decode(&raw, chain_id)
+                .and_then(|tx| tx.recover())
+                .expect("ethers-signed transfer is valid");
+            let hash: Hash = text(fixture, "hash").parse().expect("hash");
+            let sender: Address = text(fixture, "sender").parse().expect("sender");
+            assert_eq!(
+                (verified.hash(), verified.sender),
+                (hash, sender),
+                "{fixture}"
+            );
+        }
+        let invalid = fixtures["invalid"].as_array().expect("invalid list");
+        for fixture in invalid {
+            let raw = ledger::primitives::parse_hex_bytes(&text(fixture, "raw")).expect("hex");
+            let chain_id = text(fixture, "decode_chain_id").parse().expect("chain id");
+            let rejection: TxRejection = decode(&raw, chain_id)
+                .and_then(|tx| tx.recover())
+                .expect_err("invalid fixture is refused");
+            assert_eq!(rejection.code(), text(fixture, "code"), "{fixture}");
+        }
+    }
+}
+
+mod trie {
+    use super::wasm_test;
+    use ledger::trie::{MemoryTrieStore, NodePosition, Trie, leaf_hash, node_hash};
+    use ledger::{Account, Address, U256, keccak256};
+    use std::collections::BTreeMap;
+
+    fn address(first: u8, last: u8) -> Address {
+        let mut bytes = [0u8; 20];
+        bytes[0] = first;
+        bytes[19] = last;
+        Address(bytes)
+    }
+
+    /// The hashing rules, recomputed by hand from their definition.
+    #[wasm_test]
+    fn roots_follow_the_hashing_rules_and_proofs_verify() {
+        let left = (
+            address(0x00, 1),
+            Account {
+                nonce: 3,
+                balance: U256::from(7u64),
+            },
+        );
+        let right = (address(0x80, 2), Account::with_balance(U256::from(9u64)));
+        let mut preimage = vec![0x00];
+        preimage.extend_from_slice(left.0.as_bytes());
+        preimage.extend_from_slice(&left.1.nonce.to_be_bytes());
+        preimage.extend_from_slice(&left.1.balance.to_be_bytes::<32>());
+        assert_eq!(leaf_hash(&left.0, &left.1), keccak256(&preimage));
+
+        let mut trie = Trie::new(MemoryTrieStore::default(), NodePosition::root());
+        let updates: BTreeMap<Address, Account> = [left, right].into_iter().collect();
+        let root = trie.update(&updates).expect("update");
+        // The two accounts differ in the first bit, so the root is one inner node over two
+        // shortcut leaves.
+        let expected = node_hash(&leaf_hash(&left.0, &left.1), &leaf_hash(&right.0, &right.1));
+        assert_eq!(root, expected);
+
+        let proof = trie.prove(&left.0).expect("proof");
+        assert_eq!(proof.verify(&root, &left.0), Ok(Some(left.1)));
+        let absent = address(0x40, 3);
+        assert_eq!(
+            trie.prove(&absent).expect("proof").verify(&root, &absent),
+            Ok(None)
+        );
+        let mut tampered = proof.clone();
+        tampered.siblings[0].0[0] ^= 1;
+        assert!(tampered.verify(&root, &left.0).is_err());
+    }
+}
+
+mod execution {
+    use super::wasm_test;
+    use ledger::consensus::ValidatorSet;
+    use ledger::execution::execute;
+    use ledger::genesis::{ChainConfig, Genesis, GenesisAccount};
+    use ledger::shard::{MemoryShardStore, Shard, WitnessRequest};
+    use ledger::signature::SecretKey;
+    use ledger::transaction::{Transfer, TxKind};
+    use ledger::trie::{Witness, root_over_shards};
+    use ledger::{ShardLayout, U256};
+    use std::collections::BTreeMap;
+
+    fn key(seed: u8) -> SecretKey {
+        let mut bytes = [0u8; 32];
+        bytes[0] = seed;
+        bytes[31] = 1;
+        SecretKey::from_bytes(&bytes).expect("valid key")
+    }
+
+    /// A block of transfers across two shards executes to the same roots that the shards
+    /// reach by applying the write sets, and conserves supply.
+    #[wasm_test]
+    fn a_block_executes_and_the_shards_agree() {
+        let users: Vec<SecretKey> = (1..=6).map(key).collect();
+        let config = ChainConfig {
+            chain_id: 5,
+            shard_bits: ShardLayout::new(1).expect("two shards"),
+            validators: ValidatorSet::new(vec![key(99).public_key()]).expect("set"),
+            proposer: key(98).address(),
+            fee_recipient: key(97).address(),
+            base_fee_per_gas: 2,
+            batch_window_ms: 10,
+        };
+        let genesis = Genesis {
+            config: config.clone(),
+            timestamp_ms: 0,
+            accounts: users
+                .iter()
+                .map(|user| GenesisAccount {
+                    address: user.address(),
+                    balance: U256::from(1_000_000_000u64),
+                })
+                .collect(),
+        };
+        let layout = config.layout();
+        let mut by_shard = genesis.shard_accounts();
+        let mut shards: Vec<Shard<MemoryShardStore>> = (0..2u16)
+            .map(|index| {
+                let accounts = by_shard.remove(&index).unwrap_or_default();
+                Shard::initialise(layout, index, MemoryShardStore::default(), &accounts)
+                    .expect("shard")
+            })
+            .collect();
+        let txs: Vec<_> = users
+            .iter()
+            .enumerate()
+            .map(|(index, sender)| {
+                Transfer {
+                    kind: TxKind::DynamicFee,
+                    chain_id: 5,
+                    nonce: 0,
+                    max_fee_per_gas: 3,
+                    max_priority_fee_per_gas: 1,
+                    gas_limit: 21_000,
+                    to: users[(index + 1) % users.len()].address(),
+                    value: U256::from(1_000u64 * (index as u64 + 1)),
+                }
+                .sign(sender)
+                .recover()
+                .expect("recovers")
+            })
+            .collect();
+        let mut requests: BTreeMap<u16, Vec<ledger::Address>> = BTreeMap::new();
+        for address in ledger::execution::touched_addresses(&config, &txs) {
+            requests
+                .entry(layout.shard_of(&address))
+                .or_default()
+                .push(address);
+        }
+        let shard_roots: Vec<_> = shards.iter().map(|shard| shard.meta().root).collect();
+        let parts = requests
+            .into_iter()
+            .map(|(index, addresses)| {
+                let shard = &shards[usize::from(index)];
+                let request = WitnessRequest {
+                    shard: index,
+                    expected_root: shard.meta().root,
+                    addresses,
+                };
+                (index, shard.witness(&request).expect("witness"))
+            })
+            .collect();
+        let witness = Witness {
+            layout,
+            shard_roots,
+            parts,
+        };
+        let parent_root = witness.state_root();
+        let execution = execute(&config, &parent_root, 1, &txs, witness).expect("executes");
+        assert_eq!(execution.receipts.len(), txs.len());
+        assert!(execution.excluded.is_empty());
+        for write_set in execution.write_sets.values() {
+            shards[usize::from(write_set.shard)]
+                .apply(write_set)
+                .expect("applies");
+        }
+        let applied: Vec<_> = shards.iter().map(|shard| shard.meta().root).collect();
+        assert_eq!(root_over_shards(&applied), execution.state_root);
+        let supply = shards
+            .iter()
+            .flat_map(|shard| shard.store().accounts().values())
+            .fold(U256::ZERO, |sum, account| sum + account.balance);
+        assert_eq!(supply, genesis.total_supply().expect("supply"));
+    }
+}
+
+mod backup {
+    use super::wasm_test;
+    use ledger::Hash;
+    use ledger::backup::{
+        BackupError, BackupHeaderFields, BackupKey, open, open_expecting, seal_chunked,
+    };
+
+    #[wasm_test]
+    fn envelope_round_trips_and_refuses_tampering_and_wrong_keys() {
+        let key = BackupKey::new([7u8; 32]);
+        let fields = BackupHeaderFields {
+            chain_id: 31_337,
+            height: 42,
+            state_root: Hash([9u8; 32]),
+        };
+        let plaintext: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        let sealed = seal_chunked(&key, [3u8; 12], fields, 4_096, &plaintext).expect("seal");
+        let (header, opened) = open_expecting(&key, &sealed, &fields).expect("opens");
+        assert_eq!((header.fields, opened), (fields, plaintext));
+
+        let mut tampered = sealed.clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        assert!(matches!(
+            open(&key, &tampered),
+            Err(BackupError::Authentication { .. })
+        ));
+        let wrong_key = BackupKey::new([8u8; 32]);
+        assert!(matches!(
+            open(&wrong_key, &sealed),
+            Err(BackupError::Authentication { .. })
+        ));
+        let other_height = BackupHeaderFields {
+            height: 43,
+            ..fields
+        };
+        assert!(matches!(
+            open_expecting(&key, &sealed, &other_height),
+            Err(BackupError::HeaderMismatch { .. })
+        ));
+    }
+}
