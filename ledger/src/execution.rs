@@ -352,3 +352,6 @@ pub fn touched_addresses(config: &ChainConfig, txs: &[VerifiedTx]) -> Vec<Addres
     addresses.dedup();
     addresses
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -293,3 +293,6 @@ pub fn vote_on_proposal(
     guard.record(height, checked.block_hash);
     Ok((vote, guard))
 }
+
+#[cfg(test)]
+mod tests;
