@@ -280,16 +280,33 @@ fn apply_transfer(
         }));
     };
     let cost = transfer.max_cost();
+    let fee = U256::from(TRANSFER_GAS) * U256::from(effective_gas_price);
+    // For a decoded transfer (gas limit ≥ 21,000, effective price ≤ max fee) the debit is at
+    // most the up-front cost; checked anyway, so a transfer built by hand can never wrap a
+    // balance or a nonce.
+    let debit = fee.checked_add(transfer.value);
+    let Some(remaining) = debit.and_then(|debit| sender.balance.checked_sub(debit)) else {
+        return Ok(Err(Exclusion::InsufficientFunds {
+            balance: sender.balance,
+            cost: cost.max(debit.unwrap_or(U256::MAX)),
+        }));
+    };
+    let Some(next_nonce) = sender.nonce.checked_add(1) else {
+        // Unreachable for decoded transfers: decode refuses nonce 2^64 - 1 (EIP-2681), and
+        // this transfer's nonce equals the account's. The account can never send again.
+        return Ok(Err(Exclusion::NonceTooLow {
+            expected: sender.nonce,
+            got: transfer.nonce,
+        }));
+    };
     if sender.balance < cost {
         return Ok(Err(Exclusion::InsufficientFunds {
             balance: sender.balance,
             cost,
         }));
     }
-    // effective price ≤ max fee and gas used ≤ gas limit, so fee + value ≤ cost ≤ balance.
-    let fee = U256::from(TRANSFER_GAS) * U256::from(effective_gas_price);
-    sender.balance -= fee + transfer.value;
-    sender.nonce += 1;
+    sender.balance = remaining;
+    sender.nonce = next_nonce;
     state.set(tx.sender, sender);
     state.credit(transfer.to, transfer.value)?;
     Ok(Ok(Applied {

@@ -115,6 +115,9 @@ pub enum ProposalError {
     /// The validator's guard refuses to sign (equivocation or a stale height).
     #[error("guard: {0}")]
     Guard(ConsensusError),
+    /// The signing key is not a member of the validator set (a deployment mistake).
+    #[error("this validator's key is not in the validator set: {0}")]
+    NotAValidator(ConsensusError),
 }
 
 /// Result alias for proposal checks.
@@ -137,8 +140,9 @@ pub fn check_proposal(
     proposal: &Proposal,
     now_ms: u64,
 ) -> ProposalResult<CheckedProposal> {
-    check_lineage(context, proposal)?;
+    // Cheap checks first, so a hostile proposal is refused before any signature work.
     check_header_fields(context, &proposal.header, &proposal.parent, now_ms)?;
+    check_lineage(context, proposal)?;
     let transactions = verify_transactions(context.config.chain_id, &proposal.transactions)?;
     let execution = execute(
         &context.config,
@@ -176,6 +180,9 @@ fn check_lineage(context: &ChainContext, proposal: &Proposal) -> ProposalResult<
     if parent.height == 0 {
         if parent_hash != context.genesis_hash {
             return Err(ProposalError::WrongGenesis);
+        }
+        if proposal.parent_certificate != QuorumCertificate::genesis() {
+            return Err(ProposalError::ParentCertificate(ConsensusError::Genesis));
         }
         return Ok(());
     }
@@ -288,7 +295,7 @@ pub fn vote_on_proposal(
         height,
         checked.block_hash,
     )
-    .map_err(ProposalError::Guard)?;
+    .map_err(ProposalError::NotAValidator)?;
     let mut guard = *guard;
     guard.record(height, checked.block_hash);
     Ok((vote, guard))

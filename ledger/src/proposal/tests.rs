@@ -308,6 +308,14 @@ fn height_one_must_sit_on_the_configured_genesis() {
         check_proposal(&context, &chain.block_one, NOW_MS).expect_err("other genesis"),
         ProposalError::WrongGenesis
     );
+
+    // The right block 0 must come with the genesis certificate, not block 1's.
+    let mut proposal = chain.block_one.clone();
+    proposal.parent_certificate = chain.block_two.parent_certificate.clone();
+    assert_eq!(
+        chain.refuse(&proposal),
+        ProposalError::ParentCertificate(ConsensusError::Genesis)
+    );
 }
 
 #[test]
@@ -616,7 +624,7 @@ fn a_key_outside_the_set_cannot_vote() {
             NOW_MS
         )
         .expect_err("not a member"),
-        ProposalError::Guard(ConsensusError::NotAMember(outsider.address()))
+        ProposalError::NotAValidator(ConsensusError::NotAMember(outsider.address()))
     );
 }
 

@@ -139,6 +139,12 @@ pub enum TxRejection {
         /// The widest value accepted, in bits.
         bits_max: usize,
     },
+    /// The nonce is 2^64 - 1, which EIP-2681 reserves: an account's nonce can never pass it.
+    #[error("nonce {got} is reserved (EIP-2681: nonces must be below 2^64 - 1)")]
+    NonceMax {
+        /// The nonce.
+        got: u64,
+    },
     /// The transaction has no recipient: it would create a contract.
     #[error("contract creation is not supported")]
     ContractCreation,
@@ -193,6 +199,7 @@ impl TxRejection {
             Self::WrongChainId { .. } => "wrong_chain_id",
             Self::BadRecoveryId { .. } => "bad_recovery_id",
             Self::FieldTooLarge { .. } => "field_too_large",
+            Self::NonceMax { .. } => "nonce_max",
             Self::ContractCreation => "contract_creation",
             Self::DataNotEmpty { .. } => "data_not_empty",
             Self::AccessListNotEmpty => "access_list_not_empty",
@@ -205,7 +212,7 @@ impl TxRejection {
     }
 
     /// Every code [`TxRejection::code`] can return, for documentation and dashboards.
-    pub const CODES: [&'static str; 16] = [
+    pub const CODES: [&'static str; 17] = [
         "too_large",
         "malformed",
         "trailing_bytes",
@@ -214,6 +221,7 @@ impl TxRejection {
         "wrong_chain_id",
         "bad_recovery_id",
         "field_too_large",
+        "nonce_max",
         "contract_creation",
         "data_not_empty",
         "access_list_not_empty",

@@ -40,7 +40,7 @@ pub(super) fn apply(
     let transfer = Transfer {
         kind: fields.kind,
         chain_id,
-        nonce: narrow(fields.nonce, TxField::Nonce)?,
+        nonce: check_nonce(narrow(fields.nonce, TxField::Nonce)?)?,
         max_fee_per_gas: narrow(fields.max_fee_per_gas, fee_field(fields.kind, false))?,
         max_priority_fee_per_gas: narrow(
             fields.max_priority_fee_per_gas,
@@ -111,6 +111,14 @@ fn narrow<T: TryFrom<U256>>(value: U256, field: TxField) -> TxResult<T> {
         field,
         bits_max: 8 * size_of::<T>(),
     })
+}
+
+/// EIP-2681: nonce 2^64 - 1 is refused, so incrementing an account's nonce never overflows.
+fn check_nonce(nonce: u64) -> TxResult<u64> {
+    if nonce == u64::MAX {
+        return Err(TxRejection::NonceMax { got: nonce });
+    }
+    Ok(nonce)
 }
 
 /// The value must leave room for the fee in 256 bits, so [`Transfer::max_cost`] cannot overflow.

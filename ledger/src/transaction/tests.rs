@@ -493,6 +493,24 @@ fn priority_fee_above_max_fee_is_refused() {
 }
 
 #[test]
+fn the_eip_2681_reserved_nonce_is_refused() {
+    assert_eq!(
+        reject(&replaced(
+            TxKind::DynamicFee,
+            TxField::Nonce,
+            rlp(U256::from(u64::MAX))
+        )),
+        TxRejection::NonceMax { got: u64::MAX }
+    );
+    let largest = U256::from(u64::MAX - 1);
+    let raw = replaced(TxKind::Legacy, TxField::Nonce, rlp(largest));
+    assert!(
+        !matches!(decode(&raw, CHAIN_ID), Err(TxRejection::NonceMax { .. })),
+        "2^64 - 2 is a valid nonce"
+    );
+}
+
+#[test]
 fn oversized_fields_are_refused() {
     let too_wide_fee = U256::from(u128::MAX) + U256::from(1);
     let cases = [
@@ -665,7 +683,7 @@ mod properties {
         (
             kinds(),
             any::<u64>(),
-            any::<u64>(),
+            0..u64::MAX,
             any::<u128>(),
             any::<u128>(),
             TRANSFER_GAS..=u64::MAX,
