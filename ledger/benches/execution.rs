@@ -1,13 +1,11 @@
 //! Executing a 1,000-transfer block: the work the sequencer does per block and every validator
 //! repeats. Run: `cargo bench -p ledger --bench execution`.
 
-use std::collections::BTreeMap;
-
 use criterion::{Criterion, criterion_group, criterion_main};
 use ledger::consensus::ValidatorSet;
 use ledger::execution::{execute, touched_addresses};
 use ledger::genesis::{ChainConfig, Genesis, GenesisAccount};
-use ledger::shard::{MemoryShardStore, Shard, WitnessRequest};
+use ledger::in_memory::InMemoryShards;
 use ledger::signature::SecretKey;
 use ledger::transaction::{Transfer, TxKind, VerifiedTx};
 use ledger::trie::Witness;
@@ -47,16 +45,7 @@ fn setup() -> (ChainConfig, ledger::Hash, Vec<VerifiedTx>, Witness) {
             })
             .collect(),
     };
-    let layout = config.layout();
-    let mut by_shard = genesis.shard_accounts();
-    let shards: BTreeMap<u16, Shard<MemoryShardStore>> = (0..layout.shard_count() as u16)
-        .map(|index| {
-            let accounts = by_shard.remove(&index).unwrap_or_default();
-            let shard = Shard::initialise(layout, index, MemoryShardStore::default(), &accounts)
-                .expect("shard");
-            (index, shard)
-        })
-        .collect();
+    let shards = InMemoryShards::from_genesis(&genesis).expect("shards");
     let txs: Vec<VerifiedTx> = senders
         .iter()
         .enumerate()
@@ -76,31 +65,9 @@ fn setup() -> (ChainConfig, ledger::Hash, Vec<VerifiedTx>, Witness) {
             .expect("recovers")
         })
         .collect();
-    let mut requests: BTreeMap<u16, Vec<ledger::Address>> = BTreeMap::new();
-    for address in touched_addresses(&config, &txs) {
-        requests
-            .entry(layout.shard_of(&address))
-            .or_default()
-            .push(address);
-    }
-    let shard_roots: Vec<ledger::Hash> = shards.values().map(|shard| shard.meta().root).collect();
-    let parts = requests
-        .into_iter()
-        .map(|(index, addresses)| {
-            let shard = &shards[&index];
-            let request = WitnessRequest {
-                shard: index,
-                expected_root: shard.meta().root,
-                addresses,
-            };
-            (index, shard.witness(&request).expect("witness"))
-        })
-        .collect();
-    let witness = Witness {
-        layout,
-        shard_roots,
-        parts,
-    };
+    let witness = shards
+        .witness(&touched_addresses(&config, &txs))
+        .expect("witness");
     let state_root = witness.state_root();
     (config, state_root, txs, witness)
 }

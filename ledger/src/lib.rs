@@ -13,6 +13,7 @@
 //! - [`genesis`]: the chain's configuration and first block.
 //! - [`mempool`], [`sequencer`], [`shard`]: the protocol's state machines, inputs in, effects out.
 //! - [`backup`]: the encrypted backup envelope.
+//! - [`in_memory`]: a chain's shards in memory, for tests, benchmarks and tools.
 //!
 //! A transfer as a wallet signs it, decoded and checked as the front door does:
 //!
@@ -50,6 +51,7 @@ pub mod codec;
 pub mod consensus;
 pub mod execution;
 pub mod genesis;
+pub mod in_memory;
 pub mod limits;
 pub mod mempool;
 pub mod merkle;

@@ -18,14 +18,14 @@ use ledger::codec;
 use ledger::consensus::{Guard, ValidatorSet};
 use ledger::execution::{Exclusion, WriteSet};
 use ledger::genesis::{ChainConfig, Genesis, GenesisAccount};
+use ledger::in_memory::InMemoryShards;
 use ledger::limits::PROPOSAL_BYTES_MAX;
 use ledger::mempool::{Admission, MempoolLimits};
 use ledger::proposal::{ChainContext, Proposal, vote_on_proposal};
 use ledger::sequencer::{Effect, Persisted, RoundId, Sequencer, Timing};
-use ledger::shard::{MemoryShardStore, Shard, WitnessRequest};
+use ledger::shard::WitnessRequest;
 use ledger::signature::SecretKey;
 use ledger::transaction::{Transfer, TxKind, VerifiedTx};
-use ledger::trie::root_over_shards;
 use ledger::{Address, Hash, ShardLayout, U256};
 
 /// splitmix64: a tiny deterministic generator, so a failing seed replays exactly.
@@ -80,7 +80,7 @@ struct Network {
     timing: Timing,
     sequencer: Sequencer,
     persisted: Persisted,
-    shards: Vec<Shard<MemoryShardStore>>,
+    shards: InMemoryShards,
     validator_keys: Vec<SecretKey>,
     guards: Vec<Guard>,
     users: Vec<SecretKey>,
@@ -133,20 +133,7 @@ impl Network {
         genesis.validate().expect("valid genesis");
         let header = genesis.header().expect("genesis header");
         let shard_roots = genesis.shard_roots().expect("shard roots");
-        let mut shard_accounts = genesis.shard_accounts();
-        let shards = (0..config.layout().shard_count())
-            .map(|index| {
-                let index = index as u16;
-                let accounts = shard_accounts.remove(&index).unwrap_or_default();
-                Shard::initialise(
-                    config.layout(),
-                    index,
-                    MemoryShardStore::default(),
-                    &accounts,
-                )
-                .expect("genesis shard")
-            })
-            .collect();
+        let shards = InMemoryShards::from_genesis(&genesis).expect("genesis shards");
         let timing = Timing::default();
         let sequencer = Sequencer::new(
             config.clone(),
@@ -248,8 +235,11 @@ impl Network {
         let now_ms = self.now_ms;
         match message {
             Message::WitnessRequest(round, request) => {
-                let shard = &self.shards[usize::from(request.shard)];
-                let answer = shard.witness(&request).map_err(|error| error.to_string());
+                let answer = self
+                    .shards
+                    .shard(request.shard)
+                    .witness(&request)
+                    .map_err(|error| error.to_string());
                 self.in_flight
                     .push(Message::WitnessAnswer(round, request.shard, answer));
             }
@@ -265,8 +255,9 @@ impl Network {
                 self.perform(effects);
             }
             Message::WriteSet(write_set) => {
-                let shard = &mut self.shards[usize::from(write_set.shard)];
-                let answer = shard
+                let answer = self
+                    .shards
+                    .shard_mut(write_set.shard)
                     .apply(&write_set)
                     .map(|_| ())
                     .map_err(|error| error.to_string());
@@ -394,11 +385,7 @@ impl Network {
     }
 
     fn account(&self, address: &Address) -> ledger::Account {
-        let shard = self.context.config.layout().shard_of(address);
-        self.shards[usize::from(shard)]
-            .account(address)
-            .expect("own shard")
-            .unwrap_or_default()
+        self.shards.account(address).expect("own shard")
     }
 
     fn fire_alarm_if_due(&mut self) {
@@ -459,7 +446,7 @@ impl Network {
         let stored: Persisted = over_the_wire(&self.persisted);
         assert_eq!(stored, self.persisted, "durable state reads back unchanged");
         let layout = self.context.config.layout();
-        let shard_roots: Vec<Hash> = self.shards.iter().map(|shard| shard.meta().root).collect();
+        let shard_roots = self.shards.roots();
         let head = &self.sequencer.head().header;
         assert_eq!(
             shard_roots,
@@ -467,18 +454,16 @@ impl Network {
             "shards apply every commit"
         );
         assert_eq!(
-            root_over_shards(&shard_roots),
+            self.shards.state_root(),
             head.state_root,
             "shards match the certified root"
         );
-        let supply: U256 = self
-            .shards
-            .iter()
-            .flat_map(|shard| shard.store().accounts().values())
-            .map(|account| account.balance)
-            .fold(U256::ZERO, |sum, balance| sum + balance);
-        assert_eq!(supply, self.supply, "total supply is conserved");
-        for shard in &self.shards {
+        assert_eq!(
+            self.shards.total_supply(),
+            self.supply,
+            "total supply is conserved"
+        );
+        for shard in self.shards.iter() {
             for address in shard.store().accounts().keys() {
                 assert_eq!(layout.shard_of(address), shard.meta().shard);
             }

@@ -325,12 +325,10 @@ mod execution {
     use ledger::consensus::ValidatorSet;
     use ledger::execution::execute;
     use ledger::genesis::{ChainConfig, Genesis, GenesisAccount};
-    use ledger::shard::{MemoryShardStore, Shard, WitnessRequest};
+    use ledger::in_memory::InMemoryShards;
     use ledger::signature::SecretKey;
     use ledger::transaction::{Transfer, TxKind};
-    use ledger::trie::{Witness, root_over_shards};
     use ledger::{ShardLayout, U256};
-    use std::collections::BTreeMap;
 
     fn key(seed: u8) -> SecretKey {
         let mut bytes = [0u8; 32];
@@ -364,15 +362,7 @@ mod execution {
                 })
                 .collect(),
         };
-        let layout = config.layout();
-        let mut by_shard = genesis.shard_accounts();
-        let mut shards: Vec<Shard<MemoryShardStore>> = (0..2u16)
-            .map(|index| {
-                let accounts = by_shard.remove(&index).unwrap_or_default();
-                Shard::initialise(layout, index, MemoryShardStore::default(), &accounts)
-                    .expect("shard")
-            })
-            .collect();
+        let mut shards = InMemoryShards::from_genesis(&genesis).expect("shards");
         let txs: Vec<_> = users
             .iter()
             .enumerate()
@@ -392,46 +382,17 @@ mod execution {
                 .expect("recovers")
             })
             .collect();
-        let mut requests: BTreeMap<u16, Vec<ledger::Address>> = BTreeMap::new();
-        for address in ledger::execution::touched_addresses(&config, &txs) {
-            requests
-                .entry(layout.shard_of(&address))
-                .or_default()
-                .push(address);
-        }
-        let shard_roots: Vec<_> = shards.iter().map(|shard| shard.meta().root).collect();
-        let parts = requests
-            .into_iter()
-            .map(|(index, addresses)| {
-                let shard = &shards[usize::from(index)];
-                let request = WitnessRequest {
-                    shard: index,
-                    expected_root: shard.meta().root,
-                    addresses,
-                };
-                (index, shard.witness(&request).expect("witness"))
-            })
-            .collect();
-        let witness = Witness {
-            layout,
-            shard_roots,
-            parts,
-        };
+        let touched = ledger::execution::touched_addresses(&config, &txs);
+        let witness = shards.witness(&touched).expect("witness");
         let parent_root = witness.state_root();
         let execution = execute(&config, &parent_root, 1, &txs, witness).expect("executes");
         assert_eq!(execution.receipts.len(), txs.len());
         assert!(execution.excluded.is_empty());
-        for write_set in execution.write_sets.values() {
-            shards[usize::from(write_set.shard)]
-                .apply(write_set)
-                .expect("applies");
-        }
-        let applied: Vec<_> = shards.iter().map(|shard| shard.meta().root).collect();
-        assert_eq!(root_over_shards(&applied), execution.state_root);
-        let supply = shards
-            .iter()
-            .flat_map(|shard| shard.store().accounts().values())
-            .fold(U256::ZERO, |sum, account| sum + account.balance);
+        shards
+            .apply(execution.write_sets.values())
+            .expect("applies");
+        assert_eq!(shards.state_root(), execution.state_root);
+        let supply = shards.total_supply();
         assert_eq!(supply, genesis.total_supply().expect("supply"));
     }
 }

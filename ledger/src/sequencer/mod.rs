@@ -23,6 +23,7 @@ use crate::block::{CertifiedBlock, Header};
 use crate::consensus::{QuorumCertificate, Vote, VoteTally};
 use crate::execution::{Exclusion, Execution, execute, touched_addresses};
 use crate::genesis::ChainConfig;
+use crate::in_memory::witness_requests;
 use crate::limits::BLOCK_TXS_MAX;
 use crate::mempool::{Admission, Mempool, MempoolLimits};
 use crate::primitives::{Address, Hash};
@@ -441,29 +442,17 @@ impl Sequencer {
             attempt: self.next_attempt,
         };
         self.next_attempt = self.next_attempt.wrapping_add(1);
-        let layout = self.config.layout();
-        let mut by_shard: BTreeMap<ShardIndex, Vec<Address>> = BTreeMap::new();
-        for address in touched_addresses(&self.config, &candidates) {
-            by_shard
-                .entry(layout.shard_of(&address))
-                .or_default()
-                .push(address);
-        }
-        for (shard, addresses) in &by_shard {
-            effects.push(Effect::RequestWitness {
-                round: id,
-                request: WitnessRequest {
-                    shard: *shard,
-                    expected_root: self.shard_roots[usize::from(*shard)],
-                    addresses: addresses.clone(),
-                },
-            });
+        let touched = touched_addresses(&self.config, &candidates);
+        let requests = witness_requests(self.config.layout(), &self.shard_roots, &touched);
+        let waiting = requests.iter().map(|request| request.shard).collect();
+        for request in requests {
+            effects.push(Effect::RequestWitness { round: id, request });
         }
         let deadline_ms = now_ms + self.timing.round_timeout_ms;
         self.round = Round::Witnessing(Box::new(Witnessing {
             id,
             candidates,
-            waiting: by_shard.into_keys().collect(),
+            waiting,
             parts: BTreeMap::new(),
             deadline_ms,
         }));
