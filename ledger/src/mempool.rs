@@ -248,7 +248,7 @@ impl Mempool {
                     got: nonce,
                 });
             }
-            if nonce - expected >= NONCE_GAP_MAX {
+            if nonce - expected > NONCE_GAP_MAX {
                 return Err(AdmissionRejection::NonceTooFarAhead {
                     expected,
                     got: nonce,
