@@ -683,3 +683,6 @@ impl Sequencer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
