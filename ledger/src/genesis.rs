@@ -183,3 +183,194 @@ impl Genesis {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consensus::tests::validator_keys;
+    use crate::signature::SecretKey;
+    use crate::trie::{EMPTY_ROOT, leaf_hash, node_hash};
+
+    /// An address whose first byte is `first` (so its shard is set by the top bits).
+    fn address(first: u8, last: u8) -> Address {
+        let mut bytes = [0u8; 20];
+        bytes[0] = first;
+        bytes[19] = last;
+        Address(bytes)
+    }
+
+    fn funded(address: Address, balance: u64) -> GenesisAccount {
+        GenesisAccount {
+            address,
+            balance: U256::from(balance),
+        }
+    }
+
+    /// Four shards; accounts in shards 0, 2 and 3 (two in shard 3), none in shard 1.
+    fn genesis() -> Genesis {
+        let validators = ValidatorSet::new(
+            validator_keys(4)
+                .iter()
+                .map(SecretKey::public_key)
+                .collect(),
+        )
+        .expect("valid set");
+        Genesis {
+            config: ChainConfig {
+                chain_id: 31_337,
+                shard_bits: ShardLayout::new(2).expect("valid layout"),
+                validators,
+                proposer: address(0x11, 1),
+                fee_recipient: address(0x22, 2),
+                base_fee_per_gas: 7,
+                batch_window_ms: 20,
+            },
+            timestamp_ms: 1_700_000_000_000,
+            accounts: vec![
+                funded(address(0x01, 1), 100),
+                funded(address(0x80, 2), 200),
+                funded(address(0xc0, 3), 300),
+                funded(address(0xff, 4), 400),
+            ],
+        }
+    }
+
+    #[test]
+    fn a_well_formed_genesis_validates() {
+        assert_eq!(genesis().validate(), Ok(()));
+        assert_eq!(genesis().total_supply(), Ok(U256::from(1_000u64)));
+    }
+
+    #[test]
+    fn validate_refuses_a_zero_chain_id() {
+        let mut genesis = genesis();
+        genesis.config.chain_id = 0;
+        assert_eq!(genesis.validate(), Err(GenesisError::ZeroChainId));
+    }
+
+    #[test]
+    fn validate_refuses_an_account_funded_twice() {
+        let mut genesis = genesis();
+        let again = address(0x80, 2);
+        genesis.accounts.push(funded(again, 1));
+        assert_eq!(
+            genesis.validate(),
+            Err(GenesisError::DuplicateAccount(again))
+        );
+    }
+
+    #[test]
+    fn validate_refuses_a_supply_above_256_bits() {
+        let mut genesis = genesis();
+        genesis.accounts = vec![
+            GenesisAccount {
+                address: address(0x01, 1),
+                balance: U256::MAX,
+            },
+            funded(address(0x02, 2), 1),
+        ];
+        assert_eq!(genesis.validate(), Err(GenesisError::SupplyOverflow));
+        assert_eq!(genesis.total_supply(), Err(GenesisError::SupplyOverflow));
+        // Exactly the maximum is fine.
+        genesis.accounts[1].balance = U256::ZERO;
+        assert_eq!(genesis.validate(), Ok(()));
+    }
+
+    #[test]
+    fn validate_refuses_a_batch_window_above_the_maximum() {
+        let mut genesis = genesis();
+        genesis.config.batch_window_ms = BATCH_WINDOW_MS_MAX + 1;
+        assert_eq!(
+            genesis.validate(),
+            Err(GenesisError::BatchWindow {
+                got: BATCH_WINDOW_MS_MAX + 1,
+                max: BATCH_WINDOW_MS_MAX
+            })
+        );
+        genesis.config.batch_window_ms = BATCH_WINDOW_MS_MAX;
+        assert_eq!(genesis.validate(), Ok(()));
+    }
+
+    #[test]
+    fn shard_accounts_groups_by_the_top_address_bits() {
+        let grouped = genesis().shard_accounts();
+        let account = |balance: u64| Account::with_balance(U256::from(balance));
+        let expected: BTreeMap<ShardIndex, BTreeMap<Address, Account>> = [
+            (0, BTreeMap::from([(address(0x01, 1), account(100))])),
+            (2, BTreeMap::from([(address(0x80, 2), account(200))])),
+            (
+                3,
+                BTreeMap::from([
+                    (address(0xc0, 3), account(300)),
+                    (address(0xff, 4), account(400)),
+                ]),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(grouped, expected);
+    }
+
+    #[test]
+    fn the_genesis_header_is_block_zero_over_the_shard_roots() {
+        let genesis = genesis();
+        let header = genesis.header().expect("header");
+        let account = |balance: u64| Account::with_balance(U256::from(balance));
+        // Derived by hand: a shard holding one account is that account's leaf (a shortcut
+        // leaf at the shard root); shard 3's two accounts split at the first bit below the
+        // shard (0xc0 = 1100_0000 goes left, 0xff right); shard 1 is empty.
+        let shard_3 = node_hash(
+            &leaf_hash(&address(0xc0, 3), &account(300)),
+            &leaf_hash(&address(0xff, 4), &account(400)),
+        );
+        let shard_roots = vec![
+            leaf_hash(&address(0x01, 1), &account(100)),
+            EMPTY_ROOT,
+            leaf_hash(&address(0x80, 2), &account(200)),
+            shard_3,
+        ];
+        assert_eq!(genesis.shard_roots(), Ok(shard_roots.clone()));
+        let state_root = node_hash(
+            &node_hash(&shard_roots[0], &shard_roots[1]),
+            &node_hash(&shard_roots[2], &shard_roots[3]),
+        );
+        assert_eq!(
+            header,
+            Header {
+                chain_id: 31_337,
+                height: 0,
+                parent_hash: Hash::ZERO,
+                timestamp_ms: 1_700_000_000_000,
+                state_root,
+                // The root of an empty list is the zero hash.
+                transactions_root: Hash::ZERO,
+                receipts_root: Hash::ZERO,
+                validator_set_hash: genesis.config.validators.hash(),
+                proposer: address(0x11, 1),
+            }
+        );
+    }
+
+    #[test]
+    fn with_one_shard_the_state_root_is_the_whole_tree() {
+        let mut genesis = genesis();
+        genesis.config.shard_bits = ShardLayout::new(0).expect("valid layout");
+        let all: BTreeMap<Address, Account> = genesis
+            .accounts
+            .iter()
+            .map(|account| (account.address, Account::with_balance(account.balance)))
+            .collect();
+        let mut trie = Trie::new(MemoryTrieStore::default(), NodePosition::root());
+        let whole = trie.update(&all).expect("update");
+        assert_eq!(genesis.header().expect("header").state_root, whole);
+    }
+
+    #[test]
+    fn a_genesis_round_trips_through_json() {
+        let genesis = genesis();
+        let json = serde_json::to_string(&genesis).expect("serialises");
+        let back: Genesis = serde_json::from_str(&json).expect("deserialises");
+        assert_eq!(back, genesis);
+        assert_eq!(back.header(), genesis.header());
+    }
+}

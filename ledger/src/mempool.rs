@@ -248,7 +248,7 @@ impl Mempool {
                     got: nonce,
                 });
             }
-            if nonce - expected >= NONCE_GAP_MAX {
+            if nonce - expected > NONCE_GAP_MAX {
                 return Err(AdmissionRejection::NonceTooFarAhead {
                     expected,
                     got: nonce,
@@ -346,5 +346,509 @@ impl Mempool {
         self.senders
             .values()
             .flat_map(|queue| queue.by_nonce.values().map(|queued| &queued.tx))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::primitives::U256;
+    use crate::signature::SecretKey;
+    use crate::transaction::{Transfer, TxKind, WireTx};
+
+    pub(crate) const CHAIN_ID: u64 = 31_337;
+    const BASE_FEE: u128 = 10;
+
+    /// A deterministic key from a small seed.
+    pub(crate) fn key(seed: u64) -> SecretKey {
+        let mut bytes = [0u8; 32];
+        bytes[..8].copy_from_slice(&seed.to_be_bytes());
+        bytes[31] = 1;
+        SecretKey::from_bytes(&bytes).expect("small non-zero keys are valid")
+    }
+
+    /// A signed transfer from `key`, verified by trusting the signer's own key (no recovery).
+    pub(crate) fn signed(
+        key: &SecretKey,
+        nonce: u64,
+        max_fee_per_gas: u128,
+        to: Address,
+        value: U256,
+    ) -> VerifiedTx {
+        let transfer = Transfer {
+            kind: TxKind::DynamicFee,
+            chain_id: CHAIN_ID,
+            nonce,
+            max_fee_per_gas,
+            max_priority_fee_per_gas: 1,
+            gas_limit: 21_000,
+            to,
+            value,
+        };
+        let raw = transfer.sign(key).raw().to_vec();
+        WireTx {
+            raw,
+            public_key: key.public_key(),
+        }
+        .decode_trusted(CHAIN_ID)
+        .expect("own transfer decodes")
+    }
+
+    fn tx(key: &SecretKey, nonce: u64) -> VerifiedTx {
+        signed(key, nonce, BASE_FEE, Address([0x42; 20]), U256::from(1u64))
+    }
+
+    fn pool() -> Mempool {
+        Mempool::new(MempoolLimits::default(), 7)
+    }
+
+    fn admit(pool: &mut Mempool, tx: &VerifiedTx) -> Admission {
+        pool.admit(tx.clone(), BASE_FEE)
+    }
+
+    fn nonces_and_senders(txs: &[VerifiedTx]) -> Vec<(Address, u64)> {
+        txs.iter().map(|tx| (tx.sender, tx.nonce())).collect()
+    }
+
+    #[test]
+    fn a_fee_cap_below_the_base_fee_is_refused_and_the_base_fee_itself_accepted() {
+        let alice = key(1);
+        let mut pool = pool();
+        let cheap = signed(&alice, 0, BASE_FEE - 1, Address([1; 20]), U256::ZERO);
+        assert_eq!(
+            admit(&mut pool, &cheap),
+            Admission::Rejected(AdmissionRejection::FeeTooLow {
+                offered: BASE_FEE - 1,
+                base_fee: BASE_FEE
+            })
+        );
+        assert!(pool.is_empty());
+        assert!(!pool.contains(&cheap.hash()));
+        let exact = signed(&alice, 0, BASE_FEE, Address([1; 20]), U256::ZERO);
+        assert_eq!(admit(&mut pool, &exact), Admission::Accepted);
+        assert_eq!(pool.len(), 1);
+        assert_eq!(pool.get(&exact.hash()), Some(&exact));
+    }
+
+    #[test]
+    fn a_nonce_below_the_known_next_nonce_is_refused() {
+        let alice = key(1);
+        let mut pool = pool();
+        assert!(pool.set_next_nonce(alice.address(), 5).is_empty());
+        assert_eq!(
+            admit(&mut pool, &tx(&alice, 4)),
+            Admission::Rejected(AdmissionRejection::NonceTooLow {
+                expected: 5,
+                got: 4
+            })
+        );
+        assert!(pool.is_empty());
+        assert_eq!(admit(&mut pool, &tx(&alice, 5)), Admission::Accepted);
+    }
+
+    #[test]
+    fn a_nonce_exactly_the_gap_maximum_ahead_is_queued_and_one_more_is_refused() {
+        // NONCE_GAP_MAX is documented as the largest gap accepted ("may be and still be
+        // queued"; the rejection says "more than gap_max ahead").
+        let alice = key(1);
+        let mut pool = pool();
+        pool.set_next_nonce(alice.address(), 3);
+        let beyond = tx(&alice, 3 + NONCE_GAP_MAX + 1);
+        assert_eq!(
+            admit(&mut pool, &beyond),
+            Admission::Rejected(AdmissionRejection::NonceTooFarAhead {
+                expected: 3,
+                got: 3 + NONCE_GAP_MAX + 1,
+                gap_max: NONCE_GAP_MAX
+            })
+        );
+        assert!(pool.is_empty());
+        let at_limit = tx(&alice, 3 + NONCE_GAP_MAX);
+        assert_eq!(admit(&mut pool, &at_limit), Admission::Accepted);
+        // Waiting for nonces 3.. to arrive: nothing ready.
+        assert!(!pool.has_ready(1));
+    }
+
+    #[test]
+    fn without_a_known_nonce_any_nonce_is_queued() {
+        let alice = key(1);
+        let mut pool = pool();
+        assert_eq!(
+            admit(&mut pool, &tx(&alice, 10 * NONCE_GAP_MAX)),
+            Admission::Accepted
+        );
+    }
+
+    #[test]
+    fn a_different_transaction_with_a_pending_nonce_is_refused_and_the_first_kept() {
+        let alice = key(1);
+        let mut pool = pool();
+        let first = tx(&alice, 0);
+        let second = signed(
+            &alice,
+            0,
+            BASE_FEE + 1,
+            Address([0x42; 20]),
+            U256::from(1u64),
+        );
+        assert_ne!(first.hash(), second.hash());
+        assert_eq!(admit(&mut pool, &first), Admission::Accepted);
+        assert_eq!(
+            admit(&mut pool, &second),
+            Admission::Rejected(AdmissionRejection::NonceAlreadyPending { nonce: 0 })
+        );
+        assert_eq!(pool.len(), 1);
+        assert_eq!(pool.get(&first.hash()), Some(&first));
+        assert!(!pool.contains(&second.hash()));
+    }
+
+    #[test]
+    fn the_same_bytes_twice_are_a_duplicate_even_when_the_pool_is_full() {
+        let alice = key(1);
+        let mut pool = Mempool::new(
+            MempoolLimits {
+                txs_max: 1,
+                sender_txs_max: 1,
+            },
+            7,
+        );
+        let first = tx(&alice, 0);
+        assert_eq!(admit(&mut pool, &first), Admission::Accepted);
+        assert_eq!(admit(&mut pool, &first), Admission::Duplicate);
+        assert_eq!(pool.len(), 1);
+    }
+
+    #[test]
+    fn a_full_sender_queue_refuses_that_sender_only() {
+        let (alice, bob) = (key(1), key(2));
+        let mut pool = Mempool::new(
+            MempoolLimits {
+                txs_max: 10,
+                sender_txs_max: 2,
+            },
+            7,
+        );
+        assert_eq!(admit(&mut pool, &tx(&alice, 0)), Admission::Accepted);
+        assert_eq!(admit(&mut pool, &tx(&alice, 1)), Admission::Accepted);
+        assert_eq!(
+            admit(&mut pool, &tx(&alice, 2)),
+            Admission::Rejected(AdmissionRejection::SenderQueueFull { limit: 2 })
+        );
+        assert_eq!(admit(&mut pool, &tx(&bob, 0)), Admission::Accepted);
+        assert_eq!(pool.len(), 3);
+    }
+
+    #[test]
+    fn a_full_pool_refuses_everyone_until_something_leaves() {
+        let keys: Vec<SecretKey> = (1..=4).map(key).collect();
+        let mut pool = Mempool::new(
+            MempoolLimits {
+                txs_max: 3,
+                sender_txs_max: 10,
+            },
+            7,
+        );
+        let txs: Vec<VerifiedTx> = keys.iter().map(|key| tx(key, 0)).collect();
+        for tx in &txs[..3] {
+            assert_eq!(admit(&mut pool, tx), Admission::Accepted);
+        }
+        assert_eq!(
+            admit(&mut pool, &txs[3]),
+            Admission::Rejected(AdmissionRejection::MempoolFull { limit: 3 })
+        );
+        assert_eq!(pool.len(), 3);
+        assert_eq!(pool.remove(&txs[0].hash()), Some(txs[0].clone()));
+        assert_eq!(admit(&mut pool, &txs[3]), Admission::Accepted);
+    }
+
+    #[test]
+    fn every_rejection_has_its_code_and_only_load_is_capacity() {
+        let cases = [
+            (
+                AdmissionRejection::FeeTooLow {
+                    offered: 1,
+                    base_fee: 2,
+                },
+                "fee_too_low",
+                false,
+            ),
+            (
+                AdmissionRejection::NonceTooLow {
+                    expected: 2,
+                    got: 1,
+                },
+                "nonce_too_low",
+                false,
+            ),
+            (
+                AdmissionRejection::NonceTooFarAhead {
+                    expected: 0,
+                    got: 9,
+                    gap_max: 8,
+                },
+                "nonce_too_far_ahead",
+                false,
+            ),
+            (
+                AdmissionRejection::NonceAlreadyPending { nonce: 0 },
+                "nonce_already_pending",
+                false,
+            ),
+            (
+                AdmissionRejection::SenderQueueFull { limit: 1 },
+                "sender_queue_full",
+                true,
+            ),
+            (
+                AdmissionRejection::MempoolFull { limit: 1 },
+                "mempool_full",
+                true,
+            ),
+        ];
+        for (rejection, code, capacity) in cases {
+            assert_eq!(rejection.code(), code);
+            assert_eq!(rejection.is_capacity(), capacity, "{code}");
+        }
+    }
+
+    #[test]
+    fn candidates_are_contiguous_runs_from_the_next_nonce() {
+        let (alice, bob) = (key(1), key(2));
+        let mut pool = pool();
+        for nonce in [0, 1, 3] {
+            admit(&mut pool, &tx(&alice, nonce));
+        }
+        // Bob's next nonce is known to be 0; 1 and 2 wait for it.
+        pool.set_next_nonce(bob.address(), 0);
+        for nonce in [1, 2] {
+            admit(&mut pool, &tx(&bob, nonce));
+        }
+        assert_eq!(
+            nonces_and_senders(&pool.candidates(100)),
+            vec![(alice.address(), 0), (alice.address(), 1)]
+        );
+        assert!(pool.has_ready(2));
+        assert!(!pool.has_ready(3));
+        // Bob's gap is filled: his whole run becomes ready.
+        admit(&mut pool, &tx(&bob, 0));
+        assert_eq!(
+            nonces_and_senders(&pool.candidates(100)),
+            vec![
+                (alice.address(), 0),
+                (alice.address(), 1),
+                (bob.address(), 0),
+                (bob.address(), 1),
+                (bob.address(), 2)
+            ]
+        );
+        assert!(pool.has_ready(5));
+        assert!(!pool.has_ready(6));
+    }
+
+    #[test]
+    fn a_sender_with_an_unknown_next_nonce_is_ready_from_its_lowest_nonce() {
+        let alice = key(1);
+        let mut pool = pool();
+        admit(&mut pool, &tx(&alice, 5));
+        admit(&mut pool, &tx(&alice, 6));
+        assert_eq!(
+            nonces_and_senders(&pool.candidates(10)),
+            vec![(alice.address(), 5), (alice.address(), 6)]
+        );
+        // Once the account nonce is known to be lower, the run waits for the gap.
+        assert!(pool.set_next_nonce(alice.address(), 4).is_empty());
+        assert!(pool.candidates(10).is_empty());
+        assert!(!pool.has_ready(1));
+    }
+
+    /// Six senders arriving in a fixed order, each with one transaction, Alice with two.
+    fn arrival_order_pool(seed: u64) -> (Mempool, Vec<Address>) {
+        let keys: Vec<SecretKey> = (11..17).map(key).collect();
+        let mut pool = Mempool::new(MempoolLimits::default(), seed);
+        for key in &keys {
+            assert_eq!(admit(&mut pool, &tx(key, 0)), Admission::Accepted);
+        }
+        // The first sender's second transaction arrives last but travels with its run.
+        assert_eq!(admit(&mut pool, &tx(&keys[0], 1)), Admission::Accepted);
+        (pool, keys.iter().map(SecretKey::address).collect())
+    }
+
+    #[test]
+    fn candidates_order_senders_by_arrival_and_respect_count_max() {
+        for seed in [0, 1, 0xdead_beef] {
+            let (pool, senders) = arrival_order_pool(seed);
+            let mut expected = vec![(senders[0], 0), (senders[0], 1)];
+            expected.extend(senders[1..].iter().map(|sender| (*sender, 0)));
+            assert_eq!(nonces_and_senders(&pool.candidates(100)), expected);
+            assert_eq!(nonces_and_senders(&pool.candidates(3)), expected[..3]);
+            assert!(pool.candidates(0).is_empty());
+        }
+    }
+
+    #[test]
+    fn a_sender_whose_gap_is_filled_later_queues_behind_earlier_ready_senders() {
+        let (alice, bob) = (key(1), key(2));
+        let mut pool = pool();
+        pool.set_next_nonce(alice.address(), 0);
+        admit(&mut pool, &tx(&alice, 1));
+        admit(&mut pool, &tx(&bob, 0));
+        admit(&mut pool, &tx(&alice, 0));
+        assert_eq!(
+            nonces_and_senders(&pool.candidates(10)),
+            vec![
+                (bob.address(), 0),
+                (alice.address(), 0),
+                (alice.address(), 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn pending_nonce_is_one_past_the_ready_run_or_the_known_nonce() {
+        let (alice, bob) = (key(1), key(2));
+        let mut pool = pool();
+        assert_eq!(pool.pending_nonce(&alice.address()), None);
+        pool.set_next_nonce(alice.address(), 4);
+        assert_eq!(pool.pending_nonce(&alice.address()), Some(4));
+        for nonce in [4, 5, 7] {
+            admit(&mut pool, &tx(&alice, nonce));
+        }
+        assert_eq!(pool.pending_nonce(&alice.address()), Some(6));
+        // A sender waiting for a gap: the next nonce to send is the known one.
+        pool.set_next_nonce(bob.address(), 1);
+        admit(&mut pool, &tx(&bob, 3));
+        assert_eq!(pool.pending_nonce(&bob.address()), Some(1));
+    }
+
+    #[test]
+    fn set_next_nonce_removes_and_returns_exactly_the_stale_transactions() {
+        let alice = key(1);
+        let mut pool = pool();
+        let txs: Vec<VerifiedTx> = (0..4).map(|nonce| tx(&alice, nonce)).collect();
+        for tx in &txs {
+            admit(&mut pool, tx);
+        }
+        let stale = pool.set_next_nonce(alice.address(), 2);
+        assert_eq!(stale, vec![(txs[0].hash(), 0), (txs[1].hash(), 1)]);
+        assert_eq!(pool.len(), 2);
+        assert!(!pool.contains(&txs[0].hash()) && !pool.contains(&txs[1].hash()));
+        assert_eq!(
+            nonces_and_senders(&pool.candidates(10)),
+            vec![(alice.address(), 2), (alice.address(), 3)]
+        );
+        assert_eq!(pool.iter().count(), 2);
+        // Learning the same nonce again removes nothing more.
+        assert!(pool.set_next_nonce(alice.address(), 2).is_empty());
+        // The stale nonce cannot come back.
+        assert_eq!(
+            admit(&mut pool, &txs[1]),
+            Admission::Rejected(AdmissionRejection::NonceTooLow {
+                expected: 2,
+                got: 1
+            })
+        );
+    }
+
+    #[test]
+    fn remove_takes_one_transaction_out_and_breaks_the_run_behind_it() {
+        let alice = key(1);
+        let mut pool = pool();
+        let txs: Vec<VerifiedTx> = (0..3).map(|nonce| tx(&alice, nonce)).collect();
+        for tx in &txs {
+            admit(&mut pool, tx);
+        }
+        assert_eq!(pool.remove(&txs[1].hash()), Some(txs[1].clone()));
+        assert_eq!(pool.remove(&txs[1].hash()), None);
+        assert_eq!(pool.remove(&Hash::ZERO), None);
+        assert_eq!(pool.len(), 2);
+        assert_eq!(
+            nonces_and_senders(&pool.candidates(10)),
+            vec![(alice.address(), 0)]
+        );
+        assert_eq!(pool.pending_nonce(&alice.address()), Some(1));
+        // Removing the last one of a sender with no known nonce forgets the sender.
+        pool.remove(&txs[0].hash());
+        pool.remove(&txs[2].hash());
+        assert!(pool.is_empty());
+        assert_eq!(pool.pending_nonce(&alice.address()), None);
+    }
+
+    #[test]
+    fn has_ready_counts_ready_transactions_across_senders() {
+        let (alice, bob, carol) = (key(1), key(2), key(3));
+        let mut pool = pool();
+        assert!(!pool.has_ready(1));
+        admit(&mut pool, &tx(&alice, 0));
+        admit(&mut pool, &tx(&alice, 1));
+        admit(&mut pool, &tx(&bob, 0));
+        pool.set_next_nonce(carol.address(), 0);
+        admit(&mut pool, &tx(&carol, 5));
+        assert_eq!(pool.len(), 4);
+        assert!(pool.has_ready(3));
+        assert!(!pool.has_ready(4));
+    }
+
+    #[test]
+    fn forgetting_idle_senders_keeps_those_with_pending_transactions() {
+        let (alice, bob) = (key(1), key(2));
+        let mut pool = pool();
+        pool.set_next_nonce(alice.address(), 3);
+        admit(&mut pool, &tx(&alice, 3));
+        pool.set_next_nonce(bob.address(), 9);
+        pool.forget_idle_senders();
+        assert_eq!(pool.pending_nonce(&bob.address()), None);
+        assert_eq!(pool.pending_nonce(&alice.address()), Some(4));
+        // Alice's known nonce still guards admission.
+        assert_eq!(
+            admit(&mut pool, &tx(&alice, 2)),
+            Admission::Rejected(AdmissionRejection::NonceTooLow {
+                expected: 3,
+                got: 2
+            })
+        );
+        // Bob's is forgotten: an old nonce is queued again (execution will drop it).
+        assert_eq!(admit(&mut pool, &tx(&bob, 0)), Admission::Accepted);
+    }
+
+    #[test]
+    fn pools_with_different_seeds_behave_identically() {
+        let keys: Vec<SecretKey> = (1..=5).map(key).collect();
+        let mut script = Vec::new();
+        for (index, key) in keys.iter().enumerate() {
+            for nonce in [2, 0, 1, 1, 4] {
+                script.push(tx(key, nonce + index as u64 % 2));
+            }
+        }
+        let limits = MempoolLimits {
+            txs_max: 18,
+            sender_txs_max: 4,
+        };
+        let mut pools = [
+            Mempool::new(limits, 1),
+            Mempool::new(limits, 0x0123_4567_89ab_cdef),
+        ];
+        let results: Vec<_> = pools
+            .iter_mut()
+            .map(|pool| {
+                let admissions: Vec<Admission> = script.iter().map(|tx| admit(pool, tx)).collect();
+                let before = pool.candidates(usize::MAX);
+                let stale = pool.set_next_nonce(keys[1].address(), 2);
+                let after = pool.candidates(7);
+                let pending: Vec<Option<u64>> = keys
+                    .iter()
+                    .map(|key| pool.pending_nonce(&key.address()))
+                    .collect();
+                (admissions, before, stale, after, pending, pool.len())
+            })
+            .collect();
+        assert_eq!(results[0], results[1]);
+        // The script exercised more than acceptance.
+        assert!(
+            results[0]
+                .0
+                .iter()
+                .any(|admission| matches!(admission, Admission::Rejected(_)))
+        );
+        assert!(results[0].0.contains(&Admission::Duplicate));
     }
 }

@@ -335,3 +335,370 @@ impl ShardStore for MemoryShardStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::WITNESS_ACCOUNTS_MAX;
+    use crate::primitives::U256;
+    use crate::trie::{Witness, root_over_shards, top_path};
+
+    /// Four shards; these tests use shard 2 (addresses 0b10xx_xxxx...).
+    fn layout() -> ShardLayout {
+        ShardLayout::new(2).expect("valid layout")
+    }
+
+    const SHARD: ShardIndex = 2;
+
+    fn address(first: u8, last: u8) -> Address {
+        let mut bytes = [0u8; 20];
+        bytes[0] = first;
+        bytes[19] = last;
+        Address(bytes)
+    }
+
+    fn account(nonce: u64, balance: u64) -> Account {
+        Account {
+            nonce,
+            balance: U256::from(balance),
+        }
+    }
+
+    fn genesis_accounts() -> BTreeMap<Address, Account> {
+        BTreeMap::from([
+            (address(0x80, 1), account(0, 100)),
+            (address(0x90, 2), account(0, 200)),
+            (address(0xbf, 3), account(3, 300)),
+        ])
+    }
+
+    /// The root of a shard holding exactly `accounts`, built from scratch in a fresh store.
+    fn root_of(accounts: &BTreeMap<Address, Account>) -> Hash {
+        let mut trie = Trie::new(
+            MemoryTrieStore::default(),
+            NodePosition::shard_root(layout(), SHARD),
+        );
+        trie.update(accounts).expect("update")
+    }
+
+    fn shard() -> Shard<MemoryShardStore> {
+        Shard::initialise(
+            layout(),
+            SHARD,
+            MemoryShardStore::default(),
+            &genesis_accounts(),
+        )
+        .expect("genesis")
+    }
+
+    /// Height 1: account 1 pays 30 to account 2 and a new account 0xa0.. receives 5.
+    fn write_set(shard: &Shard<MemoryShardStore>) -> (WriteSet, BTreeMap<Address, Account>) {
+        let changes = BTreeMap::from([
+            (address(0x80, 1), account(1, 65)),
+            (address(0x90, 2), account(0, 230)),
+            (address(0xa0, 9), account(0, 5)),
+        ]);
+        let mut after = genesis_accounts();
+        after.extend(changes.clone());
+        let write_set = WriteSet {
+            height: 1,
+            shard: SHARD,
+            base_root: shard.meta().root,
+            new_root: root_of(&after),
+            accounts: changes.into_iter().collect(),
+        };
+        (write_set, after)
+    }
+
+    /// Everything observable about a shard's storage.
+    fn snapshot(shard: &Shard<MemoryShardStore>) -> (ShardMeta, BTreeMap<Address, Account>, Hash) {
+        let stored_root = Trie::new(shard.store(), NodePosition::shard_root(layout(), SHARD))
+            .root()
+            .expect("root");
+        (*shard.meta(), shard.store().accounts().clone(), stored_root)
+    }
+
+    #[test]
+    fn initialise_writes_the_genesis_accounts_and_root() {
+        let shard = shard();
+        let root = root_of(&genesis_accounts());
+        assert_eq!(
+            *shard.meta(),
+            ShardMeta {
+                shard: SHARD,
+                applied_height: 0,
+                root
+            }
+        );
+        assert_eq!(shard.store().accounts(), &genesis_accounts());
+        assert_eq!(snapshot(&shard).2, root);
+        assert_eq!(shard.account(&address(0xbf, 3)), Ok(Some(account(3, 300))));
+        assert_eq!(shard.account(&address(0xbf, 4)), Ok(None));
+    }
+
+    #[test]
+    fn initialise_refuses_an_address_outside_the_shard() {
+        let mut accounts = genesis_accounts();
+        let foreign = address(0xc0, 1); // shard 3
+        accounts.insert(foreign, account(0, 1));
+        let result = Shard::initialise(layout(), SHARD, MemoryShardStore::default(), &accounts);
+        assert!(matches!(result, Err(ShardError::AddressOutsideShard(a)) if a == foreign));
+    }
+
+    #[test]
+    fn witness_refuses_another_shard_a_foreign_address_and_too_many_addresses() {
+        let shard = shard();
+        let root = shard.meta().root;
+        let request = |shard_index, addresses| WitnessRequest {
+            shard: shard_index,
+            expected_root: root,
+            addresses,
+        };
+        assert_eq!(
+            shard.witness(&request(1, vec![address(0x80, 1)])),
+            Err(ShardError::WrongShard {
+                got: 1,
+                expected: SHARD
+            })
+        );
+        assert_eq!(
+            shard.witness(&request(SHARD, vec![address(0x80, 1), address(0x7f, 1)])),
+            Err(ShardError::AddressOutsideShard(address(0x7f, 1)))
+        );
+        let too_many = vec![address(0x80, 1); WITNESS_ACCOUNTS_MAX + 1];
+        assert_eq!(
+            shard.witness(&request(SHARD, too_many)),
+            Err(ShardError::TooManyAddresses {
+                got: WITNESS_ACCOUNTS_MAX + 1,
+                max: WITNESS_ACCOUNTS_MAX
+            })
+        );
+    }
+
+    #[test]
+    fn witness_refuses_a_root_other_than_the_shards_with_the_applied_height() {
+        let mut shard = shard();
+        let genesis_root = shard.meta().root;
+        let (write_set, _) = write_set(&shard);
+        shard.apply(&write_set).expect("applies");
+        let request = WitnessRequest {
+            shard: SHARD,
+            expected_root: genesis_root,
+            addresses: vec![address(0x80, 1)],
+        };
+        assert_eq!(
+            shard.witness(&request),
+            Err(ShardError::RootMismatch {
+                expected: genesis_root,
+                actual: write_set.new_root,
+                applied_height: 1
+            })
+        );
+    }
+
+    #[test]
+    fn a_witness_verifies_against_the_state_root_and_proves_present_and_absent_accounts() {
+        let shard = shard();
+        let absent = address(0xa5, 5);
+        let part = shard
+            .witness(&WitnessRequest {
+                shard: SHARD,
+                expected_root: shard.meta().root,
+                addresses: vec![address(0x80, 1), address(0xbf, 3), absent],
+            })
+            .expect("witness");
+        let shard_roots = vec![
+            keccak(b"shard 0"),
+            keccak(b"shard 1"),
+            shard.meta().root,
+            Hash::ZERO,
+        ];
+        let witness = Witness::new(
+            layout(),
+            shard_roots.clone(),
+            BTreeMap::from([(SHARD, part)]),
+        )
+        .expect("structure");
+        witness
+            .verify(&root_over_shards(&shard_roots))
+            .expect("verifies against the state root");
+        assert_eq!(witness.get(&address(0x80, 1)), Ok(Some(account(0, 100))));
+        assert_eq!(witness.get(&address(0xbf, 3)), Ok(Some(account(3, 300))));
+        assert_eq!(witness.get(&absent), Ok(None));
+        // A different shard root (a stale or forged one) does not verify.
+        let mut wrong_roots = shard_roots;
+        wrong_roots[2] = keccak(b"other");
+        let wrong = Witness {
+            shard_roots: wrong_roots.clone(),
+            ..witness
+        };
+        assert!(wrong.verify(&root_over_shards(&wrong_roots)).is_err());
+    }
+
+    fn keccak(bytes: &[u8]) -> Hash {
+        crate::keccak256(bytes)
+    }
+
+    #[test]
+    fn apply_writes_the_accounts_the_root_and_the_height() {
+        let mut shard = shard();
+        let (write_set, after) = write_set(&shard);
+        assert_eq!(shard.apply(&write_set), Ok(ApplyOutcome::Applied));
+        assert_eq!(
+            snapshot(&shard),
+            (
+                ShardMeta {
+                    shard: SHARD,
+                    applied_height: 1,
+                    root: write_set.new_root
+                },
+                after,
+                write_set.new_root
+            )
+        );
+        assert_eq!(shard.account(&address(0xa0, 9)), Ok(Some(account(0, 5))));
+    }
+
+    #[test]
+    fn apply_of_an_applied_height_changes_nothing() {
+        let mut shard = shard();
+        let (write_set, _) = write_set(&shard);
+        shard.apply(&write_set).expect("applies");
+        let before = snapshot(&shard);
+        assert_eq!(shard.apply(&write_set), Ok(ApplyOutcome::AlreadyApplied));
+        // Even a different write set claiming that height (or a lower one) is not looked at.
+        let other = WriteSet {
+            accounts: vec![(address(0x80, 1), account(9, 9))],
+            base_root: keccak(b"anything"),
+            ..write_set.clone()
+        };
+        assert_eq!(shard.apply(&other), Ok(ApplyOutcome::AlreadyApplied));
+        let lower = WriteSet { height: 0, ..other };
+        assert_eq!(shard.apply(&lower), Ok(ApplyOutcome::AlreadyApplied));
+        assert_eq!(snapshot(&shard), before);
+    }
+
+    #[test]
+    fn apply_refuses_a_write_set_from_another_base_root_and_writes_nothing() {
+        let mut shard = shard();
+        let before = snapshot(&shard);
+        let (write_set, _) = write_set(&shard);
+        let wrong_base = WriteSet {
+            base_root: keccak(b"not this shard"),
+            height: 2,
+            ..write_set
+        };
+        assert_eq!(
+            shard.apply(&wrong_base),
+            Err(ShardError::RootMismatch {
+                expected: keccak(b"not this shard"),
+                actual: before.0.root,
+                applied_height: 0
+            })
+        );
+        assert_eq!(snapshot(&shard), before);
+    }
+
+    #[test]
+    fn apply_refuses_a_write_set_that_does_not_give_the_certified_root_and_writes_nothing() {
+        let mut shard = shard();
+        let before = snapshot(&shard);
+        let (write_set, _) = write_set(&shard);
+        let computed = write_set.new_root;
+        let wrong_result = WriteSet {
+            new_root: keccak(b"certified something else"),
+            ..write_set.clone()
+        };
+        assert_eq!(
+            shard.apply(&wrong_result),
+            Err(ShardError::WrongResult {
+                height: 1,
+                expected: keccak(b"certified something else"),
+                computed
+            })
+        );
+        assert_eq!(snapshot(&shard), before);
+        // A tampered account with the honest root is refused the same way.
+        let mut tampered = write_set;
+        tampered.accounts[2].1.balance = U256::from(5_000u64);
+        assert!(matches!(
+            shard.apply(&tampered),
+            Err(ShardError::WrongResult { .. })
+        ));
+        assert_eq!(snapshot(&shard), before);
+    }
+
+    #[test]
+    fn apply_refuses_another_shard_and_foreign_accounts_and_writes_nothing() {
+        let mut shard = shard();
+        let before = snapshot(&shard);
+        let (write_set, _) = write_set(&shard);
+        assert_eq!(
+            shard.apply(&WriteSet {
+                shard: 3,
+                ..write_set.clone()
+            }),
+            Err(ShardError::WrongShard {
+                got: 3,
+                expected: SHARD
+            })
+        );
+        let mut foreign = write_set;
+        foreign.accounts.push((address(0xc1, 1), account(0, 1)));
+        assert_eq!(
+            shard.apply(&foreign),
+            Err(ShardError::AddressOutsideShard(address(0xc1, 1)))
+        );
+        assert_eq!(snapshot(&shard), before);
+    }
+
+    #[test]
+    fn open_restores_the_metadata_of_an_initialised_store() {
+        assert!(
+            Shard::open(layout(), MemoryShardStore::default())
+                .expect("reads")
+                .is_none()
+        );
+        let mut shard = shard();
+        let (write_set, _) = write_set(&shard);
+        shard.apply(&write_set).expect("applies");
+        let before = snapshot(&shard);
+        let reopened = Shard::open(layout(), shard.into_store())
+            .expect("reads")
+            .expect("initialised");
+        assert_eq!(snapshot(&reopened), before);
+        // The reopened shard carries on from the applied height.
+        assert_eq!(reopened.meta().applied_height, 1);
+    }
+
+    #[test]
+    fn a_proof_verifies_against_the_shard_root_and_with_the_top_path_against_the_state_root() {
+        let shard = shard();
+        let position = NodePosition::shard_root(layout(), SHARD);
+        let root = shard.meta().root;
+        let present = address(0x90, 2);
+        let absent = address(0x90, 3);
+        let proof = shard.prove(&present).expect("proof");
+        assert_eq!(
+            proof.verify_at(&root, &position, &present),
+            Ok(Some(account(0, 200)))
+        );
+        assert!(
+            proof
+                .verify_at(&keccak(b"other root"), &position, &present)
+                .is_err()
+        );
+        let absence = shard.prove(&absent).expect("proof");
+        assert_eq!(absence.verify_at(&root, &position, &absent), Ok(None));
+        let shard_roots = vec![keccak(b"0"), Hash::ZERO, root, keccak(b"3")];
+        let global = proof.with_top_path(top_path(&shard_roots, SHARD));
+        assert_eq!(
+            global.verify(&root_over_shards(&shard_roots), &present),
+            Ok(Some(account(0, 200)))
+        );
+        assert_eq!(
+            shard.prove(&address(0x00, 1)),
+            Err(ShardError::AddressOutsideShard(address(0x00, 1)))
+        );
+    }
+}

@@ -672,3 +672,6 @@ impl Sequencer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,956 @@
+//! Unit tests: the sequencer driven by hand, one input at a time, against real shards and
+//! validators in memory.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::*;
+use crate::consensus::tests::validator_keys;
+use crate::consensus::{Guard, ValidatorSet};
+use crate::execution::WriteSet;
+use crate::genesis::{Genesis, GenesisAccount};
+use crate::mempool::tests::{CHAIN_ID, key, signed};
+use crate::primitives::U256;
+use crate::proposal::{ChainContext, check_proposal, vote_on_proposal};
+use crate::shard::{MemoryShardStore, Shard};
+use crate::signature::SecretKey;
+use crate::state::ShardLayout;
+use crate::trie::root_over_shards;
+
+const BASE_FEE: u128 = 7;
+const WINDOW_MS: u64 = 20;
+const TIMEOUT_MS: u64 = 2_000;
+const RESEND_MS: u64 = 500;
+const GENESIS_MS: u64 = 1_000;
+const T0: u64 = 10_000;
+
+fn balance() -> U256 {
+    U256::from(10u64).pow(U256::from(18u64))
+}
+
+/// The fee recipient lives in shard 3 of 4; users in shards 0 and 1; shard 2 stays untouched.
+fn fee_recipient() -> Address {
+    Address([0xc0; 20])
+}
+
+/// The `skip`th key (from seed 100 up) whose address is in `shard` of 4.
+fn key_in_shard(shard: ShardIndex, skip: usize) -> SecretKey {
+    let layout = ShardLayout::new(2).expect("valid layout");
+    (100..)
+        .map(key)
+        .filter(|key| layout.shard_of(&key.address()) == shard)
+        .nth(skip)
+        .expect("some key lands in every shard")
+}
+
+struct Harness {
+    context: ChainContext,
+    sequencer: Sequencer,
+    persisted: Persisted,
+    shards: Vec<Shard<MemoryShardStore>>,
+    validators: Vec<SecretKey>,
+    guards: Vec<Guard>,
+    genesis_roots: Vec<Hash>,
+    alice: SecretKey,
+    carol: SecretKey,
+    bob: Address,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let validators = validator_keys(4);
+        let alice = key_in_shard(0, 0);
+        let carol = key_in_shard(0, 1);
+        let bob = key_in_shard(1, 0).address();
+        let config = ChainConfig {
+            chain_id: CHAIN_ID,
+            shard_bits: ShardLayout::new(2).expect("valid layout"),
+            validators: ValidatorSet::new(validators.iter().map(SecretKey::public_key).collect())
+                .expect("valid set"),
+            proposer: Address([0x33; 20]),
+            fee_recipient: fee_recipient(),
+            base_fee_per_gas: BASE_FEE,
+            batch_window_ms: WINDOW_MS,
+        };
+        let genesis = Genesis {
+            config: config.clone(),
+            timestamp_ms: GENESIS_MS,
+            accounts: [alice.address(), carol.address(), bob]
+                .into_iter()
+                .map(|address| GenesisAccount {
+                    address,
+                    balance: balance(),
+                })
+                .collect(),
+        };
+        genesis.validate().expect("valid genesis");
+        let header = genesis.header().expect("header");
+        let genesis_roots = genesis.shard_roots().expect("roots");
+        let mut accounts = genesis.shard_accounts();
+        let shards = (0..4)
+            .map(|index: ShardIndex| {
+                Shard::initialise(
+                    config.layout(),
+                    index,
+                    MemoryShardStore::default(),
+                    &accounts.remove(&index).unwrap_or_default(),
+                )
+                .expect("genesis shard")
+            })
+            .collect();
+        let sequencer = Sequencer::new(
+            config.clone(),
+            Timing {
+                round_timeout_ms: TIMEOUT_MS,
+                resend_ms: RESEND_MS,
+            },
+            MempoolLimits::default(),
+            header,
+            genesis_roots.clone(),
+            42,
+        );
+        let persisted = Persisted::genesis(sequencer.head().clone(), genesis_roots.clone());
+        Self {
+            context: ChainContext {
+                config,
+                genesis_hash: header.hash(),
+            },
+            sequencer,
+            persisted,
+            shards,
+            guards: vec![Guard::new(); validators.len()],
+            validators,
+            genesis_roots,
+            alice,
+            carol,
+            bob,
+        }
+    }
+
+    /// Persists effects as the shell does and hands them back for inspection.
+    fn record(&mut self, effects: Vec<Effect>) -> Vec<Effect> {
+        for effect in &effects {
+            self.persisted.record(effect);
+        }
+        effects
+    }
+
+    fn submit(&mut self, now_ms: u64, txs: &[VerifiedTx]) -> (Vec<Admission>, Vec<Effect>) {
+        let (admissions, effects) = self.sequencer.submit(now_ms, txs.to_vec(), |_| false);
+        (admissions, self.record(effects))
+    }
+
+    fn alarm(&mut self, now_ms: u64) -> Vec<Effect> {
+        let effects = self.sequencer.alarm(now_ms);
+        self.record(effects)
+    }
+
+    fn witness_answer(&self, request: &WitnessRequest) -> Result<PartialTree, String> {
+        self.shards[usize::from(request.shard)]
+            .witness(request)
+            .map_err(|error| error.to_string())
+    }
+
+    fn feed_witness(
+        &mut self,
+        now_ms: u64,
+        round: RoundId,
+        shard: ShardIndex,
+        answer: Result<PartialTree, String>,
+    ) -> Vec<Effect> {
+        let effects = self
+            .sequencer
+            .witness_received(now_ms, round, shard, answer);
+        self.record(effects)
+    }
+
+    /// Answers every witness request among `effects` honestly, in order.
+    fn answer_all(&mut self, now_ms: u64, effects: &[Effect]) -> Vec<Effect> {
+        let mut out = Vec::new();
+        for (round, request) in requests(effects) {
+            let answer = self.witness_answer(&request);
+            out.extend(self.feed_witness(now_ms, round, request.shard, answer));
+        }
+        out
+    }
+
+    /// Submits `txs` at T0 and runs the first round up to its proposal.
+    fn propose(&mut self, txs: &[VerifiedTx]) -> Proposal {
+        self.submit(T0, txs);
+        let effects = self.alarm(T0 + WINDOW_MS);
+        let effects = self.answer_all(T0 + WINDOW_MS + 10, &effects);
+        proposal_of(&effects).expect("a proposal")
+    }
+
+    fn vote(&mut self, validator: usize, proposal: &Proposal) -> Vote {
+        let (vote, guard) = vote_on_proposal(
+            &self.context,
+            &self.validators[validator],
+            &self.guards[validator],
+            proposal,
+            proposal.header.timestamp_ms,
+        )
+        .expect("an honest proposal gets a vote");
+        self.guards[validator] = guard;
+        vote
+    }
+
+    fn feed_vote(&mut self, now_ms: u64, vote: Result<Vote, String>) -> Vec<Effect> {
+        let effects = self.sequencer.vote_received(now_ms, vote);
+        self.record(effects)
+    }
+
+    /// Three of four validators vote: a quorum. Returns the effects of the last vote.
+    fn certify(&mut self, now_ms: u64, proposal: &Proposal) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        for validator in 0..3 {
+            let vote = self.vote(validator, proposal);
+            effects = self.feed_vote(now_ms, Ok(vote));
+        }
+        effects
+    }
+
+    /// Each shard applies its write set and confirms; returns the confirmations' effects.
+    fn apply_and_confirm(&mut self, now_ms: u64, write_sets: &[WriteSet]) -> Vec<Effect> {
+        let mut out = Vec::new();
+        for write_set in write_sets {
+            self.shards[usize::from(write_set.shard)]
+                .apply(write_set)
+                .expect("an honest write set applies");
+            let effects =
+                self.sequencer
+                    .write_set_applied(now_ms, write_set.height, write_set.shard, Ok(()));
+            out.extend(self.record(effects));
+        }
+        out
+    }
+
+    fn crash(&mut self, now_ms: u64) -> Vec<Effect> {
+        let (sequencer, effects) = Sequencer::recover(
+            self.context.config.clone(),
+            self.sequencer.timing,
+            MempoolLimits::default(),
+            &self.persisted,
+            now_ms,
+            99,
+        )
+        .expect("durable state recovers");
+        self.sequencer = sequencer;
+        self.record(effects)
+    }
+
+    fn transfer(&self, from: &SecretKey, nonce: u64, value: U256) -> VerifiedTx {
+        signed(from, nonce, BASE_FEE, self.bob, value)
+    }
+}
+
+fn requests(effects: &[Effect]) -> Vec<(RoundId, WitnessRequest)> {
+    effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::RequestWitness { round, request } => Some((*round, request.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn proposal_of(effects: &[Effect]) -> Option<Proposal> {
+    effects.iter().find_map(|effect| match effect {
+        Effect::Propose(proposal) => Some((**proposal).clone()),
+        _ => None,
+    })
+}
+
+fn commit_of(effects: &[Effect]) -> Option<(CertifiedBlock, Vec<Hash>, Vec<WriteSet>)> {
+    effects.iter().find_map(|effect| match effect {
+        Effect::Commit {
+            block,
+            shard_roots,
+            write_sets,
+        } => Some(((**block).clone(), shard_roots.clone(), write_sets.clone())),
+        _ => None,
+    })
+}
+
+fn sent_write_sets(effects: &[Effect]) -> Vec<WriteSet> {
+    effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::SendWriteSet(write_set) => Some(write_set.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn alarms(effects: &[Effect]) -> Vec<u64> {
+    effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::SetAlarm(at_ms) => Some(*at_ms),
+            _ => None,
+        })
+        .collect()
+}
+
+fn shards_asked(effects: &[Effect]) -> Vec<ShardIndex> {
+    requests(effects)
+        .iter()
+        .map(|(_, request)| request.shard)
+        .collect()
+}
+
+#[test]
+fn a_submission_to_an_idle_chain_sets_one_alarm_after_the_batch_window() {
+    let mut harness = Harness::new();
+    let first = harness.transfer(&harness.alice, 0, U256::from(1u64));
+    let second = harness.transfer(&harness.alice, 1, U256::from(1u64));
+    let (admissions, effects) = harness.submit(T0, std::slice::from_ref(&first));
+    assert_eq!(admissions, vec![Admission::Accepted]);
+    assert_eq!(
+        effects,
+        vec![
+            Effect::PersistPending(vec![first.to_wire()]),
+            Effect::SetAlarm(T0 + WINDOW_MS)
+        ]
+    );
+    // More work while the alarm is pending: persisted, no second alarm.
+    let (_, effects) = harness.submit(T0 + 5, std::slice::from_ref(&second));
+    assert_eq!(
+        effects,
+        vec![Effect::PersistPending(vec![second.to_wire()])]
+    );
+    // Nothing accepted: nothing to do.
+    let (admissions, effects) = harness.submit(T0 + 6, &[second]);
+    assert_eq!(admissions, vec![Admission::Duplicate]);
+    assert!(effects.is_empty());
+}
+
+#[test]
+fn a_full_block_waiting_sets_the_alarm_now() {
+    // One sender may queue BLOCK_TXS_MAX transactions (SENDER_QUEUE_TXS_MAX is as large), so a
+    // full block needs only one key; signing 4,096 transfers takes well under a second.
+    let mut harness = Harness::new();
+    let txs: Vec<VerifiedTx> = (0..BLOCK_TXS_MAX as u64)
+        .map(|nonce| harness.transfer(&harness.alice, nonce, U256::from(1u64)))
+        .collect();
+    let (last, almost) = txs.split_last().expect("many");
+    let (_, effects) = harness.submit(T0, almost);
+    assert_eq!(alarms(&effects), vec![T0 + WINDOW_MS]);
+    let (_, effects) = harness.submit(T0 + 3, std::slice::from_ref(last));
+    assert_eq!(
+        effects,
+        vec![
+            Effect::PersistPending(vec![last.to_wire()]),
+            Effect::SetAlarm(T0 + 3)
+        ]
+    );
+}
+
+#[test]
+fn the_alarm_asks_each_touched_shard_for_a_witness_against_its_committed_root() {
+    let mut harness = Harness::new();
+    let tx = harness.transfer(&harness.alice, 0, U256::from(1u64));
+    harness.submit(T0, &[tx]);
+    let effects = harness.alarm(T0 + WINDOW_MS);
+    let round = RoundId {
+        height: 1,
+        attempt: 0,
+    };
+    let request = |shard: ShardIndex, address: Address| Effect::RequestWitness {
+        round,
+        request: WitnessRequest {
+            shard,
+            expected_root: harness.genesis_roots[usize::from(shard)],
+            addresses: vec![address],
+        },
+    };
+    assert_eq!(
+        effects,
+        vec![
+            request(0, harness.alice.address()),
+            request(1, harness.bob),
+            request(3, fee_recipient()),
+            Effect::SetAlarm(T0 + WINDOW_MS + TIMEOUT_MS),
+        ]
+    );
+}
+
+#[test]
+fn witness_answers_for_a_stale_round_or_an_unasked_shard_are_ignored() {
+    let mut harness = Harness::new();
+    let tx = harness.transfer(&harness.alice, 0, U256::from(1u64));
+    harness.submit(T0, &[tx]);
+    let effects = harness.alarm(T0 + WINDOW_MS);
+    let (round, request) = requests(&effects)[0].clone();
+    let answer = harness.witness_answer(&request);
+    let stale = RoundId {
+        attempt: round.attempt + 7,
+        ..round
+    };
+    assert!(harness.feed_witness(T0 + 30, stale, 0, answer).is_empty());
+    let unasked = harness.witness_answer(&WitnessRequest {
+        shard: 2,
+        expected_root: harness.genesis_roots[2],
+        addresses: Vec::new(),
+    });
+    assert!(harness.feed_witness(T0 + 30, round, 2, unasked).is_empty());
+    // The real answers still complete the round.
+    let effects = harness.answer_all(T0 + 40, &effects);
+    assert!(proposal_of(&effects).is_some());
+}
+
+#[test]
+fn a_witness_error_abandons_the_attempt_and_retries_after_a_pause() {
+    let mut harness = Harness::new();
+    let tx = harness.transfer(&harness.alice, 0, U256::from(1u64));
+    harness.submit(T0, &[tx]);
+    let first = harness.alarm(T0 + WINDOW_MS);
+    let asked = requests(&first);
+    let effects = harness.feed_witness(T0 + 30, asked[0].0, asked[0].1.shard, Err("busy".into()));
+    assert_eq!(effects, vec![Effect::SetAlarm(T0 + 30 + RESEND_MS)]);
+    // The rest of the abandoned attempt is ignored.
+    assert!(harness.answer_all(T0 + 40, &first).is_empty());
+    let retry = harness.alarm(T0 + 30 + RESEND_MS);
+    let retried = requests(&retry);
+    assert_eq!(shards_asked(&retry), shards_asked(&first));
+    assert!(retried.iter().all(|(round, _)| *round
+        == RoundId {
+            height: 1,
+            attempt: 1
+        }));
+    assert!(proposal_of(&harness.answer_all(T0 + 600, &retry)).is_some());
+}
+
+#[test]
+fn witnesses_that_time_out_restart_the_round_with_a_new_attempt() {
+    let mut harness = Harness::new();
+    let tx = harness.transfer(&harness.alice, 0, U256::from(1u64));
+    harness.submit(T0, &[tx]);
+    let start = T0 + WINDOW_MS;
+    let first = harness.alarm(start);
+    let asked = requests(&first);
+    let answer = harness.witness_answer(&asked[0].1);
+    assert!(
+        harness
+            .feed_witness(start + 5, asked[0].0, asked[0].1.shard, answer)
+            .is_empty()
+    );
+    // An early alarm only re-arms the deadline.
+    assert_eq!(
+        harness.alarm(start + 1_000),
+        vec![Effect::SetAlarm(start + TIMEOUT_MS)]
+    );
+    let retry = harness.alarm(start + TIMEOUT_MS);
+    assert_eq!(shards_asked(&retry), vec![0, 1, 3]);
+    assert!(requests(&retry).iter().all(|(round, _)| round.attempt == 1));
+    assert_eq!(alarms(&retry), vec![start + 2 * TIMEOUT_MS]);
+    // Late answers to the first attempt change nothing; the new attempt completes.
+    assert!(
+        harness
+            .answer_all(start + TIMEOUT_MS + 1, &first)
+            .is_empty()
+    );
+    assert!(proposal_of(&harness.answer_all(start + TIMEOUT_MS + 2, &retry)).is_some());
+}
+
+#[test]
+fn all_witnesses_give_a_proposal_that_a_validator_accepts() {
+    let mut harness = Harness::new();
+    let tx = harness.transfer(&harness.alice, 0, U256::from(5u64));
+    let proposal = harness.propose(std::slice::from_ref(&tx));
+    let now = T0 + WINDOW_MS + 10;
+    let checked = check_proposal(&harness.context, &proposal, now).expect("accepted");
+    assert_eq!(checked.transactions, vec![tx.clone()]);
+    assert_eq!(proposal.transactions, vec![tx.to_wire()]);
+    assert_eq!(proposal.parent, harness.sequencer.head().header);
+    assert_eq!(proposal.header.parent_hash, harness.context.genesis_hash);
+    assert_eq!(proposal.header.height, 1);
+    assert_eq!(proposal.header.timestamp_ms, now);
+    assert_eq!(proposal.parent_certificate, QuorumCertificate::genesis());
+    assert_eq!(harness.sequencer.status().voting_height, Some(1));
+    assert_eq!(harness.persisted.proposal, Some(proposal));
+}
+
+#[test]
+fn votes_below_quorum_duplicates_and_invalid_votes_do_nothing_and_a_quorum_commits() {
+    let mut harness = Harness::new();
+    let tx = harness.transfer(&harness.alice, 0, U256::from(5u64));
+    let proposal = harness.propose(std::slice::from_ref(&tx));
+    let now = T0 + 100;
+    let votes: Vec<Vote> = (0..4).map(|v| harness.vote(v, &proposal)).collect();
+    assert!(harness.feed_vote(now, Ok(votes[0])).is_empty());
+    assert!(harness.feed_vote(now, Ok(votes[0])).is_empty(), "duplicate");
+    assert!(harness.feed_vote(now, Ok(votes[1])).is_empty());
+    // Validator 3's signature passed off as validator 2's: invalid, and it must not take
+    // validator 2's slot.
+    let forged = Vote {
+        validator: votes[2].validator,
+        ..votes[3]
+    };
+    assert!(harness.feed_vote(now, Ok(forged)).is_empty());
+    let elsewhere = Vote::sign(
+        &harness.validators[2],
+        &harness.context.config.validators,
+        CHAIN_ID,
+        1,
+        crate::keccak256(b"another block"),
+    )
+    .expect("member");
+    assert!(harness.feed_vote(now, Ok(elsewhere)).is_empty());
+    assert!(harness.feed_vote(now, Err("refused".into())).is_empty());
+    assert!(harness.sequencer.status().voting_height.is_some());
+
+    let effects = harness.feed_vote(now, Ok(votes[2]));
+    let (block, shard_roots, write_sets) = commit_of(&effects).expect("a commit");
+    assert!(matches!(effects[0], Effect::Commit { .. }), "commit first");
+    assert_eq!(block.header, proposal.header);
+    assert_eq!(block.tx_hashes(), vec![tx.hash()]);
+    block
+        .certificate
+        .verify(&harness.context.config.validators, CHAIN_ID, &block.header)
+        .expect("a valid certificate");
+    let signers: Vec<u8> = block.certificate.votes.iter().map(|(i, _)| *i).collect();
+    let mut expected: Vec<u8> = votes[..3].iter().map(|vote| vote.validator).collect();
+    expected.sort_unstable();
+    assert_eq!(signers, expected);
+    assert_eq!(root_over_shards(&shard_roots), proposal.header.state_root);
+    assert_eq!(
+        shard_roots[2], harness.genesis_roots[2],
+        "shard 2 untouched"
+    );
+    let shards: Vec<ShardIndex> = write_sets.iter().map(|set| set.shard).collect();
+    assert_eq!(shards, vec![0, 1, 3]);
+    assert_eq!(sent_write_sets(&effects), write_sets);
+    assert_eq!(harness.sequencer.head().header, proposal.header);
+    assert_eq!(harness.sequencer.shard_roots(), shard_roots);
+    assert!(harness.sequencer.mempool().is_empty());
+    let status = harness.sequencer.status();
+    assert_eq!(status.unconfirmed_heights, vec![1]);
+    assert_eq!(status.voting_height, None);
+    // A late fourth vote changes nothing.
+    assert!(harness.feed_vote(now, Ok(votes[3])).is_empty());
+}
+
+#[test]
+fn no_round_starts_until_every_write_set_is_confirmed() {
+    let mut harness = Harness::new();
+    let tx = harness.transfer(&harness.alice, 0, U256::from(5u64));
+    let proposal = harness.propose(&[tx]);
+    let now = T0 + 100;
+    let effects = harness.certify(now, &proposal);
+    let (_, shard_roots, write_sets) = commit_of(&effects).expect("commit");
+    let next = harness.transfer(&harness.alice, 1, U256::from(5u64));
+    let (_, effects) = harness.submit(now + 1, std::slice::from_ref(&next));
+    assert_eq!(effects, vec![Effect::PersistPending(vec![next.to_wire()])]);
+    // The alarm resends the write sets and asks for no witness.
+    let effects = harness.alarm(now + RESEND_MS);
+    assert!(requests(&effects).is_empty());
+    assert_eq!(sent_write_sets(&effects), write_sets);
+    assert_eq!(alarms(&effects), vec![now + 2 * RESEND_MS]);
+    // Failures, unknown heights and repeats confirm nothing.
+    let at = now + 600;
+    let sequencer = &mut harness.sequencer;
+    assert!(
+        sequencer
+            .write_set_applied(at, 1, 0, Err("x".into()))
+            .is_empty()
+    );
+    assert!(sequencer.write_set_applied(at, 7, 0, Ok(())).is_empty());
+    assert!(sequencer.write_set_applied(at, 1, 2, Ok(())).is_empty());
+    let effects = harness.apply_and_confirm(at, &write_sets);
+    assert_eq!(
+        effects,
+        vec![
+            Effect::ConfirmWriteSet {
+                height: 1,
+                shard: 0
+            },
+            Effect::ConfirmWriteSet {
+                height: 1,
+                shard: 1
+            },
+            Effect::ConfirmWriteSet {
+                height: 1,
+                shard: 3
+            },
+            Effect::SetAlarm(at + WINDOW_MS),
+        ]
+    );
+    assert!(
+        harness
+            .sequencer
+            .write_set_applied(at, 1, 0, Ok(()))
+            .is_empty()
+    );
+    let effects = harness.alarm(at + WINDOW_MS);
+    let asked = requests(&effects);
+    assert_eq!(asked.len(), 3);
+    for (round, request) in asked {
+        assert_eq!(round.height, 2);
+        assert_eq!(
+            request.expected_root,
+            shard_roots[usize::from(request.shard)]
+        );
+        assert_eq!(
+            request.expected_root,
+            harness.shards[usize::from(request.shard)].meta().root
+        );
+    }
+}
+
+#[test]
+fn a_vote_timeout_reproposes_the_identical_proposal_and_keeps_earlier_votes() {
+    let mut harness = Harness::new();
+    let tx = harness.transfer(&harness.alice, 0, U256::from(5u64));
+    let proposal = harness.propose(&[tx]);
+    let proposed_at = T0 + WINDOW_MS + 10;
+    let early = [harness.vote(0, &proposal), harness.vote(1, &proposal)];
+    for vote in early {
+        assert!(harness.feed_vote(proposed_at + 1, Ok(vote)).is_empty());
+    }
+    let deadline = proposed_at + TIMEOUT_MS;
+    let effects = harness.alarm(deadline);
+    let again = proposal_of(&effects).expect("re-proposed");
+    assert_eq!(again, proposal);
+    assert_eq!(again.header.hash(), proposal.header.hash());
+    assert_eq!(alarms(&effects), vec![deadline + TIMEOUT_MS]);
+    // One more vote is enough: the first two still count.
+    let third = harness.vote(2, &again);
+    let effects = harness.feed_vote(deadline + 1, Ok(third));
+    let (block, _, _) = commit_of(&effects).expect("commit");
+    assert_eq!(block.certificate.votes.len(), 3);
+}
+
+#[test]
+fn pause_stops_new_rounds_and_resume_restarts_them() {
+    let mut harness = Harness::new();
+    let effects = harness.sequencer.set_paused(T0, true);
+    assert_eq!(harness.record(effects), vec![Effect::SetPaused(true)]);
+    assert!(harness.persisted.paused);
+    assert!(harness.sequencer.set_paused(T0, true).is_empty());
+    let tx = harness.transfer(&harness.alice, 0, U256::from(5u64));
+    let (admissions, effects) = harness.submit(T0 + 1, std::slice::from_ref(&tx));
+    assert_eq!(admissions, vec![Admission::Accepted]);
+    assert_eq!(effects, vec![Effect::PersistPending(vec![tx.to_wire()])]);
+    assert!(harness.alarm(T0 + 100).is_empty());
+    let effects = harness.sequencer.set_paused(T0 + 200, false);
+    assert_eq!(
+        harness.record(effects),
+        vec![
+            Effect::SetPaused(false),
+            Effect::SetAlarm(T0 + 200 + WINDOW_MS)
+        ]
+    );
+    assert!(!harness.persisted.paused);
+    assert_eq!(requests(&harness.alarm(T0 + 220)).len(), 3);
+}
+
+#[test]
+fn a_pause_lets_the_round_in_flight_commit_and_starts_nothing_after_it() {
+    let mut harness = Harness::new();
+    let tx = harness.transfer(&harness.alice, 0, U256::from(5u64));
+    let proposal = harness.propose(&[tx]);
+    harness.sequencer.set_paused(T0 + 50, true);
+    let waiting = harness.transfer(&harness.carol, 0, U256::from(5u64));
+    harness.submit(T0 + 60, &[waiting]);
+    let effects = harness.certify(T0 + 70, &proposal);
+    let (_, _, write_sets) = commit_of(&effects).expect("the in-flight round commits");
+    let effects = harness.apply_and_confirm(T0 + 80, &write_sets);
+    assert!(alarms(&effects).is_empty(), "paused: no next round");
+    assert_eq!(
+        harness.sequencer.set_paused(T0 + 90, false),
+        vec![
+            Effect::SetPaused(false),
+            Effect::SetAlarm(T0 + 90 + WINDOW_MS)
+        ]
+    );
+}
+
+#[test]
+fn recovery_mid_vote_reproposes_the_stored_proposal() {
+    let mut harness = Harness::new();
+    let tx = harness.transfer(&harness.alice, 0, U256::from(5u64));
+    let proposal = harness.propose(std::slice::from_ref(&tx));
+    let vote = harness.vote(0, &proposal);
+    assert!(harness.feed_vote(T0 + 40, Ok(vote)).is_empty());
+    let now = T0 + 50;
+    let effects = harness.crash(now);
+    assert!(sent_write_sets(&effects).is_empty());
+    let again = proposal_of(&effects).expect("re-proposed");
+    assert_eq!(again, proposal);
+    assert!(alarms(&effects).contains(&now));
+    assert!(harness.sequencer.mempool().contains(&tx.hash()));
+    assert_eq!(harness.sequencer.status().voting_height, Some(1));
+    // Validators that signed re-sign the same block; a quorum commits it.
+    let effects = harness.certify(now + 1, &again);
+    let (block, _, _) = commit_of(&effects).expect("commit");
+    assert_eq!(block.header, proposal.header);
+}
+
+#[test]
+fn recovery_after_a_commit_resends_only_the_unconfirmed_write_sets() {
+    let mut harness = Harness::new();
+    let tx = harness.transfer(&harness.alice, 0, U256::from(5u64));
+    let proposal = harness.propose(&[tx]);
+    let effects = harness.certify(T0 + 100, &proposal);
+    let (block, shard_roots, write_sets) = commit_of(&effects).expect("commit");
+    harness.apply_and_confirm(T0 + 110, &write_sets[..1]);
+    let now = T0 + 120;
+    let effects = harness.crash(now);
+    assert!(proposal_of(&effects).is_none());
+    assert_eq!(sent_write_sets(&effects), write_sets[1..]);
+    assert_eq!(alarms(&effects), vec![now]);
+    assert_eq!(harness.sequencer.head().header, block.header);
+    assert_eq!(harness.sequencer.head().certificate, block.certificate);
+    assert_eq!(harness.sequencer.shard_roots(), shard_roots);
+    assert_eq!(harness.sequencer.status().unconfirmed_heights, vec![1]);
+    // Confirming the rest lets the next round start.
+    let next = harness.transfer(&harness.alice, 1, U256::from(5u64));
+    harness.submit(now + 1, &[next]);
+    let effects = harness.apply_and_confirm(now + 2, &write_sets[1..]);
+    assert!(harness.sequencer.status().unconfirmed_heights.is_empty());
+    assert!(effects.contains(&Effect::ConfirmWriteSet {
+        height: 1,
+        shard: 3
+    }));
+    let effects = harness.alarm(now + 500);
+    assert!(
+        requests(&effects)
+            .iter()
+            .all(|(round, _)| round.height == 2)
+    );
+    assert_eq!(requests(&effects).len(), 3);
+}
+
+#[test]
+fn recovery_restores_pending_transactions() {
+    let mut harness = Harness::new();
+    let txs = [
+        harness.transfer(&harness.alice, 0, U256::from(5u64)),
+        harness.transfer(&harness.alice, 1, U256::from(5u64)),
+        harness.transfer(&harness.carol, 0, U256::from(5u64)),
+    ];
+    harness.submit(T0, &txs);
+    let before: BTreeSet<Hash> = harness
+        .sequencer
+        .mempool()
+        .candidates(10)
+        .iter()
+        .map(VerifiedTx::hash)
+        .collect();
+    let effects = harness.crash(T0 + 5);
+    assert_eq!(effects, vec![Effect::SetAlarm(T0 + 5)]);
+    let mempool = harness.sequencer.mempool();
+    assert_eq!(mempool.len(), 3);
+    for tx in &txs {
+        assert_eq!(mempool.get(&tx.hash()), Some(tx));
+    }
+    let after: BTreeSet<Hash> = mempool
+        .candidates(10)
+        .iter()
+        .map(VerifiedTx::hash)
+        .collect();
+    assert_eq!(after, before);
+    assert_eq!(mempool.pending_nonce(&harness.alice.address()), Some(2));
+    let effects = harness.alarm(T0 + 5);
+    assert_eq!(shards_asked(&effects), vec![0, 1, 3]);
+}
+
+#[test]
+fn recovery_refuses_a_wrong_shard_root_count_and_a_corrupt_pending_transaction() {
+    let harness = Harness::new();
+    let config = harness.context.config.clone();
+    let mut persisted = harness.persisted.clone();
+    persisted.shard_roots.pop();
+    let result = Sequencer::recover(
+        config.clone(),
+        Timing::default(),
+        MempoolLimits::default(),
+        &persisted,
+        T0,
+        1,
+    );
+    assert!(matches!(result, Err(RecoveryError::ShardRoots)));
+    let mut persisted = harness.persisted.clone();
+    let mut wire = harness
+        .transfer(&harness.alice, 0, U256::from(5u64))
+        .to_wire();
+    wire.raw.truncate(10);
+    persisted.pending.insert(Hash::ZERO, wire);
+    let result = Sequencer::recover(
+        config,
+        Timing::default(),
+        MempoolLimits::default(),
+        &persisted,
+        T0,
+        1,
+    );
+    assert!(
+        matches!(result, Err(RecoveryError::PendingTransaction { hash, .. }) if hash == Hash::ZERO)
+    );
+}
+
+#[test]
+fn persisted_records_the_storage_meaning_of_every_effect() {
+    let mut harness = Harness::new();
+    let a0 = harness.transfer(&harness.alice, 0, U256::from(5u64));
+    let c0 = harness.transfer(&harness.carol, 0, U256::from(5u64));
+    harness.submit(T0, &[a0.clone(), c0.clone()]);
+    assert_eq!(
+        harness.persisted.pending,
+        BTreeMap::from([(a0.hash(), a0.to_wire()), (c0.hash(), c0.to_wire())])
+    );
+    let effects = harness.alarm(T0 + WINDOW_MS);
+    let effects = harness.answer_all(T0 + WINDOW_MS, &effects);
+    let proposal = proposal_of(&effects).expect("proposal");
+    assert_eq!(harness.persisted.proposal.as_ref(), Some(&proposal));
+    // Arrives after the proposal: stays pending through the commit.
+    let a1 = harness.transfer(&harness.alice, 1, U256::from(5u64));
+    harness.submit(T0 + 40, std::slice::from_ref(&a1));
+    let effects = harness.certify(T0 + 50, &proposal);
+    let (block, shard_roots, write_sets) = commit_of(&effects).expect("commit");
+    assert_eq!(block.tx_hashes().len(), 2);
+    let persisted = harness.persisted.clone();
+    assert_eq!(
+        persisted.pending,
+        BTreeMap::from([(a1.hash(), a1.to_wire())])
+    );
+    assert_eq!(persisted.head.header, block.header);
+    assert_eq!(persisted.head.certificate, block.certificate);
+    assert_eq!(persisted.shard_roots, shard_roots);
+    assert_eq!(persisted.proposal, None);
+    let by_shard: BTreeMap<ShardIndex, WriteSet> = write_sets
+        .iter()
+        .map(|set| (set.shard, set.clone()))
+        .collect();
+    assert_eq!(persisted.unconfirmed, BTreeMap::from([(1, by_shard)]));
+
+    // Effects with no storage meaning change nothing.
+    let mut copy = persisted.clone();
+    copy.record(&Effect::SetAlarm(5));
+    copy.record(&Effect::SendWriteSet(write_sets[0].clone()));
+    copy.record(&Effect::RequestWitness {
+        round: RoundId {
+            height: 2,
+            attempt: 0,
+        },
+        request: WitnessRequest {
+            shard: 0,
+            expected_root: Hash::ZERO,
+            addresses: Vec::new(),
+        },
+    });
+    // Neither does confirming a height or shard that is not unconfirmed.
+    copy.record(&Effect::ConfirmWriteSet {
+        height: 9,
+        shard: 0,
+    });
+    copy.record(&Effect::ConfirmWriteSet {
+        height: 1,
+        shard: 2,
+    });
+    assert_eq!(copy, persisted);
+
+    copy.record(&Effect::ConfirmWriteSet {
+        height: 1,
+        shard: 0,
+    });
+    let remaining: Vec<ShardIndex> = copy.unconfirmed[&1].keys().copied().collect();
+    assert_eq!(remaining, vec![1, 3]);
+    for shard in [1, 3] {
+        copy.record(&Effect::ConfirmWriteSet { height: 1, shard });
+    }
+    assert!(copy.unconfirmed.is_empty());
+    copy.record(&Effect::SetPaused(true));
+    assert!(copy.paused);
+    copy.record(&Effect::DropPending(vec![(
+        a1.hash(),
+        Exclusion::NonceTooLow {
+            expected: 2,
+            got: 1,
+        },
+    )]));
+    assert!(copy.pending.is_empty());
+}
+
+#[test]
+fn a_committed_transaction_submitted_again_is_a_duplicate() {
+    let mut harness = Harness::new();
+    let tx = harness.transfer(&harness.alice, 0, U256::from(5u64));
+    let hash = tx.hash();
+    let (admissions, effects) = harness
+        .sequencer
+        .submit(T0, vec![tx], |candidate| *candidate == hash);
+    assert_eq!(admissions, vec![Admission::Duplicate]);
+    assert!(effects.is_empty());
+    assert!(harness.sequencer.mempool().is_empty());
+}
+
+#[test]
+fn a_transfer_its_sender_cannot_pay_is_dropped_with_the_cost() {
+    let mut harness = Harness::new();
+    let good = harness.transfer(&harness.alice, 0, U256::from(5u64));
+    let value = balance() + U256::from(1u64);
+    let broke = harness.transfer(&harness.carol, 0, value);
+    harness.submit(T0, &[good.clone(), broke.clone()]);
+    let effects = harness.alarm(T0 + WINDOW_MS);
+    let effects = harness.answer_all(T0 + WINDOW_MS, &effects);
+    let cost = U256::from(21_000u64) * U256::from(BASE_FEE) + value;
+    assert!(effects.contains(&Effect::DropPending(vec![(
+        broke.hash(),
+        Exclusion::InsufficientFunds {
+            balance: balance(),
+            cost
+        }
+    )])));
+    let proposal = proposal_of(&effects).expect("the payable one is proposed");
+    assert_eq!(proposal.transactions, vec![good.to_wire()]);
+    assert!(!harness.sequencer.mempool().contains(&broke.hash()));
+    assert!(!harness.persisted.pending.contains_key(&broke.hash()));
+}
+
+#[test]
+fn a_transfer_with_a_used_nonce_is_dropped_as_nonce_too_low() {
+    let mut harness = Harness::new();
+    let first = harness.transfer(&harness.alice, 0, U256::from(5u64));
+    let proposal = harness.propose(&[first]);
+    let effects = harness.certify(T0 + 100, &proposal);
+    let (_, _, write_sets) = commit_of(&effects).expect("commit");
+    harness.apply_and_confirm(T0 + 110, &write_sets);
+    // The mempool forgot Alice's nonce (she had nothing pending), so this is admitted...
+    let replay = harness.transfer(&harness.alice, 0, U256::from(6u64));
+    let (admissions, _) = harness.submit(T0 + 120, std::slice::from_ref(&replay));
+    assert_eq!(admissions, vec![Admission::Accepted]);
+    // ...and dropped once the witness shows her account nonce.
+    let effects = harness.alarm(T0 + 120 + WINDOW_MS);
+    let effects = harness.answer_all(T0 + 150, &effects);
+    assert_eq!(
+        effects,
+        vec![Effect::DropPending(vec![(
+            replay.hash(),
+            Exclusion::NonceTooLow {
+                expected: 1,
+                got: 0
+            }
+        )])]
+    );
+    assert!(harness.sequencer.mempool().is_empty());
+    assert!(harness.persisted.pending.is_empty());
+}
+
+#[test]
+fn a_transfer_waiting_for_an_earlier_nonce_is_kept_and_schedules_nothing() {
+    let mut harness = Harness::new();
+    let ahead = harness.transfer(&harness.alice, 3, U256::from(5u64));
+    harness.submit(T0, std::slice::from_ref(&ahead));
+    let effects = harness.alarm(T0 + WINDOW_MS);
+    let effects = harness.answer_all(T0 + WINDOW_MS, &effects);
+    assert!(effects.is_empty(), "{effects:?}");
+    assert!(harness.sequencer.mempool().contains(&ahead.hash()));
+    assert_eq!(
+        harness
+            .sequencer
+            .mempool()
+            .pending_nonce(&harness.alice.address()),
+        Some(0)
+    );
+}
