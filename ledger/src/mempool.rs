@@ -274,8 +274,8 @@ impl Mempool {
     }
 
     /// Up to `count_max` transactions that could go into the next block: for each sender, the
-    /// contiguous nonce run starting at its next nonce; senders in the order their oldest ready
-    /// transaction arrived, so no sender starves the others for long.
+    /// contiguous nonce run starting at its next nonce; senders in the order their next
+    /// transaction (the first of the run) arrived, so no sender starves the others for long.
     pub fn candidates(&self, count_max: usize) -> Vec<VerifiedTx> {
         let mut runs: Vec<(u64, &SenderQueue)> = self
             .senders
