@@ -468,6 +468,10 @@ impl Network {
                 assert_eq!(layout.shard_of(address), shard.meta().shard);
             }
         }
+        assert!(
+            !self.sequencer.mempool().has_ready(1),
+            "liveness: transactions ready for a block were left with no alarm scheduled"
+        );
         for hash in &self.acknowledged {
             let committed = self.committed.contains_key(hash);
             let dropped = self.dropped.contains_key(hash);
