@@ -17,6 +17,7 @@ TEST_STEPS=(
     setup
     format
     clippy
+    docs
     ledger_purity
     native_tests
     wasm_tests
@@ -32,6 +33,11 @@ format() {
 
 clippy() {
     cargo clippy --workspace --all-targets -- -D warnings
+}
+
+# API documentation builds without warnings: broken intra-doc links and missing docs fail here.
+docs() {
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 }
 
 # The pure ledger must not pull in randomness or JavaScript on wasm32: no getrandom (k256's

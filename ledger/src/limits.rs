@@ -7,6 +7,10 @@
 /// is at most about 200 bytes; this leaves room for all legal field sizes.
 pub const TX_BYTES_MAX: usize = 512;
 
+/// Widest transfer value accepted, in bits. With a 64-bit gas limit and 128-bit fees, the
+/// up-front cost `gas_limit * max_fee_per_gas + value` then always fits in 256 bits.
+pub const VALUE_BITS_MAX: usize = 255;
+
 /// Transactions in one block.
 pub const BLOCK_TXS_MAX: usize = 4_096;
 
@@ -68,6 +72,8 @@ pub const GENESIS_ACCOUNTS_MAX: usize = 1_000_000;
 /// Backup envelope bytes (plaintext snapshot chunk plus header).
 pub const BACKUP_BYTES_MAX: usize = 64 * 1024 * 1024;
 
+// gas_limit (64 bits) × max_fee (128 bits) < 2^192, plus a value below 2^255, stays below 2^256.
+const _: () = assert!(VALUE_BITS_MAX < 256 && 64 + 128 < VALUE_BITS_MAX);
 const _: () = assert!(BLOCK_TXS_MAX <= MEMPOOL_TXS_MAX);
 const _: () = assert!(SENDER_QUEUE_TXS_MAX <= MEMPOOL_TXS_MAX);
 const _: () = assert!(BATCH_TXS_MAX <= MEMPOOL_TXS_MAX);

@@ -27,11 +27,7 @@ use crate::signature::{PublicKey, RecoverableSignature, SecretKey};
 /// charges exactly this much gas per transaction.
 pub const TRANSFER_GAS: u64 = 21_000;
 
-/// Widest value accepted, in bits. With a 64-bit gas limit and 128-bit fees, the up-front cost
-/// `gas_limit * max_fee_per_gas + value` then always fits in 256 bits.
-pub const VALUE_BITS_MAX: usize = 255;
-
-const _: () = assert!(VALUE_BITS_MAX < 256 && 64 + 128 < VALUE_BITS_MAX);
+pub use crate::limits::VALUE_BITS_MAX;
 
 /// Which Ethereum envelope a transaction uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
