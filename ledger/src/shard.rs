@@ -64,6 +64,15 @@ pub enum ShardError {
         /// Root this shard computed.
         computed: Hash,
     },
+    /// After a commit the store's root is not the one just written: the store lost or
+    /// corrupted the write.
+    #[error("the store holds root {stored} after writing root {expected}")]
+    StoreLostWrite {
+        /// Root written.
+        expected: Hash,
+        /// Root read back.
+        stored: Hash,
+    },
     /// Reading or updating the tree failed.
     #[error("state tree: {0}")]
     Trie(#[from] TrieError),
@@ -148,7 +157,7 @@ impl<S: ShardStore> Shard<S> {
     pub fn initialise(
         layout: ShardLayout,
         shard: ShardIndex,
-        mut store: S,
+        store: S,
         accounts: &BTreeMap<Address, Account>,
     ) -> ShardResult<Self> {
         let root_position = NodePosition::shard_root(layout, shard);
@@ -163,16 +172,17 @@ impl<S: ShardStore> Shard<S> {
             applied_height: 0,
             root,
         };
-        store.commit(&ShardBatch {
+        let mut shard = Self {
+            layout,
+            meta,
+            store,
+        };
+        shard.commit(ShardBatch {
             nodes,
             accounts: accounts.iter().map(|(a, account)| (*a, *account)).collect(),
             meta,
         })?;
-        Ok(Self {
-            layout,
-            meta,
-            store,
-        })
+        Ok(shard)
     }
 
     /// The shard's metadata.
@@ -229,11 +239,26 @@ impl<S: ShardStore> Shard<S> {
     }
 
     /// Applies a committed block's write set: idempotent by height, refused unless it starts
-    /// from this shard's root and ends at the certified root.
+    /// from this shard's root and ends at the certified root. [`Self::plan_apply`] then
+    /// [`Self::commit`].
     pub fn apply(&mut self, write_set: &WriteSet) -> ShardResult<ApplyOutcome> {
+        match self.plan_apply(write_set)? {
+            None => Ok(ApplyOutcome::AlreadyApplied),
+            Some(batch) => {
+                self.commit(batch)?;
+                Ok(ApplyOutcome::Applied)
+            }
+        }
+    }
+
+    /// Decides what applying a write set writes, without writing anything: `None` when this
+    /// height was already applied, the batch to commit otherwise, and an error (nothing to
+    /// write) when the write set does not start from this shard's root or does not end at the
+    /// certified root.
+    pub fn plan_apply(&self, write_set: &WriteSet) -> ShardResult<Option<ShardBatch>> {
         self.check_shard(write_set.shard)?;
         if write_set.height <= self.meta.applied_height {
-            return Ok(ApplyOutcome::AlreadyApplied);
+            return Ok(None);
         }
         if write_set.base_root != self.meta.root {
             return Err(self.root_mismatch(write_set.base_root));
@@ -247,20 +272,31 @@ impl<S: ShardStore> Shard<S> {
                 computed,
             });
         }
-        let meta = ShardMeta {
-            shard: self.meta.shard,
-            applied_height: write_set.height,
-            root: computed,
-        };
-        self.store.commit(&ShardBatch {
+        Ok(Some(ShardBatch {
             nodes,
             accounts: write_set.accounts.clone(),
-            meta,
-        })?;
-        // Pair assertion: the stored tree now has the root we certified.
-        debug_assert_eq!(self.trie().root().ok(), Some(computed));
-        self.meta = meta;
-        Ok(ApplyOutcome::Applied)
+            meta: ShardMeta {
+                shard: self.meta.shard,
+                applied_height: write_set.height,
+                root: computed,
+            },
+        }))
+    }
+
+    /// Writes a batch from [`Self::plan_apply`] and adopts its metadata, after reading the
+    /// root back from the store (the pair of the check before the write): a store that did not
+    /// keep what it was given is reported, not trusted.
+    pub fn commit(&mut self, batch: ShardBatch) -> ShardResult<()> {
+        self.store.commit(&batch)?;
+        let stored = self.trie().root()?;
+        if stored != batch.meta.root {
+            return Err(ShardError::StoreLostWrite {
+                expected: batch.meta.root,
+                stored,
+            });
+        }
+        self.meta = batch.meta;
+        Ok(())
     }
 
     fn updates(&self, write_set: &WriteSet) -> ShardResult<BTreeMap<Address, Account>> {
@@ -416,6 +452,61 @@ mod tests {
             .root()
             .expect("root");
         (*shard.meta(), shard.store().accounts().clone(), stored_root)
+    }
+
+    #[test]
+    fn plan_apply_decides_without_writing() {
+        let shard = shard();
+        let before = snapshot(&shard);
+        let (write_set, after) = write_set(&shard);
+        let batch = shard
+            .plan_apply(&write_set)
+            .expect("valid write set")
+            .expect("height 1 is new");
+        assert_eq!(snapshot(&shard), before, "planning wrote nothing");
+        assert_eq!(batch.meta.root, root_of(&after));
+        assert_eq!(batch.meta.applied_height, 1);
+        assert_eq!(batch.accounts, write_set.accounts);
+    }
+
+    /// A store that keeps the account table and metadata but silently drops tree nodes.
+    #[derive(Debug, Default)]
+    struct NodeDroppingStore(MemoryShardStore);
+
+    impl TrieStore for NodeDroppingStore {
+        fn node(&self, position: &NodePosition) -> TrieResult<Option<Node>> {
+            self.0.node(position)
+        }
+    }
+
+    impl ShardStore for NodeDroppingStore {
+        fn meta(&self) -> TrieResult<Option<ShardMeta>> {
+            self.0.meta()
+        }
+        fn account(&self, address: &Address) -> TrieResult<Option<Account>> {
+            self.0.account(address)
+        }
+        fn commit(&mut self, batch: &ShardBatch) -> TrieResult<()> {
+            let without_nodes = ShardBatch {
+                nodes: NodeBatch::default(),
+                ..batch.clone()
+            };
+            self.0.commit(&without_nodes)
+        }
+    }
+
+    #[test]
+    fn a_store_that_loses_the_write_is_caught_on_read_back() {
+        let genesis = genesis_accounts();
+        let error = Shard::initialise(layout(), SHARD, NodeDroppingStore::default(), &genesis)
+            .expect_err("the genesis nodes were dropped");
+        assert_eq!(
+            error,
+            ShardError::StoreLostWrite {
+                expected: root_of(&genesis),
+                stored: crate::trie::EMPTY_ROOT,
+            }
+        );
     }
 
     #[test]
