@@ -792,4 +792,36 @@ mod tests {
             Err(ShardError::AddressOutsideShard(address(0x00, 1)))
         );
     }
+
+    /// Witness requests and shard metadata cross the wire and go to storage: they must survive
+    /// the canonical encoding unchanged.
+    #[cfg(not(target_arch = "wasm32"))]
+    mod encoding {
+        use super::*;
+        use crate::codec;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            #[test]
+            fn witness_requests_and_meta_round_trip(
+                shard in any::<u16>(),
+                root in any::<[u8; 32]>(),
+                applied_height in any::<u64>(),
+                addresses in prop::collection::vec(any::<[u8; 20]>(), 0..40),
+            ) {
+                let request = WitnessRequest {
+                    shard,
+                    expected_root: Hash(root),
+                    addresses: addresses.into_iter().map(Address).collect(),
+                };
+                let bytes = codec::encode(&request);
+                prop_assert_eq!(codec::decode::<WitnessRequest>(&bytes, usize::MAX).expect("decodes"), request);
+                let meta = ShardMeta { shard, applied_height, root: Hash(root) };
+                let bytes = codec::encode(&meta);
+                prop_assert_eq!(codec::decode::<ShardMeta>(&bytes, usize::MAX).expect("decodes"), meta);
+            }
+        }
+    }
 }

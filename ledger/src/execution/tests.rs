@@ -1161,3 +1161,88 @@ fn execution_is_deterministic_and_exclusions_change_nothing() {
         assert_eq!(replay.write_sets, first.write_sets);
     }
 }
+
+/// Write sets and exclusions cross the wire (sequencer → shard, sequencer storage): every one
+/// must survive the canonical encoding unchanged.
+#[cfg(not(target_arch = "wasm32"))]
+mod encoding {
+    use super::*;
+    use crate::codec;
+    use crate::mempool::AdmissionRejection;
+    use proptest::prelude::*;
+
+    fn accounts() -> impl Strategy<Value = Vec<(Address, Account)>> {
+        prop::collection::vec(
+            (any::<[u8; 20]>(), any::<u64>(), any::<[u8; 32]>()).prop_map(
+                |(address, nonce, balance)| {
+                    let balance = U256::from_be_bytes(balance);
+                    (Address(address), Account { nonce, balance })
+                },
+            ),
+            0..20,
+        )
+    }
+
+    fn exclusions() -> impl Strategy<Value = Exclusion> {
+        prop_oneof![
+            (any::<u64>(), any::<u64>())
+                .prop_map(|(expected, got)| Exclusion::NonceTooLow { expected, got }),
+            (any::<u64>(), any::<u64>())
+                .prop_map(|(expected, got)| Exclusion::NonceAhead { expected, got }),
+            any::<u128>().prop_map(|base_fee| Exclusion::FeeTooLow { base_fee }),
+            (any::<[u8; 32]>(), any::<[u8; 32]>()).prop_map(|(balance, cost)| {
+                Exclusion::InsufficientFunds {
+                    balance: U256::from_be_bytes(balance),
+                    cost: U256::from_be_bytes(cost),
+                }
+            }),
+        ]
+    }
+
+    fn round_trip<T>(value: &T) -> T
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        codec::decode(&codec::encode(value), usize::MAX).expect("decodes")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn write_sets_round_trip(
+            height in any::<u64>(),
+            shard in any::<u16>(),
+            base_root in any::<[u8; 32]>(),
+            new_root in any::<[u8; 32]>(),
+            accounts in accounts(),
+        ) {
+            let write_set = WriteSet {
+                height,
+                shard,
+                base_root: Hash(base_root),
+                new_root: Hash(new_root),
+                accounts,
+            };
+            prop_assert_eq!(round_trip(&write_set), write_set);
+        }
+
+        #[test]
+        fn exclusions_round_trip_in_msgpack_and_json(exclusion in exclusions()) {
+            prop_assert_eq!(round_trip(&exclusion), exclusion);
+            let json = serde_json::to_string(&exclusion).expect("json");
+            prop_assert_eq!(serde_json::from_str::<Exclusion>(&json).expect("json"), exclusion);
+        }
+
+        #[test]
+        fn admission_rejections_round_trip(offered in any::<u128>(), base_fee in any::<u128>(), nonce in any::<u64>()) {
+            for rejection in [
+                AdmissionRejection::FeeTooLow { offered, base_fee },
+                AdmissionRejection::NonceAlreadyPending { nonce },
+                AdmissionRejection::MempoolFull { limit: 7 },
+            ] {
+                prop_assert_eq!(round_trip(&rejection), rejection);
+            }
+        }
+    }
+}
