@@ -414,7 +414,13 @@ impl Sequencer {
         if self.paused || !matches!(self.round, Round::Idle) || !self.unconfirmed.is_empty() {
             return;
         }
-        if self.mempool.has_ready(BLOCK_TXS_MAX) {
+        if self.alarm_at.is_some_and(|at_ms| at_ms <= now_ms) {
+            return; // Already due: nothing earlier to ask for.
+        }
+        // Counting ready transactions walks the queues, so only when a full block is possible.
+        let full_block =
+            self.mempool.len() >= BLOCK_TXS_MAX && self.mempool.has_ready(BLOCK_TXS_MAX);
+        if full_block {
             self.request_alarm(now_ms, effects);
         } else if self.mempool.has_ready(1) {
             self.request_alarm(now_ms + self.config.batch_window_ms, effects);
