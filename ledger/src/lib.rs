@@ -13,6 +13,7 @@
 //! - [`genesis`]: the chain's configuration and first block.
 //! - [`mempool`], [`sequencer`], [`shard`]: the protocol's state machines, inputs in, effects out.
 //! - [`backup`]: the encrypted backup envelope.
+//! - [`api`]: the public API's request decoding, error statuses and answer shapes.
 //! - [`in_memory`]: a chain's shards in memory, for tests, benchmarks and tools.
 //!
 //! A transfer as a wallet signs it, decoded and checked as the front door does:
@@ -45,6 +46,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod api;
 pub mod backup;
 pub mod block;
 pub mod codec;

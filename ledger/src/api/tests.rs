@@ -1,0 +1,266 @@
+//! Every decision of the API layer: statuses, codes, body bounds and shapes.
+
+use super::*;
+use crate::codec;
+use crate::signature::SecretKey;
+use crate::transaction::{Transfer, TxKind, decode};
+use crate::{Address, U256};
+
+fn raw_transfer(nonce: u64) -> Vec<u8> {
+    let mut bytes = [0u8; 32];
+    bytes[31] = 7;
+    let key = SecretKey::from_bytes(&bytes).expect("valid key");
+    Transfer {
+        kind: TxKind::DynamicFee,
+        chain_id: 31_337,
+        nonce,
+        max_fee_per_gas: 2,
+        max_priority_fee_per_gas: 1,
+        gas_limit: 21_000,
+        to: Address([9; 20]),
+        value: U256::from(5u64),
+    }
+    .sign(&key)
+    .raw()
+    .to_vec()
+}
+
+/// A MessagePack batch as a client library would write it: an array of `bin`.
+fn batch(raws: &[Vec<u8>]) -> Vec<u8> {
+    let elements: Vec<serde_bytes::ByteBuf> = raws
+        .iter()
+        .cloned()
+        .map(serde_bytes::ByteBuf::from)
+        .collect();
+    codec::encode(&elements)
+}
+
+#[test]
+fn a_batch_decodes_to_its_raw_transactions_in_order() {
+    let raws = vec![raw_transfer(0), raw_transfer(1), vec![0xde, 0xad]];
+    assert_eq!(decode_batch(&batch(&raws)), Ok(raws));
+    assert_eq!(decode_batch(&batch(&[])), Ok(vec![]));
+}
+
+#[test]
+fn a_batch_over_the_limit_is_refused_from_its_header() {
+    // Only the header: the decoder must refuse before reading (or allocating) elements.
+    let mut header = Vec::new();
+    rmp::encode::write_array_len(&mut header, (BATCH_TXS_MAX + 1) as u32).expect("write");
+    let error = decode_batch(&header).expect_err("too many");
+    assert_eq!((error.status, error.code), (413, "batch_too_large"));
+    let mut header = Vec::new();
+    rmp::encode::write_array_len(&mut header, u32::MAX).expect("write");
+    assert_eq!(decode_batch(&header).expect_err("too many").status, 413);
+}
+
+#[test]
+fn a_body_over_the_request_limit_is_refused_before_decoding() {
+    let body = vec![0u8; REQUEST_BYTES_MAX + 1];
+    let error = decode_batch(&body).expect_err("too large");
+    assert_eq!((error.status, error.code), (413, "body_too_large"));
+}
+
+#[test]
+fn malformed_batches_are_400_never_a_panic() {
+    let one = batch(&[raw_transfer(0)]);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty body", vec![]),
+        ("not an array", codec::encode(&7u8)),
+        ("array of strings", codec::encode(&vec!["0x01"])),
+        ("truncated element", one[..one.len() - 3].to_vec()),
+        ("trailing bytes", [one.clone(), vec![0xc0]].concat()),
+        ("JSON instead", br#"["0x01"]"#.to_vec()),
+        ("array of two, one present", {
+            let mut body = vec![0x92];
+            body.extend_from_slice(&one[1..]);
+            body
+        }),
+    ];
+    for (name, body) in cases {
+        let error = decode_batch(&body).expect_err(name);
+        assert_eq!(
+            (error.status, error.code),
+            (400, "malformed_body"),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_single_transaction_decodes_from_json() {
+    let raw = raw_transfer(3);
+    let body = serde_json::to_vec(&SingleTxRequest {
+        raw: crate::primitives::to_hex(&raw),
+    })
+    .expect("json");
+    assert_eq!(decode_single(&body), Ok(raw));
+}
+
+#[test]
+fn bad_single_transaction_bodies_get_their_codes() {
+    let cases: [(&str, &[u8], u16, &str); 6] = [
+        ("not JSON", b"raw=0x01", 400, "malformed_json"),
+        ("missing field", br#"{}"#, 400, "malformed_json"),
+        (
+            "unknown field",
+            br#"{"raw":"0x01","extra":1}"#,
+            400,
+            "malformed_json",
+        ),
+        ("wrong type", br#"{"raw":1}"#, 400, "malformed_json"),
+        ("no 0x", br#"{"raw":"01"}"#, 400, "malformed_hex"),
+        ("odd digits", br#"{"raw":"0x012"}"#, 400, "malformed_hex"),
+    ];
+    for (name, body, status, code) in cases {
+        let error = decode_single(body).expect_err(name);
+        assert_eq!((error.status, error.code), (status, code), "{name}");
+    }
+    let huge = format!(r#"{{"raw":"0x{}"}}"#, "00".repeat(SINGLE_TX_BODY_BYTES_MAX));
+    let error = decode_single(huge.as_bytes()).expect_err("too large");
+    assert_eq!((error.status, error.code), (413, "body_too_large"));
+}
+
+#[test]
+fn the_error_body_has_the_documented_shape() {
+    let error = ApiError::not_found("no block at height 9");
+    let json: serde_json::Value =
+        serde_json::from_slice(&Format::Json.encode(&error.body())).expect("json");
+    assert_eq!(
+        json,
+        serde_json::json!({"error": {"code": "not_found", "message": "no block at height 9"}})
+    );
+    let packed = Format::MessagePack.encode(&error.body());
+    let decoded: ErrorBody = rmp_serde::from_slice(&packed).expect("msgpack");
+    assert_eq!(decoded, error.body());
+    assert_eq!(ApiError::method_not_allowed("PUT", "GET").status, 405);
+}
+
+#[test]
+fn transaction_rejections_are_422_except_oversize() {
+    let wrong_chain = decode(&raw_transfer(0), 1).expect_err("wrong chain");
+    let error = ApiError::from(&wrong_chain);
+    assert_eq!((error.status, error.code), (422, "wrong_chain_id"));
+    let oversize = decode(&vec![0u8; TX_BYTES_MAX + 1], 31_337).expect_err("too large");
+    assert_eq!(ApiError::from(&oversize).status, 413);
+}
+
+#[test]
+fn capacity_refusals_are_retryable_statuses() {
+    let statuses = [
+        (AdmissionRejection::SenderQueueFull { limit: 1 }, 429),
+        (AdmissionRejection::MempoolFull { limit: 1 }, 503),
+        (
+            AdmissionRejection::NonceTooLow {
+                expected: 2,
+                got: 1,
+            },
+            422,
+        ),
+        (AdmissionRejection::NonceAlreadyPending { nonce: 1 }, 422),
+        (
+            AdmissionRejection::FeeTooLow {
+                offered: 1,
+                base_fee: 2,
+            },
+            422,
+        ),
+        (
+            AdmissionRejection::NonceTooFarAhead {
+                expected: 0,
+                got: 10_000,
+                gap_max: 4_096,
+            },
+            422,
+        ),
+    ];
+    for (rejection, status) in statuses {
+        let error = ApiError::from(&rejection);
+        assert_eq!(error.status, status, "{rejection}");
+        assert_eq!(error.code, rejection.code());
+        // Capacity refusals are exactly the retryable statuses.
+        assert_eq!(rejection.is_capacity(), status != 422, "{rejection}");
+    }
+}
+
+#[test]
+fn codec_errors_map_to_400_and_413() {
+    let too_large = CodecError::TooLarge { got: 10, limit: 5 };
+    assert_eq!(ApiError::from(too_large).status, 413);
+    assert_eq!(ApiError::from(CodecError::TrailingBytes(1)).status, 400);
+    assert_eq!(
+        ApiError::from(CodecError::NotCanonical).code,
+        "malformed_body"
+    );
+}
+
+#[test]
+fn content_negotiation() {
+    assert_eq!(Format::from_accept(None), Format::Json);
+    assert_eq!(Format::from_accept(Some("application/json")), Format::Json);
+    assert_eq!(Format::from_accept(Some("*/*")), Format::Json);
+    assert_eq!(
+        Format::from_accept(Some("application/msgpack")),
+        Format::MessagePack
+    );
+    assert_eq!(
+        Format::from_accept(Some("text/html, Application/MsgPack;q=0.9")),
+        Format::MessagePack
+    );
+    assert_eq!(
+        Format::from_accept(Some("application/x-msgpack")),
+        Format::MessagePack
+    );
+    assert_eq!(Format::MessagePack.content_type(), MSGPACK_CONTENT_TYPE);
+
+    assert_eq!(
+        check_content_type(Some("application/json; charset=utf-8"), JSON_CONTENT_TYPE),
+        Ok(())
+    );
+    for wrong in [None, Some("text/plain"), Some("application/jsonx")] {
+        let error = check_content_type(wrong, JSON_CONTENT_TYPE).expect_err("wrong type");
+        assert_eq!((error.status, error.code), (415, "unsupported_media_type"));
+    }
+}
+
+#[test]
+fn submission_results_carry_the_ethereum_hash_and_the_reason() {
+    let raw = raw_transfer(0);
+    let verified = decode(&raw, 31_337)
+        .expect("valid")
+        .recover()
+        .expect("recovers");
+    let accepted = SubmissionResult::admitted(verified.hash(), &Admission::Accepted);
+    assert_eq!(accepted.hash, keccak256(&raw));
+    let json = serde_json::to_value(&accepted).expect("json");
+    assert_eq!(json["status"], "accepted");
+    assert!(
+        json.get("reason").is_none(),
+        "no reason for an accepted transaction"
+    );
+
+    let rejected = SubmissionResult::admitted(
+        verified.hash(),
+        &Admission::Rejected(AdmissionRejection::NonceTooLow {
+            expected: 5,
+            got: 0,
+        }),
+    );
+    assert_eq!(rejected.status, SubmissionStatus::Rejected);
+    assert_eq!(
+        rejected.reason.as_ref().map(|reason| reason.code.as_str()),
+        Some("nonce_too_low")
+    );
+
+    let garbage = [0xf8, 0x01];
+    let refused =
+        SubmissionResult::refused(&garbage, &decode(&garbage, 31_337).expect_err("malformed"));
+    assert_eq!(refused.hash, keccak256(garbage));
+    assert_eq!(
+        refused.reason.map(|reason| reason.code),
+        Some("malformed".to_owned())
+    );
+    let round_trip: SubmissionResult =
+        serde_json::from_value(json).expect("results decode as clients read them");
+    assert_eq!(round_trip, accepted);
+}
