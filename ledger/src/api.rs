@@ -9,6 +9,9 @@
 //! 422 a well-formed request the chain refuses, 429 a client over its share, 503 the chain
 //! over capacity.
 
+mod answers;
+mod routes;
+
 use serde::{Deserialize, Serialize};
 
 use crate::codec::CodecError;
@@ -16,6 +19,12 @@ use crate::limits::{BATCH_TXS_MAX, REQUEST_BYTES_MAX, TX_BYTES_MAX};
 use crate::mempool::{Admission, AdmissionRejection};
 use crate::primitives::{Hash, keccak256, parse_hex_bytes};
 use crate::transaction::TxRejection;
+
+pub use answers::{
+    AccountAnswer, BlockAnswer, CertifiedAccountProof, CertifiedProofError, StatusAnswer, TxState,
+    TxStatusAnswer,
+};
+pub use routes::{BlockSelector, Route, parse_address, parse_block_selector, parse_hash, route};
 
 /// Content type of MessagePack bodies and answers.
 pub const MSGPACK_CONTENT_TYPE: &str = "application/msgpack";

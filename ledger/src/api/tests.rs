@@ -264,3 +264,294 @@ fn submission_results_carry_the_ethereum_hash_and_the_reason() {
         serde_json::from_value(json).expect("results decode as clients read them");
     assert_eq!(round_trip, accepted);
 }
+
+mod routing {
+    use super::super::*;
+    use crate::Address;
+
+    const ADDRESS: &str = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266";
+    const HASH: &str = "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470";
+
+    #[test]
+    fn every_endpoint_is_recognised() {
+        let address: Address = ADDRESS.parse().expect("address");
+        let hash: Hash = HASH.parse().expect("hash");
+        let cases = [
+            ("POST", "/v1/txs", None, Route::SubmitBatch),
+            ("POST", "/v1/tx", None, Route::SubmitOne),
+            (
+                "GET",
+                &format!("/v1/txs/{HASH}"),
+                None,
+                Route::Transaction(hash),
+            ),
+            (
+                "GET",
+                &format!("/v1/accounts/{ADDRESS}"),
+                None,
+                Route::Account {
+                    address,
+                    proof: false,
+                },
+            ),
+            (
+                "GET",
+                &format!("/v1/accounts/{ADDRESS}"),
+                Some("proof=true"),
+                Route::Account {
+                    address,
+                    proof: true,
+                },
+            ),
+            (
+                "GET",
+                "/v1/blocks/latest",
+                None,
+                Route::Block(BlockSelector::Latest),
+            ),
+            (
+                "GET",
+                "/v1/blocks/0",
+                None,
+                Route::Block(BlockSelector::Height(0)),
+            ),
+            (
+                "GET",
+                "/v1/blocks/18446744073709551615",
+                None,
+                Route::Block(BlockSelector::Height(u64::MAX)),
+            ),
+            (
+                "GET",
+                &format!("/v1/blocks/{HASH}"),
+                None,
+                Route::Block(BlockSelector::Hash(hash)),
+            ),
+            ("GET", "/v1/status", None, Route::Status),
+            ("GET", "/v1/status/", None, Route::Status),
+            ("get", "/v1/status", None, Route::Status),
+        ];
+        for (method, path, query, expected) in cases {
+            assert_eq!(route(method, path, query), Ok(expected), "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn unknown_paths_are_404_and_wrong_methods_405() {
+        for path in [
+            "/",
+            "/v2/status",
+            "/v1",
+            "/v1/txs/a/b",
+            "/v1/accountz/0x00",
+            "/internal/apply",
+        ] {
+            let error = route("GET", path, None).expect_err(path);
+            assert_eq!((error.status, error.code), (404, "not_found"), "{path}");
+        }
+        let cases = [
+            ("GET", "/v1/txs"),
+            ("PUT", "/v1/tx"),
+            ("POST", "/v1/status"),
+            ("DELETE", "/v1/txs/garbage"),
+        ];
+        for (method, path) in cases {
+            let error = route(method, path, None).expect_err(path);
+            assert_eq!(
+                (error.status, error.code),
+                (405, "method_not_allowed"),
+                "{method} {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_identifiers_are_precise_400s() {
+        let cases = [
+            ("/v1/txs/0x1234", "invalid_hash"),
+            ("/v1/txs/zz", "invalid_hash"),
+            ("/v1/accounts/0xf39f", "invalid_address"),
+            (
+                "/v1/accounts/f39fd6e51aad88f6f4ce6ab8827279cfffb92266",
+                "invalid_address",
+            ),
+            ("/v1/blocks/01", "invalid_block_id"),
+            ("/v1/blocks/+1", "invalid_block_id"),
+            ("/v1/blocks/-1", "invalid_block_id"),
+            ("/v1/blocks/18446744073709551616", "invalid_block_id"),
+            ("/v1/blocks/latest1", "invalid_block_id"),
+            ("/v1/blocks/0x12", "invalid_hash"),
+        ];
+        for (path, code) in cases {
+            let error = route("GET", path, None).expect_err(path);
+            assert_eq!((error.status, error.code), (400, code), "{path}");
+        }
+        let error = route("GET", &format!("/v1/accounts/{ADDRESS}"), Some("proof=yes"))
+            .expect_err("bad flag");
+        assert_eq!((error.status, error.code), (400, "invalid_query"));
+    }
+}
+
+mod answers {
+    use super::super::*;
+    use crate::block::Receipt;
+    use crate::consensus::{QuorumCertificate, ValidatorSet, Vote};
+    use crate::genesis::{ChainConfig, Genesis, GenesisAccount};
+    use crate::in_memory::InMemoryShards;
+    use crate::signature::SecretKey;
+    use crate::trie::top_path;
+    use crate::{Account, Address, ShardLayout, U256};
+
+    fn key(seed: u8) -> SecretKey {
+        let mut bytes = [0u8; 32];
+        bytes[0] = seed;
+        bytes[31] = 1;
+        SecretKey::from_bytes(&bytes).expect("valid key")
+    }
+
+    #[test]
+    fn transaction_status_has_the_documented_json_shape_and_round_trips() {
+        let hash = Hash([1; 32]);
+        let receipt = Receipt {
+            tx_hash: hash,
+            index: 2,
+            sender: Address([3; 20]),
+            to: Address([4; 20]),
+            nonce: 5,
+            value: U256::from(6u64),
+            gas_used: 21_000,
+            effective_gas_price: 7,
+            fee: U256::from(147_000u64),
+        };
+        let answers = [
+            TxStatusAnswer::pending(hash),
+            TxStatusAnswer::committed(9, Hash([8; 32]), receipt),
+            TxStatusAnswer::rejected(
+                hash,
+                Reason {
+                    code: "nonce_too_low".into(),
+                    message: "m".into(),
+                },
+            ),
+            TxStatusAnswer::unknown(hash),
+        ];
+        for answer in answers {
+            let json = serde_json::to_value(&answer).expect("json");
+            assert_eq!(json["hash"], hash.to_string());
+            let decoded: TxStatusAnswer = serde_json::from_value(json).expect("decode");
+            assert_eq!(decoded, answer);
+            let packed = Format::MessagePack.encode(&answer);
+            let decoded: TxStatusAnswer = rmp_serde::from_slice(&packed).expect("msgpack");
+            assert_eq!(decoded, answer);
+        }
+        assert_eq!(
+            serde_json::to_value(TxStatusAnswer::pending(hash)).expect("json"),
+            serde_json::json!({"hash": hash.to_string(), "status": "pending"})
+        );
+        let committed = serde_json::to_value(TxStatusAnswer::committed(9, Hash([8; 32]), receipt))
+            .expect("json");
+        assert_eq!(committed["status"], "committed");
+        assert_eq!(
+            (committed["height"].clone(), committed["index"].clone()),
+            (9.into(), 2.into())
+        );
+        assert_eq!(committed["receipt"]["gas_used"], 21_000);
+    }
+
+    /// A one-validator chain whose block 1 keeps the genesis state: enough to certify a header.
+    #[test]
+    fn a_certified_account_proof_verifies_end_to_end_and_refuses_forgeries() {
+        let validator = key(1);
+        let validators = ValidatorSet::new(vec![validator.public_key()]).expect("set");
+        let rich = key(2).address();
+        let genesis = Genesis {
+            config: ChainConfig {
+                chain_id: 77,
+                shard_bits: ShardLayout::new(2).expect("layout"),
+                validators: validators.clone(),
+                proposer: key(3).address(),
+                fee_recipient: key(4).address(),
+                base_fee_per_gas: 0,
+                batch_window_ms: 10,
+            },
+            timestamp_ms: 1,
+            accounts: vec![GenesisAccount {
+                address: rich,
+                balance: U256::from(1_000u64),
+            }],
+        };
+        let shards = InMemoryShards::from_genesis(&genesis).expect("shards");
+        let genesis_header = genesis.header().expect("header");
+        let header = crate::block::Header {
+            height: 1,
+            parent_hash: genesis_header.hash(),
+            timestamp_ms: 2,
+            ..genesis_header
+        };
+        let vote = Vote::sign(&validator, &validators, 77, 1, header.hash()).expect("vote");
+        let certificate =
+            QuorumCertificate::assemble(&validators, 1, header.hash(), &[vote]).expect("quorum");
+        let prove = |address: &Address| {
+            let shard = shards.layout().shard_of(address);
+            let proof = shards.shard(shard).prove(address).expect("proof");
+            CertifiedAccountProof {
+                header,
+                certificate: certificate.clone(),
+                proof: proof.with_top_path(top_path(&shards.roots(), shard)),
+            }
+        };
+
+        let answer = prove(&rich);
+        assert_eq!(
+            answer.verify(&validators, 77, &rich),
+            Ok(Some(Account::with_balance(U256::from(1_000u64))))
+        );
+        let stranger = key(9).address();
+        assert_eq!(
+            prove(&stranger).verify(&validators, 77, &stranger),
+            Ok(None)
+        );
+
+        // A proof cannot claim another balance for the account.
+        let mut inflated = answer.clone();
+        inflated.proof.terminal = crate::trie::ProofTerminal::Leaf {
+            address: rich,
+            account: Account::with_balance(U256::from(1_000_000u64)),
+        };
+        assert!(matches!(
+            inflated.verify(&validators, 77, &rich),
+            Err(CertifiedProofError::Proof(_))
+        ));
+        // Another chain id, another validator set, or a header the votes did not sign.
+        assert!(matches!(
+            answer.verify(&validators, 78, &rich),
+            Err(CertifiedProofError::Certificate(_))
+        ));
+        let others = ValidatorSet::new(vec![key(5).public_key()]).expect("set");
+        assert!(matches!(
+            answer.verify(&others, 77, &rich),
+            Err(CertifiedProofError::Certificate(_))
+        ));
+        let mut forged = answer.clone();
+        forged.header.state_root = Hash([0xee; 32]);
+        assert!(matches!(
+            forged.verify(&validators, 77, &rich),
+            Err(CertifiedProofError::Certificate(_))
+        ));
+
+        // It survives the JSON a client receives.
+        let json = Format::Json.encode(&AccountAnswer {
+            address: rich,
+            nonce: 0,
+            balance: U256::from(1_000u64),
+            pending_nonce: 0,
+            proof: Some(answer.clone()),
+        });
+        let received: AccountAnswer = serde_json::from_slice(&json).expect("json");
+        let proof = received.proof.expect("proof included");
+        assert_eq!(
+            proof.verify(&validators, 77, &rich),
+            Ok(Some(Account::with_balance(U256::from(1_000u64))))
+        );
+    }
+}

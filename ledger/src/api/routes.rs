@@ -1,0 +1,124 @@
+//! Routing for the public API: which request is which, and the 404, 405 and 400 answers for
+//! the ones that are not. Path identifiers (addresses, hashes, block heights) are parsed here
+//! so a malformed one is a precise 400, never a lookup of garbage.
+
+use crate::primitives::{Address, Hash};
+
+use super::ApiError;
+
+/// A block named in a path: `latest`, a height, or a hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockSelector {
+    /// The head.
+    Latest,
+    /// The block at this height.
+    Height(u64),
+    /// The block with this hash.
+    Hash(Hash),
+}
+
+/// A recognised public request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `POST /v1/txs`: a MessagePack batch of raw transactions.
+    SubmitBatch,
+    /// `POST /v1/tx`: one raw transaction as JSON.
+    SubmitOne,
+    /// `GET /v1/txs/{hash}`: a transaction's status.
+    Transaction(Hash),
+    /// `GET /v1/accounts/{address}[?proof=true]`: an account, optionally with its proof.
+    Account {
+        /// The account.
+        address: Address,
+        /// Whether to include a Merkle proof against the latest certified header.
+        proof: bool,
+    },
+    /// `GET /v1/blocks/{height|hash|latest}`.
+    Block(BlockSelector),
+    /// `GET /v1/status`.
+    Status,
+}
+
+/// Works out which request this is. `path` excludes the query string; `query` is what
+/// follows `?`, if anything.
+pub fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, ApiError> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let (allowed, route) = match segments.as_slice() {
+        ["", "v1", "txs"] => ("POST", Ok(Route::SubmitBatch)),
+        ["", "v1", "tx"] => ("POST", Ok(Route::SubmitOne)),
+        ["", "v1", "txs", hash] => ("GET", parse_hash(hash).map(Route::Transaction)),
+        ["", "v1", "accounts", address] => ("GET", account_route(address, query)),
+        ["", "v1", "blocks", block] => ("GET", parse_block_selector(block).map(Route::Block)),
+        ["", "v1", "status"] => ("GET", Ok(Route::Status)),
+        _ => return Err(ApiError::not_found(format!("no such endpoint: {path}"))),
+    };
+    // The method is checked before the identifier: a wrong method on a known path is 405
+    // whatever the identifier looks like.
+    if !method.eq_ignore_ascii_case(allowed) {
+        return Err(ApiError::method_not_allowed(method, allowed));
+    }
+    route
+}
+
+fn account_route(address: &str, query: Option<&str>) -> Result<Route, ApiError> {
+    Ok(Route::Account {
+        address: parse_address(address)?,
+        proof: parse_proof_flag(query)?,
+    })
+}
+
+/// `proof=true` or `proof=false`; other parameters are refused so a typo is not ignored.
+fn parse_proof_flag(query: Option<&str>) -> Result<bool, ApiError> {
+    let mut proof = false;
+    for pair in query
+        .unwrap_or("")
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+    {
+        proof = match pair {
+            "proof=true" | "proof=1" => true,
+            "proof=false" | "proof=0" => false,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_query",
+                    format!("unknown query parameter {pair:?}; only proof=true|false is accepted"),
+                ));
+            }
+        };
+    }
+    Ok(proof)
+}
+
+/// A `0x`-prefixed 20-byte address: 400 `invalid_address` otherwise.
+pub fn parse_address(text: &str) -> Result<Address, ApiError> {
+    text.parse()
+        .map_err(|error| ApiError::bad_request("invalid_address", format!("{text:?}: {error}")))
+}
+
+/// A `0x`-prefixed 32-byte hash: 400 `invalid_hash` otherwise.
+pub fn parse_hash(text: &str) -> Result<Hash, ApiError> {
+    text.parse()
+        .map_err(|error| ApiError::bad_request("invalid_hash", format!("{text:?}: {error}")))
+}
+
+/// `latest`, a decimal height (no sign, no leading zeros), or a block hash.
+pub fn parse_block_selector(text: &str) -> Result<BlockSelector, ApiError> {
+    if text == "latest" {
+        return Ok(BlockSelector::Latest);
+    }
+    if text.starts_with("0x") || text.starts_with("0X") {
+        return parse_hash(text).map(BlockSelector::Hash);
+    }
+    let canonical_decimal = !text.is_empty()
+        && text.bytes().all(|byte| byte.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'));
+    let height = canonical_decimal
+        .then(|| text.parse::<u64>().ok())
+        .flatten();
+    height.map(BlockSelector::Height).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_block_id",
+            format!("{text:?} is not a height, a 0x block hash or \"latest\""),
+        )
+    })
+}
