@@ -447,3 +447,12 @@ fn json_round_trip_of_a_witness() {
     assert_eq!(back, witness);
     back.verify(&root).expect("verify");
 }
+
+/// A decoded witness node must stay small: the witness node cap (`WITNESS_NODES_MAX`) times
+/// this size is the worst-case memory of a decoded proposal, which must be weighed against the
+/// 128 MB isolate limit (see ARCHITECTURE.md, "Known limits").
+#[test]
+fn a_decoded_witness_node_stays_within_64_bytes() {
+    let node = std::mem::size_of::<super::partial::PartialNode>();
+    assert!(node <= 64, "PartialNode grew to {node} bytes");
+}
