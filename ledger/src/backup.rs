@@ -119,7 +119,8 @@ pub type BackupResult<T> = Result<T, BackupError>;
 
 /// The AES-256-GCM key backups are sealed with.
 ///
-/// Deliberately neither `Debug` nor `Serialize`: the key leaves the process only on purpose.
+/// Deliberately neither `Debug` nor `Serialize`: the key leaves the process only on purpose;
+/// its bytes are wiped when it is dropped.
 #[derive(Clone)]
 pub struct BackupKey([u8; 32]);
 
@@ -139,6 +140,13 @@ impl BackupKey {
     /// The cipher for this key.
     fn cipher(&self) -> Aes256Gcm {
         Aes256Gcm::new(&Key::<Aes256Gcm>::from(self.0))
+    }
+}
+
+impl Drop for BackupKey {
+    /// Wipes the key bytes, so a dropped key does not linger in (wasm linear) memory.
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 

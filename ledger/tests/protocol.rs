@@ -142,7 +142,8 @@ impl Network {
             header,
             shard_roots.clone(),
             seed,
-        );
+        )
+        .expect("valid genesis sequencer");
         let persisted = Persisted::genesis(sequencer.head().clone(), shard_roots);
         Self {
             random: Random(seed),

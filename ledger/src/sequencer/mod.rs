@@ -181,6 +181,10 @@ pub struct Status {
 
 impl Sequencer {
     /// A sequencer at genesis. `hash_seed` must come from real entropy in production.
+    ///
+    /// Refuses a header that is not block 0, and shard roots that do not fit the layout or do
+    /// not give the header's state root: a misconfigured deployment gets an error, not a
+    /// crashed isolate.
     pub fn new(
         config: ChainConfig,
         timing: Timing,
@@ -188,10 +192,14 @@ impl Sequencer {
         genesis: Header,
         shard_roots: Vec<Hash>,
         hash_seed: u64,
-    ) -> Self {
-        assert_eq!(genesis.height, 0, "a new sequencer starts at genesis");
-        assert_eq!(shard_roots.len(), config.layout().shard_count() as usize);
-        Self {
+    ) -> Result<Self, RecoveryError> {
+        if genesis.height != 0 {
+            return Err(RecoveryError::NotGenesis {
+                height: genesis.height,
+            });
+        }
+        persisted::check_shard_roots(&config, &genesis, &shard_roots)?;
+        Ok(Self {
             config,
             timing,
             head: Head {
@@ -205,7 +213,7 @@ impl Sequencer {
             unconfirmed: BTreeMap::new(),
             alarm_at: None,
             paused: false,
-        }
+        })
     }
 
     /// The chain configuration.

@@ -49,6 +49,39 @@ pub enum RecoveryError {
     /// The shard root list does not fit the layout.
     #[error("stored shard roots do not match the shard layout")]
     ShardRoots,
+    /// The shard roots do not give the head's state root.
+    #[error("shard roots give state root {computed}, the head has {expected}")]
+    StateRoot {
+        /// The head's state root.
+        expected: Hash,
+        /// The root over the shard roots.
+        computed: Hash,
+    },
+    /// A new sequencer must start from block 0.
+    #[error("a new sequencer starts at genesis, not at height {height}")]
+    NotGenesis {
+        /// Height of the header given.
+        height: u64,
+    },
+}
+
+/// The shard roots fit the layout and give the header's state root.
+pub(super) fn check_shard_roots(
+    config: &ChainConfig,
+    head: &crate::block::Header,
+    shard_roots: &[Hash],
+) -> Result<(), RecoveryError> {
+    if shard_roots.len() != config.layout().shard_count() as usize {
+        return Err(RecoveryError::ShardRoots);
+    }
+    let computed = crate::trie::root_over_shards(shard_roots);
+    if computed != head.state_root {
+        return Err(RecoveryError::StateRoot {
+            expected: head.state_root,
+            computed,
+        });
+    }
+    Ok(())
 }
 
 impl Persisted {
@@ -124,9 +157,7 @@ impl Sequencer {
         now_ms: u64,
         hash_seed: u64,
     ) -> Result<(Self, Vec<Effect>), RecoveryError> {
-        if persisted.shard_roots.len() != config.layout().shard_count() as usize {
-            return Err(RecoveryError::ShardRoots);
-        }
+        check_shard_roots(&config, &persisted.head.header, &persisted.shard_roots)?;
         let mut mempool = Mempool::new(limits, hash_seed);
         for (hash, tx) in &persisted.pending {
             // These were verified before they were acknowledged; decoding suffices.

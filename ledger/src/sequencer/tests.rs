@@ -107,7 +107,8 @@ impl Harness {
             header,
             genesis_roots.clone(),
             42,
-        );
+        )
+        .expect("valid genesis sequencer");
         let persisted = Persisted::genesis(sequencer.head().clone(), genesis_roots.clone());
         Self {
             context: ChainContext {
@@ -787,6 +788,60 @@ fn recovery_refuses_a_wrong_shard_root_count_and_a_corrupt_pending_transaction()
     assert!(
         matches!(result, Err(RecoveryError::PendingTransaction { hash, .. }) if hash == Hash::ZERO)
     );
+}
+
+#[test]
+fn recovery_refuses_shard_roots_that_do_not_give_the_head_state_root() {
+    let harness = Harness::new();
+    let mut persisted = harness.persisted.clone();
+    persisted.shard_roots[1] = Hash([0xab; 32]);
+    let result = Sequencer::recover(
+        harness.context.config.clone(),
+        Timing::default(),
+        MempoolLimits::default(),
+        &persisted,
+        T0,
+        1,
+    );
+    assert!(
+        matches!(result, Err(RecoveryError::StateRoot { expected, .. }) if expected == persisted.head.header.state_root)
+    );
+}
+
+#[test]
+fn a_new_sequencer_refuses_a_header_other_than_genesis_and_inconsistent_roots() {
+    let harness = Harness::new();
+    let config = harness.context.config.clone();
+    let genesis = harness.persisted.head.header;
+    let start = |header: Header, roots: Vec<Hash>| {
+        Sequencer::new(
+            config.clone(),
+            Timing::default(),
+            MempoolLimits::default(),
+            header,
+            roots,
+            7,
+        )
+        .map(|sequencer| sequencer.head().header.height)
+    };
+    assert_eq!(start(genesis, harness.genesis_roots.clone()), Ok(0));
+    let later = Header {
+        height: 3,
+        ..genesis
+    };
+    assert_eq!(
+        start(later, harness.genesis_roots.clone()),
+        Err(RecoveryError::NotGenesis { height: 3 })
+    );
+    let mut fewer = harness.genesis_roots.clone();
+    fewer.pop();
+    assert_eq!(start(genesis, fewer), Err(RecoveryError::ShardRoots));
+    let mut wrong = harness.genesis_roots.clone();
+    wrong[0] = Hash([1; 32]);
+    assert!(matches!(
+        start(genesis, wrong),
+        Err(RecoveryError::StateRoot { .. })
+    ));
 }
 
 #[test]
