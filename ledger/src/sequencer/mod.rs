@@ -140,8 +140,6 @@ struct Witnessing {
 #[derive(Debug, Clone)]
 struct Voting {
     proposal: Proposal,
-    block_hash: Hash,
-    transactions: Vec<VerifiedTx>,
     execution: Execution,
     tally: VoteTally,
     deadline_ms: u64,
@@ -371,10 +369,8 @@ impl Sequencer {
         let Ok(vote) = vote else {
             return effects;
         };
-        if vote.height != voting.proposal.header.height || vote.block_hash != voting.block_hash {
-            return effects;
-        }
-        // Invalid or duplicate votes are ignored; the tally only counts valid distinct ones.
+        // Votes for another block, invalid or duplicate votes are ignored: the tally only
+        // counts valid distinct votes for this proposal.
         if voting.tally.add(&vote).is_err() {
             return effects;
         }
@@ -503,11 +499,6 @@ impl Sequencer {
             self.schedule_round(now_ms, effects);
             return;
         }
-        let transactions: Vec<VerifiedTx> = execution
-            .included
-            .iter()
-            .map(|index| witnessing.candidates[*index].clone())
-            .collect();
         let header = Header {
             chain_id: self.config.chain_id,
             height,
@@ -523,33 +514,33 @@ impl Sequencer {
             header,
             parent: self.head.header,
             parent_certificate: self.head.certificate.clone(),
-            transactions: transactions.iter().map(VerifiedTx::to_wire).collect(),
+            transactions: execution
+                .included
+                .iter()
+                .map(|index| witnessing.candidates[*index].to_wire())
+                .collect(),
             witness,
         };
-        self.start_voting(now_ms, proposal, transactions, execution, effects);
+        self.start_voting(now_ms, proposal, execution, effects);
     }
 
     fn start_voting(
         &mut self,
         now_ms: u64,
         proposal: Proposal,
-        transactions: Vec<VerifiedTx>,
         execution: Execution,
         effects: &mut Vec<Effect>,
     ) {
-        let block_hash = proposal.header.hash();
         let tally = VoteTally::new(
             &self.config.validators,
             self.config.chain_id,
             proposal.header.height,
-            block_hash,
+            proposal.header.hash(),
         );
         let deadline_ms = now_ms + self.timing.round_timeout_ms;
         effects.push(Effect::Propose(Box::new(proposal.clone())));
         self.round = Round::Voting(Box::new(Voting {
             proposal,
-            block_hash,
-            transactions,
             execution,
             tally,
             deadline_ms,
@@ -621,7 +612,6 @@ impl Sequencer {
     ) {
         let Voting {
             proposal,
-            transactions,
             execution,
             ..
         } = voting;
@@ -630,52 +620,39 @@ impl Sequencer {
             certificate: certificate.clone(),
             transactions: proposal
                 .transactions
-                .iter()
-                .map(|tx| serde_bytes::ByteBuf::from(tx.raw.clone()))
+                .into_iter()
+                .map(|tx| serde_bytes::ByteBuf::from(tx.raw))
                 .collect(),
-            receipts: execution.receipts.clone(),
+            receipts: execution.receipts,
         };
-        let write_sets: Vec<_> = execution.write_sets.values().cloned().collect();
+        for receipt in &block.receipts {
+            // Removes the included transaction too: nothing else is pending at its nonce.
+            self.mempool
+                .set_next_nonce(receipt.sender, receipt.nonce + 1);
+        }
+        self.mempool.forget_idle_senders();
+        let height = block.header.height;
+        self.head = Head {
+            header: block.header,
+            certificate,
+        };
+        let write_sets: Vec<_> = execution.write_sets.into_values().collect();
         effects.push(Effect::Commit {
             block: Box::new(block),
             shard_roots: execution.shard_roots.clone(),
             write_sets: write_sets.clone(),
         });
-        for tx in &transactions {
-            self.mempool.remove(&tx.hash());
-        }
-        for receipt in &execution.receipts {
-            // Included, so no pending transaction of the sender can have a lower nonce.
-            self.mempool
-                .set_next_nonce(receipt.sender, receipt.nonce + 1);
-        }
-        self.mempool.forget_idle_senders();
-        self.head = Head {
-            header: proposal.header,
-            certificate,
-        };
         self.shard_roots = execution.shard_roots;
-        self.unconfirmed.insert(
-            self.head.header.height,
-            write_sets
+        if !write_sets.is_empty() {
+            let by_shard = write_sets
                 .iter()
                 .map(|set| (set.shard, set.clone()))
-                .collect(),
-        );
-        for write_set in write_sets {
-            effects.push(Effect::SendWriteSet(write_set));
+                .collect();
+            self.unconfirmed.insert(height, by_shard);
         }
+        effects.extend(write_sets.into_iter().map(Effect::SendWriteSet));
+        // The alarm resends what is unconfirmed, or starts the next round once all is.
         self.request_alarm(now_ms + self.timing.resend_ms, effects);
-        if self
-            .unconfirmed
-            .get(&self.head.header.height)
-            .is_some_and(BTreeMap::is_empty)
-        {
-            // Every included transaction bumps its sender's nonce, so a block always writes;
-            // should one ever write nothing, there is nothing to confirm.
-            self.unconfirmed.remove(&self.head.header.height);
-            self.schedule_round(now_ms, effects);
-        }
     }
 
     fn resend_write_sets(&self, effects: &mut Vec<Effect>) {

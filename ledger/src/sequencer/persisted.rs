@@ -216,6 +216,6 @@ impl Sequencer {
         ) else {
             return;
         };
-        self.start_voting(now_ms, proposal, transactions, execution, effects);
+        self.start_voting(now_ms, proposal, execution, effects);
     }
 }
