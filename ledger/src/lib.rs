@@ -15,6 +15,7 @@
 //! - [`backup`]: the encrypted backup envelope.
 //! - [`api`]: the public API's request decoding, error statuses and answer shapes.
 //! - [`in_memory`]: a chain's shards in memory, for tests, benchmarks and tools.
+//! - [`random`]: a deterministic generator for seed-driven tests and simulations.
 //!
 //! A transfer as a wallet signs it, decoded and checked as the front door does:
 //!
@@ -59,6 +60,7 @@ pub mod mempool;
 pub mod merkle;
 pub mod primitives;
 pub mod proposal;
+pub mod random;
 pub mod sequencer;
 pub mod shard;
 pub mod signature;

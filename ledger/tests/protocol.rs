@@ -22,36 +22,12 @@ use ledger::in_memory::InMemoryShards;
 use ledger::limits::PROPOSAL_BYTES_MAX;
 use ledger::mempool::{Admission, MempoolLimits};
 use ledger::proposal::{ChainContext, Proposal, vote_on_proposal};
+use ledger::random::SplitMix64;
 use ledger::sequencer::{Effect, Persisted, RoundId, Sequencer, Timing};
 use ledger::shard::WitnessRequest;
 use ledger::signature::SecretKey;
 use ledger::transaction::{Transfer, TxKind, VerifiedTx};
 use ledger::{Address, Hash, ShardLayout, U256};
-
-/// splitmix64: a tiny deterministic generator, so a failing seed replays exactly.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
 
 /// Encodes a message as the Durable Objects send it and decodes it as the receiver does,
 /// so the test exercises the real transport encoding of every message.
@@ -73,7 +49,7 @@ enum Message {
 }
 
 struct Network {
-    random: Random,
+    random: SplitMix64,
     now_ms: u64,
     alarm_ms: Option<u64>,
     context: ChainContext,
@@ -146,7 +122,7 @@ impl Network {
         .expect("valid genesis sequencer");
         let persisted = Persisted::genesis(sequencer.head().clone(), shard_roots);
         Self {
-            random: Random(seed),
+            random: SplitMix64::new(seed),
             now_ms: 2_000,
             alarm_ms: None,
             context: ChainContext {
@@ -405,7 +381,7 @@ impl Network {
             MempoolLimits::default(),
             &self.persisted,
             self.now_ms,
-            self.random.next(),
+            self.random.next_u64(),
         )
         .expect("durable state recovers");
         self.sequencer = sequencer;

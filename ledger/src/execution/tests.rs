@@ -8,6 +8,7 @@
 
 use super::*;
 use crate::consensus::ValidatorSet;
+use crate::random::SplitMix64;
 use crate::signature::SecretKey;
 use crate::state::ShardLayout;
 use crate::transaction::{Transfer, TxKind};
@@ -163,24 +164,18 @@ impl World {
 
     /// A witness covering exactly `addresses`.
     pub(crate) fn witness(&self, addresses: &[Address]) -> Witness {
-        let mut by_shard: BTreeMap<ShardIndex, Vec<Address>> = BTreeMap::new();
-        for address in addresses {
-            by_shard
-                .entry(self.layout.shard_of(address))
-                .or_default()
-                .push(*address);
-        }
-        let parts = by_shard
+        let shard_roots = self.shard_roots();
+        let parts = crate::in_memory::witness_requests(self.layout, &shard_roots, addresses)
             .into_iter()
-            .map(|(shard, addresses)| {
+            .map(|request| {
                 let part = self
-                    .shard_trie(shard)
-                    .multiproof(&addresses)
+                    .shard_trie(request.shard)
+                    .multiproof(&request.addresses)
                     .expect("multiproof");
-                (shard, part)
+                (request.shard, part)
             })
             .collect();
-        Witness::new(self.layout, self.shard_roots(), parts).expect("well-formed witness")
+        Witness::new(self.layout, shard_roots, parts).expect("well-formed witness")
     }
 
     /// The witness the sequencer would gather for `txs`.
@@ -911,31 +906,10 @@ fn more_than_the_block_limit_is_refused() {
     assert_eq!(execution.excluded.len(), BLOCK_TXS_MAX - 1);
 }
 
-/// splitmix64, so a failing seed replays exactly.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
-
 /// A random block on `world`: valid, nonce-gapped, replayed, unaffordable and underpriced
 /// transfers of every kind, to users, new accounts, the fee recipient and oneself.
 fn random_block(
-    random: &mut Random,
+    random: &mut SplitMix64,
     config: &ChainConfig,
     world: &World,
     users: &[SecretKey],
@@ -1081,7 +1055,7 @@ fn balances(world: &World, addresses: &[Address]) -> U256 {
 #[test]
 fn random_blocks_follow_the_reference_rules_and_conserve_supply() {
     for (seed, shard_bits) in [(1u64, 0u8), (2, 2), (3, 3)] {
-        let mut random = Random(seed);
+        let mut random = SplitMix64::new(seed);
         let config = chain_config(shard_bits, BASE_FEE, fee_recipient());
         let users: Vec<SecretKey> = (0..6).map(|i| key(2_000 + 10 * seed + i)).collect();
         let mut world = World::new(config.layout());
@@ -1128,7 +1102,7 @@ fn random_blocks_follow_the_reference_rules_and_conserve_supply() {
 
 #[test]
 fn execution_is_deterministic_and_exclusions_change_nothing() {
-    let mut random = Random(42);
+    let mut random = SplitMix64::new(42);
     let config = default_config();
     let users: Vec<SecretKey> = (0..5).map(|i| key(3_000 + i)).collect();
     let mut world = World::new(config.layout());

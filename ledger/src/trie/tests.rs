@@ -100,24 +100,18 @@ impl ShardedState {
 
     /// A witness covering `addresses`.
     pub(super) fn witness(&self, addresses: &[Address]) -> Witness {
-        let mut by_shard: BTreeMap<ShardIndex, Vec<Address>> = BTreeMap::new();
-        for address in addresses {
-            by_shard
-                .entry(self.layout.shard_of(address))
-                .or_default()
-                .push(*address);
-        }
-        let parts = by_shard
+        let shard_roots = self.shard_roots();
+        let parts = crate::in_memory::witness_requests(self.layout, &shard_roots, addresses)
             .into_iter()
-            .map(|(shard, addresses)| {
+            .map(|request| {
                 let part = self
-                    .shard(shard)
-                    .multiproof(&addresses)
+                    .shard(request.shard)
+                    .multiproof(&request.addresses)
                     .expect("multiproof");
-                (shard, part)
+                (request.shard, part)
             })
             .collect();
-        Witness::new(self.layout, self.shard_roots(), parts).expect("witness")
+        Witness::new(self.layout, shard_roots, parts).expect("witness")
     }
 }
 
