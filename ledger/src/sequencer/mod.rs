@@ -76,9 +76,9 @@ pub struct RoundId {
 /// durable before the shell answers the request that produced them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    /// Store newly admitted transactions as pending. Must be durable before the submitter is
-    /// answered: an acknowledged transaction is never lost.
-    PersistPending(Vec<WireTx>),
+    /// Store newly admitted transactions as pending, keyed by hash. Must be durable before the
+    /// submitter is answered: an acknowledged transaction is never lost.
+    PersistPending(Vec<(Hash, WireTx)>),
     /// Remove transactions from pending and record why they can never be included.
     DropPending(Vec<(Hash, Exclusion)>),
     /// Run [`Sequencer::alarm`] at this time (replacing a later alarm).
@@ -265,13 +265,14 @@ impl Sequencer {
         let admissions = txs
             .into_iter()
             .map(|tx| {
-                if is_committed(&tx.hash()) {
+                let hash = tx.hash();
+                if is_committed(&hash) {
                     return Admission::Duplicate;
                 }
                 let wire = tx.to_wire();
                 let admission = self.mempool.admit(tx, self.config.base_fee_per_gas);
                 if admission == Admission::Accepted {
-                    accepted.push(wire);
+                    accepted.push((hash, wire));
                 }
                 admission
             })

@@ -101,9 +101,7 @@ impl Persisted {
     pub fn record(&mut self, effect: &Effect) {
         match effect {
             Effect::PersistPending(txs) => {
-                for tx in txs {
-                    self.pending.insert(crate::keccak256(&tx.raw), tx.clone());
-                }
+                self.pending.extend(txs.iter().cloned());
             }
             Effect::DropPending(dropped) => {
                 for (hash, _) in dropped {

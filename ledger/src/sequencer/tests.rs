@@ -309,7 +309,7 @@ fn a_submission_to_an_idle_chain_sets_one_alarm_after_the_batch_window() {
     assert_eq!(
         effects,
         vec![
-            Effect::PersistPending(vec![first.to_wire()]),
+            Effect::PersistPending(vec![(first.hash(), first.to_wire())]),
             Effect::SetAlarm(T0 + WINDOW_MS)
         ]
     );
@@ -317,7 +317,10 @@ fn a_submission_to_an_idle_chain_sets_one_alarm_after_the_batch_window() {
     let (_, effects) = harness.submit(T0 + 5, std::slice::from_ref(&second));
     assert_eq!(
         effects,
-        vec![Effect::PersistPending(vec![second.to_wire()])]
+        vec![Effect::PersistPending(vec![(
+            second.hash(),
+            second.to_wire()
+        )])]
     );
     // Nothing accepted: nothing to do.
     let (admissions, effects) = harness.submit(T0 + 6, &[second]);
@@ -340,7 +343,7 @@ fn a_full_block_waiting_sets_the_alarm_now() {
     assert_eq!(
         effects,
         vec![
-            Effect::PersistPending(vec![last.to_wire()]),
+            Effect::PersistPending(vec![(last.hash(), last.to_wire())]),
             Effect::SetAlarm(T0 + 3)
         ]
     );
@@ -541,7 +544,10 @@ fn no_round_starts_until_every_write_set_is_confirmed() {
     let (_, shard_roots, write_sets) = commit_of(&effects).expect("commit");
     let next = harness.transfer(&harness.alice, 1, U256::from(5u64));
     let (_, effects) = harness.submit(now + 1, std::slice::from_ref(&next));
-    assert_eq!(effects, vec![Effect::PersistPending(vec![next.to_wire()])]);
+    assert_eq!(
+        effects,
+        vec![Effect::PersistPending(vec![(next.hash(), next.to_wire())])]
+    );
     // The alarm resends the write sets and asks for no witness.
     let effects = harness.alarm(now + RESEND_MS);
     assert!(requests(&effects).is_empty());
@@ -631,7 +637,10 @@ fn pause_stops_new_rounds_and_resume_restarts_them() {
     let tx = harness.transfer(&harness.alice, 0, U256::from(5u64));
     let (admissions, effects) = harness.submit(T0 + 1, std::slice::from_ref(&tx));
     assert_eq!(admissions, vec![Admission::Accepted]);
-    assert_eq!(effects, vec![Effect::PersistPending(vec![tx.to_wire()])]);
+    assert_eq!(
+        effects,
+        vec![Effect::PersistPending(vec![(tx.hash(), tx.to_wire())])]
+    );
     assert!(harness.alarm(T0 + 100).is_empty());
     let effects = harness.sequencer.set_paused(T0 + 200, false);
     assert_eq!(
