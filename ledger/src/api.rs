@@ -102,6 +102,25 @@ impl ApiError {
     }
 }
 
+/// An error answer as it travels: the HTTP status and the body. Unlike [`ApiError`], whose
+/// code is one of this crate's constants, its code may have come from another service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorAnswer {
+    /// HTTP status.
+    pub status: u16,
+    /// The body.
+    pub body: ErrorBody,
+}
+
+impl From<ApiError> for ErrorAnswer {
+    fn from(error: ApiError) -> Self {
+        Self {
+            status: error.status,
+            body: error.body(),
+        }
+    }
+}
+
 impl From<CodecError> for ApiError {
     fn from(error: CodecError) -> Self {
         match error {

@@ -67,6 +67,7 @@ pub mod signature;
 pub mod state;
 pub mod transaction;
 pub mod trie;
+pub mod wire;
 
 pub use primitives::{Address, Hash, U256, keccak256};
 pub use state::{Account, ShardIndex, ShardLayout};

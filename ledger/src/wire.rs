@@ -1,0 +1,398 @@
+//! The internal protocol between the services: which calls the front door, the `Sequencer`,
+//! the shards, the validators and their guards make to each other over Durable Object and
+//! service bindings, and the MessagePack bodies they exchange.
+//!
+//! Internal calls are HTTP requests on bindings, never on the public route: the front door
+//! answers only [`crate::api::route`]s. Every call is described once here, as a typed
+//! [`InternalCall`] with its path, so callers build paths and callees parse them with the same
+//! code. Bodies are [`crate::codec`] MessagePack; an error answer is an [`ErrorBody`] encoded
+//! the same way, with the HTTP status of the [`ApiError`] it came from.
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::{
+    ApiError, BlockSelector, ErrorAnswer, ErrorBody, parse_address, parse_block_selector,
+    parse_hash,
+};
+use crate::block::Header;
+use crate::codec;
+use crate::consensus::{GuardDecision, QuorumCertificate};
+use crate::primitives::{Address, Hash};
+use crate::shard::ShardMeta;
+use crate::state::{Account, ShardIndex};
+use crate::transaction::WireTx;
+use crate::trie::AccountProof;
+
+/// Origin of internal URLs. Bindings ignore the host; a fixed one keeps URLs well formed and
+/// makes an internal request recognisable in logs.
+pub const INTERNAL_ORIGIN: &str = "https://internal.edgeledger";
+
+/// Content type of every internal body.
+pub const INTERNAL_CONTENT_TYPE: &str = crate::api::MSGPACK_CONTENT_TYPE;
+
+/// Name of the `Sequencer` Durable Object instance: one per chain.
+pub const SEQUENCER_OBJECT_NAME: &str = "sequencer";
+
+/// Name of the `Shard` Durable Object instance for shard `shard`.
+pub fn shard_object_name(shard: ShardIndex) -> String {
+    format!("shard-{shard}")
+}
+
+/// Name of the `Guard` Durable Object instance of a validator (one per validator script).
+pub const GUARD_OBJECT_NAME: &str = "guard";
+
+/// Every internal call. `method()` and `path()` give the request line; [`InternalCall::parse`]
+/// turns a request line back into the call (`None` for anything else: answer 404).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InternalCall {
+    /// Front door → `Sequencer`: admit verified transactions. Body [`SubmitRequest`], answer
+    /// `Vec<SubmissionResult>` in the same order.
+    Submit,
+    /// Front door → `Sequencer`: the public status, [`crate::api::StatusAnswer`].
+    Status,
+    /// Front door → `Sequencer`: a transaction's status, [`crate::api::TxStatusAnswer`].
+    Transaction(Hash),
+    /// Front door → `Sequencer`: a block, [`crate::api::BlockAnswer`].
+    Block(BlockSelector),
+    /// Front door → `Sequencer`: what an account answer needs besides the shard's data,
+    /// [`AccountContext`], for the certified block at `height`.
+    AccountContext {
+        /// The account (for its pending nonce).
+        address: Address,
+        /// Height of the shard state the answer is built from.
+        height: u64,
+    },
+    /// Front door (admin) → `Sequencer`: pause or resume block production. No body; answers
+    /// the public status.
+    SetPaused(bool),
+    /// `Sequencer` → `Shard`: a witness, body [`crate::shard::WitnessRequest`], answer
+    /// [`crate::trie::PartialTree`].
+    Witness,
+    /// `Sequencer` → `Shard`: apply a committed write set, body
+    /// [`crate::execution::WriteSet`], answer [`ApplyAnswer`].
+    Apply,
+    /// Front door → `Shard`: an account's committed state, [`ShardAccount`].
+    ShardAccount {
+        /// The account.
+        address: Address,
+        /// Whether to include a proof against the shard root.
+        proof: bool,
+    },
+    /// `Sequencer` → validator: vote on a proposal, body [`crate::proposal::Proposal`],
+    /// answer [`crate::consensus::Vote`].
+    Propose,
+    /// Validator → its `Guard`: may it sign this block? Body [`GuardRequest`], answer
+    /// [`GuardAnswer`]; a refusal is an error answer (409).
+    Authorize,
+    /// Front door (admin) → validator → its `Guard`: set the fault the validator simulates.
+    /// Body [`FaultRequest`], answer [`FaultRequest`] (the mode now in force).
+    SetFault,
+}
+
+impl InternalCall {
+    /// The HTTP method of this call.
+    pub const fn method(&self) -> &'static str {
+        match self {
+            Self::Status
+            | Self::Transaction(_)
+            | Self::Block(_)
+            | Self::AccountContext { .. }
+            | Self::ShardAccount { .. } => "GET",
+            Self::Submit
+            | Self::SetPaused(_)
+            | Self::Witness
+            | Self::Apply
+            | Self::Propose
+            | Self::Authorize
+            | Self::SetFault => "POST",
+        }
+    }
+
+    /// The path (with query) of this call.
+    pub fn path(&self) -> String {
+        match self {
+            Self::Submit => "/submit".to_owned(),
+            Self::Status => "/status".to_owned(),
+            Self::Transaction(hash) => format!("/txs/{hash}"),
+            Self::Block(BlockSelector::Latest) => "/blocks/latest".to_owned(),
+            Self::Block(BlockSelector::Height(height)) => format!("/blocks/{height}"),
+            Self::Block(BlockSelector::Hash(hash)) => format!("/blocks/{hash}"),
+            Self::AccountContext { address, height } => {
+                format!("/account-context/{address}/{height}")
+            }
+            Self::SetPaused(true) => "/pause".to_owned(),
+            Self::SetPaused(false) => "/resume".to_owned(),
+            Self::Witness => "/witness".to_owned(),
+            Self::Apply => "/apply".to_owned(),
+            Self::ShardAccount { address, proof } => format!("/accounts/{address}?proof={proof}"),
+            Self::Propose => "/propose".to_owned(),
+            Self::Authorize => "/authorize".to_owned(),
+            Self::SetFault => "/fault".to_owned(),
+        }
+    }
+
+    /// The full URL of this call (for `fetch` on a binding).
+    pub fn url(&self) -> String {
+        format!("{INTERNAL_ORIGIN}{}", self.path())
+    }
+
+    /// Recognises a request line; `path` without the query, `query` what follows `?`.
+    pub fn parse(method: &str, path: &str, query: Option<&str>) -> Option<Self> {
+        let segments: Vec<&str> = path.split('/').collect();
+        let call = match segments.as_slice() {
+            ["", "submit"] => Self::Submit,
+            ["", "status"] => Self::Status,
+            ["", "txs", hash] => Self::Transaction(parse_hash(hash).ok()?),
+            ["", "blocks", block] => Self::Block(parse_block_selector(block).ok()?),
+            ["", "account-context", address, height] => Self::AccountContext {
+                address: parse_address(address).ok()?,
+                height: height.parse().ok()?,
+            },
+            ["", "pause"] => Self::SetPaused(true),
+            ["", "resume"] => Self::SetPaused(false),
+            ["", "witness"] => Self::Witness,
+            ["", "apply"] => Self::Apply,
+            ["", "accounts", address] => Self::ShardAccount {
+                address: parse_address(address).ok()?,
+                proof: match query {
+                    Some("proof=true") => true,
+                    Some("proof=false") | None => false,
+                    Some(_) => return None,
+                },
+            },
+            ["", "propose"] => Self::Propose,
+            ["", "authorize"] => Self::Authorize,
+            ["", "fault"] => Self::SetFault,
+            _ => return None,
+        };
+        method.eq_ignore_ascii_case(call.method()).then_some(call)
+    }
+}
+
+/// Body of [`InternalCall::Submit`]: transactions the front door decoded and whose senders it
+/// recovered. The `Sequencer` trusts the public keys: only the front door can reach it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitRequest {
+    /// The transactions, in submission order.
+    pub transactions: Vec<WireTx>,
+}
+
+/// Answer of [`InternalCall::AccountContext`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountContext {
+    /// The nonce the account's next transaction should carry, counting pending ones (at least
+    /// the committed nonce; the front door takes the larger of the two).
+    pub pending_nonce: u64,
+    /// The certified header at the requested height.
+    pub header: Header,
+    /// Its quorum certificate.
+    pub certificate: QuorumCertificate,
+    /// Every shard's root at that height (for the top of an account proof).
+    pub shard_roots: Vec<Hash>,
+}
+
+/// Answer of [`InternalCall::ShardAccount`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardAccount {
+    /// The shard's metadata: the height and root the account state is taken at.
+    pub meta: ShardMeta,
+    /// The account, `None` if it does not exist.
+    pub account: Option<Account>,
+    /// When asked for: its proof against `meta.root`.
+    pub proof: Option<AccountProof>,
+}
+
+/// What an apply did, with the shard's metadata afterwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplyStatus {
+    /// The write set was applied now.
+    Applied,
+    /// That height was applied before: nothing changed.
+    AlreadyApplied,
+}
+
+/// Answer of [`InternalCall::Apply`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyAnswer {
+    /// What happened.
+    pub status: ApplyStatus,
+    /// The shard's metadata afterwards.
+    pub meta: ShardMeta,
+}
+
+/// Body of [`InternalCall::Authorize`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardRequest {
+    /// Height of the block to sign.
+    pub height: u64,
+    /// Its hash.
+    pub block_hash: Hash,
+}
+
+/// Answer of [`InternalCall::Authorize`]: the guard recorded the block (durably) and allows
+/// signing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuardAnswer {
+    /// A new height: signed for the first time.
+    Sign,
+    /// The block signed before at this height: signing again is a retry.
+    Resign,
+}
+
+impl From<GuardDecision> for GuardAnswer {
+    fn from(decision: GuardDecision) -> Self {
+        match decision {
+            GuardDecision::Sign => Self::Sign,
+            GuardDecision::Resign => Self::Resign,
+        }
+    }
+}
+
+/// A fault a validator simulates, for testing the protocol on the real runtime. Only a
+/// validator whose configuration enables fault injection accepts anything but `healthy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultMode {
+    /// Votes as the protocol says.
+    #[default]
+    Healthy,
+    /// Answers every proposal with 503, as if stopped.
+    Down,
+    /// Answers every proposal with bytes that are not a vote.
+    Garbage,
+}
+
+/// Body and answer of [`InternalCall::SetFault`] (and of the public admin endpoint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultRequest {
+    /// The mode to simulate.
+    pub mode: FaultMode,
+}
+
+/// Encodes an internal body.
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    codec::encode(value)
+}
+
+/// Decodes an internal body of at most `limit` bytes: 400 `malformed_body` (or 413) if it is
+/// not what the call expects.
+pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, ApiError> {
+    codec::decode(bytes, limit).map_err(ApiError::from)
+}
+
+/// Encodes an error answer's body (send it with `error.status`).
+pub fn encode_error(error: &ApiError) -> Vec<u8> {
+    codec::encode(&error.body())
+}
+
+/// Turns an internal error answer back into an [`ErrorAnswer`], keeping status, code and
+/// message, so the front door can pass it on in the client's format. An unreadable body
+/// becomes `internal_error`.
+pub fn decode_error(status: u16, body: &[u8]) -> ErrorAnswer {
+    match codec::decode::<ErrorBody>(body, crate::limits::REQUEST_BYTES_MAX) {
+        Ok(body) => ErrorAnswer { status, body },
+        Err(_) => ApiError::new(
+            status,
+            "internal_error",
+            format!("an internal call failed with status {status}"),
+        )
+        .into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_calls() -> Vec<InternalCall> {
+        let hash = Hash::from([7; 32]);
+        let address = Address::from([9; 20]);
+        vec![
+            InternalCall::Submit,
+            InternalCall::Status,
+            InternalCall::Transaction(hash),
+            InternalCall::Block(BlockSelector::Latest),
+            InternalCall::Block(BlockSelector::Height(12)),
+            InternalCall::Block(BlockSelector::Hash(hash)),
+            InternalCall::AccountContext { address, height: 5 },
+            InternalCall::SetPaused(true),
+            InternalCall::SetPaused(false),
+            InternalCall::Witness,
+            InternalCall::Apply,
+            InternalCall::ShardAccount {
+                address,
+                proof: true,
+            },
+            InternalCall::ShardAccount {
+                address,
+                proof: false,
+            },
+            InternalCall::Propose,
+            InternalCall::Authorize,
+            InternalCall::SetFault,
+        ]
+    }
+
+    #[test]
+    fn every_call_parses_back_from_its_request_line() {
+        for call in all_calls() {
+            let path = call.path();
+            let (path, query) = match path.split_once('?') {
+                Some((path, query)) => (path.to_owned(), Some(query.to_owned())),
+                None => (path, None),
+            };
+            assert_eq!(
+                InternalCall::parse(call.method(), &path, query.as_deref()),
+                Some(call),
+                "{path}"
+            );
+            assert!(call.url().starts_with(INTERNAL_ORIGIN));
+        }
+    }
+
+    #[test]
+    fn a_wrong_method_or_unknown_path_is_not_a_call() {
+        assert_eq!(InternalCall::parse("GET", "/submit", None), None);
+        assert_eq!(InternalCall::parse("POST", "/status", None), None);
+        assert_eq!(InternalCall::parse("GET", "/v1/status", None), None);
+        assert_eq!(InternalCall::parse("GET", "/txs/0x12", None), None);
+        assert_eq!(
+            InternalCall::parse(
+                "GET",
+                &format!("/accounts/{}", Address::from([1; 20])),
+                Some("x=1")
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn errors_round_trip_with_their_status_and_code() {
+        let error = ApiError::new(409, "guard_refused", "already signed another block");
+        let decoded = decode_error(409, &encode_error(&error));
+        assert_eq!(decoded, ErrorAnswer::from(error));
+        let garbage = decode_error(502, b"not msgpack");
+        assert_eq!(
+            (garbage.status, garbage.body.error.code.as_str()),
+            (502, "internal_error")
+        );
+    }
+
+    #[test]
+    fn bodies_round_trip() {
+        let request = GuardRequest {
+            height: 3,
+            block_hash: Hash::from([1; 32]),
+        };
+        let decoded: GuardRequest = decode(&encode(&request), 1024).expect("decodes");
+        assert_eq!(decoded, request);
+        let fault = FaultRequest {
+            mode: FaultMode::Garbage,
+        };
+        let decoded: FaultRequest = decode(&encode(&fault), 1024).expect("decodes");
+        assert_eq!(decoded, fault);
+        assert!(decode::<GuardRequest>(b"\x01", 1024).is_err());
+    }
+}
