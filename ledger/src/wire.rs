@@ -87,6 +87,8 @@ pub enum InternalCall {
     /// Front door (admin) → validator → its `Guard`: set the fault the validator simulates.
     /// Body [`FaultRequest`], answer [`FaultRequest`] (the mode now in force).
     SetFault,
+    /// Validator → its `Guard`: the fault mode in force, [`FaultRequest`].
+    Fault,
 }
 
 impl InternalCall {
@@ -97,7 +99,8 @@ impl InternalCall {
             | Self::Transaction(_)
             | Self::Block(_)
             | Self::AccountContext { .. }
-            | Self::ShardAccount { .. } => "GET",
+            | Self::ShardAccount { .. }
+            | Self::Fault => "GET",
             Self::Submit
             | Self::SetPaused(_)
             | Self::Witness
@@ -127,7 +130,7 @@ impl InternalCall {
             Self::ShardAccount { address, proof } => format!("/accounts/{address}?proof={proof}"),
             Self::Propose => "/propose".to_owned(),
             Self::Authorize => "/authorize".to_owned(),
-            Self::SetFault => "/fault".to_owned(),
+            Self::SetFault | Self::Fault => "/fault".to_owned(),
         }
     }
 
@@ -162,6 +165,7 @@ impl InternalCall {
             },
             ["", "propose"] => Self::Propose,
             ["", "authorize"] => Self::Authorize,
+            ["", "fault"] if method.eq_ignore_ascii_case("GET") => Self::Fault,
             ["", "fault"] => Self::SetFault,
             _ => return None,
         };
@@ -332,6 +336,7 @@ mod tests {
             InternalCall::Propose,
             InternalCall::Authorize,
             InternalCall::SetFault,
+            InternalCall::Fault,
         ]
     }
 
