@@ -24,7 +24,9 @@ pub use answers::{
     AccountAnswer, BlockAnswer, CertifiedAccountProof, CertifiedProofError, StatusAnswer, TxState,
     TxStatusAnswer,
 };
-pub use routes::{BlockSelector, Route, parse_address, parse_block_selector, parse_hash, route};
+pub use routes::{
+    AdminRoute, BlockSelector, Route, parse_address, parse_block_selector, parse_hash, route,
+};
 
 /// Content type of MessagePack bodies and answers.
 pub const MSGPACK_CONTENT_TYPE: &str = "application/msgpack";
@@ -242,6 +244,28 @@ pub fn check_content_type(got: Option<&str>, expected: &'static str) -> Result<(
             got.unwrap_or("none")
         ),
     ))
+}
+
+/// Checks an `Authorization: Bearer <token>` header against the admin token: 401
+/// `unauthorized` when it is missing, malformed or wrong. The comparison takes the same time
+/// wherever the first difference is (only the length may show), so the token cannot be found
+/// byte by byte from response times.
+pub fn check_admin_token(authorization: Option<&str>, token: &str) -> Result<(), ApiError> {
+    use subtle::ConstantTimeEq;
+    let unauthorized = || {
+        ApiError::new(
+            401,
+            "unauthorized",
+            "this endpoint needs Authorization: Bearer <admin token>",
+        )
+    };
+    let presented = authorization
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .ok_or_else(unauthorized)?;
+    if token.is_empty() || !bool::from(presented.as_bytes().ct_eq(token.as_bytes())) {
+        return Err(unauthorized());
+    }
+    Ok(())
 }
 
 /// Checks a body's size before anything reads it: 413 past `limit`.

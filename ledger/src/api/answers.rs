@@ -8,9 +8,10 @@ use crate::block::{Header, Receipt};
 use crate::consensus::{ConsensusError, QuorumCertificate, ValidatorSet};
 use crate::primitives::{Address, Hash, U256, u256_bytes};
 use crate::state::Account;
-use crate::trie::{AccountProof, ProofError};
+use crate::trie::{AccountProof, ProofError, top_path};
+use crate::wire::{AccountContext, ShardAccount};
 
-use super::Reason;
+use super::{ApiError, Reason};
 
 /// `GET /v1/status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +47,58 @@ pub struct AccountAnswer {
     /// With `?proof=true`: a proof of the committed state against a certified header.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub proof: Option<CertifiedAccountProof>,
+}
+
+impl AccountAnswer {
+    /// Builds the answer from what the account's shard holds and what the sequencer knows at
+    /// the shard's height: committed state from the shard, pending nonce from the mempool, and
+    /// (when the shard sent one) the proof extended with the top path to the certified header.
+    ///
+    /// The two must describe the same block: a shard that has not yet applied the head (or a
+    /// context for another height) gives 503 `state_moving`, which a client simply retries.
+    pub fn assemble(
+        address: Address,
+        shard: ShardAccount,
+        context: AccountContext,
+    ) -> Result<Self, ApiError> {
+        let shard_index = usize::from(shard.meta.shard);
+        let roots = &context.shard_roots;
+        if !roots.len().is_power_of_two() || shard_index >= roots.len() {
+            return Err(ApiError::new(
+                500,
+                "internal_error",
+                format!(
+                    "{} shard roots cannot include shard {shard_index}",
+                    roots.len()
+                ),
+            ));
+        }
+        if context.header.height != shard.meta.applied_height
+            || roots[shard_index] != shard.meta.root
+        {
+            return Err(ApiError::new(
+                503,
+                "state_moving",
+                format!(
+                    "shard {shard_index} is at height {} and the header at {}: retry",
+                    shard.meta.applied_height, context.header.height
+                ),
+            ));
+        }
+        let account = shard.account.unwrap_or_default();
+        let proof = shard.proof.map(|proof| CertifiedAccountProof {
+            proof: proof.with_top_path(top_path(roots, shard.meta.shard)),
+            header: context.header,
+            certificate: context.certificate,
+        });
+        Ok(Self {
+            address,
+            nonce: account.nonce,
+            balance: account.balance,
+            pending_nonce: context.pending_nonce.max(account.nonce),
+            proof,
+        })
+    }
 }
 
 /// An account proof a client can check with nothing but this crate and the validator set.

@@ -2,6 +2,7 @@
 //! the ones that are not. Path identifiers (addresses, hashes, block heights) are parsed here
 //! so a malformed one is a precise 400, never a lookup of garbage.
 
+use crate::limits::VALIDATORS_MAX;
 use crate::primitives::{Address, Hash};
 
 use super::ApiError;
@@ -37,6 +38,20 @@ pub enum Route {
     Block(BlockSelector),
     /// `GET /v1/status`.
     Status,
+    /// `POST /v1/admin/...`: operator actions behind the admin token.
+    Admin(AdminRoute),
+}
+
+/// An operator action (every one needs `Authorization: Bearer <admin token>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminRoute {
+    /// `POST /v1/admin/pause`: stop proposing blocks (an in-flight proposal completes).
+    Pause,
+    /// `POST /v1/admin/resume`: propose blocks again.
+    Resume,
+    /// `POST /v1/admin/validators/{index}/fault` with `{"mode": "healthy|down|garbage"}`: make
+    /// a validator simulate a fault (only where its configuration enables fault injection).
+    ValidatorFault(usize),
 }
 
 /// Works out which request this is. `path` excludes the query string; `query` is what
@@ -50,6 +65,13 @@ pub fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, Api
         ["", "v1", "accounts", address] => ("GET", account_route(address, query)),
         ["", "v1", "blocks", block] => ("GET", parse_block_selector(block).map(Route::Block)),
         ["", "v1", "status"] => ("GET", Ok(Route::Status)),
+        ["", "v1", "admin", "pause"] => ("POST", Ok(Route::Admin(AdminRoute::Pause))),
+        ["", "v1", "admin", "resume"] => ("POST", Ok(Route::Admin(AdminRoute::Resume))),
+        ["", "v1", "admin", "validators", index, "fault"] => (
+            "POST",
+            parse_validator_index(index)
+                .map(|index| Route::Admin(AdminRoute::ValidatorFault(index))),
+        ),
         _ => return Err(ApiError::not_found(format!("no such endpoint: {path}"))),
     };
     // The method is checked before the identifier: a wrong method on a known path is 405
@@ -87,6 +109,23 @@ fn parse_proof_flag(query: Option<&str>) -> Result<bool, ApiError> {
         };
     }
     Ok(proof)
+}
+
+/// A validator's position in the validator set: a decimal below [`VALIDATORS_MAX`].
+fn parse_validator_index(text: &str) -> Result<usize, ApiError> {
+    let canonical_decimal = !text.is_empty()
+        && text.bytes().all(|byte| byte.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'));
+    canonical_decimal
+        .then(|| text.parse::<usize>().ok())
+        .flatten()
+        .filter(|index| *index < VALIDATORS_MAX)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_validator",
+                format!("{text:?} is not a validator index below {VALIDATORS_MAX}"),
+            )
+        })
 }
 
 /// A `0x`-prefixed 20-byte address: 400 `invalid_address` otherwise.

@@ -555,3 +555,157 @@ mod answers {
         );
     }
 }
+
+#[test]
+fn admin_routes_need_post_and_a_valid_validator_index() {
+    assert_eq!(
+        route("POST", "/v1/admin/pause", None),
+        Ok(Route::Admin(AdminRoute::Pause))
+    );
+    assert_eq!(
+        route("POST", "/v1/admin/resume", None),
+        Ok(Route::Admin(AdminRoute::Resume))
+    );
+    assert_eq!(
+        route("POST", "/v1/admin/validators/3/fault", None),
+        Ok(Route::Admin(AdminRoute::ValidatorFault(3)))
+    );
+    let error = route("GET", "/v1/admin/pause", None).expect_err("GET refused");
+    assert_eq!((error.status, error.code), (405, "method_not_allowed"));
+    for index in ["64", "01", "-1", "x", ""] {
+        let path = format!("/v1/admin/validators/{index}/fault");
+        let error = route("POST", &path, None).expect_err("bad index refused");
+        assert_eq!(
+            (error.status, error.code),
+            (400, "invalid_validator"),
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn the_admin_token_must_be_presented_exactly() {
+    let token = "s3cret-token";
+    assert_eq!(
+        check_admin_token(Some("Bearer s3cret-token"), token),
+        Ok(())
+    );
+    for presented in [
+        None,
+        Some("s3cret-token"),
+        Some("Bearer s3cret-tokeN"),
+        Some("Bearer s3cret-token "),
+        Some("Bearer "),
+        Some("bearer s3cret-token"),
+    ] {
+        let error = check_admin_token(presented, token).expect_err("refused");
+        assert_eq!(
+            (error.status, error.code),
+            (401, "unauthorized"),
+            "{presented:?}"
+        );
+    }
+    // An unset (empty) token never matches, not even an empty presentation.
+    assert!(check_admin_token(Some("Bearer "), "").is_err());
+}
+
+mod account_answers {
+    use super::*;
+    use crate::consensus::{QuorumCertificate, ValidatorSet};
+    use crate::genesis::{ChainConfig, Genesis, GenesisAccount};
+    use crate::in_memory::InMemoryShards;
+    use crate::state::ShardLayout;
+    use crate::wire::{AccountContext, ShardAccount};
+
+    fn address(first: u8) -> Address {
+        let mut bytes = [first; 20];
+        bytes[19] = 1;
+        Address(bytes)
+    }
+
+    fn world() -> (Genesis, InMemoryShards) {
+        let mut secret = [0u8; 32];
+        secret[31] = 1;
+        let key = SecretKey::from_bytes(&secret).expect("valid key");
+        let genesis = Genesis {
+            config: ChainConfig {
+                chain_id: 31_337,
+                shard_bits: ShardLayout::new(2).expect("valid layout"),
+                validators: ValidatorSet::new(vec![key.public_key()]).expect("valid set"),
+                proposer: address(0x11),
+                fee_recipient: address(0x22),
+                base_fee_per_gas: 0,
+                batch_window_ms: 20,
+            },
+            timestamp_ms: 1_700_000_000_000,
+            accounts: [0x01, 0x45, 0x80, 0xc0]
+                .into_iter()
+                .map(|first| GenesisAccount {
+                    address: address(first),
+                    balance: U256::from(u64::from(first) * 1_000),
+                })
+                .collect(),
+        };
+        let shards = InMemoryShards::from_genesis(&genesis).expect("genesis builds");
+        (genesis, shards)
+    }
+
+    fn parts(
+        genesis: &Genesis,
+        shards: &InMemoryShards,
+        account: Address,
+    ) -> (ShardAccount, AccountContext) {
+        let index = genesis.config.layout().shard_of(&account);
+        let shard = shards.shard(index);
+        let shard_account = ShardAccount {
+            meta: *shard.meta(),
+            account: shard.account(&account).expect("in shard"),
+            proof: Some(shard.prove(&account).expect("provable")),
+        };
+        let context = AccountContext {
+            pending_nonce: 4,
+            header: genesis.header().expect("header"),
+            certificate: QuorumCertificate::genesis(),
+            shard_roots: shards.roots(),
+        };
+        (shard_account, context)
+    }
+
+    #[test]
+    fn an_assembled_proof_verifies_against_the_certified_state_root() {
+        let (genesis, shards) = world();
+        for account in [address(0x45), address(0x46)] {
+            let (shard, context) = parts(&genesis, &shards, account);
+            let state_root = context.header.state_root;
+            let answer = AccountAnswer::assemble(account, shard, context).expect("assembles");
+            let proven = answer
+                .proof
+                .expect("proof asked for")
+                .proof
+                .verify(&state_root, &account)
+                .expect("verifies against the state root");
+            let expected = shards.account(&account).expect("readable");
+            assert_eq!(proven.unwrap_or_default(), expected);
+            assert_eq!(
+                (answer.nonce, answer.balance),
+                (expected.nonce, expected.balance)
+            );
+            assert_eq!(answer.pending_nonce, 4);
+        }
+    }
+
+    #[test]
+    fn a_shard_and_header_of_different_heights_are_refused_as_moving() {
+        let (genesis, shards) = world();
+        let (shard, mut context) = parts(&genesis, &shards, address(0x80));
+        context.header.height = 1;
+        let error = AccountAnswer::assemble(address(0x80), shard.clone(), context.clone())
+            .expect_err("heights differ");
+        assert_eq!((error.status, error.code), (503, "state_moving"));
+        context.header.height = 0;
+        context.shard_roots[usize::from(shard.meta.shard)] = crate::primitives::Hash([9; 32]);
+        let error =
+            AccountAnswer::assemble(address(0x80), shard, context).expect_err("roots differ");
+        assert_eq!((error.status, error.code), (503, "state_moving"));
+    }
+}
