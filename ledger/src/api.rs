@@ -393,6 +393,18 @@ impl SubmissionResult {
         }
     }
 
+    /// The HTTP status a refusal of a single submission (`POST /v1/tx`) is answered with, the
+    /// same as [`ApiError`]'s conversions give: 413 too large, 429 the sender's queue is full,
+    /// 503 the mempool is full, 422 anything else the chain refuses.
+    pub fn refusal_status(&self) -> u16 {
+        match self.reason.as_ref().map(|reason| reason.code.as_str()) {
+            Some("too_large") => 413,
+            Some("sender_queue_full") => 429,
+            Some("mempool_full") => 503,
+            _ => 422,
+        }
+    }
+
     /// A transaction the mempool ruled on.
     pub fn admitted(hash: Hash, admission: &Admission) -> Self {
         let (status, reason) = match admission {
@@ -408,6 +420,13 @@ impl SubmissionResult {
             reason,
         }
     }
+}
+
+/// The answer to `POST /v1/txs`: one result per submitted transaction, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchAnswer {
+    /// The results, in submission order.
+    pub results: Vec<SubmissionResult>,
 }
 
 #[cfg(test)]

@@ -1,3 +1,24 @@
 //! The sequencer service: the public API front door and the `Sequencer` Durable Object.
 //!
-//! A thin shell over `ledger::sequencer`; the Worker bindings arrive with the network issue.
+//! - [`front_door`]: the stateless Worker every public request reaches first. It decodes and
+//!   recovers transactions (the expensive, horizontally scaled part of admission) and routes
+//!   reads to the `Sequencer` and the shards.
+//! - [`object`]: the `Sequencer` Durable Object, one per chain: ordering, mempool, proposals
+//!   and the PBFT-lite commit, as the [`ledger::sequencer`] state machine decides them.
+//! - [`storage`]: the object's SQLite tables.
+
+mod front_door;
+// #[durable_object] generates undocumented public glue (constructor and handlers for JS).
+#[allow(missing_docs)]
+mod object;
+mod storage;
+
+pub use object::Sequencer;
+
+use worker::{Context, Env, Request, Response, event};
+
+/// The public API.
+#[event(fetch)]
+async fn fetch(request: Request, env: Env, _context: Context) -> worker::Result<Response> {
+    front_door::handle(request, &env).await
+}

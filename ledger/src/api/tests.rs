@@ -709,3 +709,31 @@ mod account_answers {
         assert_eq!((error.status, error.code), (503, "state_moving"));
     }
 }
+
+#[test]
+fn a_refused_single_submission_gets_the_status_of_its_refusal() {
+    use crate::mempool::AdmissionRejection;
+    let hash = crate::primitives::Hash([1; 32]);
+    let capacity = [
+        (AdmissionRejection::SenderQueueFull { limit: 1 }, 429),
+        (AdmissionRejection::MempoolFull { limit: 1 }, 503),
+        (
+            AdmissionRejection::NonceTooLow {
+                expected: 2,
+                got: 1,
+            },
+            422,
+        ),
+    ];
+    for (rejection, status) in capacity {
+        let result = SubmissionResult::admitted(hash, &Admission::Rejected(rejection));
+        assert_eq!(result.refusal_status(), status, "{rejection:?}");
+        assert_eq!(result.refusal_status(), ApiError::from(&rejection).status);
+    }
+    let too_large = TxRejection::TooLarge {
+        got: 600,
+        limit: 512,
+    };
+    let refused = SubmissionResult::refused(&[0; 600], &too_large);
+    assert_eq!(refused.refusal_status(), ApiError::from(&too_large).status);
+}

@@ -1,0 +1,277 @@
+//! The public API's front door: a stateless Worker that runs on every edge isolate. It routes
+//! with [`ledger::api::route`], does the expensive part of admission (decoding and recovering
+//! each transaction's sender) before anything reaches the single `Sequencer` object, and
+//! answers in JSON or MessagePack as the client asks.
+
+use ledger::api::{
+    self, AccountAnswer, AdminRoute, ApiError, BatchAnswer, BlockAnswer, ErrorAnswer, Format,
+    JSON_CONTENT_TYPE, MSGPACK_CONTENT_TYPE, Route, SINGLE_TX_BODY_BYTES_MAX, StatusAnswer,
+    SubmissionResult, SubmissionStatus, TxStatusAnswer,
+};
+use ledger::limits::{REQUEST_BYTES_MAX, TRIE_DEPTH};
+use ledger::primitives::Address;
+use ledger::transaction;
+use ledger::wire::{
+    self, AccountContext, FaultRequest, InternalCall, SEQUENCER_OBJECT_NAME, ShardAccount,
+    SubmitRequest,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+use worker::{Env, Request, Response};
+use worker_shell::{Chain, Target, header, internal, read_body};
+
+/// How long the front door waits for the `Sequencer`, a shard or a validator.
+const CALL_DEADLINE: Duration = Duration::from_secs(20);
+
+/// Binding of the `Sequencer` namespace.
+const SEQUENCER_BINDING: &str = "SEQUENCER";
+
+/// Binding of the shards' namespace.
+const SHARD_BINDING: &str = "SHARD";
+
+/// Bytes of an internal answer the front door accepts: a block's hashes, a proof, a status.
+const ANSWER_BYTES_MAX: usize = 2 * REQUEST_BYTES_MAX;
+
+/// Bytes of a shard's account answer: an account and a proof of at most [`TRIE_DEPTH`] hashes.
+const SHARD_ACCOUNT_BYTES_MAX: usize = 256 + TRIE_DEPTH * 40;
+
+/// Handles one public request; every failure becomes a JSON (or MessagePack) error answer.
+pub(crate) async fn handle(mut request: Request, env: &Env) -> worker::Result<Response> {
+    let format = Format::from_accept(header(&request, "accept").as_deref());
+    match respond(&mut request, env, format).await {
+        Ok(response) => Ok(response),
+        Err(error) => worker_shell::error_answer(format, error),
+    }
+}
+
+async fn respond(
+    request: &mut Request,
+    env: &Env,
+    format: Format,
+) -> Result<Response, ErrorAnswer> {
+    let (path, query) = worker_shell::path_and_query(request)?;
+    let method = request.method().to_string();
+    let route = api::route(&method, &path, query.as_deref())?;
+    let chain = worker_shell::chain(env)?;
+    match route {
+        Route::SubmitBatch => submit_batch(request, env, &chain, format).await,
+        Route::SubmitOne => submit_one(request, env, &chain, format).await,
+        Route::Transaction(hash) => {
+            let answer: TxStatusAnswer =
+                ask_sequencer(env, InternalCall::Transaction(hash)).await?;
+            reply(format, 200, &answer)
+        }
+        Route::Block(selector) => {
+            let answer: BlockAnswer = ask_sequencer(env, InternalCall::Block(selector)).await?;
+            reply(format, 200, &answer)
+        }
+        Route::Status => {
+            let answer: StatusAnswer = ask_sequencer(env, InternalCall::Status).await?;
+            reply(format, 200, &answer)
+        }
+        Route::Account { address, proof } => {
+            let answer = account(env, &chain, address, proof).await?;
+            reply(format, 200, &answer)
+        }
+        Route::Admin(action) => admin(request, env, action, format).await,
+    }
+}
+
+/// `POST /v1/txs`: a MessagePack array of raw transactions; one result each, in order.
+async fn submit_batch(
+    request: &mut Request,
+    env: &Env,
+    chain: &Chain,
+    format: Format,
+) -> Result<Response, ErrorAnswer> {
+    api::check_content_type(
+        header(request, "content-type").as_deref(),
+        MSGPACK_CONTENT_TYPE,
+    )?;
+    let body = read_body(request, REQUEST_BYTES_MAX).await?;
+    let raws = api::decode_batch(&body)?;
+    let results = admit(env, chain, raws).await?;
+    reply(format, 200, &BatchAnswer { results })
+}
+
+/// `POST /v1/tx`: one transaction as `{"raw": "0x…"}`. Accepted: 202; already known: 200;
+/// refused: the error with the status its reason calls for.
+async fn submit_one(
+    request: &mut Request,
+    env: &Env,
+    chain: &Chain,
+    format: Format,
+) -> Result<Response, ErrorAnswer> {
+    api::check_content_type(
+        header(request, "content-type").as_deref(),
+        JSON_CONTENT_TYPE,
+    )?;
+    let body = read_body(request, SINGLE_TX_BODY_BYTES_MAX).await?;
+    let raw = api::decode_single(&body)?;
+    let mut results = admit(env, chain, vec![raw]).await?;
+    let result = results
+        .pop()
+        .ok_or_else(|| internal("the sequencer answered no result"))?;
+    match (&result.status, &result.reason) {
+        (SubmissionStatus::Accepted, _) => reply(format, 202, &result),
+        (SubmissionStatus::Duplicate, _) => reply(format, 200, &result),
+        (SubmissionStatus::Rejected, Some(reason)) => Err(ErrorAnswer {
+            status: result.refusal_status(),
+            body: api::ErrorBody {
+                error: reason.clone(),
+            },
+        }),
+        (SubmissionStatus::Rejected, None) => Err(internal("a rejection without a reason").into()),
+    }
+}
+
+/// Decodes and recovers every transaction here, forwards the valid ones to the `Sequencer`
+/// in one call, and merges its rulings with the refusals, in submission order.
+async fn admit(
+    env: &Env,
+    chain: &Chain,
+    raws: Vec<Vec<u8>>,
+) -> Result<Vec<SubmissionResult>, ErrorAnswer> {
+    let chain_id = chain.context.config.chain_id;
+    let mut results: Vec<Option<SubmissionResult>> = Vec::with_capacity(raws.len());
+    let mut verified = Vec::with_capacity(raws.len());
+    for raw in &raws {
+        match transaction::decode(raw, chain_id).and_then(|signed| signed.recover()) {
+            Ok(tx) => {
+                results.push(None);
+                verified.push(tx.to_wire());
+            }
+            Err(rejection) => results.push(Some(SubmissionResult::refused(raw, &rejection))),
+        }
+    }
+    let mut rulings = if verified.is_empty() {
+        Vec::new()
+    } else {
+        let forwarded = verified.len();
+        let request = SubmitRequest {
+            transactions: verified,
+        };
+        let rulings: Vec<SubmissionResult> =
+            ask_sequencer_with(env, InternalCall::Submit, Some(wire::encode(&request))).await?;
+        if rulings.len() != forwarded {
+            return Err(internal(format!(
+                "the sequencer ruled on {} of {forwarded} transactions",
+                rulings.len()
+            ))
+            .into());
+        }
+        rulings
+    }
+    .into_iter();
+    Ok(results
+        .into_iter()
+        .map(|result| result.or_else(|| rulings.next()))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| internal("a transaction lost its result"))?)
+}
+
+/// `GET /v1/accounts/{address}`: the shard's committed state, checked against the
+/// certified header of the same height, with the pending nonce and, if asked, the proof.
+async fn account(
+    env: &Env,
+    chain: &Chain,
+    address: Address,
+    proof: bool,
+) -> Result<AccountAnswer, ErrorAnswer> {
+    let shard = chain.context.config.layout().shard_of(&address);
+    let stub = env
+        .durable_object(SHARD_BINDING)
+        .and_then(|namespace| namespace.get_by_name(&wire::shard_object_name(shard)))
+        .map_err(|error| worker_shell::misconfigured(format!("{SHARD_BINDING}: {error}")))?;
+    let shard_account: ShardAccount = worker_shell::call(
+        Target::Object(&stub),
+        &InternalCall::ShardAccount { address, proof },
+        None,
+        SHARD_ACCOUNT_BYTES_MAX,
+        CALL_DEADLINE,
+    )
+    .await?;
+    let context: AccountContext = ask_sequencer(
+        env,
+        InternalCall::AccountContext {
+            address,
+            height: shard_account.meta.applied_height,
+        },
+    )
+    .await?;
+    Ok(AccountAnswer::assemble(address, shard_account, context)?)
+}
+
+/// `POST /v1/admin/...`: checks the token, then acts.
+async fn admin(
+    request: &mut Request,
+    env: &Env,
+    action: AdminRoute,
+    format: Format,
+) -> Result<Response, ErrorAnswer> {
+    let token = worker_shell::text_setting(env, "ADMIN_TOKEN")?;
+    api::check_admin_token(header(request, "authorization").as_deref(), &token)?;
+    match action {
+        AdminRoute::Pause | AdminRoute::Resume => {
+            let call = InternalCall::SetPaused(action == AdminRoute::Pause);
+            let status: StatusAnswer = ask_sequencer(env, call).await?;
+            reply(format, 200, &status)
+        }
+        AdminRoute::ValidatorFault(index) => {
+            api::check_content_type(
+                header(request, "content-type").as_deref(),
+                JSON_CONTENT_TYPE,
+            )?;
+            let body = read_body(request, 1024).await?;
+            let fault: FaultRequest = serde_json::from_slice(&body).map_err(|error| {
+                ApiError::bad_request(
+                    "malformed_json",
+                    format!("expected {{\"mode\": \"healthy|down|garbage\"}}: {error}"),
+                )
+            })?;
+            let fetcher = env.service(&format!("VALIDATOR_{index}")).map_err(|_| {
+                ApiError::not_found(format!("validator {index} is not bound to this service"))
+            })?;
+            let answer: FaultRequest = worker_shell::call(
+                Target::Service(&fetcher),
+                &InternalCall::SetFault,
+                Some(wire::encode(&fault)),
+                1024,
+                CALL_DEADLINE,
+            )
+            .await?;
+            reply(format, 200, &answer)
+        }
+    }
+}
+
+async fn ask_sequencer<T: DeserializeOwned>(
+    env: &Env,
+    call: InternalCall,
+) -> Result<T, ErrorAnswer> {
+    ask_sequencer_with(env, call, None).await
+}
+
+async fn ask_sequencer_with<T: DeserializeOwned>(
+    env: &Env,
+    call: InternalCall,
+    body: Option<Vec<u8>>,
+) -> Result<T, ErrorAnswer> {
+    let stub = env
+        .durable_object(SEQUENCER_BINDING)
+        .and_then(|namespace| namespace.get_by_name(SEQUENCER_OBJECT_NAME))
+        .map_err(|error| worker_shell::misconfigured(format!("{SEQUENCER_BINDING}: {error}")))?;
+    worker_shell::call(
+        Target::Object(&stub),
+        &call,
+        body,
+        ANSWER_BYTES_MAX,
+        CALL_DEADLINE,
+    )
+    .await
+}
+
+fn reply<T: Serialize>(format: Format, status: u16, value: &T) -> Result<Response, ErrorAnswer> {
+    worker_shell::answer(format, status, value).map_err(|error| internal(error).into())
+}

@@ -1,0 +1,499 @@
+//! The `Sequencer` Durable Object: one per chain. It holds the [`ledger::sequencer`] state
+//! machine and performs the effects the machine returns: storage writes ([`Store`]), the alarm,
+//! and calls to the shards and validators, whose answers it feeds back in.
+//!
+//! The machine decides everything; this shell only moves effects and answers. If storage
+//! fails mid-way, the in-memory machine is dropped and rebuilt from storage on the next
+//! request, exactly as after a crash, so memory is never ahead of disk.
+
+use std::cell::RefCell;
+use std::collections::{HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use ledger::api::{ApiError, BlockSelector, StatusAnswer, SubmissionResult};
+use ledger::consensus::{QuorumCertificate, Vote};
+use ledger::execution::WriteSet;
+use ledger::limits::{PROPOSAL_BYTES_MAX, REQUEST_BYTES_MAX, WITNESS_NODES_MAX};
+use ledger::mempool::MempoolLimits;
+use ledger::primitives::Hash;
+use ledger::proposal::Proposal;
+use ledger::sequencer::{Effect, Head, Persisted, RoundId, Sequencer as Machine, Timing};
+use ledger::shard::WitnessRequest;
+use ledger::state::ShardIndex;
+use ledger::trie::PartialTree;
+use ledger::wire::{self, AccountContext, ApplyAnswer, InternalCall, SubmitRequest};
+use worker::{DurableObject, Env, Request, Response, ScheduledTime, State, durable_object};
+use worker_shell::{Chain, Target, internal, internal_answer, internal_error_answer, now_ms};
+
+use crate::storage::Store;
+
+/// How long the machine waits for witnesses or votes before retrying, and how often it
+/// resends unconfirmed write sets. Generous: on one workerd thread, validators verify a full
+/// block one after another.
+const TIMING: Timing = Timing {
+    round_timeout_ms: 10_000,
+    resend_ms: 500,
+};
+
+/// Binding of the shards' Durable Object namespace.
+const SHARD_BINDING: &str = "SHARD";
+
+/// The service binding of validator `index` of the genesis validator set.
+fn validator_binding(index: usize) -> String {
+    format!("VALIDATOR_{index}")
+}
+
+/// Bytes of a vote answer: a signature and a few numbers.
+const VOTE_BYTES_MAX: usize = 1024;
+
+/// Bytes of a witness answer: every node a witness may hold, generously.
+const WITNESS_BYTES_MAX: usize = WITNESS_NODES_MAX * 80;
+
+/// An answer from another object or service, fed back into the machine.
+enum Input {
+    Witness {
+        round: RoundId,
+        shard: ShardIndex,
+        result: Result<PartialTree, String>,
+    },
+    Vote(Result<Vote, String>),
+    Applied {
+        height: u64,
+        shard: ShardIndex,
+        result: Result<(), String>,
+    },
+}
+
+type InFlight<'a> = FuturesUnordered<Pin<Box<dyn Future<Output = Input> + 'a>>>;
+
+/// The machine and its storage, once loaded.
+struct Loaded {
+    machine: Machine,
+    store: Store,
+}
+
+/// The `Sequencer` Durable Object.
+#[durable_object]
+pub struct Sequencer {
+    state: State,
+    env: Env,
+    loaded: RefCell<Option<Loaded>>,
+}
+
+impl DurableObject for Sequencer {
+    fn new(state: State, env: Env) -> Self {
+        Self {
+            state,
+            env,
+            loaded: RefCell::new(None),
+        }
+    }
+
+    async fn fetch(&self, mut request: Request) -> worker::Result<Response> {
+        match self.handle(&mut request).await {
+            Ok(response) => Ok(response),
+            Err(error) => internal_error_answer(error),
+        }
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        if let Err(error) = self.run_alarm().await {
+            worker::console_error!("sequencer alarm: {error}");
+        }
+        Response::empty()
+    }
+}
+
+impl Sequencer {
+    async fn handle(&self, request: &mut Request) -> Result<Response, ApiError> {
+        let (call, body) = worker_shell::read_internal(request, 2 * REQUEST_BYTES_MAX).await?;
+        self.ensure_loaded().await?;
+        let chain = worker_shell::chain(&self.env)?;
+        let answer = match call {
+            InternalCall::Submit => {
+                let request: SubmitRequest = wire::decode(&body, 2 * REQUEST_BYTES_MAX)?;
+                let results = self.submit(&chain, request).await?;
+                internal_answer(&results)
+            }
+            InternalCall::Status => internal_answer(&self.status(&chain)?),
+            InternalCall::Transaction(hash) => {
+                let status = self.with(|loaded| loaded.store.transaction_status(&hash))?;
+                internal_answer(&status)
+            }
+            InternalCall::Block(selector) => {
+                let block = self.with(|loaded| {
+                    let height = match selector {
+                        BlockSelector::Latest => Some(loaded.machine.head().header.height),
+                        BlockSelector::Height(height) => Some(height),
+                        BlockSelector::Hash(hash) => loaded.store.height_of(&hash)?,
+                    };
+                    match height {
+                        Some(height) => loaded.store.block(height),
+                        None => Ok(None),
+                    }
+                })?;
+                let block = block.ok_or_else(|| ApiError::not_found("no such block"))?;
+                internal_answer(&block)
+            }
+            InternalCall::AccountContext { address, height } => {
+                let context = self.with(|loaded| {
+                    let state = loaded.store.certified_state(height)?.ok_or_else(|| {
+                        ApiError::new(503, "state_moving", format!("no block at height {height}"))
+                    })?;
+                    Ok(AccountContext {
+                        pending_nonce: loaded
+                            .machine
+                            .mempool()
+                            .pending_nonce(&address)
+                            .unwrap_or(0),
+                        header: state.header,
+                        certificate: state.certificate,
+                        shard_roots: state.shard_roots,
+                    })
+                })?;
+                internal_answer(&context)
+            }
+            InternalCall::SetPaused(paused) => {
+                let effects =
+                    self.with(|loaded| Ok(loaded.machine.set_paused(now_ms(), paused)))?;
+                self.drive(effects).await?;
+                internal_answer(&self.status(&chain)?)
+            }
+            _ => {
+                return Err(ApiError::not_found(format!(
+                    "the sequencer has no endpoint {}",
+                    call.path()
+                )));
+            }
+        };
+        answer.map_err(internal)
+    }
+
+    /// Admits verified transactions: persisted before the answer leaves.
+    async fn submit(
+        &self,
+        chain: &Chain,
+        request: SubmitRequest,
+    ) -> Result<Vec<SubmissionResult>, ApiError> {
+        let chain_id = chain.context.config.chain_id;
+        let mut results: Vec<Option<SubmissionResult>> =
+            Vec::with_capacity(request.transactions.len());
+        let mut verified = Vec::with_capacity(request.transactions.len());
+        for wire_tx in &request.transactions {
+            // The front door recovered the sender; decoding again only re-reads the fields.
+            match wire_tx.decode_trusted(chain_id) {
+                Ok(tx) => {
+                    results.push(None);
+                    verified.push(tx);
+                }
+                Err(rejection) => {
+                    results.push(Some(SubmissionResult::refused(&wire_tx.raw, &rejection)))
+                }
+            }
+        }
+        let hashes: Vec<Hash> = verified.iter().map(|tx| tx.hash()).collect();
+        let (admissions, effects) = self.with(|loaded| {
+            let mut committed = HashSet::new();
+            for hash in &hashes {
+                if loaded.store.is_committed(hash)? {
+                    committed.insert(*hash);
+                }
+            }
+            Ok(loaded
+                .machine
+                .submit(now_ms(), verified, |hash| committed.contains(hash)))
+        })?;
+        self.drive(effects).await?;
+        let mut admitted = hashes.iter().zip(&admissions);
+        Ok(results
+            .into_iter()
+            .map(|result| {
+                result.unwrap_or_else(|| match admitted.next() {
+                    Some((hash, admission)) => SubmissionResult::admitted(*hash, admission),
+                    None => unreachable!("one admission per verified transaction"),
+                })
+            })
+            .collect())
+    }
+
+    fn status(&self, chain: &Chain) -> Result<StatusAnswer, ApiError> {
+        self.with(|loaded| {
+            let status = loaded.machine.status();
+            let config = &chain.context.config;
+            Ok(StatusAnswer {
+                chain_id: config.chain_id,
+                head_height: status.head_height,
+                head_hash: status.head_hash,
+                mempool_size: status.mempool_size as u64,
+                validators: config
+                    .validators
+                    .members()
+                    .iter()
+                    .map(|validator| validator.address)
+                    .collect(),
+                shard_count: config.layout().shard_count(),
+                paused: status.paused,
+            })
+        })
+    }
+
+    async fn run_alarm(&self) -> Result<(), ApiError> {
+        self.ensure_loaded().await?;
+        let effects = self.with(|loaded| Ok(loaded.machine.alarm(now_ms())))?;
+        self.drive(effects).await
+    }
+
+    /// Runs `work` on the loaded machine and store. A storage failure unloads them.
+    fn with<T>(
+        &self,
+        work: impl FnOnce(&mut Loaded) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let mut slot = self.loaded.borrow_mut();
+        let loaded = slot
+            .as_mut()
+            .ok_or_else(|| internal("the sequencer is not loaded"))?;
+        let result = work(loaded);
+        if matches!(&result, Err(error) if error.status == 500) {
+            *slot = None;
+        }
+        result
+    }
+
+    /// Loads the machine from storage (writing genesis on the very first use). Recovery's
+    /// storage effects are performed now; its calls are left to an immediate alarm, so a read
+    /// request is not held up by a round.
+    async fn ensure_loaded(&self) -> Result<(), ApiError> {
+        if self.loaded.borrow().is_some() {
+            return Ok(());
+        }
+        let chain = worker_shell::chain(&self.env)?;
+        let store = Store::open(self.state.storage().sql())?;
+        let config = chain.context.config.clone();
+        let (machine, effects) = match store.load()? {
+            None => {
+                let persisted = Persisted::genesis(
+                    Head {
+                        header: chain.genesis_header,
+                        certificate: QuorumCertificate::genesis(),
+                    },
+                    chain.genesis_shard_roots.clone(),
+                );
+                store.initialise(&persisted)?;
+                let machine = Machine::new(
+                    config,
+                    TIMING,
+                    MempoolLimits::default(),
+                    chain.genesis_header,
+                    chain.genesis_shard_roots.clone(),
+                    hash_seed(),
+                )
+                .map_err(|error| worker_shell::misconfigured(error.to_string()))?;
+                (machine, Vec::new())
+            }
+            Some(persisted) => Machine::recover(
+                config,
+                TIMING,
+                MempoolLimits::default(),
+                &persisted,
+                now_ms(),
+                hash_seed(),
+            )
+            .map_err(|error| internal(format!("recovering the sequencer: {error}")))?,
+        };
+        *self.loaded.borrow_mut() = Some(Loaded { machine, store });
+        let mut needs_alarm = false;
+        for effect in effects {
+            match effect {
+                Effect::RequestWitness { .. } | Effect::SendWriteSet(_) | Effect::SetAlarm(_) => {
+                    needs_alarm = true;
+                }
+                Effect::Propose(_) => needs_alarm = true,
+                other => self.with(|loaded| loaded.store.record(&other))?,
+            }
+        }
+        if needs_alarm {
+            self.set_alarm(now_ms()).await?;
+        }
+        Ok(())
+    }
+
+    /// Performs effects in order; calls run concurrently and each answer is fed back into the
+    /// machine as it arrives, until nothing is in flight.
+    async fn drive(&self, effects: Vec<Effect>) -> Result<(), ApiError> {
+        let mut queue = VecDeque::from(effects);
+        let mut in_flight: InFlight<'_> = FuturesUnordered::new();
+        loop {
+            while let Some(effect) = queue.pop_front() {
+                self.perform(effect, &mut in_flight).await?;
+            }
+            let Some(input) = in_flight.next().await else {
+                return Ok(());
+            };
+            let effects = self.with(|loaded| Ok(feed(&mut loaded.machine, input)))?;
+            queue.extend(effects);
+        }
+    }
+
+    async fn perform<'a>(
+        &'a self,
+        effect: Effect,
+        in_flight: &mut InFlight<'a>,
+    ) -> Result<(), ApiError> {
+        self.with(|loaded| loaded.store.record(&effect))?;
+        match effect {
+            Effect::SetAlarm(at_ms) => self.set_alarm(at_ms).await?,
+            Effect::RequestWitness { round, request } => {
+                in_flight.push(Box::pin(self.request_witness(round, request)));
+            }
+            Effect::Propose(proposal) => {
+                for future in self.propose(&proposal) {
+                    in_flight.push(future);
+                }
+            }
+            Effect::SendWriteSet(write_set) => {
+                in_flight.push(Box::pin(self.send_write_set(write_set)));
+            }
+            Effect::PersistPending(_)
+            | Effect::DropPending(_)
+            | Effect::Commit { .. }
+            | Effect::ConfirmWriteSet { .. }
+            | Effect::SetPaused(_) => {}
+        }
+        Ok(())
+    }
+
+    async fn set_alarm(&self, at_ms: u64) -> Result<(), ApiError> {
+        let date =
+            worker::js_sys::Date::new(&worker::wasm_bindgen::JsValue::from_f64(at_ms as f64));
+        self.state
+            .storage()
+            .set_alarm(ScheduledTime::new(date))
+            .await
+            .map_err(|error| internal(format!("setting the alarm: {error}")))
+    }
+
+    fn shard_target(&self, shard: ShardIndex) -> Result<worker::Stub, String> {
+        self.env
+            .durable_object(SHARD_BINDING)
+            .and_then(|namespace| namespace.get_by_name(&wire::shard_object_name(shard)))
+            .map_err(|error| format!("shard {shard} binding: {error}"))
+    }
+
+    async fn request_witness(&self, round: RoundId, request: WitnessRequest) -> Input {
+        let shard = request.shard;
+        let result = match self.shard_target(shard) {
+            Ok(stub) => worker_shell::call::<PartialTree>(
+                Target::Object(&stub),
+                &InternalCall::Witness,
+                Some(wire::encode(&request)),
+                WITNESS_BYTES_MAX,
+                deadline(),
+            )
+            .await
+            .map_err(describe),
+            Err(error) => Err(error),
+        };
+        Input::Witness {
+            round,
+            shard,
+            result,
+        }
+    }
+
+    async fn send_write_set(&self, write_set: WriteSet) -> Input {
+        let (height, shard) = (write_set.height, write_set.shard);
+        let result = match self.shard_target(shard) {
+            Ok(stub) => worker_shell::call::<ApplyAnswer>(
+                Target::Object(&stub),
+                &InternalCall::Apply,
+                Some(wire::encode(&write_set)),
+                1024,
+                deadline(),
+            )
+            .await
+            .map(|_| ())
+            .map_err(describe),
+            Err(error) => Err(error),
+        };
+        Input::Applied {
+            height,
+            shard,
+            result,
+        }
+    }
+
+    /// One vote request per validator, the proposal encoded once.
+    fn propose<'a>(
+        &'a self,
+        proposal: &Proposal,
+    ) -> Vec<Pin<Box<dyn Future<Output = Input> + 'a>>> {
+        let body = wire::encode(proposal);
+        debug_assert!(body.len() <= PROPOSAL_BYTES_MAX);
+        let count = self
+            .loaded
+            .borrow()
+            .as_ref()
+            .map_or(0, |loaded| loaded.machine.config().validators.len());
+        (0..count)
+            .map(|index| {
+                let body = body.clone();
+                Box::pin(async move {
+                    let result = match self.env.service(&validator_binding(index)) {
+                        Ok(fetcher) => worker_shell::call::<Vote>(
+                            Target::Service(&fetcher),
+                            &InternalCall::Propose,
+                            Some(body),
+                            VOTE_BYTES_MAX,
+                            deadline(),
+                        )
+                        .await
+                        .map_err(describe),
+                        Err(error) => Err(format!("validator {index} binding: {error}")),
+                    };
+                    Input::Vote(result)
+                }) as Pin<Box<dyn Future<Output = Input> + 'a>>
+            })
+            .collect()
+    }
+}
+
+/// Feeds one answer into the machine.
+fn feed(machine: &mut Machine, input: Input) -> Vec<Effect> {
+    let now = now_ms();
+    match input {
+        Input::Witness {
+            round,
+            shard,
+            result,
+        } => machine.witness_received(now, round, shard, result),
+        Input::Vote(vote) => machine.vote_received(now, vote),
+        Input::Applied {
+            height,
+            shard,
+            result,
+        } => machine.write_set_applied(now, height, shard, result),
+    }
+}
+
+fn deadline() -> Duration {
+    Duration::from_millis(TIMING.round_timeout_ms)
+}
+
+fn describe(error: ledger::api::ErrorAnswer) -> String {
+    format!(
+        "{} {}: {}",
+        error.status, error.body.error.code, error.body.error.message
+    )
+}
+
+/// Seed of the mempool's hash tables. It only needs to be unpredictable to clients (against
+/// hash flooding), not cryptographic: the runtime's `Math.random` suffices and needs no
+/// entropy crate in the wasm build.
+fn hash_seed() -> u64 {
+    let high = (worker::js_sys::Math::random() * 4_294_967_296.0) as u64;
+    let low = (worker::js_sys::Math::random() * 4_294_967_296.0) as u64;
+    (high << 32) ^ low
+}

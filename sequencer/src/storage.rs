@@ -1,0 +1,489 @@
+//! The `Sequencer` object's SQLite storage: [`ledger::sequencer::Persisted`] (what recovery
+//! needs) plus the chain's history (blocks, the transaction index, rejections) that the API
+//! reads.
+//!
+//! Every method is synchronous, and a Durable Object commits the writes made between two
+//! awaits atomically, so each effect's writes land together or not at all, and the answer to
+//! the request that caused them leaves only once they are durable (the output gate).
+//!
+//! A SQLite row holds at most 2 MB, so large values (a proposal with its witness, a write set)
+//! are stored as numbered parts of a named blob.
+
+use std::collections::BTreeMap;
+
+use ledger::api::{ApiError, BlockAnswer, Reason, TxStatusAnswer};
+use ledger::block::{CertifiedBlock, Header, Receipt};
+use ledger::codec;
+use ledger::consensus::QuorumCertificate;
+use ledger::execution::{Exclusion, WriteSet};
+use ledger::limits::{
+    CERTIFIED_BLOCK_BYTES_MAX, HEADER_BYTES_MAX, PROPOSAL_BYTES_MAX, TX_BYTES_MAX,
+};
+use ledger::primitives::Hash;
+use ledger::proposal::Proposal;
+use ledger::sequencer::{Effect, Head, Persisted};
+use ledger::state::ShardIndex;
+use ledger::transaction::WireTx;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use worker::{SqlStorage, SqlStorageValue};
+
+use worker_shell::internal;
+
+/// Result of a storage operation: failures are the runtime's, reported as 500.
+pub(crate) type StoreResult<T> = Result<T, ApiError>;
+
+/// Largest part of a named blob, under SQLite's 2 MB row limit.
+const BLOB_PART_BYTES_MAX: usize = 1024 * 1024;
+
+/// Bytes of a stored receipt (a small fixed-shape record).
+const RECEIPT_BYTES_MAX: usize = 1024;
+
+/// Bytes of a stored certificate: one signature per validator.
+const CERTIFICATE_BYTES_MAX: usize = 16 * 1024;
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS blobs (name TEXT NOT NULL, part INTEGER NOT NULL, \
+     bytes BLOB NOT NULL, PRIMARY KEY (name, part))",
+    "CREATE TABLE IF NOT EXISTS pending (hash BLOB PRIMARY KEY, tx BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, \
+     header BLOB NOT NULL, certificate BLOB NOT NULL, shard_roots BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS txs (hash BLOB PRIMARY KEY, height INTEGER NOT NULL, \
+     position INTEGER NOT NULL, raw BLOB NOT NULL, receipt BLOB NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS txs_by_block ON txs (height, position)",
+    "CREATE TABLE IF NOT EXISTS rejected (hash BLOB PRIMARY KEY, code TEXT NOT NULL, \
+     message TEXT NOT NULL)",
+];
+
+const HEAD_KEY: &str = "head";
+const SHARD_ROOTS_KEY: &str = "shard_roots";
+const PAUSED_KEY: &str = "paused";
+const PROPOSAL_BLOB: &str = "proposal";
+const WRITE_SET_BLOB_PREFIX: &str = "write_set/";
+
+/// The certified state at one height: what an account proof is checked against.
+pub(crate) struct CertifiedState {
+    /// The block's header.
+    pub(crate) header: Header,
+    /// Its certificate.
+    pub(crate) certificate: QuorumCertificate,
+    /// Every shard's root after it.
+    pub(crate) shard_roots: Vec<Hash>,
+}
+
+/// The object's storage.
+pub(crate) struct Store {
+    sql: SqlStorage,
+}
+
+impl Store {
+    /// Opens the storage, creating the tables on first use.
+    pub(crate) fn open(sql: SqlStorage) -> StoreResult<Self> {
+        let store = Self { sql };
+        for statement in SCHEMA {
+            store.execute(statement, Vec::new())?;
+        }
+        Ok(store)
+    }
+
+    /// The durable state, or `None` before genesis was written.
+    pub(crate) fn load(&self) -> StoreResult<Option<Persisted>> {
+        let Some(head) = self.meta::<Head>(HEAD_KEY, HEADER_BYTES_MAX + CERTIFICATE_BYTES_MAX)?
+        else {
+            return Ok(None);
+        };
+        let shard_roots = self
+            .meta::<Vec<Hash>>(SHARD_ROOTS_KEY, 64 * 1024)?
+            .ok_or_else(|| internal("stored head without shard roots"))?;
+        let mut pending = BTreeMap::new();
+        for row in self.rows("SELECT hash, tx FROM pending", Vec::new())? {
+            let hash = hash_column(&row, 0)?;
+            let tx: WireTx = decode_column(&row, 1, TX_BYTES_MAX + 256)?;
+            pending.insert(hash, tx);
+        }
+        let proposal = self.blob::<Proposal>(PROPOSAL_BLOB, PROPOSAL_BYTES_MAX)?;
+        let mut unconfirmed: BTreeMap<u64, BTreeMap<ShardIndex, WriteSet>> = BTreeMap::new();
+        for name in self.blob_names(WRITE_SET_BLOB_PREFIX)? {
+            let write_set = self
+                .blob::<WriteSet>(&name, PROPOSAL_BYTES_MAX)?
+                .ok_or_else(|| internal(format!("write set {name} vanished")))?;
+            unconfirmed
+                .entry(write_set.height)
+                .or_default()
+                .insert(write_set.shard, write_set);
+        }
+        let paused = self.meta::<bool>(PAUSED_KEY, 16)?.unwrap_or(false);
+        Ok(Some(Persisted {
+            head,
+            shard_roots,
+            pending,
+            proposal,
+            unconfirmed,
+            paused,
+        }))
+    }
+
+    /// Writes the genesis state: block 0 as the head and the first entry of the history.
+    pub(crate) fn initialise(&self, persisted: &Persisted) -> StoreResult<()> {
+        self.put_meta(HEAD_KEY, &persisted.head)?;
+        self.put_meta(SHARD_ROOTS_KEY, &persisted.shard_roots)?;
+        self.insert_block_row(
+            &persisted.head.header,
+            &persisted.head.certificate,
+            &persisted.shard_roots,
+        )
+    }
+
+    /// Performs the storage meaning of one effect, as [`Persisted::record`] defines it, plus
+    /// the history the API serves.
+    pub(crate) fn record(&self, effect: &Effect) -> StoreResult<()> {
+        match effect {
+            Effect::PersistPending(txs) => {
+                for (hash, tx) in txs {
+                    self.execute(
+                        "INSERT OR REPLACE INTO pending (hash, tx) VALUES (?, ?)",
+                        vec![hash_value(hash), codec::encode(tx).into()],
+                    )?;
+                    self.execute(
+                        "DELETE FROM rejected WHERE hash = ?",
+                        vec![hash_value(hash)],
+                    )?;
+                }
+                Ok(())
+            }
+            Effect::DropPending(dropped) => dropped
+                .iter()
+                .try_for_each(|(hash, exclusion)| self.reject(hash, exclusion)),
+            Effect::Propose(proposal) => self.put_blob(PROPOSAL_BLOB, &**proposal),
+            Effect::Commit {
+                block,
+                shard_roots,
+                write_sets,
+            } => self.commit(block, shard_roots, write_sets),
+            Effect::ConfirmWriteSet { height, shard } => {
+                self.delete_blob(&write_set_blob_name(*height, *shard))
+            }
+            Effect::SetPaused(paused) => self.put_meta(PAUSED_KEY, paused),
+            Effect::SetAlarm(_) | Effect::RequestWitness { .. } | Effect::SendWriteSet(_) => Ok(()),
+        }
+    }
+
+    fn reject(&self, hash: &Hash, exclusion: &Exclusion) -> StoreResult<()> {
+        self.execute("DELETE FROM pending WHERE hash = ?", vec![hash_value(hash)])?;
+        self.execute(
+            "INSERT OR REPLACE INTO rejected (hash, code, message) VALUES (?, ?, ?)",
+            vec![
+                hash_value(hash),
+                exclusion.code().into(),
+                exclusion.to_string().into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The commit point: the certified block and its index, the new head and roots, the
+    /// write sets still to confirm; its transactions leave pending and the proposal is done.
+    fn commit(
+        &self,
+        block: &CertifiedBlock,
+        shard_roots: &[Hash],
+        write_sets: &[WriteSet],
+    ) -> StoreResult<()> {
+        self.insert_block_row(&block.header, &block.certificate, shard_roots)?;
+        for (position, (raw, receipt)) in block.transactions.iter().zip(&block.receipts).enumerate()
+        {
+            let hash = receipt.tx_hash;
+            self.execute(
+                "INSERT OR REPLACE INTO txs (hash, height, position, raw, receipt) \
+                 VALUES (?, ?, ?, ?, ?)",
+                vec![
+                    hash_value(&hash),
+                    integer(block.header.height)?,
+                    integer(position as u64)?,
+                    raw.to_vec().into(),
+                    codec::encode(receipt).into(),
+                ],
+            )?;
+            self.execute(
+                "DELETE FROM pending WHERE hash = ?",
+                vec![hash_value(&hash)],
+            )?;
+        }
+        self.put_meta(
+            HEAD_KEY,
+            &Head {
+                header: block.header,
+                certificate: block.certificate.clone(),
+            },
+        )?;
+        self.put_meta(SHARD_ROOTS_KEY, &shard_roots)?;
+        for write_set in write_sets {
+            self.put_blob(
+                &write_set_blob_name(write_set.height, write_set.shard),
+                write_set,
+            )?;
+        }
+        self.delete_blob(PROPOSAL_BLOB)
+    }
+
+    fn insert_block_row(
+        &self,
+        header: &Header,
+        certificate: &QuorumCertificate,
+        shard_roots: &[Hash],
+    ) -> StoreResult<()> {
+        self.execute(
+            "INSERT OR REPLACE INTO blocks (height, hash, header, certificate, shard_roots) \
+             VALUES (?, ?, ?, ?, ?)",
+            vec![
+                integer(header.height)?,
+                hash_value(&header.hash()),
+                header.encode().into(),
+                codec::encode(certificate).into(),
+                codec::encode(shard_roots).into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Whether a transaction is in a committed block.
+    pub(crate) fn is_committed(&self, hash: &Hash) -> StoreResult<bool> {
+        Ok(!self
+            .rows("SELECT 1 FROM txs WHERE hash = ?", vec![hash_value(hash)])?
+            .is_empty())
+    }
+
+    /// Where a transaction stands: committed, pending, rejected or unknown.
+    pub(crate) fn transaction_status(&self, hash: &Hash) -> StoreResult<TxStatusAnswer> {
+        let committed = self.rows(
+            "SELECT txs.height, blocks.hash, txs.receipt FROM txs \
+             JOIN blocks ON blocks.height = txs.height WHERE txs.hash = ?",
+            vec![hash_value(hash)],
+        )?;
+        if let Some(row) = committed.first() {
+            let height = integer_column(row, 0)?;
+            let block_hash = hash_column(row, 1)?;
+            let receipt: Receipt = decode_column(row, 2, RECEIPT_BYTES_MAX)?;
+            return Ok(TxStatusAnswer::committed(height, block_hash, receipt));
+        }
+        if !self
+            .rows(
+                "SELECT 1 FROM pending WHERE hash = ?",
+                vec![hash_value(hash)],
+            )?
+            .is_empty()
+        {
+            return Ok(TxStatusAnswer::pending(*hash));
+        }
+        let rejected = self.rows(
+            "SELECT code, message FROM rejected WHERE hash = ?",
+            vec![hash_value(hash)],
+        )?;
+        if let Some(row) = rejected.first() {
+            let reason = Reason {
+                code: text_column(row, 0)?,
+                message: text_column(row, 1)?,
+            };
+            return Ok(TxStatusAnswer::rejected(*hash, reason));
+        }
+        Ok(TxStatusAnswer::unknown(*hash))
+    }
+
+    /// The height of the block with this hash.
+    pub(crate) fn height_of(&self, hash: &Hash) -> StoreResult<Option<u64>> {
+        self.rows(
+            "SELECT height FROM blocks WHERE hash = ?",
+            vec![hash_value(hash)],
+        )?
+        .first()
+        .map(|row| integer_column(row, 0))
+        .transpose()
+    }
+
+    /// The block at `height` with its transactions' hashes.
+    pub(crate) fn block(&self, height: u64) -> StoreResult<Option<BlockAnswer>> {
+        let Some(state) = self.certified_state(height)? else {
+            return Ok(None);
+        };
+        let transactions = self
+            .rows(
+                "SELECT hash FROM txs WHERE height = ? ORDER BY position",
+                vec![integer(height)?],
+            )?
+            .iter()
+            .map(|row| hash_column(row, 0))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Some(BlockAnswer {
+            hash: state.header.hash(),
+            header: state.header,
+            certificate: state.certificate,
+            transactions,
+        }))
+    }
+
+    /// The certified header, certificate and shard roots at `height`.
+    pub(crate) fn certified_state(&self, height: u64) -> StoreResult<Option<CertifiedState>> {
+        let rows = self.rows(
+            "SELECT header, certificate, shard_roots FROM blocks WHERE height = ?",
+            vec![integer(height)?],
+        )?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let header = Header::decode(&blob_column(row, 0)?)
+            .map_err(|error| internal(format!("stored header {height}: {error}")))?;
+        Ok(Some(CertifiedState {
+            header,
+            certificate: decode_column(row, 1, CERTIFICATE_BYTES_MAX)?,
+            shard_roots: decode_column(row, 2, CERTIFIED_BLOCK_BYTES_MAX)?,
+        }))
+    }
+
+    fn meta<T: DeserializeOwned>(&self, key: &str, limit: usize) -> StoreResult<Option<T>> {
+        self.rows("SELECT value FROM meta WHERE key = ?", vec![key.into()])?
+            .first()
+            .map(|row| decode_column(row, 0, limit))
+            .transpose()
+    }
+
+    fn put_meta<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> StoreResult<()> {
+        self.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            vec![key.into(), codec::encode(value).into()],
+        )?;
+        Ok(())
+    }
+
+    fn blob<T: DeserializeOwned>(&self, name: &str, limit: usize) -> StoreResult<Option<T>> {
+        let rows = self.rows(
+            "SELECT bytes FROM blobs WHERE name = ? ORDER BY part",
+            vec![name.into()],
+        )?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut bytes = Vec::new();
+        for row in &rows {
+            bytes.extend_from_slice(&blob_column(row, 0)?);
+        }
+        codec::decode(&bytes, limit)
+            .map(Some)
+            .map_err(|error| internal(format!("stored {name}: {error}")))
+    }
+
+    fn put_blob<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> StoreResult<()> {
+        self.delete_blob(name)?;
+        let bytes = codec::encode(value);
+        for (part, chunk) in bytes.chunks(BLOB_PART_BYTES_MAX).enumerate() {
+            self.execute(
+                "INSERT INTO blobs (name, part, bytes) VALUES (?, ?, ?)",
+                vec![name.into(), integer(part as u64)?, chunk.to_vec().into()],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn delete_blob(&self, name: &str) -> StoreResult<()> {
+        self.execute("DELETE FROM blobs WHERE name = ?", vec![name.into()])?;
+        Ok(())
+    }
+
+    fn blob_names(&self, prefix: &str) -> StoreResult<Vec<String>> {
+        self.rows(
+            "SELECT DISTINCT name FROM blobs WHERE substr(name, 1, ?) = ? ORDER BY name",
+            vec![integer(prefix.len() as u64)?, prefix.into()],
+        )?
+        .iter()
+        .map(|row| text_column(row, 0))
+        .collect()
+    }
+
+    fn execute(&self, query: &str, bindings: Vec<SqlStorageValue>) -> StoreResult<()> {
+        self.sql
+            .exec(query, bindings)
+            .map_err(|error| internal(format!("storage: {error}")))?;
+        Ok(())
+    }
+
+    fn rows(
+        &self,
+        query: &str,
+        bindings: Vec<SqlStorageValue>,
+    ) -> StoreResult<Vec<Vec<SqlStorageValue>>> {
+        self.sql
+            .exec(query, bindings)
+            .map_err(|error| internal(format!("storage: {error}")))?
+            .raw()
+            .collect::<worker::Result<Vec<_>>>()
+            .map_err(|error| internal(format!("storage: {error}")))
+    }
+}
+
+/// Blob name of a write set; zero-padded heights sort in height order.
+fn write_set_blob_name(height: u64, shard: ShardIndex) -> String {
+    format!("{WRITE_SET_BLOB_PREFIX}{height:020}/{shard:05}")
+}
+
+fn hash_value(hash: &Hash) -> SqlStorageValue {
+    SqlStorageValue::Blob(hash.as_ref().to_vec())
+}
+
+/// A SQLite integer; heights and positions stay far below 2^53, where JavaScript numbers
+/// stop being exact.
+fn integer(value: u64) -> StoreResult<SqlStorageValue> {
+    i64::try_from(value)
+        .map_err(|_| internal(format!("{value} does not fit a stored integer")))
+        .and_then(|value| {
+            SqlStorageValue::try_from_i64(value).map_err(|error| internal(error.to_string()))
+        })
+}
+
+fn column(row: &[SqlStorageValue], index: usize) -> StoreResult<&SqlStorageValue> {
+    row.get(index)
+        .ok_or_else(|| internal(format!("stored row lacks column {index}")))
+}
+
+fn blob_column(row: &[SqlStorageValue], index: usize) -> StoreResult<Vec<u8>> {
+    match column(row, index)? {
+        SqlStorageValue::Blob(bytes) => Ok(bytes.clone()),
+        other => Err(internal(format!("column {index} is {other:?}, not a blob"))),
+    }
+}
+
+fn text_column(row: &[SqlStorageValue], index: usize) -> StoreResult<String> {
+    match column(row, index)? {
+        SqlStorageValue::String(text) => Ok(text.clone()),
+        other => Err(internal(format!("column {index} is {other:?}, not text"))),
+    }
+}
+
+fn integer_column(row: &[SqlStorageValue], index: usize) -> StoreResult<u64> {
+    match column(row, index)? {
+        SqlStorageValue::Integer(value) => {
+            u64::try_from(*value).map_err(|_| internal(format!("column {index} is negative")))
+        }
+        // Integers may come back from JavaScript as floating-point numbers.
+        SqlStorageValue::Float(value) if value.fract() == 0.0 && *value >= 0.0 => Ok(*value as u64),
+        other => Err(internal(format!(
+            "column {index} is {other:?}, not an integer"
+        ))),
+    }
+}
+
+fn hash_column(row: &[SqlStorageValue], index: usize) -> StoreResult<Hash> {
+    let bytes = blob_column(row, index)?;
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| internal(format!("column {index} is not a 32-byte hash")))?;
+    Ok(Hash::from(bytes))
+}
+
+fn decode_column<T: DeserializeOwned>(
+    row: &[SqlStorageValue],
+    index: usize,
+    limit: usize,
+) -> StoreResult<T> {
+    codec::decode(&blob_column(row, index)?, limit)
+        .map_err(|error| internal(format!("stored column {index}: {error}")))
+}
