@@ -1,3 +1,153 @@
 //! The validator Worker and its `Guard` Durable Object: verify proposals, sign votes.
 //!
-//! A thin shell over `ledger::consensus`; the Worker bindings arrive with the network issue.
+//! A validator trusts nothing it is sent. The Worker runs every check of
+//! [`ledger::proposal::check_proposal`] (the parent's certificate, every signature, the witness
+//! against the parent root, re-execution, the roots): stateless work that scales with isolates.
+//! Only then does it ask its [`guard::Guard`] object, which durably records the height and
+//! block before allowing a signature, so no restart or race can make it sign two blocks at one
+//! height. Reached only through the sequencer's `VALIDATOR_{i}` service binding.
+
+// #[durable_object] generates undocumented public glue (constructor and handlers for JS).
+#[allow(missing_docs)]
+mod guard;
+mod rules;
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use ledger::api::{ApiError, ErrorAnswer};
+use ledger::consensus::Vote;
+use ledger::limits::PROPOSAL_BYTES_MAX;
+use ledger::proposal::{Proposal, check_proposal};
+use ledger::signature::SecretKey;
+use ledger::wire::{
+    self, FaultMode, FaultRequest, GUARD_OBJECT_NAME, GuardAnswer, GuardRequest, InternalCall,
+};
+use worker::{Context, Env, Request, Response, Stub, event};
+use worker_shell::{Target, internal, internal_answer, internal_error_answer, now_ms};
+
+pub use guard::Guard;
+
+/// Binding of this validator's `Guard` namespace.
+const GUARD_BINDING: &str = "GUARD";
+
+/// How long the Worker waits for its guard.
+const GUARD_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Bytes of a guard's answer.
+const GUARD_ANSWER_BYTES_MAX: usize = 256;
+
+thread_local! {
+    /// The signing key, parsed once per isolate.
+    static KEY: RefCell<Option<SecretKey>> = const { RefCell::new(None) };
+}
+
+/// Internal calls from the sequencer (and, for faults, the admin API through it).
+#[event(fetch)]
+async fn fetch(mut request: Request, env: Env, _context: Context) -> worker::Result<Response> {
+    match handle(&mut request, &env).await {
+        Ok(response) => Ok(response),
+        Err(error) => internal_error_answer(error),
+    }
+}
+
+async fn handle(request: &mut Request, env: &Env) -> Result<Response, ErrorAnswer> {
+    let (call, body) = worker_shell::read_internal(request, PROPOSAL_BYTES_MAX).await?;
+    match call {
+        InternalCall::Propose => propose(env, &body).await,
+        InternalCall::SetFault => set_fault(env, &body).await,
+        other => {
+            Err(ApiError::not_found(format!("a validator has no endpoint {}", other.path())).into())
+        }
+    }
+}
+
+/// Verifies a proposal and, if it is valid and the guard allows it, answers a signed vote.
+async fn propose(env: &Env, body: &[u8]) -> Result<Response, ErrorAnswer> {
+    let guard = guard_stub(env)?;
+    let fault: FaultRequest = worker_shell::call(
+        Target::Object(&guard),
+        &InternalCall::Fault,
+        None,
+        GUARD_ANSWER_BYTES_MAX,
+        GUARD_DEADLINE,
+    )
+    .await?;
+    match fault.mode {
+        FaultMode::Healthy => {}
+        FaultMode::Down => return Err(rules::simulated_down().into()),
+        FaultMode::Garbage => {
+            return worker_shell::bytes_response(
+                200,
+                rules::GARBAGE_VOTE.to_vec(),
+                wire::INTERNAL_CONTENT_TYPE,
+            )
+            .map_err(|error| internal(error).into());
+        }
+    }
+    let chain = worker_shell::chain(env)?;
+    let key = secret_key(env)?;
+    let proposal: Proposal = wire::decode(body, PROPOSAL_BYTES_MAX)?;
+    let checked = check_proposal(&chain.context, &proposal, now_ms()).map_err(rules::refusal)?;
+    let height = proposal.header.height;
+    let request = GuardRequest {
+        height,
+        block_hash: checked.block_hash,
+    };
+    // The guard records the block durably before it answers: only then may we sign.
+    let _allowed: GuardAnswer = worker_shell::call(
+        Target::Object(&guard),
+        &InternalCall::Authorize,
+        Some(wire::encode(&request)),
+        GUARD_ANSWER_BYTES_MAX,
+        GUARD_DEADLINE,
+    )
+    .await?;
+    let config = &chain.context.config;
+    let vote = Vote::sign(
+        &key,
+        &config.validators,
+        config.chain_id,
+        height,
+        checked.block_hash,
+    )
+    .map_err(|error| {
+        worker_shell::misconfigured(format!(
+            "VALIDATOR_SECRET_KEY is not in the validator set: {error}"
+        ))
+    })?;
+    internal_answer(&vote).map_err(|error| internal(error).into())
+}
+
+/// Sets the simulated fault, where the configuration allows fault injection.
+async fn set_fault(env: &Env, body: &[u8]) -> Result<Response, ErrorAnswer> {
+    let request: FaultRequest = wire::decode(body, GUARD_ANSWER_BYTES_MAX)?;
+    let setting = worker_shell::optional_setting(env, "FAULT_INJECTION");
+    rules::check_fault_allowed(setting.as_deref(), request.mode)?;
+    let guard = guard_stub(env)?;
+    let answer: FaultRequest = worker_shell::call(
+        Target::Object(&guard),
+        &InternalCall::SetFault,
+        Some(wire::encode(&request)),
+        GUARD_ANSWER_BYTES_MAX,
+        GUARD_DEADLINE,
+    )
+    .await?;
+    internal_answer(&answer).map_err(|error| internal(error).into())
+}
+
+fn guard_stub(env: &Env) -> Result<Stub, ApiError> {
+    env.durable_object(GUARD_BINDING)
+        .and_then(|namespace| namespace.get_by_name(GUARD_OBJECT_NAME))
+        .map_err(|error| worker_shell::misconfigured(format!("{GUARD_BINDING}: {error}")))
+}
+
+fn secret_key(env: &Env) -> Result<SecretKey, ApiError> {
+    if let Some(key) = KEY.with(|cell| cell.borrow().clone()) {
+        return Ok(key);
+    }
+    let text = worker_shell::text_setting(env, "VALIDATOR_SECRET_KEY")?;
+    let key = rules::parse_secret_key(&text)?;
+    KEY.with(|cell| *cell.borrow_mut() = Some(key.clone()));
+    Ok(key)
+}
