@@ -1,0 +1,529 @@
+//! The local network: every service of the chain in one `wrangler dev` (workerd) process on
+//! 127.0.0.1, with generated keys, genesis and secrets, and state persisted on disk.
+//!
+//! [`prepare`] writes (once) and then reuses everything under the network folder:
+//!
+//! | file | holds |
+//! | --- | --- |
+//! | `network.json` (mode 0600) | the genesis, validator keys, admin token, backup key |
+//! | `config/<service>/wrangler.json` | flattened wrangler configs ([`config`]) |
+//! | `config/<service>/.dev.vars` (mode 0600) | that service's `GENESIS` and secrets |
+//! | `state/` | Durable Object and KV storage (`--persist-to`) |
+//! | `wrangler.log` | the runtime's output |
+//!
+//! so stopping and starting again resumes the same chain. [`Prepared::spawn`] starts the
+//! process and waits until the API answers.
+
+pub mod config;
+pub mod keys;
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use ledger::consensus::ValidatorSet;
+use ledger::genesis::{ChainConfig, Genesis, GenesisAccount};
+use ledger::limits::VALIDATORS_MAX;
+use ledger::primitives::{U256, to_hex};
+use ledger::signature::SecretKey;
+use ledger::state::ShardLayout;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The local network's chain id (the one local Ethereum nodes use).
+pub const CHAIN_ID: u64 = 31_337;
+
+/// Balance of each development account: 10,000 ether, as anvil and hardhat fund them.
+pub fn development_balance() -> U256 {
+    U256::from(10_000u64) * U256::from(10u64).pow(U256::from(18u64))
+}
+
+/// How long the sequencer waits after the first pending transaction before proposing.
+const BATCH_WINDOW_MS: u64 = 25;
+
+/// Most validators the local network runs (the root wrangler.toml binds seven).
+pub const LOCAL_VALIDATORS_MAX: usize = 7;
+
+/// How long a start may take before it is reported as failed.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Validators, 1 to [`LOCAL_VALIDATORS_MAX`].
+    pub validators: usize,
+    /// Shards, a power of two from 1 to 256.
+    pub shards: u32,
+    /// Port of the API on 127.0.0.1.
+    pub port: u16,
+    /// The network folder (git-ignored `.local/net` by default).
+    pub dir: PathBuf,
+    /// Start over: delete the folder's keys, genesis and state first.
+    pub fresh: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            validators: 4,
+            shards: 4,
+            port: 8787,
+            dir: repository_root().join(".local/net"),
+            fresh: false,
+        }
+    }
+}
+
+/// Everything a network generates once and reuses: `network.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Secrets {
+    genesis: Genesis,
+    validator_keys: Vec<String>,
+    admin_token: String,
+    backup_key: String,
+}
+
+/// A network ready to start.
+pub struct Prepared {
+    options: Options,
+    secrets: Secrets,
+    development_keys: Vec<SecretKey>,
+    configs: Vec<PathBuf>,
+}
+
+/// The repository root: where the committed configs, the built Workers and `node_modules`
+/// are. `EDGELEDGER_ROOT` overrides it.
+pub fn repository_root() -> PathBuf {
+    std::env::var_os("EDGELEDGER_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+}
+
+/// Checks the options, generates or reloads keys and genesis, and writes the configs.
+pub fn prepare(options: &Options) -> Result<Prepared> {
+    ensure!(
+        (1..=LOCAL_VALIDATORS_MAX).contains(&options.validators),
+        "--validators must be 1 to {LOCAL_VALIDATORS_MAX}"
+    );
+    ensure!(
+        options.shards.is_power_of_two() && options.shards <= 256,
+        "--shards must be a power of two from 1 to 256"
+    );
+    if options.fresh && options.dir.exists() {
+        fs::remove_dir_all(&options.dir)
+            .with_context(|| format!("removing {}", options.dir.display()))?;
+    }
+    fs::create_dir_all(&options.dir)?;
+    let secrets_path = options.dir.join("network.json");
+    let secrets = if secrets_path.exists() {
+        let secrets: Secrets = serde_json::from_slice(&fs::read(&secrets_path)?)
+            .with_context(|| format!("reading {}", secrets_path.display()))?;
+        check_same_shape(&secrets.genesis, options)?;
+        secrets
+    } else {
+        let secrets = generate(options)?;
+        write_private(&secrets_path, &serde_json::to_vec_pretty(&secrets)?)?;
+        secrets
+    };
+    let configs = write_configs(options, &secrets)?;
+    Ok(Prepared {
+        options: options.clone(),
+        development_keys: keys::development_keys(keys::DEVELOPMENT_ACCOUNT_COUNT)?,
+        secrets,
+        configs,
+    })
+}
+
+/// A restart must run the chain its folder holds.
+fn check_same_shape(genesis: &Genesis, options: &Options) -> Result<()> {
+    let validators = genesis.config.validators.len();
+    let shards = genesis.config.layout().shard_count();
+    if validators != options.validators || shards != options.shards {
+        bail!(
+            "{} holds a chain with {validators} validators and {shards} shards, not {} and {}: \
+             start it with those, or pass --fresh to start a new chain (its state is deleted)",
+            options.dir.display(),
+            options.validators,
+            options.shards
+        );
+    }
+    Ok(())
+}
+
+fn generate(options: &Options) -> Result<Secrets> {
+    let validator_keys = (0..options.validators)
+        .map(|_| keys::random_secret_key_hex())
+        .collect::<Result<Vec<_>>>()?;
+    let public_keys = validator_keys
+        .iter()
+        .map(|key| Ok(keys::parse_secret_key(key)?.public_key()))
+        .collect::<Result<Vec<_>>>()?;
+    let validators = ValidatorSet::new(public_keys)
+        .map_err(|error| anyhow::anyhow!("validator set: {error}"))?;
+    let operator = validators
+        .members()
+        .first()
+        .map(|validator| validator.address)
+        .context("no validators")?;
+    let accounts = keys::development_keys(keys::DEVELOPMENT_ACCOUNT_COUNT)?
+        .iter()
+        .map(|key| GenesisAccount {
+            address: key.public_key().address(),
+            balance: development_balance(),
+        })
+        .collect();
+    let genesis = Genesis {
+        config: ChainConfig {
+            chain_id: CHAIN_ID,
+            shard_bits: ShardLayout::new(options.shards.trailing_zeros() as u8)
+                .map_err(|error| anyhow::anyhow!("shard layout: {error}"))?,
+            validators,
+            // The first validator is the operator of a local network: it is named as the
+            // proposer in headers and collects the (priority) fees.
+            proposer: operator,
+            fee_recipient: operator,
+            base_fee_per_gas: 0,
+            batch_window_ms: BATCH_WINDOW_MS,
+        },
+        timestamp_ms: now_ms(),
+        accounts,
+    };
+    genesis
+        .validate()
+        .map_err(|error| anyhow::anyhow!("genesis: {error}"))?;
+    debug_assert!(options.validators <= VALIDATORS_MAX);
+    Ok(Secrets {
+        genesis,
+        validator_keys,
+        admin_token: to_hex(keys::random_bytes()?),
+        backup_key: to_hex(keys::random_bytes()?),
+    })
+}
+
+/// One service of the local network: its folder name, flattened config and `.dev.vars`.
+type Service<'a> = (String, Map<String, Value>, Vec<(&'a str, &'a str)>);
+
+/// Writes every service's flattened config and `.dev.vars`; returns the configs in the order
+/// `wrangler dev` takes them (the sequencer first: it serves the port).
+fn write_configs(options: &Options, secrets: &Secrets) -> Result<Vec<PathBuf>> {
+    let root = repository_root();
+    let genesis = serde_json::to_string(&secrets.genesis)?;
+    let mut services: Vec<Service<'_>> = Vec::new();
+    let read =
+        |path: &str| fs::read_to_string(root.join(path)).with_context(|| format!("reading {path}"));
+    services.push((
+        "sequencer".to_owned(),
+        config::flatten(&read("wrangler.toml")?, &root, None)?,
+        vec![("GENESIS", &genesis), ("ADMIN_TOKEN", &secrets.admin_token)],
+    ));
+    services.push((
+        "shards".to_owned(),
+        config::flatten(&read("shards/wrangler.toml")?, &root.join("shards"), None)?,
+        vec![("GENESIS", &genesis)],
+    ));
+    let validator_toml = read("validator/wrangler.toml")?;
+    for (index, key) in secrets.validator_keys.iter().enumerate() {
+        let environment = format!("v{index}");
+        let mut flattened =
+            config::flatten(&validator_toml, &root.join("validator"), Some(&environment))?;
+        config::set_var(&mut flattened, "FAULT_INJECTION", "enabled");
+        services.push((
+            format!("validator-{environment}"),
+            flattened,
+            vec![("GENESIS", &genesis), ("VALIDATOR_SECRET_KEY", key)],
+        ));
+    }
+    services.push((
+        "archiver".to_owned(),
+        config::flatten(
+            &read("archiver/wrangler.toml")?,
+            &root.join("archiver"),
+            None,
+        )?,
+        vec![
+            ("GENESIS", &genesis),
+            ("BACKUP_ENCRYPTION_KEY", &secrets.backup_key),
+        ],
+    ));
+    let mut paths = Vec::new();
+    for (name, flattened, variables) in services {
+        let dir = options.dir.join("config").join(&name);
+        fs::create_dir_all(&dir)?;
+        let path = dir.join("wrangler.json");
+        fs::write(&path, serde_json::to_vec_pretty(&flattened)?)?;
+        write_private(
+            &dir.join(".dev.vars"),
+            config::dev_vars(&variables)?.as_bytes(),
+        )?;
+        paths.push(path);
+    }
+    Ok(paths)
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(bytes)?;
+    Ok(())
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
+impl Prepared {
+    /// The chain's genesis.
+    pub fn genesis(&self) -> &Genesis {
+        &self.secrets.genesis
+    }
+
+    /// The admin token (the sequencer's `ADMIN_TOKEN`).
+    pub fn admin_token(&self) -> &str {
+        &self.secrets.admin_token
+    }
+
+    /// The funded development accounts' keys.
+    pub fn dev_keys(&self) -> &[SecretKey] {
+        &self.development_keys
+    }
+
+    /// The API's base URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.options.port)
+    }
+
+    /// The network folder.
+    pub fn dir(&self) -> &Path {
+        &self.options.dir
+    }
+
+    /// Starts the network in its own process group and waits until the API answers.
+    pub fn spawn(&self) -> Result<Running> {
+        let root = repository_root();
+        for service in ["sequencer", "shards", "validator", "archiver"] {
+            let built = root.join(service).join("build/index.js");
+            ensure!(
+                built.exists(),
+                "{} is missing: build the Workers first (scripts/build-workers.sh)",
+                built.display()
+            );
+        }
+        let wrangler = root.join("node_modules/.bin/wrangler");
+        ensure!(
+            wrangler.exists(),
+            "{} is missing: run scripts/setup.sh",
+            wrangler.display()
+        );
+        let log_path = self.options.dir.join("wrangler.log");
+        let log = fs::File::create(&log_path)?;
+        let mut command = Command::new(&wrangler);
+        command.arg("dev");
+        for config in &self.configs {
+            command.arg("-c").arg(config);
+        }
+        command
+            .args(["--ip", "127.0.0.1", "--port"])
+            .arg(self.options.port.to_string())
+            .arg("--persist-to")
+            .arg(self.options.dir.join("state"))
+            .args([
+                "--show-interactive-dev-session=false",
+                "--log-level",
+                "info",
+            ])
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CI", "1")
+            .current_dir(&self.options.dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        // Its own process group, so stopping it stops workerd too.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let child = command.spawn().context("starting wrangler")?;
+        let running = Running {
+            child: Some(child),
+            url: self.url(),
+            log_path,
+        };
+        running.wait_ready(READY_TIMEOUT)?;
+        Ok(running)
+    }
+}
+
+/// A running network; dropping it stops it.
+#[derive(Debug)]
+pub struct Running {
+    child: Option<Child>,
+    url: String,
+    log_path: PathBuf,
+}
+
+impl Running {
+    /// The API's base URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Waits until `GET /v1/status` answers 200.
+    fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(5)))
+            .build()
+            .into();
+        loop {
+            if let Ok(response) = agent.get(format!("{}/v1/status", self.url)).call() {
+                if response.status() == 200 {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the network did not answer within {timeout:?}; the end of {}:\n{}",
+                    self.log_path.display(),
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// The last lines of the runtime's log.
+    pub fn log_tail(&self) -> String {
+        let text = fs::read_to_string(&self.log_path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Kills the whole process group (wrangler and workerd) at once, as a crash would, and
+    /// waits for it to exit.
+    pub fn stop(mut self) -> Result<()> {
+        self.kill()
+    }
+
+    /// Waits for the network to exit by itself (Ctrl-C reaches the whole group).
+    pub fn wait(mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    fn kill(&mut self) -> Result<()> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        let group = format!("-{}", child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = child.kill();
+        child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(dir: &Path, validators: usize, shards: u32) -> Options {
+        Options {
+            validators,
+            shards,
+            port: 1,
+            dir: dir.to_path_buf(),
+            fresh: false,
+        }
+    }
+
+    #[test]
+    fn prepare_writes_a_genesis_with_the_development_accounts_and_reuses_it() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let first = prepare(&options(dir.path(), 3, 8)).expect("prepares");
+        let genesis = first.genesis();
+        assert_eq!(genesis.config.chain_id, CHAIN_ID);
+        assert_eq!(genesis.config.validators.len(), 3);
+        assert_eq!(genesis.config.layout().shard_count(), 8);
+        assert_eq!(genesis.accounts.len(), keys::DEVELOPMENT_ACCOUNT_COUNT);
+        assert!(
+            genesis
+                .accounts
+                .iter()
+                .all(|account| account.balance == development_balance())
+        );
+        assert_eq!(
+            genesis.accounts[0].address.to_string(),
+            "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
+        );
+        // Secrets files are private; a second prepare reuses the same chain.
+        let mode = |path: PathBuf| {
+            use std::os::unix::fs::PermissionsExt;
+            fs::metadata(path).expect("exists").permissions().mode() & 0o777
+        };
+        assert_eq!(mode(dir.path().join("network.json")), 0o600);
+        assert_eq!(
+            mode(dir.path().join("config/validator-v2/.dev.vars")),
+            0o600
+        );
+        let second = prepare(&options(dir.path(), 3, 8)).expect("prepares again");
+        assert_eq!(second.genesis(), first.genesis());
+        assert_eq!(second.admin_token(), first.admin_token());
+        let vars =
+            fs::read_to_string(dir.path().join("config/validator-v1/.dev.vars")).expect("written");
+        assert!(vars.contains(&first.secrets.validator_keys[1]));
+        let config: Value = serde_json::from_slice(
+            &fs::read(dir.path().join("config/validator-v1/wrangler.json")).expect("written"),
+        )
+        .expect("json");
+        assert_eq!(config["name"], "edgeledger-validator-v1");
+        assert_eq!(config["vars"]["FAULT_INJECTION"], "enabled");
+    }
+
+    #[test]
+    fn another_shape_on_an_existing_chain_needs_fresh() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        prepare(&options(dir.path(), 2, 2)).expect("prepares");
+        let error = prepare(&options(dir.path(), 4, 2))
+            .err()
+            .expect("shape differs");
+        assert!(error.to_string().contains("--fresh"), "{error}");
+        let mut fresh = options(dir.path(), 4, 2);
+        fresh.fresh = true;
+        assert_eq!(
+            prepare(&fresh)
+                .expect("fresh")
+                .genesis()
+                .config
+                .validators
+                .len(),
+            4
+        );
+    }
+
+    #[test]
+    fn options_out_of_range_are_refused() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        assert!(prepare(&options(dir.path(), 0, 4)).is_err());
+        assert!(prepare(&options(dir.path(), 8, 4)).is_err());
+        assert!(prepare(&options(dir.path(), 4, 3)).is_err());
+        assert!(prepare(&options(dir.path(), 4, 512)).is_err());
+    }
+}
