@@ -95,7 +95,11 @@ mod tests {
             account: Account::default(),
         };
         cache.remember(position(1), Some(leaf));
-        assert_eq!(cache.get(&position(1)), Some(Some(leaf)), "a re-read replaces");
+        assert_eq!(
+            cache.get(&position(1)),
+            Some(Some(leaf)),
+            "a re-read replaces"
+        );
     }
 
     #[test]

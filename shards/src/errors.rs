@@ -70,7 +70,10 @@ mod tests {
     fn object_names_parse_back_to_their_shard() {
         let layout = ShardLayout::new(8).expect("256 shards");
         for index in [0, 1, 9, 10, 255] {
-            assert_eq!(shard_of_object(&shard_object_name(index), layout), Ok(index));
+            assert_eq!(
+                shard_of_object(&shard_object_name(index), layout),
+                Ok(index)
+            );
         }
     }
 

@@ -87,13 +87,18 @@ pub(crate) fn batch_statements(batch: &ShardBatch) -> Vec<Statement> {
             insert_rows("nodes", &["position", "node"], rows)
         })
         .collect();
-    statements.extend(batch.accounts.chunks(ACCOUNT_ROWS_PER_STATEMENT).map(|chunk| {
-        let rows = chunk
-            .iter()
-            .map(|(address, account)| account_row(address, account))
-            .collect();
-        insert_rows("accounts", &["address", "nonce", "balance"], rows)
-    }));
+    statements.extend(
+        batch
+            .accounts
+            .chunks(ACCOUNT_ROWS_PER_STATEMENT)
+            .map(|chunk| {
+                let rows = chunk
+                    .iter()
+                    .map(|(address, account)| account_row(address, account))
+                    .collect();
+                insert_rows("accounts", &["address", "nonce", "balance"], rows)
+            }),
+    );
     statements.push(insert_rows(
         "meta",
         &["id", "shard", "applied_height", "root"],
@@ -132,8 +137,12 @@ fn meta_row(meta: &ShardMeta) -> Vec<SqlStorageValue> {
 /// Column `index` of `row` as a blob of exactly `N` bytes.
 fn fixed_blob<const N: usize>(row: &[SqlStorageValue], index: usize) -> TrieResult<[u8; N]> {
     match row.get(index) {
-        Some(SqlStorageValue::Blob(bytes)) => <[u8; N]>::try_from(bytes.as_slice())
-            .map_err(|_| store_error("reading a row", format!("column {index} is {} bytes, expected {N}", bytes.len()))),
+        Some(SqlStorageValue::Blob(bytes)) => <[u8; N]>::try_from(bytes.as_slice()).map_err(|_| {
+            store_error(
+                "reading a row",
+                format!("column {index} is {} bytes, expected {N}", bytes.len()),
+            )
+        }),
         other => Err(store_error(
             "reading a row",
             format!("column {index} is {other:?}, expected a blob"),
@@ -344,7 +353,12 @@ mod tests {
             for statement in &statements {
                 assert!(statement.bindings.len() <= STATEMENT_PARAMETERS_MAX);
                 let placeholders = statement.query.matches('?').count();
-                assert_eq!(placeholders, statement.bindings.len(), "{}", statement.query);
+                assert_eq!(
+                    placeholders,
+                    statement.bindings.len(),
+                    "{}",
+                    statement.query
+                );
                 if statement.query.contains("INTO nodes ") {
                     node_rows += statement.bindings.len() / 2;
                 } else if statement.query.contains("INTO accounts ") {
@@ -358,7 +372,11 @@ mod tests {
                 .filter(|(_, statement)| statement.query.contains("INTO meta "))
                 .map(|(index, _)| index)
                 .collect();
-            assert_eq!(meta_statements, [statements.len() - 1], "metadata once, last");
+            assert_eq!(
+                meta_statements,
+                [statements.len() - 1],
+                "metadata once, last"
+            );
         }
     }
 
@@ -404,13 +422,19 @@ mod tests {
             SqlStorageValue::Blob(vec![0; 8]),
             SqlStorageValue::Blob(vec![0; 32]),
         ];
-        assert!(matches!(meta_from_row(&float_shard), Err(TrieError::Store(_))));
+        assert!(matches!(
+            meta_from_row(&float_shard),
+            Err(TrieError::Store(_))
+        ));
         let big_shard = vec![
             SqlStorageValue::Integer(1 << 20),
             SqlStorageValue::Blob(vec![0; 8]),
             SqlStorageValue::Blob(vec![0; 32]),
         ];
-        assert!(matches!(meta_from_row(&big_shard), Err(TrieError::Store(_))));
+        assert!(matches!(
+            meta_from_row(&big_shard),
+            Err(TrieError::Store(_))
+        ));
         assert!(matches!(
             node_from_row(&[SqlStorageValue::Blob(vec![0xc1])]),
             Err(TrieError::Store(_))
