@@ -13,13 +13,26 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::execution::WriteSet;
-use crate::limits::WITNESS_ACCOUNTS_MAX;
+use crate::limits::{BLOCK_ACCOUNTS_MAX, REQUEST_BYTES_MAX, WITNESS_ACCOUNTS_MAX};
 use crate::primitives::{Address, Hash};
 use crate::state::{Account, ShardIndex, ShardLayout};
 use crate::trie::{
     AccountProof, MemoryTrieStore, Node, NodeBatch, NodePosition, PartialTree, Trie, TrieError,
     TrieResult, TrieStore, TrieStoreMut,
 };
+
+/// Bytes of an encoded [`WitnessRequest`]: array, shard index and root headers (at most 43
+/// bytes, rounded up to 64) plus a 22-byte `bin` address per requested account.
+pub const WITNESS_REQUEST_BYTES_MAX: usize = 64 + WITNESS_ACCOUNTS_MAX * 22;
+
+/// Bytes of an encoded [`WriteSet`]: array, height, shard and two root headers (at most 86
+/// bytes, rounded up to 128) plus per account at most 67 bytes (a pair of a 22-byte address
+/// and an account of a 9-byte nonce and a 34-byte balance, with their array headers).
+pub const WRITE_SET_BYTES_MAX: usize = 128 + BLOCK_ACCOUNTS_MAX * 67;
+
+// Both travel from the sequencer to a shard in one request body.
+const _: () = assert!(WITNESS_REQUEST_BYTES_MAX <= REQUEST_BYTES_MAX);
+const _: () = assert!(WRITE_SET_BYTES_MAX <= REQUEST_BYTES_MAX);
 
 /// Why a shard refused a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -791,6 +804,37 @@ mod tests {
             shard.prove(&address(0x00, 1)),
             Err(ShardError::AddressOutsideShard(address(0x00, 1)))
         );
+    }
+
+    /// The largest legal witness request and write set (every field at its widest) fit the
+    /// body limits a shard reads them with, and one more account does not.
+    #[test]
+    fn the_largest_witness_request_and_write_set_fit_their_byte_limits() {
+        let widest = Address([0xff; 20]);
+        let request = |count| WitnessRequest {
+            shard: ShardIndex::MAX,
+            expected_root: Hash([0xff; 32]),
+            addresses: vec![widest; count],
+        };
+        let bytes = crate::codec::encode(&request(WITNESS_ACCOUNTS_MAX)).len();
+        assert!(bytes <= WITNESS_REQUEST_BYTES_MAX, "{bytes} bytes");
+        let over = crate::codec::encode(&request(WITNESS_ACCOUNTS_MAX + 3)).len();
+        assert!(over > WITNESS_REQUEST_BYTES_MAX, "{over} bytes");
+        let account = Account {
+            nonce: u64::MAX,
+            balance: U256::MAX,
+        };
+        let write_set = |count| WriteSet {
+            height: u64::MAX,
+            shard: ShardIndex::MAX,
+            base_root: Hash([0xff; 32]),
+            new_root: Hash([0xff; 32]),
+            accounts: vec![(widest, account); count],
+        };
+        let bytes = crate::codec::encode(&write_set(BLOCK_ACCOUNTS_MAX)).len();
+        assert!(bytes <= WRITE_SET_BYTES_MAX, "{bytes} bytes");
+        let over = crate::codec::encode(&write_set(BLOCK_ACCOUNTS_MAX + 2)).len();
+        assert!(over > WRITE_SET_BYTES_MAX, "{over} bytes");
     }
 
     /// Witness requests and shard metadata cross the wire and go to storage: they must survive

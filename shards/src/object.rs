@@ -1,0 +1,221 @@
+//! The `Shard` Durable Object itself: opening or initialising the shard machine over SQLite,
+//! and answering the three internal calls.
+
+use std::cell::RefCell;
+
+// `#[durable_object]` expands to code naming `wasm_bindgen`; this spares a direct dependency.
+use worker::wasm_bindgen;
+
+use ledger::api::ApiError;
+use ledger::execution::WriteSet;
+use ledger::primitives::Address;
+use ledger::shard::{
+    ApplyOutcome, Shard as ShardMachine, ShardStore, WITNESS_REQUEST_BYTES_MAX,
+    WRITE_SET_BYTES_MAX, WitnessRequest,
+};
+use ledger::state::{ShardIndex, ShardLayout};
+use ledger::trie::{NodePosition, Trie};
+use ledger::wire::{self, ApplyAnswer, ApplyStatus, InternalCall, ShardAccount};
+use worker::{DurableObject, Env, Request, Response, State, console_error, durable_object};
+use worker_shell::{Chain, internal, misconfigured};
+
+use crate::errors::{shard_error, shard_of_object, storage_error};
+use crate::store::SqlShardStore;
+
+/// The largest body any shard call carries; each call then decodes with its own limit.
+const SHARD_REQUEST_BYTES_MAX: usize = if WITNESS_REQUEST_BYTES_MAX > WRITE_SET_BYTES_MAX {
+    WITNESS_REQUEST_BYTES_MAX
+} else {
+    WRITE_SET_BYTES_MAX
+};
+
+/// One shard of the state, named by [`ledger::wire::shard_object_name`].
+#[durable_object]
+pub struct Shard {
+    state: State,
+    env: Env,
+    /// The shard machine over this object's storage, opened on first use. Emptied after a
+    /// storage failure, so the next request starts again from what storage holds.
+    shard: RefCell<Option<ShardMachine<SqlShardStore>>>,
+}
+
+impl DurableObject for Shard {
+    fn new(state: State, env: Env) -> Self {
+        Self {
+            state,
+            env,
+            shard: RefCell::new(None),
+        }
+    }
+
+    async fn fetch(&self, mut request: Request) -> worker::Result<Response> {
+        match self.handle(&mut request).await {
+            Ok(response) => Ok(response),
+            Err(error) => {
+                if error.status >= 500 {
+                    console_error!("shard {}: {error}", self.name());
+                }
+                worker_shell::internal_error_answer(error)
+            }
+        }
+    }
+}
+
+impl Shard {
+    /// Reads the call and answers it. Everything after reading the body is synchronous, so no
+    /// other request can interleave with a read or a write of the tree.
+    async fn handle(&self, request: &mut Request) -> Result<Response, ApiError> {
+        let (call, body) = worker_shell::read_internal(request, SHARD_REQUEST_BYTES_MAX).await?;
+        let answer = match call {
+            InternalCall::Witness => {
+                let request: WitnessRequest = wire::decode(&body, WITNESS_REQUEST_BYTES_MAX)?;
+                let tree = self.with_shard(|shard| shard.witness(&request).map_err(shard_error))?;
+                worker_shell::internal_answer(&tree)
+            }
+            InternalCall::Apply => {
+                let write_set: WriteSet = wire::decode(&body, WRITE_SET_BYTES_MAX)?;
+                let answer = self.with_shard(|shard| apply(shard, &write_set))?;
+                worker_shell::internal_answer(&answer)
+            }
+            InternalCall::ShardAccount { address, proof } => {
+                let answer = self.with_shard(|shard| account(shard, &address, proof))?;
+                worker_shell::internal_answer(&answer)
+            }
+            other => {
+                return Err(ApiError::not_found(format!(
+                    "a shard does not serve {} {}",
+                    other.method(),
+                    other.path()
+                )));
+            }
+        };
+        answer.map_err(internal)
+    }
+
+    /// The object's name, for logs.
+    fn name(&self) -> String {
+        self.state
+            .id()
+            .name()
+            .unwrap_or_else(|| self.state.id().to_string())
+    }
+
+    /// Runs `work` on the shard machine, opening it first if needed. A server-side failure
+    /// drops the machine (and its node cache): storage rolled the batch back, and the next
+    /// request reopens from it rather than trusting memory.
+    fn with_shard<T>(
+        &self,
+        work: impl FnOnce(&mut ShardMachine<SqlShardStore>) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let mut slot = self
+            .shard
+            .try_borrow_mut()
+            .map_err(|_| internal("the shard is already in use by this request"))?;
+        if slot.is_none() {
+            *slot = Some(self.load()?);
+        }
+        let Some(shard) = slot.as_mut() else {
+            return Err(internal("the shard did not open"));
+        };
+        let result = work(shard);
+        if matches!(&result, Err(error) if error.status >= 500) {
+            *slot = None;
+        }
+        result
+    }
+
+    /// Opens the shard from storage, or initialises storage from the genesis on first use.
+    fn load(&self) -> Result<ShardMachine<SqlShardStore>, ApiError> {
+        let chain = worker_shell::chain(&self.env)?;
+        let layout = chain.genesis.config.layout();
+        let name = self.state.id().name().ok_or_else(|| {
+            misconfigured("the shard object has no name: address it with get_by_name")
+        })?;
+        let index = shard_of_object(&name, layout)?;
+        let store = SqlShardStore::open(&self.state.storage()).map_err(storage_error)?;
+        let shard = if store.meta().map_err(storage_error)?.is_some() {
+            ShardMachine::open(layout, store)
+                .map_err(storage_error)?
+                .ok_or_else(|| internal("the shard metadata vanished while opening"))?
+        } else {
+            let mut accounts = chain.genesis.shard_accounts();
+            let accounts = accounts.remove(&index).unwrap_or_default();
+            ShardMachine::initialise(layout, index, store, &accounts).map_err(shard_error)?
+        };
+        check_opened(&shard, &chain, layout, index)?;
+        Ok(shard)
+    }
+}
+
+/// Checks an opened shard against what it must be: the shard this object is named for, a tree
+/// whose stored root is the recorded one, and at height 0 the genesis root (storage left from
+/// another genesis is refused rather than served).
+fn check_opened(
+    shard: &ShardMachine<SqlShardStore>,
+    chain: &Chain,
+    layout: ShardLayout,
+    index: ShardIndex,
+) -> Result<(), ApiError> {
+    let meta = shard.meta();
+    if meta.shard != index {
+        return Err(misconfigured(format!(
+            "the object for shard {index} stores shard {}",
+            meta.shard
+        )));
+    }
+    let stored = Trie::new(shard.store(), NodePosition::shard_root(layout, index))
+        .root()
+        .map_err(storage_error)?;
+    if stored != meta.root {
+        return Err(ApiError::new(
+            500,
+            "corrupt_state",
+            format!(
+                "shard {index} records root {} but its tree hashes to {stored}",
+                meta.root
+            ),
+        ));
+    }
+    let genesis_root = chain.genesis_shard_roots.get(usize::from(index)).copied();
+    if meta.applied_height == 0 && genesis_root != Some(meta.root) {
+        return Err(misconfigured(format!(
+            "shard {index} holds root {} at height 0, not this genesis's",
+            meta.root
+        )));
+    }
+    Ok(())
+}
+
+/// Applies a committed write set: applied now, or already applied before (idempotent).
+fn apply(
+    shard: &mut ShardMachine<SqlShardStore>,
+    write_set: &WriteSet,
+) -> Result<ApplyAnswer, ApiError> {
+    let status = match shard.apply(write_set).map_err(shard_error)? {
+        ApplyOutcome::Applied => ApplyStatus::Applied,
+        ApplyOutcome::AlreadyApplied => ApplyStatus::AlreadyApplied,
+    };
+    Ok(ApplyAnswer {
+        status,
+        meta: *shard.meta(),
+    })
+}
+
+/// An account's committed state at the shard's height, with a proof if asked for.
+fn account(
+    shard: &ShardMachine<SqlShardStore>,
+    address: &Address,
+    proof: bool,
+) -> Result<ShardAccount, ApiError> {
+    let account = shard.account(address).map_err(shard_error)?;
+    let proof = if proof {
+        Some(shard.prove(address).map_err(shard_error)?)
+    } else {
+        None
+    };
+    Ok(ShardAccount {
+        meta: *shard.meta(),
+        account,
+        proof,
+    })
+}
