@@ -19,6 +19,8 @@ SETUP_STEPS=(
     ensure_wasm_toolchain
     ensure_node
     ensure_wasm_bindgen_cli
+    ensure_worker_build
+    ensure_npm_tools
 )
 
 # Debian's Rust 1.96 with the source of its standard library, and the wasm linker.
@@ -136,6 +138,35 @@ ensure_wasm_bindgen_cli() {
     # lacks one of them (seen: a yanked webpki-roots), resolve afresh.
     cargo install wasm-bindgen-cli --version "=$version" --locked --force ||
         cargo install wasm-bindgen-cli --version "=$version" --force
+}
+
+# worker-build builds the Worker crates (scripts/build-workers.sh); the tools it would download
+# come from wasm-bindgen-cli above and npm below.
+WORKER_BUILD_VERSION=0.8.7
+
+ensure_worker_build() {
+    local bin
+    bin="$(cargo_bin_dir)"
+    if [[ "$("$bin/worker-build" --version 2>/dev/null)" == "$WORKER_BUILD_VERSION" ]]; then
+        log "worker-build $WORKER_BUILD_VERSION: installed"
+        return 0
+    fi
+    log "installing worker-build $WORKER_BUILD_VERSION (a few minutes on 2 cores)"
+    cargo install worker-build --version "=$WORKER_BUILD_VERSION" --locked --force ||
+        cargo install worker-build --version "=$WORKER_BUILD_VERSION" --force
+}
+
+# wrangler (with workerd), esbuild and binaryen's wasm-opt, exactly as package-lock.json pins
+# them. npm 11 skips packages' install scripts; workerd and esbuild work without them.
+ensure_npm_tools() {
+    have npm || ensure_apt_packages npm
+    local stamp="$ROOT/node_modules/.package-lock.json"
+    if [[ -x "$ROOT/node_modules/.bin/wrangler" && -f "$stamp" && ! "$ROOT/package-lock.json" -nt "$stamp" ]]; then
+        log "npm tools: installed ($("$ROOT/node_modules/.bin/wrangler" --version 2>/dev/null | tail -1))"
+        return 0
+    fi
+    log "installing npm tools (npm ci)"
+    (cd "$ROOT" && npm ci --no-audit --no-fund)
 }
 
 main() {

@@ -21,6 +21,9 @@ TEST_STEPS=(
     ledger_purity
     native_tests
     wasm_tests
+    build_workers
+    wrangler_dry_run
+    network_tests
 )
 
 setup() {
@@ -51,12 +54,15 @@ ledger_purity() {
 
 # Unit, integration and doc tests of every crate, natively. cargo-nextest when installed
 # (parallel, one process per test); it does not run doc tests, so those run with cargo test.
+# Every native test except the live-network suite, which needs the Workers built and runs in
+# its own step (network_tests).
 native_tests() {
     if cargo nextest --version >/dev/null 2>&1; then
-        cargo nextest run --workspace --no-tests=warn
+        cargo nextest run --workspace --no-tests=warn -E 'not binary_id(ops::network)'
         cargo test --workspace --doc
     else
-        cargo test --workspace
+        cargo test --workspace --exclude ops
+        cargo test -p ops --lib --bins
     fi
 }
 
@@ -64,6 +70,41 @@ native_tests() {
 # Only that test target: the library's unit tests use proptest, which is native only.
 wasm_tests() {
     "$ROOT/scripts/wasm-cargo" test -p ledger --test wasm --target "$WASM_TARGET"
+}
+
+# The four Worker crates, built to wasm with worker-build (skipped when up to date).
+build_workers() {
+    "$ROOT/scripts/build-workers.sh"
+}
+
+# `wrangler deploy --dry-run` for every committed config, as a team deploys them: the root
+# (sequencer), shards, archiver, and each validator environment. Run from each config's folder
+# so its [build] command (worker-build) works; the builds above make those quick.
+wrangler_dry_run() {
+    local out="$ROOT/target/dry-run" wrangler="$ROOT/node_modules/.bin/wrangler" environment
+    # shellcheck source=scripts/wasm-env.sh
+    (
+        source "$ROOT/scripts/wasm-env.sh"
+        unset CARGO_BUILD_TARGET
+        export WASM_BINDGEN_BIN="$(cargo_bin_dir)/wasm-bindgen" ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild" \
+            WASM_OPT_BIN="$ROOT/node_modules/binaryen/bin/wasm-opt" WRANGLER_SEND_METRICS=false
+        export PATH="$(cargo_bin_dir):$PATH"
+        dry_run() { "$wrangler" deploy --dry-run --outdir "$out/$1" "${@:2}" >"$out/$1.log" 2>&1 ||
+            { tail -30 "$out/$1.log" >&2; die "wrangler deploy --dry-run failed for $1"; }; log "$1: ok"; }
+        mkdir -p "$out"
+        cd "$ROOT" && dry_run sequencer
+        cd "$ROOT/shards" && dry_run shards
+        cd "$ROOT/archiver" && dry_run archiver
+        cd "$ROOT/validator"
+        for environment in v0 v1 v2 v3 v4 v5 v6; do
+            dry_run "validator-$environment" --env "$environment"
+        done
+    )
+}
+
+# The end-to-end suite against live local networks (ops/tests/network), one test at a time.
+network_tests() {
+    cargo test -p ops --test network -- --test-threads=1
 }
 
 CURRENT_STEP=""
@@ -82,7 +123,42 @@ run_step() {
     printf '\n==> %s\n' "$1"
     "$1"
     printf '==> %s: ok (%d s)\n' "$1" "$((SECONDS - started))"
-    CURRENT_STEP=""
+    # The four Worker crates, built to wasm with worker-build (skipped when up to date).
+build_workers() {
+    "$ROOT/scripts/build-workers.sh"
+}
+
+# `wrangler deploy --dry-run` for every committed config, as a team deploys them: the root
+# (sequencer), shards, archiver, and each validator environment. Run from each config's folder
+# so its [build] command (worker-build) works; the builds above make those quick.
+wrangler_dry_run() {
+    local out="$ROOT/target/dry-run" wrangler="$ROOT/node_modules/.bin/wrangler" environment
+    # shellcheck source=scripts/wasm-env.sh
+    (
+        source "$ROOT/scripts/wasm-env.sh"
+        unset CARGO_BUILD_TARGET
+        export WASM_BINDGEN_BIN="$(cargo_bin_dir)/wasm-bindgen" ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild" \
+            WASM_OPT_BIN="$ROOT/node_modules/binaryen/bin/wasm-opt" WRANGLER_SEND_METRICS=false
+        export PATH="$(cargo_bin_dir):$PATH"
+        dry_run() { "$wrangler" deploy --dry-run --outdir "$out/$1" "${@:2}" >"$out/$1.log" 2>&1 ||
+            { tail -30 "$out/$1.log" >&2; die "wrangler deploy --dry-run failed for $1"; }; log "$1: ok"; }
+        mkdir -p "$out"
+        cd "$ROOT" && dry_run sequencer
+        cd "$ROOT/shards" && dry_run shards
+        cd "$ROOT/archiver" && dry_run archiver
+        cd "$ROOT/validator"
+        for environment in v0 v1 v2 v3 v4 v5 v6; do
+            dry_run "validator-$environment" --env "$environment"
+        done
+    )
+}
+
+# The end-to-end suite against live local networks (ops/tests/network), one test at a time.
+network_tests() {
+    cargo test -p ops --test network -- --test-threads=1
+}
+
+CURRENT_STEP=""
 }
 
 main() {

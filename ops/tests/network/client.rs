@@ -1,0 +1,226 @@
+//! A small HTTP client for the public API, as an API user would write one: it sends bytes
+//! and reads JSON answers into the `ledger::api` answer types.
+
+use std::time::{Duration, Instant};
+
+use ledger::api::{
+    AccountAnswer, BatchAnswer, BlockAnswer, ErrorBody, StatusAnswer, SubmissionResult, TxState,
+    TxStatusAnswer,
+};
+use ledger::primitives::{Address, Hash, to_hex};
+use serde::de::DeserializeOwned;
+use ureq::Agent;
+
+/// An answer: status and body.
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The body as JSON of type `T`; panics with the body shown if it is not.
+    pub fn json<T: DeserializeOwned>(&self) -> T {
+        serde_json::from_slice(&self.body).unwrap_or_else(|error| {
+            panic!(
+                "status {}: body is not the expected JSON ({error}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The error code of an error answer.
+    pub fn error_code(&self) -> String {
+        self.json::<ErrorBody>().error.code
+    }
+}
+
+/// A client of one network's public API.
+pub struct Client {
+    base: String,
+    agent: Agent,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Self {
+        let agent: Agent = Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            agent,
+        }
+    }
+
+    /// Sends a request with optional body and headers.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Answer {
+        let url = format!("{}{path}", self.base);
+        let mut request = ureq::http::Request::builder().method(method).uri(&url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(body.map(<[u8]>::to_vec).unwrap_or_default())
+            .expect("a well-formed request");
+        let mut response = self
+            .agent
+            .run(request)
+            .unwrap_or_else(|error| panic!("{method} {url}: {error}"));
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_vec()
+            .expect("a readable body");
+        Answer {
+            status,
+            content_type,
+            body,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Answer {
+        self.send("GET", path, &[], None)
+    }
+
+    /// `POST /v1/txs` with a MessagePack batch of raw transactions.
+    pub fn submit_batch_raw(&self, raws: &[Vec<u8>]) -> Answer {
+        let elements: Vec<serde_bytes::ByteBuf> = raws
+            .iter()
+            .cloned()
+            .map(serde_bytes::ByteBuf::from)
+            .collect();
+        let body = rmp_serde::to_vec(&elements).expect("encodes");
+        self.send(
+            "POST",
+            "/v1/txs",
+            &[("content-type", "application/msgpack")],
+            Some(&body),
+        )
+    }
+
+    /// Submits a batch and returns the per-transaction results (asserting a 200).
+    pub fn submit_batch(&self, raws: &[Vec<u8>]) -> Vec<SubmissionResult> {
+        let answer = self.submit_batch_raw(raws);
+        assert_eq!(
+            answer.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        answer.json::<BatchAnswer>().results
+    }
+
+    /// `POST /v1/tx` with `{"raw": "0x…"}`.
+    pub fn submit_one(&self, raw: &[u8]) -> Answer {
+        let body = serde_json::json!({ "raw": to_hex(raw) }).to_string();
+        self.send(
+            "POST",
+            "/v1/tx",
+            &[("content-type", "application/json")],
+            Some(body.as_bytes()),
+        )
+    }
+
+    pub fn status(&self) -> StatusAnswer {
+        let answer = self.get("/v1/status");
+        assert_eq!(answer.status, 200);
+        answer.json()
+    }
+
+    pub fn transaction(&self, hash: &Hash) -> TxStatusAnswer {
+        let answer = self.get(&format!("/v1/txs/{hash}"));
+        assert_eq!(
+            answer.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        answer.json()
+    }
+
+    /// An account; retries while the shard catches up with the head (503 `state_moving`).
+    pub fn account(&self, address: &Address, proof: bool) -> AccountAnswer {
+        let path = format!("/v1/accounts/{address}?proof={proof}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let answer = self.get(&path);
+            if answer.status == 503 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+            assert_eq!(
+                answer.status,
+                200,
+                "{}",
+                String::from_utf8_lossy(&answer.body)
+            );
+            return answer.json();
+        }
+    }
+
+    pub fn block(&self, selector: &str) -> Answer {
+        self.get(&format!("/v1/blocks/{selector}"))
+    }
+
+    pub fn latest_block(&self) -> BlockAnswer {
+        let answer = self.block("latest");
+        assert_eq!(answer.status, 200);
+        answer.json()
+    }
+
+    /// `POST /v1/admin/validators/{index}/fault`.
+    pub fn set_fault(&self, token: &str, index: usize, mode: &str) -> Answer {
+        let body = serde_json::json!({ "mode": mode }).to_string();
+        let authorization = format!("Bearer {token}");
+        self.send(
+            "POST",
+            &format!("/v1/admin/validators/{index}/fault"),
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &authorization),
+            ],
+            Some(body.as_bytes()),
+        )
+    }
+
+    /// Waits until every hash is committed (or rejected), up to `timeout`; returns the
+    /// final answers. Panics naming the stragglers on timeout.
+    pub fn wait_final(&self, hashes: &[Hash], timeout: Duration) -> Vec<TxStatusAnswer> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let answers: Vec<TxStatusAnswer> =
+                hashes.iter().map(|hash| self.transaction(hash)).collect();
+            let open: Vec<&TxStatusAnswer> = answers
+                .iter()
+                .filter(|answer| matches!(answer.status, TxState::Pending | TxState::Unknown))
+                .collect();
+            if open.is_empty() {
+                return answers;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} transactions still not final after {timeout:?}, e.g. {:?}",
+                open.len(),
+                open[0]
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! End-to-end tests against the live local network: real workerd (through wrangler), real
+//! Durable Object storage, real HTTP. Each test starts its own network in a fresh folder on a
+//! free port, so they are independent; run them one at a time (`--test-threads=1`): each
+//! network is CPU-bound and the machine has two cores.
+//!
+//! Needs the Workers built (`scripts/build-workers.sh`); `scripts/test.sh` does that first.
+#![allow(
+    clippy::panic,
+    reason = "a test reports a failed expectation by panicking"
+)]
+#![allow(unreachable_pub, reason = "helper modules of one test binary")]
+
+mod client;
+mod harness;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ledger::api::{SubmissionStatus, TxState};
+use ledger::limits::BATCH_TXS_MAX;
+use ledger::primitives::{Address, U256};
+use ledger::random::SplitMix64;
+
+use harness::{Network, Transfers};
+
+/// How long a batch of transfers may take to commit on a loaded two-core machine.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(90);
+
+#[test]
+fn transfers_within_and_across_shards_commit_and_conserve_the_supply() {
+    let network = Network::start(4, 4);
+    let mut transfers = Transfers::new(&network);
+    let mut random = SplitMix64::new(7);
+    let mut raws = Vec::new();
+    for round in 0..3 {
+        for sender in 0..network.keys.len() {
+            // Half to other development accounts, half to fresh addresses in any shard.
+            let to = if random.chance(50) {
+                network.address(random.below(network.keys.len() as u64) as usize)
+            } else {
+                random_address(&mut random)
+            };
+            let value = U256::from(1_000_000u64 + round * 1_000 + sender as u64);
+            raws.push(transfers.transfer(sender, to, value));
+        }
+    }
+    let results = network.client.submit_batch(&raws);
+    assert!(
+        results
+            .iter()
+            .all(|result| result.status == SubmissionStatus::Accepted),
+        "{results:?}"
+    );
+    let hashes: Vec<_> = results.iter().map(|result| result.hash).collect();
+    let finals = network.client.wait_final(&hashes, COMMIT_TIMEOUT);
+    assert!(
+        finals
+            .iter()
+            .all(|answer| answer.status == TxState::Committed),
+        "{finals:?}"
+    );
+
+    // Every touched account holds exactly what the transfers say, and nothing was created.
+    let shards: std::collections::BTreeSet<u16> = transfers
+        .expected
+        .keys()
+        .map(|address| network.genesis.config.layout().shard_of(address))
+        .collect();
+    assert!(shards.len() > 1, "the transfers touched only one shard");
+    for (address, expected) in &transfers.expected {
+        let account = network.client.account(address, false);
+        assert_eq!(
+            (account.balance, account.nonce),
+            (expected.balance, expected.nonce),
+            "{address}"
+        );
+    }
+    let supply: U256 = transfers
+        .expected
+        .keys()
+        .map(|address| network.client.account(address, false).balance)
+        .fold(U256::ZERO, |sum, balance| sum + balance);
+    assert_eq!(
+        supply,
+        network.genesis.total_supply().expect("valid genesis")
+    );
+    let block = network.client.latest_block();
+    assert!(block.header.height >= 1);
+    assert_eq!(
+        block.certificate.block_hash, block.hash,
+        "the head carries its own certificate"
+    );
+}
+
+#[test]
+fn a_nonce_gap_waits_duplicates_are_idempotent_and_bad_input_is_refused() {
+    let network = Network::start(1, 2);
+    let client = &network.client;
+    let mut transfers = Transfers::new(&network);
+    let to = random_address(&mut SplitMix64::new(3));
+    let first = transfers.transfer(0, to, U256::from(5u64));
+    let second = transfers.transfer(0, to, U256::from(6u64));
+
+    // The later nonce is accepted and waits while the gap is open.
+    let answer = client.submit_one(&second);
+    assert_eq!(
+        answer.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let second_hash = answer.json::<ledger::api::SubmissionResult>().hash;
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(client.transaction(&second_hash).status, TxState::Pending);
+    assert_eq!(client.account(&network.address(0), false).nonce, 0);
+
+    // Filling the gap commits both; submitting either again changes nothing.
+    let answer = client.submit_one(&first);
+    assert_eq!(answer.status, 202);
+    let first_hash = answer.json::<ledger::api::SubmissionResult>().hash;
+    assert_eq!(client.submit_one(&first).status, 200, "a pending duplicate");
+    client.wait_final(&[first_hash, second_hash], COMMIT_TIMEOUT);
+    assert_eq!(client.transaction(&second_hash).status, TxState::Committed);
+    let duplicate = client.submit_batch(&[first.clone(), second.clone()]);
+    assert!(
+        duplicate
+            .iter()
+            .all(|result| result.status == SubmissionStatus::Duplicate)
+    );
+    let account = client.account(&network.address(0), false);
+    assert_eq!(account.nonce, 2);
+    assert_eq!(client.account(&to, false).balance, U256::from(11u64));
+
+    // A bad signature, another chain, malformed and oversized bodies: precise errors.
+    // (Flipping a bit of a signature usually gives a valid signature of another sender; an
+    // `s` past the curve order is a signature no key made.)
+    let mut bad_signature =
+        transfers.transfer_on_chain(1, network.genesis.config.chain_id, to, U256::from(1u64));
+    let length = bad_signature.len();
+    bad_signature[length - 32..].fill(0xff);
+    let answer = client.submit_one(&bad_signature);
+    assert_eq!(
+        answer.status,
+        422,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let wrong_chain = transfers.transfer_on_chain(1, 1, to, U256::from(1u64));
+    let answer = client.submit_one(&wrong_chain);
+    assert_eq!(
+        (answer.status, answer.error_code().as_str()),
+        (422, "wrong_chain_id")
+    );
+    let answer = client.send(
+        "POST",
+        "/v1/txs",
+        &[("content-type", "application/msgpack")],
+        Some(b"\xc1 not msgpack"),
+    );
+    assert_eq!(
+        (answer.status, answer.error_code().as_str()),
+        (400, "malformed_body")
+    );
+    let answer = client.send(
+        "POST",
+        "/v1/tx",
+        &[("content-type", "application/json")],
+        Some(b"{\"raw\": 12"),
+    );
+    assert_eq!(
+        (answer.status, answer.error_code().as_str()),
+        (400, "malformed_json")
+    );
+    let oversized = vec![first.clone(); BATCH_TXS_MAX + 1];
+    let answer = client.submit_batch_raw(&oversized);
+    assert_eq!(
+        (answer.status, answer.error_code().as_str()),
+        (413, "batch_too_large")
+    );
+    let answer = client.send(
+        "POST",
+        "/v1/txs",
+        &[("content-type", "text/plain")],
+        Some(b"x"),
+    );
+    assert_eq!(
+        (answer.status, answer.error_code().as_str()),
+        (415, "unsupported_media_type")
+    );
+    let answer = client.send("DELETE", "/v1/status", &[], None);
+    assert_eq!(
+        (answer.status, answer.error_code().as_str()),
+        (405, "method_not_allowed")
+    );
+    let answer = client.get("/v1/nothing");
+    assert_eq!(
+        (answer.status, answer.error_code().as_str()),
+        (404, "not_found")
+    );
+    let answer = client.set_fault("wrong-token", 0, "down");
+    assert_eq!(
+        (answer.status, answer.error_code().as_str()),
+        (401, "unauthorized")
+    );
+    assert!(answer.content_type.starts_with("application/json"));
+
+    // None of that changed the chain.
+    assert_eq!(client.account(&network.address(1), false).nonce, 0);
+    assert_eq!(client.account(&network.address(0), false), account);
+}
+
+#[test]
+fn a_restart_keeps_committed_state_and_every_acknowledged_transaction() {
+    let mut network = Network::start(4, 4);
+    let mut transfers = Transfers::new(&network);
+    let mut random = SplitMix64::new(11);
+    let mut acknowledged = Vec::new();
+    for batch in 0..6 {
+        if batch == 3 {
+            // Mid-stream: the whole local network goes down and comes back.
+            network.restart();
+        }
+        let raws: Vec<Vec<u8>> = (0..network.keys.len())
+            .map(|sender| {
+                transfers.transfer(sender, random_address(&mut random), U256::from(1_000u64))
+            })
+            .collect();
+        for result in network.client.submit_batch(&raws) {
+            assert_eq!(result.status, SubmissionStatus::Accepted, "{result:?}");
+            acknowledged.push(result.hash);
+        }
+    }
+    let before = network.client.status().head_height;
+    network.restart();
+    let finals = network.client.wait_final(&acknowledged, COMMIT_TIMEOUT);
+    assert!(
+        finals
+            .iter()
+            .all(|answer| answer.status == TxState::Committed)
+    );
+    assert!(network.client.status().head_height >= before);
+    for (address, expected) in &transfers.expected {
+        let account = network.client.account(address, false);
+        assert_eq!(
+            (account.balance, account.nonce),
+            (expected.balance, expected.nonce)
+        );
+    }
+}
+
+#[test]
+fn one_faulty_validator_of_four_is_tolerated_two_halt_the_chain_until_they_return() {
+    let network = Network::start(4, 2);
+    let client = &network.client;
+    let mut transfers = Transfers::new(&network);
+    let to = random_address(&mut SplitMix64::new(5));
+
+    // One validator down, then one returning garbage: blocks still commit.
+    for (index, mode) in [(3, "down"), (3, "garbage")] {
+        let answer = client.set_fault(&network.admin_token, index, mode);
+        assert_eq!(
+            answer.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        let results = client.submit_batch(&[transfers.transfer(0, to, U256::from(1u64))]);
+        client.wait_final(&[results[0].hash], COMMIT_TIMEOUT);
+        assert_eq!(
+            client.transaction(&results[0].hash).status,
+            TxState::Committed
+        );
+    }
+
+    // Two of four faulty: no quorum, nothing commits...
+    let answer = client.set_fault(&network.admin_token, 2, "down");
+    assert_eq!(answer.status, 200);
+    let height = client.status().head_height;
+    let results = client.submit_batch(&[transfers.transfer(0, to, U256::from(1u64))]);
+    let stuck = results[0].hash;
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(client.transaction(&stuck).status, TxState::Pending);
+    assert_eq!(client.status().head_height, height);
+
+    // ...until they return: the same proposal then gathers a quorum.
+    for index in [2, 3] {
+        assert_eq!(
+            client
+                .set_fault(&network.admin_token, index, "healthy")
+                .status,
+            200
+        );
+    }
+    client.wait_final(&[stuck], COMMIT_TIMEOUT);
+    assert_eq!(client.transaction(&stuck).status, TxState::Committed);
+    let block = client.latest_block();
+    assert!(block.certificate.votes.len() >= 3);
+    assert_eq!(client.account(&to, false).balance, U256::from(3u64));
+}
+
+#[test]
+fn an_account_proof_from_the_api_verifies_against_the_certified_header() {
+    let network = Network::start(4, 4);
+    let mut transfers = Transfers::new(&network);
+    let to = random_address(&mut SplitMix64::new(9));
+    let results = network
+        .client
+        .submit_batch(&[transfers.transfer(2, to, U256::from(77u64))]);
+    network
+        .client
+        .wait_final(&[results[0].hash], COMMIT_TIMEOUT);
+    let config = &network.genesis.config;
+    for address in [
+        network.address(2),
+        to,
+        random_address(&mut SplitMix64::new(10)),
+    ] {
+        let answer = network.client.account(&address, true);
+        let proof = answer.proof.clone().expect("a proof was asked for");
+        assert!(proof.header.height >= 1, "proof against a certified block");
+        let proven = proof
+            .verify(&config.validators, config.chain_id, &address)
+            .expect("the proof verifies");
+        let proven = proven.unwrap_or_default();
+        assert_eq!(
+            (proven.nonce, proven.balance),
+            (answer.nonce, answer.balance)
+        );
+        // A tampered header no longer verifies.
+        let mut tampered = proof.clone();
+        tampered.header.state_root = ledger::primitives::Hash([1; 32]);
+        assert!(
+            tampered
+                .verify(&config.validators, config.chain_id, &address)
+                .is_err()
+        );
+    }
+}
+
+fn random_address(random: &mut SplitMix64) -> Address {
+    let mut bytes = [0u8; 20];
+    for chunk in bytes.chunks_mut(8) {
+        let word = random.next_u64().to_be_bytes();
+        chunk.copy_from_slice(&word[..chunk.len()]);
+    }
+    Address(bytes)
+}
+
+/// Balances and nonces the test expects, by address.
+type Expected = BTreeMap<Address, ledger::state::Account>;
