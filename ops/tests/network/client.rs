@@ -47,6 +47,9 @@ impl Client {
         let agent: Agent = Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))
+            // The dev server closes idle keep-alive connections after a few seconds; reusing
+            // one it is closing fails with "peer disconnected". Keep idle connections briefly.
+            .max_idle_age(Duration::from_secs(1))
             .build()
             .into();
         Self {
