@@ -453,6 +453,10 @@ impl Sequencer {
                         .map_err(describe),
                         Err(error) => Err(format!("validator {index} binding: {error}")),
                     };
+                    if let Err(error) = &result {
+                        // Operators need to see refusals (a guard refusing is a red flag).
+                        worker::console_warn!("validator {index} did not vote: {error}");
+                    }
                     Input::Vote(result)
                 }) as Pin<Box<dyn Future<Output = Input> + 'a>>
             })

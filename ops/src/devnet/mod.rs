@@ -401,6 +401,11 @@ impl Running {
         }
     }
 
+    /// Everything the runtime logged so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
     /// The last lines of the runtime's log.
     pub fn log_tail(&self) -> String {
         let text = fs::read_to_string(&self.log_path).unwrap_or_default();

@@ -55,6 +55,31 @@ impl Network {
         self.running = Some(running);
     }
 
+    /// Stops the network, deletes the storage of the named Durable Object classes (as
+    /// `<script>-<Class>`, e.g. `edgeledger-sequencer-Sequencer`), and starts it again: those
+    /// objects start over from genesis, the others keep their state.
+    pub fn restart_forgetting(&mut self, objects: &[&str]) {
+        if let Some(running) = self.running.take() {
+            running.stop().expect("the network stops");
+        }
+        for object in objects {
+            let path = self.prepared.dir().join("state/v3/do").join(object);
+            assert!(path.exists(), "no storage at {}", path.display());
+            std::fs::remove_dir_all(&path).expect("storage deleted");
+        }
+        let running = self.prepared.spawn().expect("the network restarts");
+        self.client = Client::new(running.url());
+        self.running = Some(running);
+    }
+
+    /// Everything the runtime logged since the last start.
+    pub fn log(&self) -> String {
+        self.running
+            .as_ref()
+            .map(devnet::Running::log)
+            .unwrap_or_default()
+    }
+
     /// The address of development account `index`.
     pub fn address(&self, index: usize) -> Address {
         self.keys[index].public_key().address()

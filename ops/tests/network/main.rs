@@ -299,6 +299,47 @@ fn one_faulty_validator_of_four_is_tolerated_two_halt_the_chain_until_they_retur
 }
 
 #[test]
+fn validators_never_sign_a_second_block_at_a_height_even_for_a_sequencer_that_forgot() {
+    let mut network = Network::start(4, 1);
+    let mut transfers = Transfers::new(&network);
+    let to = random_address(&mut SplitMix64::new(21));
+    let results = network
+        .client
+        .submit_batch(&[transfers.transfer(0, to, U256::from(1u64))]);
+    network
+        .client
+        .wait_final(&[results[0].hash], COMMIT_TIMEOUT);
+    assert_eq!(network.client.status().head_height, 1);
+
+    // The sequencer and the shards lose everything: the sequencer starts over from genesis and
+    // proposes another block 1. Every validator already signed a block 1 and must refuse.
+    network.restart_forgetting(&["edgeledger-sequencer-Sequencer", "edgeledger-shards-Shard"]);
+    assert_eq!(network.client.status().head_height, 0);
+    let other =
+        transfers.transfer_on_chain(1, network.genesis.config.chain_id, to, U256::from(2u64));
+    let results = network.client.submit_batch(&[other]);
+    assert_eq!(results[0].status, SubmissionStatus::Accepted);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !network.log().contains("guard_refused") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no validator refused the second block 1"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        network.client.status().head_height,
+        0,
+        "a second block 1 was certified"
+    );
+    assert_eq!(
+        network.client.transaction(&results[0].hash).status,
+        TxState::Pending
+    );
+}
+
+#[test]
 fn an_account_proof_from_the_api_verifies_against_the_certified_header() {
     let network = Network::start(4, 4);
     let mut transfers = Transfers::new(&network);
