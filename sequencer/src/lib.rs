@@ -1,11 +1,11 @@
 //! The sequencer service: the public API front door and the `Sequencer` Durable Object.
 //!
-//! - [`front_door`]: the stateless Worker every public request reaches first. It decodes and
+//! - `front_door`: the stateless Worker every public request reaches first. It decodes and
 //!   recovers transactions (the expensive, horizontally scaled part of admission) and routes
 //!   reads to the `Sequencer` and the shards.
-//! - [`object`]: the `Sequencer` Durable Object, one per chain: ordering, mempool, proposals
+//! - `object`: the `Sequencer` Durable Object, one per chain: ordering, mempool, proposals
 //!   and the PBFT-lite commit, as the [`ledger::sequencer`] state machine decides them.
-//! - [`storage`]: the object's SQLite tables.
+//! - `storage`: the object's SQLite tables.
 
 mod front_door;
 // #[durable_object] generates undocumented public glue (constructor and handlers for JS).
