@@ -204,6 +204,19 @@ fn a_nonce_gap_waits_duplicates_are_idempotent_and_bad_input_is_refused() {
     );
     assert!(answer.content_type.starts_with("application/json"));
 
+    // MessagePack when asked for: the same answer, as a map with binary hashes.
+    let answer = client.send(
+        "GET",
+        "/v1/status",
+        &[("accept", "application/msgpack")],
+        None,
+    );
+    assert_eq!(answer.status, 200);
+    assert!(answer.content_type.starts_with("application/msgpack"));
+    let status: ledger::api::StatusAnswer =
+        rmp_serde::from_slice(&answer.body).expect("a MessagePack status");
+    assert_eq!(status, client.status());
+
     // None of that changed the chain.
     assert_eq!(client.account(&network.address(1), false).nonce, 0);
     assert_eq!(client.account(&network.address(0), false), account);
