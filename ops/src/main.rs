@@ -73,6 +73,11 @@ fn main() -> Result<()> {
                 prepared.dir().display()
             );
             let running = prepared.spawn()?;
+            // The network runs in its own process group (so it can be stopped as a whole):
+            // pass Ctrl-C and termination on to it, then wait for it to exit.
+            if let Some(group) = running.process_group() {
+                ctrlc::set_handler(move || devnet::Running::interrupt_group(group))?;
+            }
             println!("edgeledger API: {}", running.url());
             println!(
                 "development accounts: the 20 of 'test test … junk', 10000 ether each; admin token in {}",

@@ -419,7 +419,20 @@ impl Running {
         self.kill()
     }
 
-    /// Waits for the network to exit by itself (Ctrl-C reaches the whole group).
+    /// The id of the network's process group (its wrangler process's id).
+    pub fn process_group(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Asks the whole network to shut down cleanly (SIGINT to its process group, as Ctrl-C
+    /// would if it shared the terminal's group).
+    pub fn interrupt_group(group: u32) {
+        let _ = Command::new("kill")
+            .args(["-INT", "--", &format!("-{group}")])
+            .status();
+    }
+
+    /// Waits for the network to exit.
     pub fn wait(mut self) -> Result<()> {
         if let Some(mut child) = self.child.take() {
             child.wait()?;
