@@ -99,7 +99,10 @@ pub struct Prepared {
 pub fn repository_root() -> PathBuf {
     std::env::var_os("EDGELEDGER_ROOT")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .unwrap_or_else(|| {
+            let ops_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+            ops_dir.parent().unwrap_or(ops_dir).to_path_buf()
+        })
 }
 
 /// Checks the options, generates or reloads keys and genesis, and writes the configs.
