@@ -12,7 +12,8 @@
 //! - [`consensus`], [`proposal`]: validator sets, votes, certificates, the guard, proposal checks.
 //! - [`genesis`]: the chain's configuration and first block.
 //! - [`mempool`], [`sequencer`], [`shard`]: the protocol's state machines, inputs in, effects out.
-//! - [`backup`]: the encrypted backup envelope.
+//! - [`backup`], [`snapshot`], [`archive`]: the encrypted backup envelope, the state snapshot
+//!   inside it, cold storage in KV, the backup index and its anti-rollback rules.
 //! - [`api`]: the public API's request decoding, error statuses and answer shapes.
 //! - [`in_memory`]: a chain's shards in memory, for tests, benchmarks and tools.
 //! - [`random`]: a deterministic generator for seed-driven tests and simulations.
@@ -48,6 +49,7 @@
 //! ```
 
 pub mod api;
+pub mod archive;
 pub mod backup;
 pub mod block;
 pub mod codec;
@@ -64,6 +66,7 @@ pub mod random;
 pub mod sequencer;
 pub mod shard;
 pub mod signature;
+pub mod snapshot;
 pub mod state;
 pub mod transaction;
 pub mod trie;
