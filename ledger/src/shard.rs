@@ -136,6 +136,9 @@ pub trait ShardStore: TrieStore {
     fn account(&self, address: &Address) -> TrieResult<Option<Account>>;
     /// Writes a batch atomically.
     fn commit(&mut self, batch: &ShardBatch) -> TrieResult<()>;
+    /// Deletes every node, account and the metadata, then writes `batch`, all atomically: a
+    /// restore from a backup replaces the whole state or nothing.
+    fn replace(&mut self, batch: &ShardBatch) -> TrieResult<()>;
 }
 
 /// What [`Shard::apply`] did.
@@ -196,6 +199,57 @@ impl<S: ShardStore> Shard<S> {
             meta,
         })?;
         Ok(shard)
+    }
+
+    /// Replaces the store's whole state with exactly `accounts` at `height`, as restored from
+    /// a backup, if they hash to `expected_root` (the certified shard root at that height);
+    /// otherwise nothing is written. The root is read back afterwards, as after every commit.
+    pub fn restore(
+        layout: ShardLayout,
+        shard: ShardIndex,
+        store: S,
+        accounts: &BTreeMap<Address, Account>,
+        height: u64,
+        expected_root: Hash,
+    ) -> ShardResult<Self> {
+        let root_position = NodePosition::shard_root(layout, shard);
+        if let Some(address) = accounts.keys().find(|a| !root_position.contains(a)) {
+            return Err(ShardError::AddressOutsideShard(*address));
+        }
+        // Built over an empty tree: the batch holds every node of the restored state.
+        let empty = crate::trie::MemoryTrieStore::default();
+        let (root, nodes) = Trie::new(&empty, root_position).prepare_update(accounts)?;
+        if root != expected_root {
+            return Err(ShardError::WrongResult {
+                height,
+                expected: expected_root,
+                computed: root,
+            });
+        }
+        let meta = ShardMeta {
+            shard,
+            applied_height: height,
+            root,
+        };
+        let mut restored = Self {
+            layout,
+            meta,
+            store,
+        };
+        let batch = ShardBatch {
+            nodes,
+            accounts: accounts.iter().map(|(a, account)| (*a, *account)).collect(),
+            meta,
+        };
+        restored.store.replace(&batch)?;
+        let stored = restored.trie().root()?;
+        if stored != root {
+            return Err(ShardError::StoreLostWrite {
+                expected: root,
+                stored,
+            });
+        }
+        Ok(restored)
     }
 
     /// The shard's metadata.
@@ -383,12 +437,64 @@ impl ShardStore for MemoryShardStore {
         self.meta = Some(batch.meta);
         Ok(())
     }
+
+    fn replace(&mut self, batch: &ShardBatch) -> TrieResult<()> {
+        *self = Self::default();
+        self.commit(batch)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::limits::WITNESS_ACCOUNTS_MAX;
+
+    #[test]
+    fn a_restore_replaces_the_whole_state_only_with_accounts_of_the_certified_root() {
+        let mut shard = Shard::initialise(
+            layout(),
+            SHARD,
+            MemoryShardStore::default(),
+            &genesis_accounts(),
+        )
+        .expect("genesis");
+        let restored_accounts = BTreeMap::from([
+            (address(0x80, 1), account(4, 60)),
+            (address(0xa0, 9), account(0, 540)),
+        ]);
+        let expected_root = {
+            let empty = MemoryShardStore::default();
+            Shard::initialise(layout(), SHARD, empty, &restored_accounts)
+                .expect("reference")
+                .meta()
+                .root
+        };
+        // A wrong root or a foreign account writes nothing.
+        let store = shard.into_store();
+        let refused = Shard::restore(
+            layout(),
+            SHARD,
+            store.clone(),
+            &restored_accounts,
+            9,
+            Hash::from([1; 32]),
+        );
+        assert!(matches!(refused, Err(ShardError::WrongResult { .. })));
+        let mut foreign = restored_accounts.clone();
+        foreign.insert(address(0x10, 1), account(0, 1));
+        assert!(matches!(
+            Shard::restore(layout(), SHARD, store.clone(), &foreign, 9, expected_root),
+            Err(ShardError::AddressOutsideShard(_))
+        ));
+        shard = Shard::restore(layout(), SHARD, store, &restored_accounts, 9, expected_root)
+            .expect("restores");
+        assert_eq!(shard.meta().applied_height, 9);
+        assert_eq!(shard.meta().root, expected_root);
+        // Accounts not in the backup are gone; the restored ones are exact.
+        assert_eq!(shard.account(&address(0x90, 2)), Ok(None));
+        assert_eq!(shard.account(&address(0x80, 1)), Ok(Some(account(4, 60))));
+        assert_eq!(shard.store().accounts(), &restored_accounts);
+    }
     use crate::primitives::U256;
     use crate::trie::{Witness, root_over_shards, top_path};
 
@@ -505,6 +611,10 @@ mod tests {
                 ..batch.clone()
             };
             self.0.commit(&without_nodes)
+        }
+        fn replace(&mut self, batch: &ShardBatch) -> TrieResult<()> {
+            self.0 = MemoryShardStore::default();
+            self.commit(batch)
         }
     }
 

@@ -11,10 +11,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::api::{
-    ApiError, BlockSelector, ErrorAnswer, ErrorBody, parse_address, parse_block_selector,
-    parse_hash,
+    ApiError, BlockAnswer, BlockSelector, ErrorAnswer, ErrorBody, TxStatusAnswer, parse_address,
+    parse_block_selector, parse_hash,
 };
-use crate::block::Header;
+use crate::archive::{ArchiveStatus, BackupRecord};
+use crate::block::{CertifiedBlock, Header};
 use crate::codec;
 use crate::consensus::{GuardDecision, QuorumCertificate};
 use crate::primitives::{Address, Hash};
@@ -50,9 +51,9 @@ pub enum InternalCall {
     Submit,
     /// Front door → `Sequencer`: the public status, [`crate::api::StatusAnswer`].
     Status,
-    /// Front door → `Sequencer`: a transaction's status, [`crate::api::TxStatusAnswer`].
+    /// Front door → `Sequencer`: a transaction's status, [`TxLookup`].
     Transaction(Hash),
-    /// Front door → `Sequencer`: a block, [`crate::api::BlockAnswer`].
+    /// Front door → `Sequencer`: a block, [`BlockLookup`].
     Block(BlockSelector),
     /// Front door → `Sequencer`: what an account answer needs besides the shard's data,
     /// [`AccountContext`], for the certified block at `height`.
@@ -89,6 +90,45 @@ pub enum InternalCall {
     SetFault,
     /// Validator → its `Guard`: the fault mode in force, [`FaultRequest`].
     Fault,
+    /// Archiver → `Sequencer`: the head and what is archived, [`ArchiveStatus`].
+    ArchiveStatus,
+    /// Archiver → `Sequencer`: committed blocks `from..=to` (or a prefix of them, up to
+    /// [`crate::archive::ARCHIVE_ANSWER_BYTES_MAX`]), `Vec<CertifiedBlock>`.
+    ArchiveBlocks {
+        /// First height.
+        from: u64,
+        /// Last height.
+        to: u64,
+    },
+    /// Archiver → `Sequencer`: prune every block through `through` after checking each one is
+    /// in KV; answers [`ArchiveStatus`].
+    Prune {
+        /// Last height to prune.
+        through: u64,
+    },
+    /// Archiver → `Sequencer`: the head's certified state, [`Checkpoint`] (what a backup is of).
+    Checkpoint,
+    /// Archiver → `Sequencer`: restart the chain from a restored certified block, body
+    /// [`RestoreRequest`]; answers [`crate::api::StatusAnswer`]. Refused if it would roll back.
+    Restore,
+    /// Archiver → `Shard`: freeze a copy of the accounts for a backup, body
+    /// [`SnapshotOpenRequest`], answer [`SnapshotOpened`]; 409 `state_moved` if the shard is
+    /// not at the expected root.
+    SnapshotOpen,
+    /// Archiver → `Shard`: a page of the frozen copy, body [`SnapshotPageRequest`], answer
+    /// `Vec<(Address, Account)>` in address order.
+    SnapshotPage,
+    /// Archiver → `Shard`: one step of reloading the shard from a backup, body
+    /// [`ShardRestoreStep`], answer [`ShardRestoreAnswer`].
+    ShardRestore,
+    /// Front door (admin) → archiver: run the scheduled work now, body [`RunRequest`], answer
+    /// [`RunReport`].
+    ArchiverRun,
+    /// Front door (admin) → archiver: the backup index, [`crate::archive::BackupIndex`].
+    Backups,
+    /// Front door (admin) → archiver: restore the latest backup, body
+    /// [`RestoreBackupRequest`], answer [`RestoreReport`].
+    RestoreBackup,
 }
 
 impl InternalCall {
@@ -100,14 +140,25 @@ impl InternalCall {
             | Self::Block(_)
             | Self::AccountContext { .. }
             | Self::ShardAccount { .. }
-            | Self::Fault => "GET",
+            | Self::Fault
+            | Self::ArchiveStatus
+            | Self::ArchiveBlocks { .. }
+            | Self::Checkpoint
+            | Self::Backups => "GET",
             Self::Submit
             | Self::SetPaused(_)
             | Self::Witness
             | Self::Apply
             | Self::Propose
             | Self::Authorize
-            | Self::SetFault => "POST",
+            | Self::SetFault
+            | Self::Prune { .. }
+            | Self::Restore
+            | Self::SnapshotOpen
+            | Self::SnapshotPage
+            | Self::ShardRestore
+            | Self::ArchiverRun
+            | Self::RestoreBackup => "POST",
         }
     }
 
@@ -131,6 +182,17 @@ impl InternalCall {
             Self::Propose => "/propose".to_owned(),
             Self::Authorize => "/authorize".to_owned(),
             Self::SetFault | Self::Fault => "/fault".to_owned(),
+            Self::ArchiveStatus => "/archive/status".to_owned(),
+            Self::ArchiveBlocks { from, to } => format!("/archive/blocks/{from}/{to}"),
+            Self::Prune { through } => format!("/archive/prune/{through}"),
+            Self::Checkpoint => "/checkpoint".to_owned(),
+            Self::Restore => "/restore".to_owned(),
+            Self::SnapshotOpen => "/snapshot/open".to_owned(),
+            Self::SnapshotPage => "/snapshot/page".to_owned(),
+            Self::ShardRestore => "/shard-restore".to_owned(),
+            Self::ArchiverRun => "/run".to_owned(),
+            Self::Backups => "/backups".to_owned(),
+            Self::RestoreBackup => "/restore-backup".to_owned(),
         }
     }
 
@@ -167,6 +229,22 @@ impl InternalCall {
             ["", "authorize"] => Self::Authorize,
             ["", "fault"] if method.eq_ignore_ascii_case("GET") => Self::Fault,
             ["", "fault"] => Self::SetFault,
+            ["", "archive", "status"] => Self::ArchiveStatus,
+            ["", "archive", "blocks", from, to] => Self::ArchiveBlocks {
+                from: from.parse().ok()?,
+                to: to.parse().ok()?,
+            },
+            ["", "archive", "prune", through] => Self::Prune {
+                through: through.parse().ok()?,
+            },
+            ["", "checkpoint"] => Self::Checkpoint,
+            ["", "restore"] => Self::Restore,
+            ["", "snapshot", "open"] => Self::SnapshotOpen,
+            ["", "snapshot", "page"] => Self::SnapshotPage,
+            ["", "shard-restore"] => Self::ShardRestore,
+            ["", "run"] => Self::ArchiverRun,
+            ["", "backups"] => Self::Backups,
+            ["", "restore-backup"] => Self::RestoreBackup,
             _ => return None,
         };
         method.eq_ignore_ascii_case(call.method()).then_some(call)
@@ -275,6 +353,162 @@ pub struct FaultRequest {
     pub mode: FaultMode,
 }
 
+/// Answer of [`InternalCall::Transaction`]: the status, or where in KV the archived block
+/// holding the transaction is (the front door reads it there).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TxLookup {
+    /// The answer, from hot storage.
+    Found(TxStatusAnswer),
+    /// Committed in an archived block.
+    Archived {
+        /// The block's height.
+        height: u64,
+        /// The transaction's position in it.
+        position: u32,
+    },
+}
+
+/// Answer of [`InternalCall::Block`]: the block, or that it is archived in KV.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BlockLookup {
+    /// The answer, from hot storage.
+    Found(BlockAnswer),
+    /// Archived: read it from KV.
+    Archived {
+        /// Its height.
+        height: u64,
+        /// Its hash, when the `Sequencer` knows it (looked up by hash).
+        hash: Option<Hash>,
+    },
+}
+
+/// Answer of [`InternalCall::ArchiveBlocks`].
+pub type ArchiveBlocksAnswer = Vec<CertifiedBlock>;
+
+/// Answer of [`InternalCall::Checkpoint`]: the head's certified state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The head's header.
+    pub header: Header,
+    /// Its quorum certificate.
+    pub certificate: QuorumCertificate,
+    /// Every shard's root at the head.
+    pub shard_roots: Vec<Hash>,
+    /// Whether every shard confirmed the head's write sets (only then is each shard at the
+    /// head's root).
+    pub settled: bool,
+}
+
+/// Body of [`InternalCall::Restore`]: the restored certified block and the shard roots after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreRequest {
+    /// The block's header.
+    pub header: Header,
+    /// Its quorum certificate.
+    pub certificate: QuorumCertificate,
+    /// Every shard's root after it.
+    pub shard_roots: Vec<Hash>,
+}
+
+/// Body of [`InternalCall::SnapshotOpen`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotOpenRequest {
+    /// The root the shard must be at (its certified root at the backup's height).
+    pub expected_root: Hash,
+}
+
+/// Answer of [`InternalCall::SnapshotOpen`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotOpened {
+    /// The shard's metadata when the copy was made.
+    pub meta: ShardMeta,
+    /// Accounts in the copy.
+    pub accounts: u64,
+}
+
+/// Body of [`InternalCall::SnapshotPage`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotPageRequest {
+    /// Accounts strictly after this address (`None`: from the first).
+    pub after: Option<Address>,
+    /// Most accounts to return, at most [`crate::snapshot::SNAPSHOT_PAGE_ACCOUNTS_MAX`].
+    pub limit: u32,
+}
+
+/// Body of [`InternalCall::ShardRestore`]: a restore is `Begin`, any number of `Page`s (in
+/// address order), then `Finish`, which replaces the shard's state in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ShardRestoreStep {
+    /// Starts staging a restore (discarding any earlier staging).
+    Begin {
+        /// Height of the restored block.
+        height: u64,
+        /// The shard's certified root there.
+        root: Hash,
+        /// Accounts that will follow.
+        accounts: u64,
+    },
+    /// More accounts.
+    Page(Vec<(Address, Account)>),
+    /// Replaces the shard's state with the staged accounts, if they hash to the root.
+    Finish,
+}
+
+/// Answer of [`InternalCall::ShardRestore`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardRestoreAnswer {
+    /// Accounts staged so far.
+    pub staged: u64,
+    /// After `Finish`: the shard's metadata, now the restored one.
+    pub meta: Option<ShardMeta>,
+}
+
+/// Body of [`InternalCall::ArchiverRun`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RunRequest {
+    /// Make a backup even if the schedule says none is due.
+    pub force_backup: bool,
+}
+
+/// Answer of [`InternalCall::ArchiverRun`]: what one run did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// Heights moved to KV and pruned, if any.
+    pub archived: Option<(u64, u64)>,
+    /// Cold storage after the run.
+    pub archive: ArchiveStatus,
+    /// The backup made, if one was.
+    pub backup: Option<BackupRecord>,
+    /// Why no backup was made, if none was.
+    pub backup_skipped: Option<String>,
+    /// CIDs unpinned because they fell out of the retained history.
+    pub unpinned: Vec<String>,
+}
+
+/// Body of [`InternalCall::RestoreBackup`] (and of `POST /v1/admin/restore`, as JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreBackupRequest {
+    /// The CID to restore: it must be the latest backup's.
+    pub cid: String,
+}
+
+/// Answer of [`InternalCall::RestoreBackup`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreReport {
+    /// The backup restored.
+    pub cid: String,
+    /// Height the chain resumes from.
+    pub height: u64,
+    /// That block's hash.
+    pub block_hash: Hash,
+    /// The state root restored.
+    pub state_root: Hash,
+    /// Accounts restored.
+    pub accounts: u64,
+    /// Shards reloaded.
+    pub shards: u32,
+}
+
 /// Encodes an internal body.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     codec::encode(value)
@@ -337,6 +571,17 @@ mod tests {
             InternalCall::Authorize,
             InternalCall::SetFault,
             InternalCall::Fault,
+            InternalCall::ArchiveStatus,
+            InternalCall::ArchiveBlocks { from: 3, to: 9 },
+            InternalCall::Prune { through: 7 },
+            InternalCall::Checkpoint,
+            InternalCall::Restore,
+            InternalCall::SnapshotOpen,
+            InternalCall::SnapshotPage,
+            InternalCall::ShardRestore,
+            InternalCall::ArchiverRun,
+            InternalCall::Backups,
+            InternalCall::RestoreBackup,
         ]
     }
 

@@ -38,7 +38,7 @@ pub enum Route {
     Block(BlockSelector),
     /// `GET /v1/status`.
     Status,
-    /// `POST /v1/admin/...`: operator actions behind the admin token.
+    /// `/v1/admin/...`: operator actions behind the admin token.
     Admin(AdminRoute),
 }
 
@@ -52,6 +52,15 @@ pub enum AdminRoute {
     /// `POST /v1/admin/validators/{index}/fault` with `{"mode": "healthy|down|garbage"}`: make
     /// a validator simulate a fault (only where its configuration enables fault injection).
     ValidatorFault(usize),
+    /// `POST /v1/admin/archive/run`: run the archiver's scheduled work now (cold storage, and
+    /// a backup if one is due). The local network calls it on a timer.
+    ArchiveRun,
+    /// `POST /v1/admin/backups`: make a backup now, due or not.
+    Backup,
+    /// `GET /v1/admin/backups`: the backup index.
+    Backups,
+    /// `POST /v1/admin/restore` with `{"cid": "…"}`: restore the latest backup.
+    Restore,
 }
 
 /// Works out which request this is. `path` excludes the query string; `query` is what
@@ -67,6 +76,12 @@ pub fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, Api
         ["", "v1", "status"] => ("GET", Ok(Route::Status)),
         ["", "v1", "admin", "pause"] => ("POST", Ok(Route::Admin(AdminRoute::Pause))),
         ["", "v1", "admin", "resume"] => ("POST", Ok(Route::Admin(AdminRoute::Resume))),
+        ["", "v1", "admin", "archive", "run"] => ("POST", Ok(Route::Admin(AdminRoute::ArchiveRun))),
+        ["", "v1", "admin", "backups"] if method.eq_ignore_ascii_case("GET") => {
+            ("GET", Ok(Route::Admin(AdminRoute::Backups)))
+        }
+        ["", "v1", "admin", "backups"] => ("POST", Ok(Route::Admin(AdminRoute::Backup))),
+        ["", "v1", "admin", "restore"] => ("POST", Ok(Route::Admin(AdminRoute::Restore))),
         ["", "v1", "admin", "validators", index, "fault"] => (
             "POST",
             parse_validator_index(index)

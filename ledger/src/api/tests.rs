@@ -584,6 +584,35 @@ fn admin_routes_need_post_and_a_valid_validator_index() {
 }
 
 #[test]
+fn backup_admin_routes_have_their_methods() {
+    let admin = |method: &str, path: &str| route(method, path, None);
+    assert_eq!(
+        admin("POST", "/v1/admin/archive/run"),
+        Ok(Route::Admin(AdminRoute::ArchiveRun))
+    );
+    assert_eq!(
+        admin("POST", "/v1/admin/backups"),
+        Ok(Route::Admin(AdminRoute::Backup))
+    );
+    assert_eq!(
+        admin("GET", "/v1/admin/backups"),
+        Ok(Route::Admin(AdminRoute::Backups))
+    );
+    assert_eq!(
+        admin("POST", "/v1/admin/restore"),
+        Ok(Route::Admin(AdminRoute::Restore))
+    );
+    for (method, path) in [
+        ("GET", "/v1/admin/restore"),
+        ("GET", "/v1/admin/archive/run"),
+        ("DELETE", "/v1/admin/backups"),
+    ] {
+        let error = admin(method, path).expect_err("wrong method");
+        assert_eq!(error.status, 405, "{method} {path}");
+    }
+}
+
+#[test]
 fn the_admin_token_must_be_presented_exactly() {
     let token = "s3cret-token";
     assert_eq!(
