@@ -358,7 +358,7 @@ pub struct FaultRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TxLookup {
     /// The answer, from hot storage.
-    Found(TxStatusAnswer),
+    Found(Box<TxStatusAnswer>),
     /// Committed in an archived block.
     Archived {
         /// The block's height.
@@ -372,7 +372,7 @@ pub enum TxLookup {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BlockLookup {
     /// The answer, from hot storage.
-    Found(BlockAnswer),
+    Found(Box<BlockAnswer>),
     /// Archived: read it from KV.
     Archived {
         /// Its height.
