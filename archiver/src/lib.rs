@@ -1,29 +1,117 @@
-//! The archiver cron Worker: cold storage in Workers KV and encrypted backups on IPFS.
+//! The archiver Worker: cold storage in Workers KV, encrypted backups on IPFS, and restores.
 //!
-//! This issue deploys it as part of the network (its config, its schedule, its bindings);
-//! moving blocks to KV and sealing backups with [`ledger::backup`] arrive with the archiver
-//! issue. Until then a scheduled run only checks that the chain configuration loads, and the
-//! Worker answers every request with 404: it has no public endpoints.
+//! - On its cron schedule (and when the admin API asks, through the sequencer service's
+//!   `ARCHIVER` binding) it runs [`run`]: [`cold`] moves blocks beyond the hot window to KV and
+//!   has the `Sequencer` prune them, then [`backups`] makes a backup if one is due.
+//! - [`restore`] restores the chain from the latest backup, refusing anything else.
+//!
+//! It has no public route: its fetch handler answers only the internal calls of
+//! [`ledger::wire`] (`ArchiverRun`, `Backups`, `RestoreBackup`), which only bound services can
+//! reach. Every decision (ranges, schedule, index, verification) is in [`ledger::archive`] and
+//! [`ledger::snapshot`]; this crate moves bytes between KV, IPFS and the other objects.
 
-use ledger::api::{ApiError, Format};
+mod backups;
+mod cold;
+mod peers;
+mod pinning;
+mod restore;
+mod settings;
+
+use ledger::api::{ApiError, ErrorAnswer};
+use ledger::archive::BackupIndex;
+use ledger::wire::{self, InternalCall, RestoreBackupRequest, RunReport, RunRequest};
 use worker::{
     Context, Env, Request, Response, ScheduleContext, ScheduledEvent, console_error, event,
 };
+use worker_shell::{internal, internal_answer, internal_error_answer};
 
-/// No public endpoints: every request is a JSON 404.
+use crate::peers::Peers;
+
+/// Bytes of an internal request to the archiver: small JSON-like bodies only.
+const REQUEST_BYTES_MAX: usize = 4 * 1024;
+
+/// Internal calls only (an unknown path or method is a 404).
 #[event(fetch)]
-async fn fetch(request: Request, _env: Env, _context: Context) -> worker::Result<Response> {
-    let path = request.path();
-    worker_shell::error_answer(
-        Format::Json,
-        ApiError::not_found(format!("the archiver serves no requests ({path})")),
-    )
+async fn fetch(mut request: Request, env: Env, _context: Context) -> worker::Result<Response> {
+    match handle(&mut request, &env).await {
+        Ok(response) => Ok(response),
+        Err(error) => {
+            if error.status >= 500 {
+                console_error!(
+                    "archiver: {} {}",
+                    error.body.error.code,
+                    error.body.error.message
+                );
+            }
+            internal_error_answer(error)
+        }
+    }
 }
 
-/// The cron trigger.
+async fn handle(request: &mut Request, env: &Env) -> Result<Response, ErrorAnswer> {
+    let (call, body) = worker_shell::read_internal(request, REQUEST_BYTES_MAX).await?;
+    let answer = match call {
+        InternalCall::ArchiverRun => {
+            let run: RunRequest = wire::decode(&body, REQUEST_BYTES_MAX)?;
+            internal_answer(&run_once(env, run).await?)
+        }
+        InternalCall::Backups => {
+            let index = backups::load_index(env)
+                .await?
+                .unwrap_or_else(BackupIndex::empty);
+            internal_answer(&index)
+        }
+        InternalCall::RestoreBackup => {
+            let restore: RestoreBackupRequest = wire::decode(&body, REQUEST_BYTES_MAX)?;
+            let chain = worker_shell::chain(env)?;
+            let peers = Peers::new(env);
+            internal_answer(&restore::restore(env, &peers, &chain, &restore.cid).await?)
+        }
+        other => {
+            return Err(ApiError::not_found(format!(
+                "the archiver serves no {} {}",
+                other.method(),
+                other.path()
+            ))
+            .into());
+        }
+    };
+    answer.map_err(|error| internal(error).into())
+}
+
+/// One scheduled run: cold storage, then a backup if due (or forced).
+async fn run_once(env: &Env, run: RunRequest) -> Result<RunReport, ErrorAnswer> {
+    let chain = worker_shell::chain(env)?;
+    let peers = Peers::new(env);
+    let settings = settings::archive_settings(env)?;
+    let (archived, archive) = cold::archive_old_blocks(env, &peers, &settings).await?;
+    let outcome = backups::back_up(env, &peers, &chain, run.force_backup).await?;
+    Ok(RunReport {
+        archived,
+        archive,
+        backup: outcome.made,
+        backup_skipped: outcome.skipped,
+        unpinned: outcome.unpinned,
+    })
+}
+
+/// The cron trigger: the same run, logged.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _context: ScheduleContext) {
-    if let Err(error) = worker_shell::chain(&env) {
-        console_error!("archiver: {error}");
+    match run_once(&env, RunRequest::default()).await {
+        Ok(report) => {
+            if let Some(backup) = &report.backup {
+                worker::console_log!(
+                    "archiver: backup {} at height {}",
+                    backup.cid,
+                    backup.height
+                );
+            }
+        }
+        Err(error) => console_error!(
+            "archiver run: {} {}",
+            error.body.error.code,
+            error.body.error.message
+        ),
     }
 }

@@ -192,6 +192,12 @@ impl From<ArchiveError> for ApiError {
     }
 }
 
+impl From<ArchiveError> for crate::api::ErrorAnswer {
+    fn from(error: ArchiveError) -> Self {
+        ApiError::from(error).into()
+    }
+}
+
 /// Result alias for this module.
 pub type ArchiveResult<T> = Result<T, ArchiveError>;
 

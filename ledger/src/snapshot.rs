@@ -539,5 +539,9 @@ pub fn read_verified(
     Ok((check.finish()?, accounts))
 }
 
+mod sealed;
+
+pub use sealed::{BackupDigest, SealedSnapshot, SnapshotOpener, SnapshotSealer};
+
 #[cfg(test)]
 mod tests;

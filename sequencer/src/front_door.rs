@@ -4,16 +4,19 @@
 //! answers in JSON or MessagePack as the client asks.
 
 use ledger::api::{
-    self, AccountAnswer, AdminRoute, ApiError, BatchAnswer, BlockAnswer, ErrorAnswer, Format,
-    JSON_CONTENT_TYPE, MSGPACK_CONTENT_TYPE, Route, SINGLE_TX_BODY_BYTES_MAX, StatusAnswer,
-    SubmissionResult, SubmissionStatus, TxStatusAnswer,
+    self, AccountAnswer, AdminRoute, ApiError, BatchAnswer, ErrorAnswer, Format, JSON_CONTENT_TYPE,
+    MSGPACK_CONTENT_TYPE, Route, SINGLE_TX_BODY_BYTES_MAX, StatusAnswer, SubmissionResult,
+    SubmissionStatus,
 };
+use ledger::archive::{self, BackupIndex};
+use ledger::block::CertifiedBlock;
 use ledger::limits::{REQUEST_BYTES_MAX, TRIE_DEPTH};
 use ledger::primitives::Address;
 use ledger::transaction;
 use ledger::wire::{
-    self, AccountContext, FaultRequest, InternalCall, SEQUENCER_OBJECT_NAME, ShardAccount,
-    SubmitRequest,
+    self, AccountContext, BlockLookup, FaultRequest, InternalCall, RestoreBackupRequest,
+    RestoreReport, RunReport, RunRequest, SEQUENCER_OBJECT_NAME, ShardAccount, SubmitRequest,
+    TxLookup,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -29,6 +32,18 @@ const SEQUENCER_BINDING: &str = "SEQUENCER";
 
 /// Binding of the shards' namespace.
 const SHARD_BINDING: &str = "SHARD";
+
+/// Binding of the KV namespace archived blocks are read from.
+const ARCHIVE_BINDING: &str = crate::object::ARCHIVE_BINDING;
+
+/// Service binding of the archiver.
+const ARCHIVER_BINDING: &str = "ARCHIVER";
+
+/// How long the front door waits for an archiver run, backup or restore.
+const ARCHIVER_DEADLINE: Duration = Duration::from_secs(120);
+
+/// Bytes of an archiver answer: a report or the backup index.
+const ARCHIVER_ANSWER_BYTES_MAX: usize = ledger::archive::BACKUP_INDEX_BYTES_MAX;
 
 /// Bytes of an internal answer the front door accepts: a block's hashes, a proof, a status.
 const ANSWER_BYTES_MAX: usize = 2 * REQUEST_BYTES_MAX;
@@ -58,12 +73,24 @@ async fn respond(
         Route::SubmitBatch => submit_batch(request, env, &chain, format).await,
         Route::SubmitOne => submit_one(request, env, &chain, format).await,
         Route::Transaction(hash) => {
-            let answer: TxStatusAnswer =
-                ask_sequencer(env, InternalCall::Transaction(hash)).await?;
+            let answer = match ask_sequencer(env, InternalCall::Transaction(hash)).await? {
+                TxLookup::Found(answer) => *answer,
+                TxLookup::Archived { height, position } => {
+                    let block = archived_block(env, height, None).await?;
+                    archive::archived_tx_answer(&block, position, &hash).ok_or_else(|| {
+                        internal(format!("archived block {height} lacks transaction {hash}"))
+                    })?
+                }
+            };
             reply(format, 200, &answer)
         }
         Route::Block(selector) => {
-            let answer: BlockAnswer = ask_sequencer(env, InternalCall::Block(selector)).await?;
+            let answer = match ask_sequencer(env, InternalCall::Block(selector)).await? {
+                BlockLookup::Found(answer) => *answer,
+                BlockLookup::Archived { height, hash } => {
+                    archive::archived_block_answer(&archived_block(env, height, hash).await?)
+                }
+            };
             reply(format, 200, &answer)
         }
         Route::Status => {
@@ -243,7 +270,84 @@ async fn admin(
             .await?;
             reply(format, 200, &answer)
         }
+        AdminRoute::ArchiveRun | AdminRoute::Backup => {
+            let run = RunRequest {
+                force_backup: action == AdminRoute::Backup,
+            };
+            let report: RunReport =
+                ask_archiver(env, InternalCall::ArchiverRun, Some(wire::encode(&run))).await?;
+            reply(format, 200, &report)
+        }
+        AdminRoute::Backups => {
+            let index: BackupIndex = ask_archiver(env, InternalCall::Backups, None).await?;
+            reply(format, 200, &index)
+        }
+        AdminRoute::Restore => {
+            api::check_content_type(
+                header(request, "content-type").as_deref(),
+                JSON_CONTENT_TYPE,
+            )?;
+            let body = read_body(request, 1024).await?;
+            let restore: RestoreBackupRequest = serde_json::from_slice(&body).map_err(|error| {
+                ApiError::bad_request(
+                    "malformed_json",
+                    format!("expected {{\"cid\": \"<the latest backup's CID>\"}}: {error}"),
+                )
+            })?;
+            let report: RestoreReport = ask_archiver(
+                env,
+                InternalCall::RestoreBackup,
+                Some(wire::encode(&restore)),
+            )
+            .await?;
+            reply(format, 200, &report)
+        }
     }
+}
+
+/// An archived block, read from KV and checked to be the one asked for.
+async fn archived_block(
+    env: &Env,
+    height: u64,
+    hash: Option<ledger::primitives::Hash>,
+) -> Result<CertifiedBlock, ErrorAnswer> {
+    let kv = env
+        .kv(ARCHIVE_BINDING)
+        .map_err(|error| worker_shell::misconfigured(format!("{ARCHIVE_BINDING}: {error}")))?;
+    let bytes = kv
+        .get(&archive::archived_block_key(height))
+        .bytes()
+        .await
+        .map_err(|error| internal(format!("reading KV: {error}")))?
+        .ok_or_else(|| {
+            ApiError::new(
+                503,
+                "archive_unavailable",
+                format!("block {height} is archived but not readable from KV yet"),
+            )
+        })?;
+    archive::decode_archived_block(&bytes, height, hash.as_ref())
+        .map_err(|error| ApiError::from(error).into())
+}
+
+/// Asks the archiver (through its service binding): archive runs, backups and restores take
+/// as long as they take, so the deadline is generous.
+async fn ask_archiver<T: DeserializeOwned>(
+    env: &Env,
+    call: InternalCall,
+    body: Option<Vec<u8>>,
+) -> Result<T, ErrorAnswer> {
+    let fetcher = env
+        .service(ARCHIVER_BINDING)
+        .map_err(|error| worker_shell::misconfigured(format!("{ARCHIVER_BINDING}: {error}")))?;
+    worker_shell::call(
+        Target::Service(&fetcher),
+        &call,
+        body,
+        ARCHIVER_ANSWER_BYTES_MAX,
+        ARCHIVER_DEADLINE,
+    )
+    .await
 }
 
 async fn ask_sequencer<T: DeserializeOwned>(

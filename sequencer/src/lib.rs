@@ -10,7 +10,7 @@
 mod front_door;
 // #[durable_object] generates undocumented public glue (constructor and handlers for JS).
 #[allow(missing_docs)]
-mod object;
+pub(crate) mod object;
 mod storage;
 
 pub use object::Sequencer;

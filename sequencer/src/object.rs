@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use ledger::api::{ApiError, BlockSelector, StatusAnswer, SubmissionResult};
+use ledger::archive::{self, ARCHIVE_ANSWER_BYTES_MAX, ARCHIVE_BLOCKS_PER_RUN_MAX, ArchiveStatus};
+use ledger::block::CertifiedBlock;
 use ledger::consensus::{QuorumCertificate, Vote};
 use ledger::execution::WriteSet;
 use ledger::limits::{PROPOSAL_BYTES_MAX, REQUEST_BYTES_MAX, WITNESS_NODES_MAX};
@@ -24,7 +26,9 @@ use ledger::sequencer::{Effect, Head, Persisted, RoundId, Sequencer as Machine, 
 use ledger::shard::WitnessRequest;
 use ledger::state::ShardIndex;
 use ledger::trie::PartialTree;
-use ledger::wire::{self, AccountContext, ApplyAnswer, InternalCall, SubmitRequest};
+use ledger::wire::{
+    self, AccountContext, ApplyAnswer, Checkpoint, InternalCall, RestoreRequest, SubmitRequest,
+};
 use worker::{DurableObject, Env, Request, Response, ScheduledTime, State, durable_object};
 use worker_shell::{Chain, Target, internal, internal_answer, internal_error_answer, now_ms};
 
@@ -40,6 +44,9 @@ const TIMING: Timing = Timing {
 
 /// Binding of the shards' Durable Object namespace.
 const SHARD_BINDING: &str = "SHARD";
+
+/// Binding of the KV namespace archived blocks are kept in.
+pub(crate) const ARCHIVE_BINDING: &str = "ARCHIVE";
 
 /// The service binding of validator `index` of the genesis validator set.
 fn validator_binding(index: usize) -> String {
@@ -120,23 +127,31 @@ impl Sequencer {
             }
             InternalCall::Status => internal_answer(&self.status(&chain)?),
             InternalCall::Transaction(hash) => {
-                let status = self.with(|loaded| loaded.store.transaction_status(&hash))?;
-                internal_answer(&status)
+                let lookup = self.with(|loaded| loaded.store.transaction_lookup(&hash))?;
+                internal_answer(&lookup)
             }
             InternalCall::Block(selector) => {
-                let block = self.with(|loaded| {
-                    let height = match selector {
-                        BlockSelector::Latest => Some(loaded.machine.head().header.height),
-                        BlockSelector::Height(height) => Some(height),
-                        BlockSelector::Hash(hash) => loaded.store.height_of(&hash)?,
-                    };
-                    match height {
-                        Some(height) => loaded.store.block(height),
-                        None => Ok(None),
+                let block = self.with(|loaded| match selector {
+                    BlockSelector::Latest => {
+                        let head = loaded.machine.head().header.height;
+                        loaded.store.block_lookup(Some(head), None)
                     }
+                    BlockSelector::Height(height) => loaded.store.block_lookup(Some(height), None),
+                    BlockSelector::Hash(hash) => loaded.store.block_lookup(None, Some(&hash)),
                 })?;
                 let block = block.ok_or_else(|| ApiError::not_found("no such block"))?;
                 internal_answer(&block)
+            }
+            InternalCall::ArchiveStatus => internal_answer(&self.archive_status()?),
+            InternalCall::ArchiveBlocks { from, to } => {
+                internal_answer(&self.blocks_to_archive(from, to)?)
+            }
+            InternalCall::Prune { through } => internal_answer(&self.prune(through).await?),
+            InternalCall::Checkpoint => internal_answer(&self.checkpoint()?),
+            InternalCall::Restore => {
+                let request: RestoreRequest = wire::decode(&body, REQUEST_BYTES_MAX)?;
+                self.restore(&chain, &request).await?;
+                internal_answer(&self.status(&chain)?)
             }
             InternalCall::AccountContext { address, height } => {
                 let context = self.with(|loaded| {
@@ -237,6 +252,144 @@ impl Sequencer {
                 shard_count: config.layout().shard_count(),
                 paused: status.paused,
             })
+        })
+    }
+
+    fn archive_status(&self) -> Result<ArchiveStatus, ApiError> {
+        self.with(|loaded| {
+            let head = loaded.machine.head().header.height;
+            loaded.store.archive_status(head)
+        })
+    }
+
+    /// Committed blocks `from..=to` for the archiver: as many as fit one answer.
+    fn blocks_to_archive(&self, from: u64, to: u64) -> Result<Vec<CertifiedBlock>, ApiError> {
+        if from == 0 || to < from || to - from >= ARCHIVE_BLOCKS_PER_RUN_MAX {
+            return Err(ApiError::bad_request(
+                "invalid_range",
+                format!(
+                    "blocks {from}..={to}: give 1 <= from <= to, at most {ARCHIVE_BLOCKS_PER_RUN_MAX}"
+                ),
+            ));
+        }
+        self.with(|loaded| {
+            let mut blocks = Vec::new();
+            let mut bytes = 0;
+            for height in from..=to {
+                let Some(block) = loaded.store.certified_block(height)? else {
+                    break;
+                };
+                bytes += block.encode().len();
+                if bytes > ARCHIVE_ANSWER_BYTES_MAX && !blocks.is_empty() {
+                    break;
+                }
+                blocks.push(block);
+            }
+            Ok(blocks)
+        })
+    }
+
+    /// Prunes blocks through `through` once every one of them is found in KV exactly as held
+    /// here (read back, hash compared): a block leaves hot storage only when its cold copy is
+    /// known good.
+    async fn prune(&self, through: u64) -> Result<ArchiveStatus, ApiError> {
+        let status = self.archive_status()?;
+        let Some((from, to)) = archive::check_prune(&status, through)? else {
+            return Ok(status);
+        };
+        let kv = self
+            .env
+            .kv(ARCHIVE_BINDING)
+            .map_err(|error| worker_shell::misconfigured(format!("{ARCHIVE_BINDING}: {error}")))?;
+        for height in from..=to {
+            let expected = self
+                .with(|loaded| loaded.store.certified_state(height))?
+                .map(|state| state.header.hash());
+            let Some(expected) = expected else {
+                continue; // pruned by a concurrent run
+            };
+            let bytes = kv
+                .get(&archive::archived_block_key(height))
+                .bytes()
+                .await
+                .map_err(|error| internal(format!("reading KV: {error}")))?
+                .ok_or_else(|| {
+                    ApiError::from(archive::ArchiveError::ArchivedBlock {
+                        height,
+                        problem: "missing".to_owned(),
+                    })
+                })?;
+            archive::decode_archived_block(&bytes, height, Some(&expected))?;
+        }
+        self.with(|loaded| {
+            loaded.store.prune(from, to)?;
+            let head = loaded.machine.head().header.height;
+            loaded.store.archive_status(head)
+        })
+    }
+
+    /// The head's certified state: what a backup is taken of.
+    fn checkpoint(&self) -> Result<Checkpoint, ApiError> {
+        self.with(|loaded| {
+            let head = loaded.machine.head();
+            Ok(Checkpoint {
+                header: head.header,
+                certificate: head.certificate.clone(),
+                shard_roots: loaded.machine.shard_roots().to_vec(),
+                settled: loaded.machine.status().unconfirmed_heights.is_empty(),
+            })
+        })
+    }
+
+    /// Restarts the chain from a restored certified block. Checked here too (the certificate,
+    /// the shard roots, and that it does not move the chain back), though only the archiver
+    /// can call it. Block production stays paused until the archiver resumes it.
+    async fn restore(&self, chain: &Chain, request: &RestoreRequest) -> Result<(), ApiError> {
+        let config = &chain.context.config;
+        request
+            .certificate
+            .verify(&config.validators, config.chain_id, &request.header)
+            .map_err(|error| {
+                ApiError::new(
+                    422,
+                    "invalid_certificate",
+                    format!("restored block: {error}"),
+                )
+            })?;
+        let shard_count = config.layout().shard_count() as usize;
+        if request.shard_roots.len() != shard_count
+            || ledger::trie::root_over_shards(&request.shard_roots) != request.header.state_root
+        {
+            return Err(ApiError::new(
+                422,
+                "invalid_restore",
+                "the shard roots do not give the restored block's state root",
+            ));
+        }
+        let head = self.with(|loaded| Ok(loaded.machine.head().header))?;
+        if head.height > request.header.height
+            || (head.height == request.header.height && head.hash() != request.header.hash())
+        {
+            return Err(archive::ArchiveError::WouldRollBack {
+                head_height: head.height,
+                backup_height: request.header.height,
+            }
+            .into());
+        }
+        let persisted = self.with(|loaded| loaded.store.restore(request))?;
+        let (machine, _effects) = Machine::recover(
+            config.clone(),
+            TIMING,
+            MempoolLimits::default(),
+            &persisted,
+            now_ms(),
+            hash_seed(),
+        )
+        .map_err(|error| ApiError::new(422, "invalid_restore", error.to_string()))?;
+        // Paused: recovery schedules nothing that needs doing before the resume.
+        self.with(|loaded| {
+            loaded.machine = machine;
+            Ok(())
         })
     }
 

@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 
 use ledger::api::{ApiError, BlockAnswer, Reason, TxStatusAnswer};
+use ledger::archive::ArchiveStatus;
 use ledger::block::{CertifiedBlock, Header, Receipt};
 use ledger::codec;
 use ledger::consensus::QuorumCertificate;
@@ -24,8 +25,10 @@ use ledger::proposal::Proposal;
 use ledger::sequencer::{Effect, Head, Persisted};
 use ledger::state::ShardIndex;
 use ledger::transaction::WireTx;
+use ledger::wire::{BlockLookup, RestoreRequest, TxLookup};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_bytes::ByteBuf;
 use worker::{SqlStorage, SqlStorageValue};
 
 use worker_shell::internal;
@@ -54,11 +57,28 @@ const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS txs_by_block ON txs (height, position)",
     "CREATE TABLE IF NOT EXISTS rejected (hash BLOB PRIMARY KEY, code TEXT NOT NULL, \
      message TEXT NOT NULL)",
+    // Locators of archived blocks and transactions: their bodies are in KV.
+    "CREATE TABLE IF NOT EXISTS archived_blocks (height INTEGER PRIMARY KEY, \
+     hash BLOB NOT NULL UNIQUE)",
+    "CREATE TABLE IF NOT EXISTS archived_txs (hash BLOB PRIMARY KEY, height INTEGER NOT NULL, \
+     position INTEGER NOT NULL)",
+];
+
+/// Tables a restore empties: the history of the chain being replaced. `pending` stays:
+/// acknowledged transactions are re-evaluated against the restored state, never lost.
+const RESTORE_CLEARED_TABLES: &[&str] = &[
+    "blobs",
+    "blocks",
+    "txs",
+    "rejected",
+    "archived_blocks",
+    "archived_txs",
 ];
 
 const HEAD_KEY: &str = "head";
 const SHARD_ROOTS_KEY: &str = "shard_roots";
 const PAUSED_KEY: &str = "paused";
+const ARCHIVED_THROUGH_KEY: &str = "archived_through";
 const PROPOSAL_BLOB: &str = "proposal";
 const WRITE_SET_BLOB_PREFIX: &str = "write_set/";
 
@@ -254,7 +274,24 @@ impl Store {
             .is_empty())
     }
 
-    /// Where a transaction stands: committed, pending, rejected or unknown.
+    /// Where a transaction stands, or where its archived block is.
+    pub(crate) fn transaction_lookup(&self, hash: &Hash) -> StoreResult<TxLookup> {
+        let archived = self.rows(
+            "SELECT height, position FROM archived_txs WHERE hash = ?",
+            vec![hash_value(hash)],
+        )?;
+        if let Some(row) = archived.first() {
+            let position = u32::try_from(integer_column(row, 1)?)
+                .map_err(|_| internal("an archived position beyond u32"))?;
+            return Ok(TxLookup::Archived {
+                height: integer_column(row, 0)?,
+                position,
+            });
+        }
+        Ok(TxLookup::Found(Box::new(self.transaction_status(hash)?)))
+    }
+
+    /// Where a transaction stands in hot storage: committed, pending, rejected or unknown.
     pub(crate) fn transaction_status(&self, hash: &Hash) -> StoreResult<TxStatusAnswer> {
         let committed = self.rows(
             "SELECT txs.height, blocks.hash, txs.receipt FROM txs \
@@ -288,6 +325,125 @@ impl Store {
             return Ok(TxStatusAnswer::rejected(*hash, reason));
         }
         Ok(TxStatusAnswer::unknown(*hash))
+    }
+
+    /// The block at `height` (`None`: the head's), or where in KV it is archived.
+    pub(crate) fn block_lookup(
+        &self,
+        height: Option<u64>,
+        hash: Option<&Hash>,
+    ) -> StoreResult<Option<BlockLookup>> {
+        let height = match (height, hash) {
+            (Some(height), _) => height,
+            (None, Some(hash)) => match self.height_of(hash)? {
+                Some(height) => height,
+                None => return self.archived_height_of(hash),
+            },
+            (None, None) => return Ok(None),
+        };
+        if let Some(block) = self.block(height)? {
+            return Ok(Some(BlockLookup::Found(Box::new(block))));
+        }
+        let archived = self.archived_through()?;
+        Ok((height >= 1 && height <= archived)
+            .then_some(BlockLookup::Archived { height, hash: None }))
+    }
+
+    fn archived_height_of(&self, hash: &Hash) -> StoreResult<Option<BlockLookup>> {
+        self.rows(
+            "SELECT height FROM archived_blocks WHERE hash = ?",
+            vec![hash_value(hash)],
+        )?
+        .first()
+        .map(|row| {
+            Ok(BlockLookup::Archived {
+                height: integer_column(row, 0)?,
+                hash: Some(*hash),
+            })
+        })
+        .transpose()
+    }
+
+    /// Every block from 1 through this height is archived in KV and pruned here (0: none).
+    pub(crate) fn archived_through(&self) -> StoreResult<u64> {
+        Ok(self.meta::<u64>(ARCHIVED_THROUGH_KEY, 16)?.unwrap_or(0))
+    }
+
+    /// Cold storage's progress against the head.
+    pub(crate) fn archive_status(&self, head_height: u64) -> StoreResult<ArchiveStatus> {
+        Ok(ArchiveStatus {
+            head_height,
+            archived_through: self.archived_through()?,
+        })
+    }
+
+    /// The committed block at `height` with its transactions and receipts, as archived.
+    pub(crate) fn certified_block(&self, height: u64) -> StoreResult<Option<CertifiedBlock>> {
+        let Some(state) = self.certified_state(height)? else {
+            return Ok(None);
+        };
+        let mut transactions = Vec::new();
+        let mut receipts = Vec::new();
+        for row in self.rows(
+            "SELECT raw, receipt FROM txs WHERE height = ? ORDER BY position",
+            vec![integer(height)?],
+        )? {
+            transactions.push(ByteBuf::from(blob_column(&row, 0)?));
+            receipts.push(decode_column::<Receipt>(&row, 1, RECEIPT_BYTES_MAX)?);
+        }
+        Ok(Some(CertifiedBlock {
+            header: state.header,
+            certificate: state.certificate,
+            transactions,
+            receipts,
+        }))
+    }
+
+    /// Prunes blocks `from..=to`, whose copies in KV the caller checked: their bodies leave,
+    /// their locators stay. Idempotent, and all in one storage transaction with the caller's
+    /// other writes (no await in between).
+    pub(crate) fn prune(&self, from: u64, to: u64) -> StoreResult<()> {
+        let range = || Ok::<_, ApiError>(vec![integer(from)?, integer(to)?]);
+        self.execute(
+            "INSERT OR REPLACE INTO archived_txs (hash, height, position) \
+             SELECT hash, height, position FROM txs WHERE height BETWEEN ? AND ?",
+            range()?,
+        )?;
+        self.execute("DELETE FROM txs WHERE height BETWEEN ? AND ?", range()?)?;
+        self.execute(
+            "INSERT OR REPLACE INTO archived_blocks (height, hash) \
+             SELECT height, hash FROM blocks WHERE height BETWEEN ? AND ?",
+            range()?,
+        )?;
+        self.execute("DELETE FROM blocks WHERE height BETWEEN ? AND ?", range()?)?;
+        self.put_meta(ARCHIVED_THROUGH_KEY, &to)
+    }
+
+    /// Replaces the chain's durable state with a restored certified block: the old history
+    /// goes, pending transactions stay, block production starts paused (the archiver resumes
+    /// it once every shard is reloaded). Returns the state to recover the machine from.
+    pub(crate) fn restore(&self, request: &RestoreRequest) -> StoreResult<Persisted> {
+        let mut persisted = self
+            .load()?
+            .ok_or_else(|| internal("restore before the sequencer was initialised"))?;
+        for table in RESTORE_CLEARED_TABLES {
+            self.execute(&format!("DELETE FROM {table}"), Vec::new())?;
+        }
+        persisted.head = Head {
+            header: request.header,
+            certificate: request.certificate.clone(),
+        };
+        persisted.shard_roots = request.shard_roots.clone();
+        persisted.proposal = None;
+        persisted.unconfirmed = BTreeMap::new();
+        persisted.paused = true;
+        self.initialise(&persisted)?;
+        // Blocks up to the restored one count as archived: their bodies (if any survive) are
+        // in KV, and nothing below the restored head may be served from here.
+        let archived_through = request.header.height.saturating_sub(1);
+        self.put_meta(ARCHIVED_THROUGH_KEY, &archived_through)?;
+        self.put_meta(PAUSED_KEY, &true)?;
+        Ok(persisted)
     }
 
     /// The height of the block with this hash.

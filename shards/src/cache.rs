@@ -4,7 +4,8 @@
 //! request starts at the shard root, so the top of the tree is read over and over. Caching
 //! nodes saves those reads. The cache is a plain map that empties itself when full: simple,
 //! bounded, and never stale, because the store drops every position it writes before writing
-//! it (see [`NodeCache::forget`]).
+//! it (see [`NodeCache::forget`]), and everything before a restore replaces the whole state
+//! ([`NodeCache::clear`]).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -56,6 +57,12 @@ impl NodeCache {
         for position in positions {
             entries.remove(position);
         }
+    }
+
+    /// Drops every position: after the whole state is replaced (a restore), nothing cached
+    /// describes storage any more.
+    pub(crate) fn clear(&self) {
+        self.entries.borrow_mut().clear();
     }
 
     /// Positions cached.
@@ -130,6 +137,9 @@ mod tests {
         assert_eq!(cache.len(), 1, "a full cache starts over");
         assert_eq!(cache.get(&position(10)), Some(Some(internal(10))));
         assert_eq!(cache.get(&position(0)), None);
+        cache.clear();
+        assert_eq!(cache.len(), 0, "cleared");
+        assert_eq!(cache.get(&position(10)), None);
         let disabled = NodeCache::new(0);
         disabled.remember(position(1), None);
         assert_eq!(disabled.len(), 0);

@@ -1,8 +1,10 @@
 //! What a shard answers when it refuses: every [`ShardError`] as an [`ApiError`] with a precise
-//! status, and which shard an object is, from its name.
+//! status, the refusals of the backup and restore calls, and which shard an object is, from
+//! its name.
 
 use ledger::api::ApiError;
-use ledger::shard::ShardError;
+use ledger::primitives::Hash;
+use ledger::shard::{ShardError, ShardMeta};
 use ledger::state::{ShardIndex, ShardLayout};
 use ledger::trie::TrieError;
 use ledger::wire::shard_object_name;
@@ -44,6 +46,57 @@ pub(crate) fn storage_error(error: TrieError) -> ApiError {
     shard_error(ShardError::Trie(error))
 }
 
+/// 409 `state_moved`: a snapshot was asked of `expected`, but the shard is elsewhere (it
+/// applied another block since the archiver read the head, or has not applied it yet).
+pub(crate) fn state_moved(meta: &ShardMeta, expected: Hash) -> ApiError {
+    ApiError::new(
+        409,
+        "state_moved",
+        format!(
+            "shard {} is at root {} (height {}), the snapshot expects root {expected}",
+            meta.shard, meta.root, meta.applied_height
+        ),
+    )
+}
+
+/// 409 `no_snapshot`: a page was asked for before any snapshot was opened.
+pub(crate) fn no_snapshot() -> ApiError {
+    ApiError::new(
+        409,
+        "no_snapshot",
+        "no snapshot was opened on this shard: open one first",
+    )
+}
+
+/// 409 `no_restore_in_progress`: a restore page or finish without a `Begin`.
+pub(crate) fn no_restore_in_progress() -> ApiError {
+    ApiError::new(
+        409,
+        "no_restore_in_progress",
+        "no restore is being staged on this shard: begin one first",
+    )
+}
+
+/// What finishing a restore refused: a root that is not the certified one is the backup's
+/// fault (422 `restore_root_mismatch`, nothing was written); the rest as any shard refusal.
+pub(crate) fn restore_error(error: ShardError) -> ApiError {
+    match &error {
+        ShardError::WrongResult {
+            height,
+            expected,
+            computed,
+        } => ApiError::new(
+            422,
+            "restore_root_mismatch",
+            format!(
+                "the staged accounts hash to {computed}, not to the certified root {expected} \
+                 at height {height}: nothing was written"
+            ),
+        ),
+        _ => shard_error(error),
+    }
+}
+
 /// The shard an object named `name` serves: the inverse of [`shard_object_name`], refusing
 /// anything else (another spelling of the number included) and indices the layout lacks.
 pub(crate) fn shard_of_object(name: &str, layout: ShardLayout) -> Result<ShardIndex, ApiError> {
@@ -64,7 +117,7 @@ pub(crate) fn shard_of_object(name: &str, layout: ShardLayout) -> Result<ShardIn
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ledger::primitives::{Address, Hash};
+    use ledger::primitives::Address;
 
     #[test]
     fn object_names_parse_back_to_their_shard() {
@@ -95,6 +148,41 @@ mod tests {
             let error = shard_of_object(name, layout).expect_err(name);
             assert_eq!((error.status, error.code), (404, "not_found"), "{name}");
         }
+    }
+
+    #[test]
+    fn backup_and_restore_refusals_have_precise_statuses() {
+        let meta = ShardMeta {
+            shard: 1,
+            applied_height: 12,
+            root: Hash([2; 32]),
+        };
+        let moved = state_moved(&meta, Hash([3; 32]));
+        assert_eq!((moved.status, moved.code), (409, "state_moved"));
+        for named in [
+            meta.root.to_string(),
+            Hash([3; 32]).to_string(),
+            "12".into(),
+        ] {
+            assert!(moved.message.contains(&named), "{}", moved.message);
+        }
+        assert_eq!(
+            (no_snapshot().status, no_snapshot().code),
+            (409, "no_snapshot")
+        );
+        let none = no_restore_in_progress();
+        assert_eq!((none.status, none.code), (409, "no_restore_in_progress"));
+        let mismatch = restore_error(ShardError::WrongResult {
+            height: 12,
+            expected: Hash([3; 32]),
+            computed: Hash([4; 32]),
+        });
+        assert_eq!(
+            (mismatch.status, mismatch.code),
+            (422, "restore_root_mismatch")
+        );
+        let storage = restore_error(ShardError::Trie(TrieError::Store("gone".into())));
+        assert_eq!((storage.status, storage.code), (500, "storage_error"));
     }
 
     #[test]

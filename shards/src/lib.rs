@@ -3,10 +3,13 @@
 //! A thin shell over [`ledger::shard::Shard`]: it stores the tree, the account table and the
 //! metadata in the object's SQLite database (`store`), learns which shard it is from its
 //! object name ([`ledger::wire::shard_object_name`]), initialises itself from the genesis on
-//! first use, and serves three internal calls ([`ledger::wire::InternalCall`]): `Witness`,
-//! `Apply` and `ShardAccount`. The Worker itself answers every public request with 404: the
-//! shards are reachable only through the `SHARD` Durable Object binding.
+//! first use, and serves the internal calls ([`ledger::wire::InternalCall`]) of the sequencer
+//! and the front door (`Witness`, `Apply`, `ShardAccount`) and of the archiver
+//! (`SnapshotOpen`, `SnapshotPage`, `ShardRestore`: see `backup`). The Worker itself answers
+//! every public request with 404: the shards are reachable only through the `SHARD` Durable
+//! Object binding.
 
+mod backup;
 mod cache;
 mod errors;
 // `#[durable_object]` generates public glue without doc comments.

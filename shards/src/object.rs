@@ -1,33 +1,48 @@
 //! The `Shard` Durable Object itself: opening or initialising the shard machine over SQLite,
-//! and answering the three internal calls.
+//! and answering its internal calls: the sequencer's and the front door's, and the archiver's
+//! snapshots and restores (their tables and checks are in [`crate::backup`]).
 
 use std::cell::RefCell;
+use std::rc::Rc;
 
 // `#[durable_object]` expands to code naming `wasm_bindgen`; this spares a direct dependency.
 use worker::wasm_bindgen;
 
 use ledger::api::ApiError;
 use ledger::execution::WriteSet;
-use ledger::primitives::Address;
+use ledger::primitives::{Address, Hash};
 use ledger::shard::{
     ApplyOutcome, Shard as ShardMachine, ShardStore, WITNESS_REQUEST_BYTES_MAX,
     WRITE_SET_BYTES_MAX, WitnessRequest,
 };
-use ledger::state::{ShardIndex, ShardLayout};
+use ledger::state::{Account, ShardIndex, ShardLayout};
 use ledger::trie::{NodePosition, Trie};
-use ledger::wire::{self, ApplyAnswer, ApplyStatus, InternalCall, ShardAccount};
+use ledger::wire::{
+    self, ApplyAnswer, ApplyStatus, InternalCall, ShardAccount, ShardRestoreAnswer,
+    ShardRestoreStep, SnapshotOpenRequest, SnapshotOpened, SnapshotPageRequest,
+};
 use worker::{DurableObject, Env, Request, Response, State, console_error, durable_object};
 use worker_shell::{Chain, internal, misconfigured};
 
-use crate::errors::{shard_error, shard_of_object, storage_error};
+use crate::backup::{self, PendingRestore, RESTORE_STEP_BYTES_MAX, SNAPSHOT_REQUEST_BYTES_MAX};
+use crate::errors::{
+    no_restore_in_progress, no_snapshot, restore_error, shard_error, shard_of_object, state_moved,
+    storage_error,
+};
 use crate::store::SqlShardStore;
 
-/// The largest body any shard call carries; each call then decodes with its own limit.
-const SHARD_REQUEST_BYTES_MAX: usize = if WITNESS_REQUEST_BYTES_MAX > WRITE_SET_BYTES_MAX {
-    WITNESS_REQUEST_BYTES_MAX
-} else {
-    WRITE_SET_BYTES_MAX
-};
+/// The largest body any shard call carries; each call then decodes with its own limit. It
+/// admits a witness request, a write set (every account a block touches) and a restore page
+/// (a full page of a backup's accounts, about 270 KiB, which the archiver sends in one body).
+const SHARD_REQUEST_BYTES_MAX: usize = larger(
+    larger(WITNESS_REQUEST_BYTES_MAX, WRITE_SET_BYTES_MAX),
+    RESTORE_STEP_BYTES_MAX,
+);
+
+/// The larger of two sizes, for constants.
+const fn larger(a: usize, b: usize) -> usize {
+    if a > b { a } else { b }
+}
 
 /// One shard of the state, named by [`ledger::wire::shard_object_name`].
 #[durable_object]
@@ -81,6 +96,23 @@ impl Shard {
                 let answer = self.with_shard(|shard| account(shard, &address, proof))?;
                 worker_shell::internal_answer(&answer)
             }
+            InternalCall::SnapshotOpen => {
+                let request: SnapshotOpenRequest = wire::decode(&body, SNAPSHOT_REQUEST_BYTES_MAX)?;
+                let opened =
+                    self.with_shard(|shard| open_snapshot(shard, request.expected_root))?;
+                worker_shell::internal_answer(&opened)
+            }
+            InternalCall::SnapshotPage => {
+                let request: SnapshotPageRequest = wire::decode(&body, SNAPSHOT_REQUEST_BYTES_MAX)?;
+                backup::check_page_limit(request.limit)?;
+                let page = self.with_shard(|shard| snapshot_page(shard, &request))?;
+                worker_shell::internal_answer(&page)
+            }
+            InternalCall::ShardRestore => {
+                let step: ShardRestoreStep = wire::decode(&body, RESTORE_STEP_BYTES_MAX)?;
+                let answer = self.restore(step)?;
+                worker_shell::internal_answer(&answer)
+            }
             other => {
                 return Err(ApiError::not_found(format!(
                     "a shard does not serve {} {}",
@@ -124,14 +156,20 @@ impl Shard {
         result
     }
 
-    /// Opens the shard from storage, or initialises storage from the genesis on first use.
-    fn load(&self) -> Result<ShardMachine<SqlShardStore>, ApiError> {
+    /// The chain, its layout and which shard this object is (from its name).
+    fn identity(&self) -> Result<(Rc<Chain>, ShardLayout, ShardIndex), ApiError> {
         let chain = worker_shell::chain(&self.env)?;
         let layout = chain.genesis.config.layout();
         let name = self.state.id().name().ok_or_else(|| {
             misconfigured("the shard object has no name: address it with get_by_name")
         })?;
         let index = shard_of_object(&name, layout)?;
+        Ok((chain, layout, index))
+    }
+
+    /// Opens the shard from storage, or initialises storage from the genesis on first use.
+    fn load(&self) -> Result<ShardMachine<SqlShardStore>, ApiError> {
+        let (chain, layout, index) = self.identity()?;
         let store = SqlShardStore::open(&self.state.storage()).map_err(storage_error)?;
         let shard = if store.meta().map_err(storage_error)?.is_some() {
             ShardMachine::open(layout, store)
@@ -145,6 +183,116 @@ impl Shard {
         check_opened(&shard, &chain, layout, index)?;
         Ok(shard)
     }
+
+    /// One step of a restore (see [`crate::backup`]). Staging works on storage alone, without
+    /// opening the shard machine, so a shard whose state is broken can still be restored. A
+    /// server-side failure drops the machine, as in [`Self::with_shard`].
+    fn restore(&self, step: ShardRestoreStep) -> Result<ShardRestoreAnswer, ApiError> {
+        let result = self.restore_step(step);
+        if matches!(&result, Err(error) if error.status >= 500) {
+            if let Ok(mut slot) = self.shard.try_borrow_mut() {
+                *slot = None;
+            }
+        }
+        result
+    }
+
+    /// [`Self::restore`]'s work: `Begin` and `Page` stage, `Finish` replaces the state.
+    fn restore_step(&self, step: ShardRestoreStep) -> Result<ShardRestoreAnswer, ApiError> {
+        let (chain, layout, index) = self.identity()?;
+        let store = SqlShardStore::open(&self.state.storage()).map_err(storage_error)?;
+        let staged = match step {
+            ShardRestoreStep::Begin {
+                height,
+                root,
+                accounts,
+            } => {
+                let genesis_root = chain.genesis_shard_roots.get(usize::from(index)).copied();
+                backup::check_restore_target(height, root, genesis_root)?;
+                let pending = PendingRestore::begin(height, root, accounts);
+                backup::begin_restore(&store, &pending).map_err(storage_error)?;
+                0
+            }
+            ShardRestoreStep::Page(accounts) => {
+                let pending = pending_restore(&store)?;
+                let after = backup::check_restore_page(layout, index, &pending, &accounts)?;
+                backup::stage_page(&store, &after, &accounts).map_err(storage_error)?;
+                after.staged
+            }
+            ShardRestoreStep::Finish => {
+                return self.finish_restore(&chain, layout, index, store);
+            }
+        };
+        Ok(ShardRestoreAnswer { staged, meta: None })
+    }
+
+    /// Replaces the shard's state with the staged accounts, if they are all there and hash to
+    /// the certified root (otherwise nothing is written), and makes the restored shard this
+    /// object's machine. The old machine stays until then: a refusal (4xx) leaves it as it was.
+    fn finish_restore(
+        &self,
+        chain: &Chain,
+        layout: ShardLayout,
+        index: ShardIndex,
+        store: SqlShardStore,
+    ) -> Result<ShardRestoreAnswer, ApiError> {
+        let pending = pending_restore(&store)?;
+        let accounts = backup::staged_accounts(&store).map_err(storage_error)?;
+        backup::check_complete(&pending, accounts.len())?;
+        let mut slot = self
+            .shard
+            .try_borrow_mut()
+            .map_err(|_| internal("the shard is already in use by this request"))?;
+        let restored = ShardMachine::restore(
+            layout,
+            index,
+            store,
+            &accounts,
+            pending.height,
+            pending.root,
+        )
+        .map_err(restore_error)?;
+        check_opened(&restored, chain, layout, index)?;
+        backup::clear_restore(restored.store()).map_err(storage_error)?;
+        let meta = *restored.meta();
+        *slot = Some(restored);
+        Ok(ShardRestoreAnswer {
+            staged: pending.accounts,
+            meta: Some(meta),
+        })
+    }
+}
+
+/// The restore being staged: 409 `no_restore_in_progress` if none was begun.
+fn pending_restore(store: &SqlShardStore) -> Result<PendingRestore, ApiError> {
+    backup::pending_restore(store)
+        .map_err(storage_error)?
+        .ok_or_else(no_restore_in_progress)
+}
+
+/// Freezes a copy of the accounts for a backup, if the shard is at the root the backup is of
+/// (409 `state_moved` if not). Nothing awaits between the check and the copy, so no apply can
+/// come between them.
+fn open_snapshot(
+    shard: &ShardMachine<SqlShardStore>,
+    expected_root: Hash,
+) -> Result<SnapshotOpened, ApiError> {
+    let meta = *shard.meta();
+    if meta.root != expected_root {
+        return Err(state_moved(&meta, expected_root));
+    }
+    let accounts = backup::open_snapshot(shard.store(), &meta).map_err(storage_error)?;
+    Ok(SnapshotOpened { meta, accounts })
+}
+
+/// A page of the frozen copy (409 `no_snapshot` if none was ever opened).
+fn snapshot_page(
+    shard: &ShardMachine<SqlShardStore>,
+    request: &SnapshotPageRequest,
+) -> Result<Vec<(Address, Account)>, ApiError> {
+    backup::snapshot_page(shard.store(), request.after.as_ref(), request.limit)
+        .map_err(storage_error)?
+        .ok_or_else(no_snapshot)
 }
 
 /// Checks an opened shard against what it must be: the shard this object is named for, a tree

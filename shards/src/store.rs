@@ -1,16 +1,21 @@
 //! The shard's storage in its Durable Object's SQLite database: [`SqlShardStore`] implements
 //! [`ShardStore`] (and so [`TrieStore`]) over `ctx.storage.sql`.
 //!
-//! Three tables:
+//! The shard's state is three tables:
 //! - `nodes`: the tree, one row per stored node, keyed by [`NodePosition::to_key_bytes`], the
 //!   value [`ledger::codec::encode`] of the [`Node`];
 //! - `accounts`: the plain account table, address → nonce (8 bytes) and balance (32 bytes),
 //!   both big-endian blobs: SQLite integers pass through JavaScript numbers, exact only to 2^53;
 //! - `meta`: one row, the [`ShardMeta`] (height as an 8-byte blob for the same reason).
 //!
+//! Backups and restores add four more, described in [`crate::backup`]: `snapshot_accounts` and
+//! `snapshot_meta` (the frozen copy a backup pages through), `restore_accounts` and
+//! `restore_meta` (a restore being staged).
+//!
 //! [`ShardStore::commit`] writes a whole batch inside one `transactionSync`: all of it or, if
-//! any statement fails, none of it. The row encodings and the statements are plain functions,
-//! tested natively; only [`SqlShardStore`] touches the runtime.
+//! any statement fails, none of it; [`ShardStore::replace`] empties the state tables and writes
+//! a batch inside one, too. The row encodings and the statements are plain functions, tested
+//! natively; only [`SqlShardStore`] touches the runtime.
 
 use ledger::codec;
 use ledger::primitives::{Address, Hash, U256};
@@ -24,23 +29,40 @@ use worker::{SqlStorage, SqlStorageValue, Storage};
 
 use crate::cache::{NODE_CACHE_ENTRIES_MAX, NodeCache};
 
-/// The schema, created when the object starts (idempotent).
-const SCHEMA: [&str; 3] = [
+/// The schema, created whenever the store is opened (idempotent, so an object created before a
+/// table existed gains it on its next open). The account-shaped tables share `accounts`'
+/// columns, so copying between them is a plain `INSERT ... SELECT`.
+const SCHEMA: [&str; 7] = [
     "CREATE TABLE IF NOT EXISTS nodes (position BLOB PRIMARY KEY, node BLOB NOT NULL) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS accounts (address BLOB PRIMARY KEY, nonce BLOB NOT NULL, \
      balance BLOB NOT NULL) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS meta (id INTEGER PRIMARY KEY CHECK (id = 0), \
      shard INTEGER NOT NULL, applied_height BLOB NOT NULL, root BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS snapshot_accounts (address BLOB PRIMARY KEY, \
+     nonce BLOB NOT NULL, balance BLOB NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS snapshot_meta (id INTEGER PRIMARY KEY CHECK (id = 0), \
+     shard INTEGER NOT NULL, applied_height BLOB NOT NULL, root BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS restore_accounts (address BLOB PRIMARY KEY, \
+     nonce BLOB NOT NULL, balance BLOB NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS restore_meta (id INTEGER PRIMARY KEY CHECK (id = 0), \
+     height BLOB NOT NULL, root BLOB NOT NULL, accounts BLOB NOT NULL, staged BLOB NOT NULL, \
+     last BLOB)",
 ];
 
+/// The columns of every account-shaped table, in row order ([`account_row`]).
+pub(crate) const ACCOUNT_COLUMNS: [&str; 3] = ["address", "nonce", "balance"];
+
+/// The columns of every metadata-shaped table, in row order ([`meta_row`]).
+pub(crate) const META_COLUMNS: [&str; 4] = ["id", "shard", "applied_height", "root"];
+
 /// Bound parameters in one statement: Durable Object SQLite allows at most 100.
-const STATEMENT_PARAMETERS_MAX: usize = 100;
+pub(crate) const STATEMENT_PARAMETERS_MAX: usize = 100;
 
 /// Rows per multi-row insert into `nodes` (two parameters each).
 const NODE_ROWS_PER_STATEMENT: usize = STATEMENT_PARAMETERS_MAX / 2;
 
-/// Rows per multi-row insert into `accounts` (three parameters each).
-const ACCOUNT_ROWS_PER_STATEMENT: usize = STATEMENT_PARAMETERS_MAX / 3;
+/// Rows per multi-row insert into an account-shaped table (three parameters each).
+pub(crate) const ACCOUNT_ROWS_PER_STATEMENT: usize = STATEMENT_PARAMETERS_MAX / 3;
 
 /// Bytes of a stored node: a leaf at its widest is about 75.
 const NODE_BYTES_MAX: usize = 128;
@@ -55,12 +77,17 @@ pub(crate) struct Statement {
 }
 
 /// A storage failure, as the tree reports it.
-fn store_error(context: &str, error: impl std::fmt::Display) -> TrieError {
+pub(crate) fn store_error(context: &str, error: impl std::fmt::Display) -> TrieError {
     TrieError::Store(format!("{context}: {error}"))
 }
 
-/// A multi-row insert (or replace) of `rows`, each `columns.len()` values.
-fn insert_rows(table: &str, columns: &[&str], rows: Vec<Vec<SqlStorageValue>>) -> Statement {
+/// A multi-row insert (or replace) of `rows`, each `columns.len()` values. Callers keep
+/// `rows × columns` within [`STATEMENT_PARAMETERS_MAX`].
+pub(crate) fn insert_rows(
+    table: &str,
+    columns: &[&str],
+    rows: Vec<Vec<SqlStorageValue>>,
+) -> Statement {
     let placeholders = format!("({})", vec!["?"; columns.len()].join(", "));
     let query = format!(
         "INSERT OR REPLACE INTO {table} ({}) VALUES {}",
@@ -87,23 +114,46 @@ pub(crate) fn batch_statements(batch: &ShardBatch) -> Vec<Statement> {
             insert_rows("nodes", &["position", "node"], rows)
         })
         .collect();
-    statements.extend(
-        batch
-            .accounts
-            .chunks(ACCOUNT_ROWS_PER_STATEMENT)
-            .map(|chunk| {
-                let rows = chunk
-                    .iter()
-                    .map(|(address, account)| account_row(address, account))
-                    .collect();
-                insert_rows("accounts", &["address", "nonce", "balance"], rows)
-            }),
-    );
+    statements.extend(account_statements("accounts", &batch.accounts));
     statements.push(insert_rows(
         "meta",
-        &["id", "shard", "applied_height", "root"],
+        &META_COLUMNS,
         vec![meta_row(&batch.meta)],
     ));
+    statements
+}
+
+/// Multi-row inserts of `accounts` into the account-shaped `table`, under the parameter limit.
+pub(crate) fn account_statements(table: &str, accounts: &[(Address, Account)]) -> Vec<Statement> {
+    accounts
+        .chunks(ACCOUNT_ROWS_PER_STATEMENT)
+        .map(|chunk| {
+            let rows = chunk
+                .iter()
+                .map(|(address, account)| account_row(address, account))
+                .collect();
+            insert_rows(table, &ACCOUNT_COLUMNS, rows)
+        })
+        .collect()
+}
+
+/// A statement without bound values.
+pub(crate) fn plain(query: &str) -> Statement {
+    Statement {
+        query: query.to_owned(),
+        bindings: Vec::new(),
+    }
+}
+
+/// The statements of [`ShardStore::replace`]: empty the three state tables, then write
+/// `batch`. Run in one transaction, a failure anywhere leaves the old state whole.
+pub(crate) fn replace_statements(batch: &ShardBatch) -> Vec<Statement> {
+    let mut statements = vec![
+        plain("DELETE FROM nodes"),
+        plain("DELETE FROM accounts"),
+        plain("DELETE FROM meta"),
+    ];
+    statements.extend(batch_statements(batch));
     statements
 }
 
@@ -116,7 +166,7 @@ fn node_row(position: &NodePosition, node: &Node) -> Vec<SqlStorageValue> {
 }
 
 /// An `accounts` row: address, nonce, balance.
-fn account_row(address: &Address, account: &Account) -> Vec<SqlStorageValue> {
+pub(crate) fn account_row(address: &Address, account: &Account) -> Vec<SqlStorageValue> {
     vec![
         SqlStorageValue::Blob(address.0.to_vec()),
         SqlStorageValue::Blob(account.nonce.to_be_bytes().to_vec()),
@@ -125,7 +175,7 @@ fn account_row(address: &Address, account: &Account) -> Vec<SqlStorageValue> {
 }
 
 /// The `meta` row: id 0, shard, applied height, root.
-fn meta_row(meta: &ShardMeta) -> Vec<SqlStorageValue> {
+pub(crate) fn meta_row(meta: &ShardMeta) -> Vec<SqlStorageValue> {
     vec![
         SqlStorageValue::Integer(0),
         SqlStorageValue::Integer(meta.shard.into()),
@@ -135,7 +185,10 @@ fn meta_row(meta: &ShardMeta) -> Vec<SqlStorageValue> {
 }
 
 /// Column `index` of `row` as a blob of exactly `N` bytes.
-fn fixed_blob<const N: usize>(row: &[SqlStorageValue], index: usize) -> TrieResult<[u8; N]> {
+pub(crate) fn fixed_blob<const N: usize>(
+    row: &[SqlStorageValue],
+    index: usize,
+) -> TrieResult<[u8; N]> {
     match row.get(index) {
         Some(SqlStorageValue::Blob(bytes)) => <[u8; N]>::try_from(bytes.as_slice()).map_err(|_| {
             store_error(
@@ -214,8 +267,8 @@ impl SqlShardStore {
         })
     }
 
-    /// The single row `query` selects, if any (every query here selects by primary key).
-    fn row(
+    /// The first row `query` selects, if any (used for queries by primary key or aggregates).
+    pub(crate) fn row(
         &self,
         query: &str,
         bindings: Vec<SqlStorageValue>,
@@ -228,9 +281,30 @@ impl SqlShardStore {
         row.transpose().map_err(|error| store_error(query, error))
     }
 
+    /// Every row `query` selects, in order, each decoded by `decode`, collected into `C`.
+    /// Callers bound the result (`LIMIT`, or a table whose size they accept in memory).
+    pub(crate) fn select<T, C: FromIterator<T>>(
+        &self,
+        query: &str,
+        bindings: Vec<SqlStorageValue>,
+        decode: impl Fn(&[SqlStorageValue]) -> TrieResult<T>,
+    ) -> TrieResult<C> {
+        let cursor = self
+            .sql
+            .exec(query, bindings)
+            .map_err(|error| store_error(query, error))?;
+        cursor
+            .raw()
+            .map(|row| {
+                row.map_err(|error| store_error(query, error))
+                    .and_then(|row| decode(&row))
+            })
+            .collect()
+    }
+
     /// Runs `statements` in one synchronous transaction: if any fails, SQLite rolls all of
     /// them back and the error comes out here.
-    fn transaction(&self, statements: Vec<Statement>) -> TrieResult<()> {
+    pub(crate) fn transaction(&self, statements: Vec<Statement>) -> TrieResult<()> {
         let function = Reflect::get(&self.storage, &JsValue::from_str("transactionSync"))
             .ok()
             .and_then(|value| value.dyn_into::<Function>().ok())
@@ -306,6 +380,13 @@ impl ShardStore for SqlShardStore {
             .forget(batch.nodes.puts().map(|(position, _)| position));
         self.transaction(batch_statements(batch))
     }
+
+    fn replace(&mut self, batch: &ShardBatch) -> TrieResult<()> {
+        // Every cached position may change or vanish: the restored tree, and the shard's
+        // read-back of its root, must come from storage.
+        self.cache.clear();
+        self.transaction(replace_statements(batch))
+    }
 }
 
 #[cfg(test)]
@@ -376,6 +457,36 @@ mod tests {
                 meta_statements,
                 [statements.len() - 1],
                 "metadata once, last"
+            );
+        }
+    }
+
+    #[test]
+    fn a_replace_empties_every_state_table_before_writing_the_batch() {
+        for (nodes, accounts) in [(0, 0), (3, 2), (1_234, 567)] {
+            let batch = batch(nodes, accounts);
+            let statements = replace_statements(&batch);
+            let deletes: Vec<&str> = statements[..3]
+                .iter()
+                .map(|statement| {
+                    assert!(statement.bindings.is_empty());
+                    statement.query.as_str()
+                })
+                .collect();
+            assert_eq!(
+                deletes,
+                [
+                    "DELETE FROM nodes",
+                    "DELETE FROM accounts",
+                    "DELETE FROM meta"
+                ]
+            );
+            // Then exactly what a commit of the batch writes, and nothing deletes after it.
+            assert_eq!(statements[3..], batch_statements(&batch)[..]);
+            assert!(
+                statements[3..]
+                    .iter()
+                    .all(|statement| !statement.query.contains("DELETE"))
             );
         }
     }

@@ -1,0 +1,330 @@
+//! Encrypted backups: snapshot the committed state at the head, shard by shard, seal it in the
+//! backup envelope, pin it, read it back and verify it, and only then make it the latest in the
+//! backup index (and unpin what falls out of the retained history).
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use ledger::api::{ApiError, ErrorAnswer};
+use ledger::archive::{BACKUP_INDEX_KEY, BackupIndex, BackupRecord};
+use ledger::backup::{BACKUP_NONCE_BYTES, BackupKey, BackupNonce};
+use ledger::primitives::Address;
+use ledger::snapshot::{
+    SNAPSHOT_FORMAT, SNAPSHOT_PAGE_ACCOUNTS_MAX, SealedSnapshot, ShardStart, SnapshotManifest,
+    SnapshotOpener, SnapshotSealer,
+};
+use ledger::state::{Account, ShardIndex};
+use ledger::wire::{
+    Checkpoint, InternalCall, SnapshotOpenRequest, SnapshotOpened, SnapshotPageRequest,
+};
+use worker::{Delay, Env, console_warn};
+use worker_shell::{Chain, internal, misconfigured, now_ms};
+
+use crate::peers::{NO_BODY, Peers};
+use crate::pinning::{Pinner, Upload};
+use crate::settings;
+
+/// Binding of the KV namespace holding the backup index.
+pub(crate) const BACKUP_INDEX_BINDING: &str = "BACKUP_INDEX";
+
+/// Attempts at catching every shard at the head's root before giving up for this run: a shard
+/// that moves on between the checkpoint and its copy makes the attempt start over.
+const SNAPSHOT_ATTEMPTS_MAX: u32 = 8;
+
+/// Pause between attempts: about one block's round.
+const SNAPSHOT_RETRY_DELAY: Duration = Duration::from_millis(150);
+
+/// What a backup step did.
+pub(crate) struct BackupOutcome {
+    /// The backup made, now the latest.
+    pub(crate) made: Option<BackupRecord>,
+    /// Why none was made.
+    pub(crate) skipped: Option<String>,
+    /// CIDs unpinned because they fell out of the history.
+    pub(crate) unpinned: Vec<String>,
+}
+
+impl BackupOutcome {
+    fn skipped(reason: impl Into<String>) -> Self {
+        Self {
+            made: None,
+            skipped: Some(reason.into()),
+            unpinned: Vec::new(),
+        }
+    }
+}
+
+/// The backup index from KV; an empty one if none was ever written.
+pub(crate) async fn load_index(env: &Env) -> Result<Option<BackupIndex>, ApiError> {
+    let kv = env
+        .kv(BACKUP_INDEX_BINDING)
+        .map_err(|error| misconfigured(format!("{BACKUP_INDEX_BINDING}: {error}")))?;
+    let bytes = kv
+        .get(BACKUP_INDEX_KEY)
+        .bytes()
+        .await
+        .map_err(|error| internal(format!("reading the backup index: {error}")))?;
+    bytes
+        .map(|bytes| BackupIndex::decode(&bytes).map_err(ApiError::from))
+        .transpose()
+}
+
+async fn store_index(env: &Env, index: &BackupIndex) -> Result<(), ApiError> {
+    let kv = env
+        .kv(BACKUP_INDEX_BINDING)
+        .map_err(|error| misconfigured(format!("{BACKUP_INDEX_BINDING}: {error}")))?;
+    kv.put_bytes(BACKUP_INDEX_KEY, &index.encode())
+        .map_err(|error| internal(format!("writing the backup index: {error}")))?
+        .execute()
+        .await
+        .map_err(|error| internal(format!("writing the backup index: {error}")))
+}
+
+/// Makes a backup if one is due (or `force`), as the module docs describe.
+pub(crate) async fn back_up(
+    env: &Env,
+    peers: &Peers<'_>,
+    chain: &Chain,
+    force: bool,
+) -> Result<BackupOutcome, ErrorAnswer> {
+    let mut index = load_index(env).await?.unwrap_or_else(BackupIndex::empty);
+    let schedule = settings::backup_schedule(env)?;
+    let Some((checkpoint, opened)) = frozen_checkpoint(peers, &index, force, &schedule).await?
+    else {
+        return Ok(BackupOutcome::skipped(skip_reason(&index, force)));
+    };
+    let key = settings::backup_key(env)?;
+    let pinner = settings::pinner(env)?;
+    let manifest = SnapshotManifest {
+        format: SNAPSHOT_FORMAT,
+        header: checkpoint.header,
+        certificate: checkpoint.certificate.clone(),
+        shard_roots: checkpoint.shard_roots.clone(),
+    };
+    let sealed = seal_snapshot(peers, &key, manifest, &opened).await?;
+    let record = pin_and_verify(&pinner, &key, chain, &checkpoint, sealed).await?;
+    let removed = index.publish(record.clone(), schedule.retention)?;
+    store_index(env, &index).await?;
+    let mut unpinned = Vec::new();
+    for old in removed {
+        match pinner.unpin(&old.cid, old.pin_id.as_deref()).await {
+            Ok(()) => unpinned.push(old.cid),
+            // The index no longer names it, so it can never be restored; a leftover pin only
+            // costs storage. Say so and go on.
+            Err(error) => console_warn!("archiver: unpinning {}: {}", old.cid, error),
+        }
+    }
+    Ok(BackupOutcome {
+        made: Some(record),
+        skipped: None,
+        unpinned,
+    })
+}
+
+fn skip_reason(index: &BackupIndex, force: bool) -> String {
+    match (index.latest(), force) {
+        (Some(latest), true) => format!(
+            "the latest backup ({}) is already at the head, height {}",
+            latest.cid, latest.height
+        ),
+        _ => "no backup is due".to_owned(),
+    }
+}
+
+/// The head's checkpoint with every shard's accounts frozen at it, or `None` if no backup is
+/// due (or the latest is already at the head).
+async fn frozen_checkpoint(
+    peers: &Peers<'_>,
+    index: &BackupIndex,
+    force: bool,
+    schedule: &ledger::archive::BackupSchedule,
+) -> Result<Option<(Checkpoint, Vec<SnapshotOpened>)>, ErrorAnswer> {
+    for attempt in 0..SNAPSHOT_ATTEMPTS_MAX {
+        if attempt > 0 {
+            Delay::from(SNAPSHOT_RETRY_DELAY).await;
+        }
+        let checkpoint: Checkpoint = peers.sequencer(InternalCall::Checkpoint, NO_BODY).await?;
+        let height = checkpoint.header.height;
+        let behind_head = index.latest().is_none_or(|latest| latest.height < height);
+        if height == 0 || !behind_head || !(force || schedule.due(index, height, now_ms())) {
+            return Ok(None);
+        }
+        if !checkpoint.settled {
+            continue;
+        }
+        match freeze_shards(peers, &checkpoint).await {
+            Ok(opened) => return Ok(Some((checkpoint, opened))),
+            Err(error) if error.body.error.code == "state_moved" => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    Err(ApiError::new(
+        503,
+        "backup_busy",
+        format!("the shards kept moving: no consistent state in {SNAPSHOT_ATTEMPTS_MAX} attempts"),
+    )
+    .into())
+}
+
+/// Has every shard copy its accounts as of the checkpoint's root (409 `state_moved` if one
+/// has already moved past it).
+async fn freeze_shards(
+    peers: &Peers<'_>,
+    checkpoint: &Checkpoint,
+) -> Result<Vec<SnapshotOpened>, ErrorAnswer> {
+    let mut opened = Vec::with_capacity(checkpoint.shard_roots.len());
+    for (shard, root) in (0..).zip(&checkpoint.shard_roots) {
+        let request = SnapshotOpenRequest {
+            expected_root: *root,
+        };
+        opened.push(
+            peers
+                .shard::<SnapshotOpened>(shard, InternalCall::SnapshotOpen, Some(&request))
+                .await?,
+        );
+    }
+    Ok(opened)
+}
+
+/// Pages every shard's frozen accounts into the sealed envelope.
+async fn seal_snapshot(
+    peers: &Peers<'_>,
+    key: &BackupKey,
+    manifest: SnapshotManifest,
+    opened: &[SnapshotOpened],
+) -> Result<SealedSnapshot, ErrorAnswer> {
+    let mut sealer = SnapshotSealer::new(key, random_nonce()?, manifest)?;
+    for (shard, frozen) in (0..).zip(opened) {
+        sealer.shard(ShardStart {
+            shard,
+            accounts: frozen.accounts,
+        })?;
+        let paged = page_shard(peers, shard, &mut sealer).await?;
+        if paged != frozen.accounts {
+            return Err(internal(format!(
+                "shard {shard} froze {} accounts but paged {paged}: another backup replaced its copy",
+                frozen.accounts
+            ))
+            .into());
+        }
+    }
+    Ok(sealer.finish()?)
+}
+
+async fn page_shard(
+    peers: &Peers<'_>,
+    shard: ShardIndex,
+    sealer: &mut SnapshotSealer,
+) -> Result<u64, ErrorAnswer> {
+    let mut after: Option<Address> = None;
+    let mut paged = 0;
+    loop {
+        let request = SnapshotPageRequest {
+            after,
+            limit: SNAPSHOT_PAGE_ACCOUNTS_MAX as u32,
+        };
+        let page: Vec<(Address, Account)> = peers
+            .shard(shard, InternalCall::SnapshotPage, Some(&request))
+            .await?;
+        let Some((last, _)) = page.last() else {
+            return Ok(paged);
+        };
+        after = Some(*last);
+        paged += page.len() as u64;
+        let full = page.len() == SNAPSHOT_PAGE_ACCOUNTS_MAX;
+        sealer.accounts(page)?;
+        if !full {
+            return Ok(paged);
+        }
+    }
+}
+
+/// Pins the sealed backup, reads it back through the backend and verifies it completely
+/// (size, digest, decryption, the state against the certified roots): only such a backup
+/// becomes the latest.
+async fn pin_and_verify(
+    pinner: &Pinner,
+    key: &BackupKey,
+    chain: &Chain,
+    checkpoint: &Checkpoint,
+    sealed: SealedSnapshot,
+) -> Result<BackupRecord, ErrorAnswer> {
+    let header = &checkpoint.header;
+    let name = format!("edgeledger-{}-{:020}.bkp", header.chain_id, header.height);
+    let keyvalues = format!(
+        r#"{{"chain_id":"{}","height":"{}","state_root":"{}"}}"#,
+        header.chain_id, header.height, header.state_root
+    );
+    let pinned = pinner
+        .pin(&Upload {
+            name: &name,
+            bytes: &sealed.ciphertext,
+            keyvalues: &keyvalues,
+        })
+        .await?;
+    ledger::archive::check_cid(&pinned.cid)?;
+    let record = BackupRecord {
+        cid: pinned.cid,
+        chain_id: header.chain_id,
+        height: header.height,
+        block_hash: header.hash(),
+        state_root: header.state_root,
+        accounts: sealed.accounts,
+        ciphertext_bytes: sealed.ciphertext.len() as u64,
+        ciphertext_sha256: sealed.sha256,
+        created_at_ms: now_ms(),
+        backend: pinner.backend(),
+        pin_id: pinned.pin_id,
+    };
+    drop(sealed);
+    read_back(pinner, key, chain, &record).await?;
+    Ok(record)
+}
+
+/// Streams a pinned backup back and verifies it end to end.
+async fn read_back(
+    pinner: &Pinner,
+    key: &BackupKey,
+    chain: &Chain,
+    record: &BackupRecord,
+) -> Result<(), ErrorAnswer> {
+    let mut stream = pinner.fetch(&record.cid).await?;
+    let mut opener = SnapshotOpener::new(key, &chain.context.config, record);
+    while let Some(piece) = stream.next().await {
+        let piece = piece.map_err(|error| internal(format!("reading the backup back: {error}")))?;
+        opener.push(&piece).map_err(verification_failed)?;
+    }
+    opener.finish().map_err(verification_failed)?;
+    Ok(())
+}
+
+/// A backup that does not read back intact is never published.
+fn verification_failed(error: ledger::archive::ArchiveError) -> ErrorAnswer {
+    ApiError::new(
+        502,
+        "backup_verification_failed",
+        format!("the pinned backup did not verify: {error}"),
+    )
+    .into()
+}
+
+/// A fresh random base nonce for the envelope, from the runtime's cryptographic generator
+/// (`crypto.getRandomValues`); the ledger takes entropy only as an argument.
+pub(crate) fn random_nonce() -> Result<BackupNonce, ApiError> {
+    use worker::js_sys::{Function, Reflect, Uint8Array, global};
+    use worker::wasm_bindgen::{JsCast, JsValue};
+    let fail = |what: &str| internal(format!("crypto.getRandomValues: {what}"));
+    let crypto =
+        Reflect::get(&global(), &JsValue::from_str("crypto")).map_err(|_| fail("no crypto"))?;
+    let get_random_values = Reflect::get(&crypto, &JsValue::from_str("getRandomValues"))
+        .ok()
+        .and_then(|value| value.dyn_into::<Function>().ok())
+        .ok_or_else(|| fail("missing"))?;
+    let array = Uint8Array::new_with_length(BACKUP_NONCE_BYTES as u32);
+    get_random_values
+        .call1(&crypto, &array)
+        .map_err(|_| fail("failed"))?;
+    let mut nonce = [0u8; BACKUP_NONCE_BYTES];
+    array.copy_to(&mut nonce);
+    Ok(nonce)
+}
