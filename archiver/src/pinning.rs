@@ -57,8 +57,9 @@ pub(crate) struct Upload<'a> {
 /// boundary is long and random-looking enough that a ciphertext containing it is negligible.
 const BOUNDARY: &str = "edgeledger-backup-3f6c1e0b9a7d4c28b5e1f0a9d3c7b6e4";
 
-/// How long a gateway read may wait before giving up (Kubo's `cat` hangs on unknown CIDs).
-const CAT_TIMEOUT: &str = "30s";
+/// How long a read may take before Kubo gives up: it hangs on unknown CIDs, and the timeout
+/// covers the whole streamed answer (a cut-off read is caught by the size check).
+const CAT_TIMEOUT: &str = "120s";
 
 /// A `multipart/form-data` body: text fields, then the file.
 pub(crate) fn multipart_body(fields: &[(&str, &str)], upload: &Upload<'_>) -> Vec<u8> {

@@ -65,6 +65,7 @@ fn main() -> Result<()> {
                 port,
                 dir: dir.unwrap_or(defaults.dir),
                 fresh,
+                pinning: defaults.pinning,
             };
             let prepared = devnet::prepare(&options)?;
             println!(

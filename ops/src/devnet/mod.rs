@@ -10,9 +10,16 @@
 //! | `config/<service>/.dev.vars` (mode 0600) | that service's `GENESIS` and secrets |
 //! | `state/` | Durable Object and KV storage (`--persist-to`) |
 //! | `wrangler.log` | the runtime's output |
+//! | `ipfs/` | the IPFS node's repository: the "off-site" store backups are pinned to, with the Pinata stand-in's file records (`pinata-standin.json`) |
+//! | `pinata.jwt` (mode 0600) | the token the Pinata stand-in accepts (the archiver's `PINATA_JWT`) |
+//! | `ipfs.log`, `pinata-standin.log` | their output |
 //!
-//! so stopping and starting again resumes the same chain. [`Prepared::spawn`] starts the
-//! process and waits until the API answers.
+//! so stopping and starting again resumes the same chain. `ipfs/` outlives the rest: `--fresh`
+//! keeps it, as a real off-site store would outlive a chain, and nothing else refers to it.
+//!
+//! [`Prepared::spawn`] starts an IPFS node ([`crate::ipfs::IpfsNode`]) and the Pinata stand-in
+//! ([`crate::ipfs::PinataStandin`]) on free loopback ports, then the Workers, and waits until
+//! the API answers; the archiver is configured to pin backups to one of them ([`Pinning`]).
 
 pub mod config;
 pub mod keys;
@@ -33,6 +40,8 @@ use ledger::state::ShardLayout;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::ipfs::{IpfsNode, PinataStandin};
+
 /// The local network's chain id (the one local Ethereum nodes use).
 pub const CHAIN_ID: u64 = 31_337;
 
@@ -50,6 +59,30 @@ pub const LOCAL_VALIDATORS_MAX: usize = 7;
 /// How long a start may take before it is reported as failed.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// The IPFS repository in the network folder (kept by `--fresh`).
+const IPFS_DIR: &str = "ipfs";
+
+/// Where the backups go: the archiver's `BACKUP_PINNING`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Pinning {
+    /// Straight to the IPFS node's RPC API (`KUBO_API_URL`), as to a Kubo node.
+    #[default]
+    Kubo,
+    /// Through the Pinata stand-in's API (`PINATA_API_URL`, `PINATA_UPLOADS_URL`,
+    /// `PINATA_GATEWAY_URL`, `PINATA_JWT`), as to Pinata.
+    Pinata,
+}
+
+impl Pinning {
+    /// The archiver's `BACKUP_PINNING` value.
+    pub fn as_var(self) -> &'static str {
+        match self {
+            Pinning::Kubo => "kubo",
+            Pinning::Pinata => "pinata",
+        }
+    }
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -61,8 +94,10 @@ pub struct Options {
     pub port: u16,
     /// The network folder (git-ignored `.local/net` by default).
     pub dir: PathBuf,
-    /// Start over: delete the folder's keys, genesis and state first.
+    /// Start over: delete the folder's keys, genesis and state first (not `ipfs/`).
     pub fresh: bool,
+    /// Where the archiver pins backups.
+    pub pinning: Pinning,
 }
 
 impl Default for Options {
@@ -73,6 +108,7 @@ impl Default for Options {
             port: 8787,
             dir: repository_root().join(".local/net"),
             fresh: false,
+            pinning: Pinning::default(),
         }
     }
 }
@@ -84,6 +120,16 @@ struct Secrets {
     validator_keys: Vec<String>,
     admin_token: String,
     backup_key: String,
+    /// The Pinata stand-in's token; folders from before it existed get one on their next start.
+    #[serde(default)]
+    pinata_jwt: String,
+}
+
+/// The loopback ports of the services beside the Workers, chosen by [`prepare`].
+#[derive(Debug, Clone, Copy)]
+struct Ports {
+    ipfs_api: u16,
+    pinata: u16,
 }
 
 /// A network ready to start.
@@ -92,6 +138,7 @@ pub struct Prepared {
     secrets: Secrets,
     development_keys: Vec<SecretKey>,
     configs: Vec<PathBuf>,
+    ports: Ports,
 }
 
 /// The repository root: where the committed configs, the built Workers and `node_modules`
@@ -116,27 +163,77 @@ pub fn prepare(options: &Options) -> Result<Prepared> {
         "--shards must be a power of two from 1 to 256"
     );
     if options.fresh && options.dir.exists() {
-        fs::remove_dir_all(&options.dir)
-            .with_context(|| format!("removing {}", options.dir.display()))?;
+        remove_all_but_ipfs(&options.dir)?;
     }
     fs::create_dir_all(&options.dir)?;
     let secrets_path = options.dir.join("network.json");
     let secrets = if secrets_path.exists() {
-        let secrets: Secrets = serde_json::from_slice(&fs::read(&secrets_path)?)
+        let mut secrets: Secrets = serde_json::from_slice(&fs::read(&secrets_path)?)
             .with_context(|| format!("reading {}", secrets_path.display()))?;
         check_same_shape(&secrets.genesis, options)?;
+        if secrets.pinata_jwt.is_empty() {
+            secrets.pinata_jwt = to_hex(keys::random_bytes()?);
+            write_private(&secrets_path, &serde_json::to_vec_pretty(&secrets)?)?;
+        }
         secrets
     } else {
         let secrets = generate(options)?;
         write_private(&secrets_path, &serde_json::to_vec_pretty(&secrets)?)?;
         secrets
     };
-    let configs = write_configs(options, &secrets)?;
+    write_private(
+        &options.dir.join(PINATA_JWT_FILE),
+        secrets.pinata_jwt.as_bytes(),
+    )?;
+    let ports = free_ports(options.port)?;
+    let configs = write_configs(options, &secrets, ports)?;
     Ok(Prepared {
         options: options.clone(),
         development_keys: keys::development_keys(keys::DEVELOPMENT_ACCOUNT_COUNT)?,
         secrets,
         configs,
+        ports,
+    })
+}
+
+/// The file the Pinata stand-in reads its token from.
+const PINATA_JWT_FILE: &str = "pinata.jwt";
+
+/// `--fresh`: deletes everything in the network folder except the off-site store.
+fn remove_all_but_ipfs(dir: &Path) -> Result<()> {
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry?;
+        if entry.file_name() == IPFS_DIR {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        }
+        .with_context(|| format!("removing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Two distinct free loopback ports (the OS picks them), other than the API's: for the IPFS
+/// API and the Pinata stand-in. Both are held while choosing, so they differ; another process
+/// could still take one before the services start, which is unlikely.
+fn free_ports(api_port: u16) -> Result<Ports> {
+    let mut held = Vec::new();
+    let mut ports = Vec::new();
+    while ports.len() < 2 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+        let port = listener.local_addr()?.port();
+        if port != api_port {
+            ports.push(port);
+        }
+        held.push(listener);
+    }
+    Ok(Ports {
+        ipfs_api: ports[0],
+        pinata: ports[1],
     })
 }
 
@@ -203,6 +300,7 @@ fn generate(options: &Options) -> Result<Secrets> {
         validator_keys,
         admin_token: to_hex(keys::random_bytes()?),
         backup_key: to_hex(keys::random_bytes()?),
+        pinata_jwt: to_hex(keys::random_bytes()?),
     })
 }
 
@@ -211,7 +309,7 @@ type Service<'a> = (String, Map<String, Value>, Vec<(&'a str, &'a str)>);
 
 /// Writes every service's flattened config and `.dev.vars`; returns the configs in the order
 /// `wrangler dev` takes them (the sequencer first: it serves the port).
-fn write_configs(options: &Options, secrets: &Secrets) -> Result<Vec<PathBuf>> {
+fn write_configs(options: &Options, secrets: &Secrets, ports: Ports) -> Result<Vec<PathBuf>> {
     let root = repository_root();
     let genesis = serde_json::to_string(&secrets.genesis)?;
     let mut services: Vec<Service<'_>> = Vec::new();
@@ -239,16 +337,19 @@ fn write_configs(options: &Options, secrets: &Secrets) -> Result<Vec<PathBuf>> {
             vec![("GENESIS", &genesis), ("VALIDATOR_SECRET_KEY", key)],
         ));
     }
+    let mut archiver = config::flatten(
+        &read("archiver/wrangler.toml")?,
+        &root.join("archiver"),
+        None,
+    )?;
+    set_pinning_vars(&mut archiver, options.pinning, ports);
     services.push((
         "archiver".to_owned(),
-        config::flatten(
-            &read("archiver/wrangler.toml")?,
-            &root.join("archiver"),
-            None,
-        )?,
+        archiver,
         vec![
             ("GENESIS", &genesis),
             ("BACKUP_ENCRYPTION_KEY", &secrets.backup_key),
+            ("PINATA_JWT", &secrets.pinata_jwt),
         ],
     ));
     let mut paths = Vec::new();
@@ -264,6 +365,18 @@ fn write_configs(options: &Options, secrets: &Secrets) -> Result<Vec<PathBuf>> {
         paths.push(path);
     }
     Ok(paths)
+}
+
+/// Points the archiver at the local IPFS node and Pinata stand-in. The stand-in serves
+/// Pinata's API, upload and gateway hosts on one port, so the three URLs are the same.
+fn set_pinning_vars(archiver: &mut Map<String, Value>, pinning: Pinning, ports: Ports) {
+    let kubo = format!("http://127.0.0.1:{}", ports.ipfs_api);
+    let pinata = format!("http://127.0.0.1:{}", ports.pinata);
+    config::set_var(archiver, "BACKUP_PINNING", pinning.as_var());
+    config::set_var(archiver, "KUBO_API_URL", &kubo);
+    config::set_var(archiver, "PINATA_API_URL", &pinata);
+    config::set_var(archiver, "PINATA_UPLOADS_URL", &pinata);
+    config::set_var(archiver, "PINATA_GATEWAY_URL", &pinata);
 }
 
 /// Writes a file only its owner can read.
@@ -312,7 +425,24 @@ impl Prepared {
         &self.options.dir
     }
 
-    /// Starts the network in its own process group and waits until the API answers.
+    /// The IPFS node's RPC API base URL (the archiver's `KUBO_API_URL`).
+    pub fn ipfs_api_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports.ipfs_api)
+    }
+
+    /// The Pinata stand-in's base URL: API, uploads and gateway (`PINATA_*_URL`).
+    pub fn pinata_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports.pinata)
+    }
+
+    /// The token the Pinata stand-in accepts (the archiver's `PINATA_JWT`).
+    pub fn pinata_jwt(&self) -> &str {
+        &self.secrets.pinata_jwt
+    }
+
+    /// Starts the IPFS node and the Pinata stand-in, then the Workers (in one process group),
+    /// and waits until the API answers. Each runs in its own process group; a failed start
+    /// stops what had started.
     pub fn spawn(&self) -> Result<Running> {
         let root = repository_root();
         for service in ["sequencer", "shards", "validator", "archiver"] {
@@ -329,6 +459,16 @@ impl Prepared {
             "{} is missing: run scripts/setup.sh",
             wrangler.display()
         );
+        // The off-site store first: the archiver may pin as soon as it runs.
+        let dir = &self.options.dir;
+        let ipfs = IpfsNode::start(&dir.join(IPFS_DIR), self.ports.ipfs_api)?;
+        let pinata = PinataStandin::start(
+            ipfs.api_url(),
+            &dir.join(PINATA_JWT_FILE),
+            self.ports.pinata,
+            &dir.join("pinata-standin.log"),
+            Some(&dir.join(IPFS_DIR).join("pinata-standin.json")),
+        )?;
         let log_path = self.options.dir.join("wrangler.log");
         let log = fs::File::create(&log_path)?;
         let mut command = Command::new(&wrangler);
@@ -359,24 +499,46 @@ impl Prepared {
             child: Some(child),
             url: self.url(),
             log_path,
+            pinata_jwt: self.secrets.pinata_jwt.clone(),
+            pinata: Some(pinata),
+            ipfs: Some(ipfs),
         };
         running.wait_ready(READY_TIMEOUT)?;
         Ok(running)
     }
 }
 
-/// A running network; dropping it stops it.
+/// A running network: the Workers, the IPFS node and the Pinata stand-in; dropping it stops
+/// them all.
 #[derive(Debug)]
 pub struct Running {
     child: Option<Child>,
     url: String,
     log_path: PathBuf,
+    pinata_jwt: String,
+    pinata: Option<PinataStandin>,
+    ipfs: Option<IpfsNode>,
 }
 
 impl Running {
     /// The API's base URL.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The IPFS node's RPC API base URL (the archiver's `KUBO_API_URL`).
+    pub fn ipfs_api_url(&self) -> &str {
+        self.ipfs.as_ref().map_or("", IpfsNode::api_url)
+    }
+
+    /// The Pinata stand-in's base URL: API, uploads and gateway (`PINATA_*_URL`).
+    pub fn pinata_url(&self) -> &str {
+        self.pinata.as_ref().map_or("", PinataStandin::url)
+    }
+
+    /// The token the Pinata stand-in accepts (the archiver's `PINATA_JWT`).
+    pub fn pinata_jwt(&self) -> &str {
+        &self.pinata_jwt
     }
 
     /// Waits until `GET /v1/status` answers 200.
@@ -416,34 +578,65 @@ impl Running {
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
-    /// Kills the whole process group (wrangler and workerd) at once, as a crash would, and
-    /// waits for it to exit.
+    /// Kills the Workers' whole process group (wrangler and workerd) at once, as a crash
+    /// would, and waits for it to exit; then stops the Pinata stand-in and the IPFS node (the
+    /// off-site store, which a crash of the network would not take down).
     pub fn stop(mut self) -> Result<()> {
         self.kill()
     }
 
-    /// The id of the network's process group (its wrangler process's id).
+    /// The id of the Workers' process group (its wrangler process's id).
     pub fn process_group(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
 
-    /// Asks the whole network to shut down cleanly (SIGINT to its process group, as Ctrl-C
-    /// would if it shared the terminal's group).
+    /// The ids of every process group of the network: the Workers', the Pinata stand-in's and
+    /// the IPFS node's.
+    pub fn process_groups(&self) -> Vec<u32> {
+        let pinata = self.pinata.as_ref().and_then(PinataStandin::process_group);
+        let ipfs = self.ipfs.as_ref().and_then(IpfsNode::process_group);
+        self.process_group()
+            .into_iter()
+            .chain(pinata)
+            .chain(ipfs)
+            .collect()
+    }
+
+    /// Asks a process group to shut down cleanly (SIGINT, as Ctrl-C would if it shared the
+    /// terminal's group).
+    ///
+    /// Interrupting only the Workers' group is enough: [`Running::wait`] then returns, and the
+    /// stand-in and the IPFS node are stopped as the network is dropped.
     pub fn interrupt_group(group: u32) {
         let _ = Command::new("kill")
             .args(["-INT", "--", &format!("-{group}")])
             .status();
     }
 
-    /// Waits for the network to exit.
+    /// [`Running::interrupt_group`] for each of `groups` (e.g. [`Running::process_groups`]).
+    pub fn interrupt_groups(groups: &[u32]) {
+        for &group in groups {
+            Self::interrupt_group(group);
+        }
+    }
+
+    /// Waits for the Workers to exit, then stops the stand-in and the IPFS node.
     pub fn wait(mut self) -> Result<()> {
         if let Some(mut child) = self.child.take() {
             child.wait()?;
         }
-        Ok(())
+        self.kill()
     }
 
+    /// Kills the Workers, then stops the stand-in (it uses the node), then the IPFS node.
     fn kill(&mut self) -> Result<()> {
+        let workers = self.kill_workers();
+        let pinata = self.pinata.take().map_or(Ok(()), PinataStandin::stop);
+        let ipfs = self.ipfs.take().map_or(Ok(()), IpfsNode::stop);
+        workers.and(pinata).and(ipfs)
+    }
+
+    fn kill_workers(&mut self) -> Result<()> {
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };
@@ -472,6 +665,7 @@ mod tests {
             port: 1,
             dir: dir.to_path_buf(),
             fresh: false,
+            pinning: Pinning::Kubo,
         }
     }
 
@@ -537,6 +731,82 @@ mod tests {
                 .len(),
             4
         );
+    }
+
+    #[test]
+    fn the_archiver_is_pointed_at_the_local_ipfs_node_and_pinata_stand_in() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let mut pinata = options(dir.path(), 1, 1);
+        pinata.pinning = Pinning::Pinata;
+        let prepared = prepare(&pinata).expect("prepares");
+        let config: Value = serde_json::from_slice(
+            &fs::read(dir.path().join("config/archiver/wrangler.json")).expect("written"),
+        )
+        .expect("json");
+        let vars = &config["vars"];
+        assert_eq!(vars["BACKUP_PINNING"], "pinata");
+        assert_eq!(vars["KUBO_API_URL"], prepared.ipfs_api_url().as_str());
+        for name in ["PINATA_API_URL", "PINATA_UPLOADS_URL", "PINATA_GATEWAY_URL"] {
+            assert_eq!(vars[name], prepared.pinata_url().as_str(), "{name}");
+        }
+        assert_ne!(prepared.ipfs_api_url(), prepared.pinata_url());
+        assert!(prepared.ipfs_api_url().starts_with("http://127.0.0.1:"));
+        // The token is a secret: in .dev.vars and the stand-in's 0600 file, not in vars.
+        assert_eq!(prepared.pinata_jwt().len(), 66);
+        assert!(vars.get("PINATA_JWT").is_none());
+        let dev_vars =
+            fs::read_to_string(dir.path().join("config/archiver/.dev.vars")).expect("written");
+        assert!(dev_vars.contains(&format!("PINATA_JWT='{}'", prepared.pinata_jwt())));
+        let jwt_file = dir.path().join(PINATA_JWT_FILE);
+        assert_eq!(
+            fs::read_to_string(&jwt_file).expect("written"),
+            prepared.pinata_jwt()
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&jwt_file)
+            .expect("exists")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+        // Kubo is the default backend.
+        let kubo = prepare(&options(dir.path(), 1, 1)).expect("prepares again");
+        let config: Value = serde_json::from_slice(
+            &fs::read(dir.path().join("config/archiver/wrangler.json")).expect("written"),
+        )
+        .expect("json");
+        assert_eq!(config["vars"]["BACKUP_PINNING"], "kubo");
+        assert_eq!(kubo.pinata_jwt(), prepared.pinata_jwt());
+    }
+
+    #[test]
+    fn a_network_json_from_before_the_pinata_token_gets_one() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        prepare(&options(dir.path(), 1, 1)).expect("prepares");
+        let path = dir.path().join("network.json");
+        let mut old: Value = serde_json::from_slice(&fs::read(&path).expect("read")).expect("json");
+        old.as_object_mut().expect("object").remove("pinata_jwt");
+        fs::write(&path, serde_json::to_vec(&old).expect("json")).expect("written");
+        let prepared = prepare(&options(dir.path(), 1, 1)).expect("loads the old file");
+        assert_eq!(prepared.pinata_jwt().len(), 66);
+        let saved: Value = serde_json::from_slice(&fs::read(&path).expect("read")).expect("json");
+        assert_eq!(saved["pinata_jwt"], prepared.pinata_jwt());
+    }
+
+    #[test]
+    fn fresh_keeps_the_off_site_store() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let first = prepare(&options(dir.path(), 1, 1)).expect("prepares");
+        fs::create_dir_all(dir.path().join("ipfs/blocks")).expect("created");
+        fs::write(dir.path().join("ipfs/config"), "{}").expect("written");
+        fs::create_dir_all(dir.path().join("state/v3")).expect("created");
+        let mut fresh = options(dir.path(), 1, 1);
+        fresh.fresh = true;
+        let second = prepare(&fresh).expect("fresh");
+        assert_ne!(second.admin_token(), first.admin_token());
+        assert!(dir.path().join("ipfs/config").exists());
+        assert!(dir.path().join("ipfs/blocks").is_dir());
+        assert!(!dir.path().join("state").exists());
     }
 
     #[test]

@@ -31,6 +31,7 @@ impl Network {
             port: free_port(),
             dir: dir.path().to_path_buf(),
             fresh: true,
+            pinning: devnet::Pinning::Kubo,
         };
         let prepared = devnet::prepare(&options).expect("the network prepares");
         let running = prepared.spawn().expect("the network starts");

@@ -12,6 +12,7 @@
 
 mod client;
 mod harness;
+mod pinning;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
