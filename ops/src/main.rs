@@ -2,8 +2,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use ledger::archive::BackupIndex;
+use ledger::backup::BackupKey;
+use ops::backups::{self, AdminApi, OutputFormat, Source};
 use ops::devnet;
 
 /// The edgeledger operator tool.
@@ -21,6 +24,15 @@ enum Command {
         #[command(subcommand)]
         action: NetAction,
     },
+    /// A chain's encrypted backups.
+    Backups {
+        #[command(subcommand)]
+        action: BackupsAction,
+    },
+    /// Fetches a backup by CID, decrypts and verifies it (every shard root against the
+    /// certified block, the certificate against the validator set) and writes the state out;
+    /// with `--push`, then asks the chain to restore it.
+    Restore(RestoreArgs),
 }
 
 #[derive(Subcommand)]
@@ -43,7 +55,64 @@ enum NetAction {
         /// Delete the folder's chain and start a new one.
         #[arg(long)]
         fresh: bool,
+        /// Pin backups through the Pinata stand-in instead of straight to the IPFS node.
+        #[arg(long)]
+        pinata: bool,
     },
+}
+
+/// Where the chain and its secrets are: a local network's folder, or explicit values.
+#[derive(clap::Args)]
+struct ChainArgs {
+    /// The chain's API.
+    #[arg(long, default_value = "http://127.0.0.1:8787")]
+    url: String,
+    /// A local network's folder, for the admin token, genesis and backup key it generated
+    /// (`network.json`). Environment variables take precedence.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum BackupsAction {
+    /// Shows the backup index: the latest backup (the only one a restore accepts) and the
+    /// retained history. Needs the admin token (`EDGELEDGER_ADMIN_TOKEN`, or `--dir`).
+    List {
+        #[command(flatten)]
+        chain: ChainArgs,
+        /// Print the index as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct RestoreArgs {
+    /// The backup's CID.
+    cid: String,
+    #[command(flatten)]
+    chain: ChainArgs,
+    /// Fetch from this IPFS gateway (`{url}/ipfs/{cid}`).
+    #[arg(long, conflicts_with = "ipfs_api")]
+    gateway: Option<String>,
+    /// Fetch from this IPFS node's RPC API (`/api/v0/cat`).
+    #[arg(long)]
+    ipfs_api: Option<String>,
+    /// The chain's genesis JSON (for the validator set); default: the network folder's.
+    #[arg(long)]
+    genesis: Option<PathBuf>,
+    /// Write the state here (default: standard output).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// `json` for people, `msgpack` for machines.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Json)]
+    format: OutputFormat,
+    /// Don't ask the chain for the backup index (then its size and digest are not checked).
+    #[arg(long)]
+    offline: bool,
+    /// After verifying, ask the chain to restore this backup (`POST /v1/admin/restore`).
+    #[arg(long)]
+    push: bool,
 }
 
 fn main() -> Result<()> {
@@ -56,6 +125,7 @@ fn main() -> Result<()> {
                     port,
                     dir,
                     fresh,
+                    pinata,
                 },
         } => {
             let defaults = devnet::Options::default();
@@ -65,27 +135,162 @@ fn main() -> Result<()> {
                 port,
                 dir: dir.unwrap_or(defaults.dir),
                 fresh,
-                pinning: defaults.pinning,
+                pinning: if pinata {
+                    devnet::Pinning::Pinata
+                } else {
+                    devnet::Pinning::Kubo
+                },
+                archive_every: defaults.archive_every,
             };
-            let prepared = devnet::prepare(&options)?;
-            println!(
-                "starting {validators} validators and {shards} shards (chain {}, state in {})",
-                prepared.genesis().config.chain_id,
-                prepared.dir().display()
-            );
-            let running = prepared.spawn()?;
-            // The network runs in its own process group (so it can be stopped as a whole):
-            // pass Ctrl-C and termination on to it, then wait for it to exit.
-            if let Some(group) = running.process_group() {
-                ctrlc::set_handler(move || devnet::Running::interrupt_group(group))?;
-            }
-            println!("edgeledger API: {}", running.url());
-            println!(
-                "development accounts: the 20 of 'test test … junk', 10000 ether each; admin token in {}",
-                prepared.dir().join("network.json").display()
-            );
-            println!("Ctrl-C stops the network; starting again resumes the chain.");
-            running.wait()
+            start_network(&options)
         }
+        Command::Backups {
+            action: BackupsAction::List { chain, json },
+        } => list_backups(&chain, json),
+        Command::Restore(args) => restore(&args),
     }
+}
+
+fn start_network(options: &devnet::Options) -> Result<()> {
+    let prepared = devnet::prepare(options)?;
+    println!(
+        "starting {} validators and {} shards (chain {}, state in {})",
+        options.validators,
+        options.shards,
+        prepared.genesis().config.chain_id,
+        prepared.dir().display()
+    );
+    let running = prepared.spawn()?;
+    // The network runs in its own process group (so it can be stopped as a whole): pass
+    // Ctrl-C and termination on to it, then wait for it to exit.
+    if let Some(group) = running.process_group() {
+        ctrlc::set_handler(move || devnet::Running::interrupt_group(group))?;
+    }
+    println!("edgeledger API: {}", running.url());
+    println!("IPFS node (backups): {}", running.ipfs_api_url());
+    println!(
+        "development accounts: the 20 of 'test test … junk', 10000 ether each; admin token in {}",
+        prepared.dir().join("network.json").display()
+    );
+    println!(
+        "the archiver runs every {} s (cold storage, backups when due)",
+        devnet::LOCAL_ARCHIVE_EVERY.as_secs()
+    );
+    println!("Ctrl-C stops the network; starting again resumes the chain.");
+    running.wait()
+}
+
+/// A setting from the environment, else from the network folder's `network.json`.
+fn setting(
+    variable: &str,
+    dir: Option<&PathBuf>,
+    from_files: impl FnOnce(devnet::NetworkFiles) -> String,
+) -> Result<String> {
+    if let Ok(value) = std::env::var(variable) {
+        return Ok(value);
+    }
+    let default_dir = devnet::Options::default().dir;
+    let dir = dir.unwrap_or(&default_dir);
+    let files = devnet::read_network_files(dir)
+        .with_context(|| format!("set {variable}, or point --dir at a local network's folder"))?;
+    Ok(from_files(files))
+}
+
+fn admin_api(chain: &ChainArgs) -> Result<AdminApi> {
+    Ok(AdminApi {
+        url: chain.url.trim_end_matches('/').to_owned(),
+        token: setting("EDGELEDGER_ADMIN_TOKEN", chain.dir.as_ref(), |f| {
+            f.admin_token
+        })?,
+    })
+}
+
+fn list_backups(chain: &ChainArgs, json: bool) -> Result<()> {
+    let index = admin_api(chain)?.backups()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&index)?);
+    } else {
+        print_index(&index);
+    }
+    Ok(())
+}
+
+fn print_index(index: &BackupIndex) {
+    let Some(latest) = index.latest() else {
+        println!("no backups yet");
+        return;
+    };
+    println!(
+        "{:<8} {:>8} {:>9} {:>11}  {:<60} block",
+        "", "height", "accounts", "bytes", "cid"
+    );
+    for (label, record) in
+        std::iter::once(("latest", latest)).chain(index.history.iter().map(|record| ("", record)))
+    {
+        println!(
+            "{label:<8} {:>8} {:>9} {:>11}  {:<60} {}",
+            record.height, record.accounts, record.ciphertext_bytes, record.cid, record.block_hash
+        );
+    }
+}
+
+fn restore(args: &RestoreArgs) -> Result<()> {
+    let source = match (&args.gateway, &args.ipfs_api) {
+        (Some(gateway), _) => Source::Gateway(gateway.clone()),
+        (None, Some(api)) => Source::IpfsApi(api.clone()),
+        (None, None) => bail!("give --gateway URL or --ipfs-api URL"),
+    };
+    let dir = args.chain.dir.as_ref();
+    let key_hex = setting("BACKUP_ENCRYPTION_KEY", dir, |files| files.backup_key)?;
+    let key = BackupKey::from_hex(&key_hex).context("BACKUP_ENCRYPTION_KEY")?;
+    let genesis = match &args.genesis {
+        Some(path) => serde_json::from_slice(&std::fs::read(path)?)
+            .with_context(|| format!("reading {}", path.display()))?,
+        None => {
+            let default_dir = devnet::Options::default().dir;
+            devnet::read_network_files(dir.unwrap_or(&default_dir))
+                .context("give --genesis FILE, or point --dir at a local network's folder")?
+                .genesis
+        }
+    };
+    let index = if args.offline {
+        None
+    } else {
+        Some(admin_api(&args.chain)?.backups()?)
+    };
+    let record = index.as_ref().and_then(|index| {
+        index
+            .latest
+            .iter()
+            .chain(&index.history)
+            .find(|record| record.cid == args.cid)
+    });
+    if index.is_some() && record.is_none() {
+        bail!("{} is not in the chain's backup index", args.cid);
+    }
+    let bytes = backups::fetch(&source, &args.cid)?;
+    let state = backups::open(&bytes, &key, &genesis.config, record)?;
+    let encoded = backups::encode(&state, args.format)?;
+    match &args.out {
+        Some(path) => std::fs::write(path, &encoded)?,
+        None => std::io::Write::write_all(&mut std::io::stdout(), &encoded)?,
+    }
+    eprintln!(
+        "verified backup {} of chain {} at height {} ({} accounts, state root {}){}",
+        args.cid,
+        state.chain_id,
+        state.height,
+        state.accounts.len(),
+        state.state_root,
+        match index.as_ref().and_then(BackupIndex::latest) {
+            Some(latest) if latest.cid == args.cid => ", the latest backup",
+            Some(_) => ", an older backup: a chain restores only its latest",
+            None => "",
+        }
+    );
+    if args.push {
+        let answer = admin_api(&args.chain)?.restore(&args.cid)?;
+        eprintln!("the chain restored it: {answer}");
+    }
+    Ok(())
 }

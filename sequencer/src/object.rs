@@ -377,7 +377,7 @@ impl Sequencer {
             .into());
         }
         let persisted = self.with(|loaded| loaded.store.restore(request))?;
-        let (machine, _effects) = Machine::recover(
+        let (machine, effects) = Machine::recover(
             config.clone(),
             TIMING,
             MempoolLimits::default(),
@@ -386,11 +386,11 @@ impl Sequencer {
             hash_seed(),
         )
         .map_err(|error| ApiError::new(422, "invalid_restore", error.to_string()))?;
-        // Paused: recovery schedules nothing that needs doing before the resume.
         self.with(|loaded| {
             loaded.machine = machine;
             Ok(())
-        })
+        })?;
+        self.perform_recovery(effects).await
     }
 
     async fn run_alarm(&self) -> Result<(), ApiError> {
@@ -457,13 +457,19 @@ impl Sequencer {
             .map_err(|error| internal(format!("recovering the sequencer: {error}")))?,
         };
         *self.loaded.borrow_mut() = Some(Loaded { machine, store });
+        self.perform_recovery(effects).await
+    }
+
+    /// Performs what a recovered machine asks for: its storage effects now, its calls (and
+    /// any alarm) in an immediate alarm, so the machine's idea of a scheduled alarm is true.
+    async fn perform_recovery(&self, effects: Vec<Effect>) -> Result<(), ApiError> {
         let mut needs_alarm = false;
         for effect in effects {
             match effect {
-                Effect::RequestWitness { .. } | Effect::SendWriteSet(_) | Effect::SetAlarm(_) => {
-                    needs_alarm = true;
-                }
-                Effect::Propose(_) => needs_alarm = true,
+                Effect::RequestWitness { .. }
+                | Effect::SendWriteSet(_)
+                | Effect::SetAlarm(_)
+                | Effect::Propose(_) => needs_alarm = true,
                 other => self.with(|loaded| loaded.store.record(&other))?,
             }
         }

@@ -59,6 +59,18 @@ pub const LOCAL_VALIDATORS_MAX: usize = 7;
 /// How long a start may take before it is reported as failed.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Blocks the local network's `Sequencer` keeps hot (the archiver's `ARCHIVE_HOT_BLOCKS`): the
+/// smallest allowed, so a few seconds of transfers already exercise cold storage.
+pub const LOCAL_ARCHIVE_HOT_BLOCKS: u64 = ledger::archive::HOT_BLOCKS_MIN;
+
+/// The local archiver's backup schedule: every 100 blocks, or every minute with new blocks.
+const LOCAL_BACKUP_EVERY_BLOCKS: u64 = 100;
+const LOCAL_BACKUP_EVERY_MS: u64 = 60_000;
+const LOCAL_BACKUP_RETENTION: u64 = 5;
+
+/// How often `ops net start` runs the archiver (crons do not fire in local workerd).
+pub const LOCAL_ARCHIVE_EVERY: Duration = Duration::from_secs(10);
+
 /// The IPFS repository in the network folder (kept by `--fresh`).
 const IPFS_DIR: &str = "ipfs";
 
@@ -98,6 +110,9 @@ pub struct Options {
     pub fresh: bool,
     /// Where the archiver pins backups.
     pub pinning: Pinning,
+    /// Run the archiver's scheduled work this often (`POST /v1/admin/archive/run`), as its
+    /// cron would in production; `None`: only when asked.
+    pub archive_every: Option<Duration>,
 }
 
 impl Default for Options {
@@ -109,6 +124,7 @@ impl Default for Options {
             dir: repository_root().join(".local/net"),
             fresh: false,
             pinning: Pinning::default(),
+            archive_every: Some(LOCAL_ARCHIVE_EVERY),
         }
     }
 }
@@ -343,6 +359,7 @@ fn write_configs(options: &Options, secrets: &Secrets, ports: Ports) -> Result<V
         None,
     )?;
     set_pinning_vars(&mut archiver, options.pinning, ports);
+    set_archive_vars(&mut archiver);
     services.push((
         "archiver".to_owned(),
         archiver,
@@ -377,6 +394,45 @@ fn set_pinning_vars(archiver: &mut Map<String, Value>, pinning: Pinning, ports: 
     config::set_var(archiver, "PINATA_API_URL", &pinata);
     config::set_var(archiver, "PINATA_UPLOADS_URL", &pinata);
     config::set_var(archiver, "PINATA_GATEWAY_URL", &pinata);
+}
+
+/// The local archiver's cold storage and backup schedule: small, so they show within minutes.
+fn set_archive_vars(archiver: &mut Map<String, Value>) {
+    let settings = [
+        ("ARCHIVE_HOT_BLOCKS", LOCAL_ARCHIVE_HOT_BLOCKS),
+        ("ARCHIVE_BLOCKS_PER_RUN", 64),
+        ("BACKUP_EVERY_BLOCKS", LOCAL_BACKUP_EVERY_BLOCKS),
+        ("BACKUP_EVERY_MS", LOCAL_BACKUP_EVERY_MS),
+        ("BACKUP_RETENTION", LOCAL_BACKUP_RETENTION),
+    ];
+    for (name, value) in settings {
+        config::set_var(archiver, name, &value.to_string());
+    }
+}
+
+/// What an operator's tool needs from a local network's folder: its genesis, admin token and
+/// backup key (from `network.json`).
+pub struct NetworkFiles {
+    /// The chain's genesis.
+    pub genesis: Genesis,
+    /// The admin token.
+    pub admin_token: String,
+    /// The backup key, `0x` hex.
+    pub backup_key: String,
+}
+
+/// Reads `network.json` from a network folder.
+pub fn read_network_files(dir: &Path) -> Result<NetworkFiles> {
+    let path = dir.join("network.json");
+    let secrets: Secrets = serde_json::from_slice(
+        &fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
+    )
+    .with_context(|| format!("parsing {}", path.display()))?;
+    Ok(NetworkFiles {
+        genesis: secrets.genesis,
+        admin_token: secrets.admin_token,
+        backup_key: secrets.backup_key,
+    })
 }
 
 /// Writes a file only its owner can read.
@@ -438,6 +494,11 @@ impl Prepared {
     /// The token the Pinata stand-in accepts (the archiver's `PINATA_JWT`).
     pub fn pinata_jwt(&self) -> &str {
         &self.secrets.pinata_jwt
+    }
+
+    /// The archiver's backup key (`BACKUP_ENCRYPTION_KEY`), `0x` hex.
+    pub fn backup_key(&self) -> &str {
+        &self.secrets.backup_key
     }
 
     /// Starts the IPFS node and the Pinata stand-in, then the Workers (in one process group),
@@ -502,8 +563,17 @@ impl Prepared {
             pinata_jwt: self.secrets.pinata_jwt.clone(),
             pinata: Some(pinata),
             ipfs: Some(ipfs),
+            archive_timer: None,
         };
         running.wait_ready(READY_TIMEOUT)?;
+        let mut running = running;
+        if let Some(every) = self.options.archive_every {
+            running.archive_timer = Some(ArchiveTimer::start(
+                self.url(),
+                self.secrets.admin_token.clone(),
+                every,
+            ));
+        }
         Ok(running)
     }
 }
@@ -518,6 +588,60 @@ pub struct Running {
     pinata_jwt: String,
     pinata: Option<PinataStandin>,
     ipfs: Option<IpfsNode>,
+    archive_timer: Option<ArchiveTimer>,
+}
+
+/// Runs the archiver's scheduled work on a timer, as its cron trigger would in production
+/// (crons do not fire by themselves in local workerd), through the admin API.
+#[derive(Debug)]
+struct ArchiveTimer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ArchiveTimer {
+    fn start(url: String, admin_token: String, every: Duration) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(120)))
+                .build()
+                .into();
+            let mut next = Instant::now() + every;
+            while !stopped.load(Ordering::Relaxed) {
+                if Instant::now() < next {
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+                // A failed run is in the network's log; the next tick tries again.
+                let _ = agent
+                    .post(format!("{url}/v1/admin/archive/run"))
+                    .header("authorization", format!("Bearer {admin_token}"))
+                    .send_empty();
+                next = Instant::now() + every;
+            }
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for ArchiveTimer {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 impl Running {
@@ -630,6 +754,9 @@ impl Running {
 
     /// Kills the Workers, then stops the stand-in (it uses the node), then the IPFS node.
     fn kill(&mut self) -> Result<()> {
+        if let Some(mut timer) = self.archive_timer.take() {
+            timer.stop();
+        }
         let workers = self.kill_workers();
         let pinata = self.pinata.take().map_or(Ok(()), PinataStandin::stop);
         let ipfs = self.ipfs.take().map_or(Ok(()), IpfsNode::stop);
@@ -666,6 +793,7 @@ mod tests {
             dir: dir.to_path_buf(),
             fresh: false,
             pinning: Pinning::Kubo,
+            archive_every: None,
         }
     }
 

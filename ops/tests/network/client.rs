@@ -34,6 +34,11 @@ impl Answer {
     pub fn error_code(&self) -> String {
         self.json::<ErrorBody>().error.code
     }
+
+    /// The body as text (for messages and byte-for-byte comparisons).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
 }
 
 /// A client of one network's public API.
@@ -43,6 +48,11 @@ pub struct Client {
 }
 
 impl Client {
+    /// The API's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     pub fn new(base: &str) -> Self {
         let agent: Agent = Agent::config_builder()
             .http_status_as_error(false)

@@ -16,22 +16,55 @@ pub struct Network {
     pub keys: Vec<SecretKey>,
     pub genesis: Genesis,
     pub admin_token: String,
+    options: devnet::Options,
     prepared: devnet::Prepared,
     running: Option<devnet::Running>,
+    original_backup_key: String,
     _dir: tempfile::TempDir,
+}
+
+/// What a test's network runs.
+pub struct NetworkOptions {
+    pub validators: usize,
+    pub shards: u32,
+    pub pinning: devnet::Pinning,
+    /// Run the archiver on this timer (`None`: only when the test asks).
+    pub archive_every: Option<std::time::Duration>,
+}
+
+impl Default for NetworkOptions {
+    /// The smallest network that still has more than one shard; no archiver timer.
+    fn default() -> Self {
+        Self {
+            validators: 1,
+            shards: 2,
+            pinning: devnet::Pinning::Kubo,
+            archive_every: None,
+        }
+    }
 }
 
 impl Network {
     /// Prepares and starts a network with this many validators and shards.
     pub fn start(validators: usize, shards: u32) -> Self {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let options = devnet::Options {
+        Self::start_with(NetworkOptions {
             validators,
             shards,
+            ..NetworkOptions::default()
+        })
+    }
+
+    /// Prepares and starts a network as `options` say.
+    pub fn start_with(options: NetworkOptions) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let options = devnet::Options {
+            validators: options.validators,
+            shards: options.shards,
             port: free_port(),
             dir: dir.path().to_path_buf(),
             fresh: true,
-            pinning: devnet::Pinning::Kubo,
+            pinning: options.pinning,
+            archive_every: options.archive_every,
         };
         let prepared = devnet::prepare(&options).expect("the network prepares");
         let running = prepared.spawn().expect("the network starts");
@@ -40,10 +73,126 @@ impl Network {
             keys: prepared.dev_keys().to_vec(),
             genesis: prepared.genesis().clone(),
             admin_token: prepared.admin_token().to_owned(),
+            original_backup_key: prepared.backup_key().to_owned(),
+            options,
             prepared,
             running: Some(running),
             _dir: dir,
         }
+    }
+
+    /// The network folder.
+    pub fn dir(&self) -> &std::path::Path {
+        self.prepared.dir()
+    }
+
+    /// An admin API call with the network's token.
+    pub fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        json_body: Option<&[u8]>,
+    ) -> crate::client::Answer {
+        let authorization = format!("Bearer {}", self.admin_token);
+        let mut headers = vec![("authorization", authorization.as_str())];
+        if json_body.is_some() {
+            headers.push(("content-type", "application/json"));
+        }
+        self.client.send(method, path, &headers, json_body)
+    }
+
+    /// The IPFS node's RPC API.
+    pub fn ipfs_api_url(&self) -> String {
+        self.prepared.ipfs_api_url()
+    }
+
+    /// The archiver's backup key now.
+    pub fn backup_key(&self) -> String {
+        self.prepared.backup_key().to_owned()
+    }
+
+    /// The backup key the network was created with.
+    pub fn original_backup_key(&self) -> String {
+        self.original_backup_key.clone()
+    }
+
+    /// Makes the Pinata stand-in's gateway flip a byte of `cid` (or stop doing so).
+    pub fn pinata_tamper(&self, cid: &str, on: bool) {
+        let off = if on { "" } else { "&off=1" };
+        let url = format!(
+            "{}/__standin/tamper?cid={cid}{off}",
+            self.prepared.pinata_url()
+        );
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let response = agent
+            .post(&url)
+            .header(
+                "authorization",
+                format!("Bearer {}", self.prepared.pinata_jwt()),
+            )
+            .send_empty()
+            .expect("the stand-in answers");
+        assert_eq!(response.status(), 200, "tamper switch");
+    }
+
+    fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().expect("the network stops");
+        }
+    }
+
+    fn start_again(&mut self) {
+        self.prepared = devnet::prepare(&self.options).expect("the network prepares again");
+        let running = self.prepared.spawn().expect("the network restarts");
+        self.client = Client::new(running.url());
+        self.running = Some(running);
+    }
+
+    /// Restarts with the archiver holding another backup key.
+    pub fn restart_with_backup_key(&mut self, key: &str) {
+        self.stop();
+        let path = self.dir().join("network.json");
+        let mut secrets: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("network.json")).expect("JSON");
+        secrets["backup_key"] = serde_json::Value::String(key.to_owned());
+        std::fs::write(&path, serde_json::to_vec_pretty(&secrets).expect("JSON")).expect("written");
+        self.options.fresh = false;
+        self.start_again();
+    }
+
+    /// Restarts with the named KV namespaces (bindings) emptied.
+    pub fn restart_deleting_kv(&mut self, bindings: &[&str]) {
+        self.stop();
+        for binding in bindings {
+            let deleted = delete_kv_namespace(self.dir(), binding);
+            assert_eq!(deleted, 1, "no KV storage holds {binding}'s keys");
+        }
+        self.options.fresh = false;
+        self.start_again();
+    }
+
+    /// The disaster: every Durable Object's storage (sequencer, shards, validators' guards)
+    /// and the archived blocks are deleted; only the backup index (its own KV namespace) and
+    /// the off-site IPFS node survive. Then the network starts again.
+    pub fn restart_destroying_all_but_the_index(&mut self) {
+        self.stop();
+        let objects = self.dir().join("state/v3/do");
+        for entry in std::fs::read_dir(&objects).expect("Durable Object storage") {
+            let entry = entry.expect("an entry");
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // Miniflare keeps KV namespaces as objects of its own: those are kept here and
+            // deleted (or not) by binding below.
+            if !name.starts_with("miniflare-") {
+                std::fs::remove_dir_all(entry.path()).expect("deleted");
+            }
+        }
+        // The archived blocks too, if any were archived yet.
+        delete_kv_namespace(self.dir(), "ARCHIVE");
+        self.options.fresh = false;
+        self.start_again();
     }
 
     /// Stops the whole network (every process) and starts it again on the same state.
@@ -96,6 +245,44 @@ impl Drop for Network {
             }
         }
     }
+}
+
+/// Deletes the local storage of the KV namespace bound as `binding`.
+///
+/// Miniflare keeps each namespace in a SQLite file named after a hash of the namespace id, in
+/// `state/v3/kv/miniflare-KVNamespaceObject/`; the file is recognised by the keys it holds
+/// (`backup_index` for the index, `blocks/…` for archived blocks; each namespace holds only its
+/// own), found in the database or its write-ahead log.
+fn delete_kv_namespace(dir: &std::path::Path, binding: &str) -> usize {
+    let marker: &[u8] = match binding {
+        "ARCHIVE" => ledger::archive::ARCHIVED_BLOCK_KEY_PREFIX.as_bytes(),
+        "BACKUP_INDEX" => ledger::archive::BACKUP_INDEX_KEY.as_bytes(),
+        other => panic!("no KV namespace bound as {other}"),
+    };
+    let folder = dir.join("state/v3/kv/miniflare-KVNamespaceObject");
+    let mut deleted = 0;
+    for entry in std::fs::read_dir(&folder).expect("KV storage") {
+        let path = entry.expect("an entry").path();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name.starts_with("metadata") || !name.ends_with(".sqlite") {
+            continue;
+        }
+        let holds_marker = ["", "-wal"].iter().any(|suffix| {
+            let file = folder.join(format!("{name}{suffix}"));
+            std::fs::read(file).is_ok_and(|bytes| bytes.windows(marker.len()).any(|w| w == marker))
+        });
+        if holds_marker {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(folder.join(format!("{name}{suffix}")));
+            }
+            deleted += 1;
+        }
+    }
+    assert!(deleted <= 1, "one namespace holds {binding}'s keys");
+    deleted
 }
 
 /// A free TCP port on loopback (the OS picks; a race with another process is unlikely).

@@ -10,6 +10,7 @@
 )]
 #![allow(unreachable_pub, reason = "helper modules of one test binary")]
 
+mod archive;
 mod client;
 mod harness;
 mod pinning;
