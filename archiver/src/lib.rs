@@ -1,9 +1,9 @@
 //! The archiver Worker: cold storage in Workers KV, encrypted backups on IPFS, and restores.
 //!
 //! - On its cron schedule (and when the admin API asks, through the sequencer service's
-//!   `ARCHIVER` binding) it runs [`run`]: [`cold`] moves blocks beyond the hot window to KV and
-//!   has the `Sequencer` prune them, then [`backups`] makes a backup if one is due.
-//! - [`restore`] restores the chain from the latest backup, refusing anything else.
+//!   `ARCHIVER` binding) it makes one run: `cold` moves blocks beyond the hot window to KV and
+//!   has the `Sequencer` prune them, then `backups` makes a backup if one is due.
+//! - `restore` restores the chain from the latest backup, refusing anything else.
 //!
 //! It has no public route: its fetch handler answers only the internal calls of
 //! [`ledger::wire`] (`ArchiverRun`, `Backups`, `RestoreBackup`), which only bound services can
