@@ -2,6 +2,8 @@
 //! backup envelope, pin it, read it back and verify it, and only then make it the latest in the
 //! backup index (and unpin what falls out of the retained history).
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -17,6 +19,8 @@ use ledger::state::{Account, ShardIndex};
 use ledger::wire::{
     Checkpoint, InternalCall, SnapshotOpenRequest, SnapshotOpened, SnapshotPageRequest,
 };
+use worker::js_sys::Uint8Array;
+use worker::wasm_bindgen::JsValue;
 use worker::{Delay, Env, console_warn};
 use worker_shell::{Chain, internal, misconfigured, now_ms};
 
@@ -95,14 +99,9 @@ pub(crate) async fn back_up(
     };
     let key = settings::backup_key(env)?;
     let pinner = settings::pinner(env)?;
-    let manifest = SnapshotManifest {
-        format: SNAPSHOT_FORMAT,
-        header: checkpoint.header,
-        certificate: checkpoint.certificate.clone(),
-        shard_roots: checkpoint.shard_roots.clone(),
-    };
-    let sealed = seal_snapshot(peers, &key, manifest, &opened).await?;
-    let record = pin_and_verify(&pinner, &key, chain, &checkpoint, sealed).await?;
+    let record = seal_and_pin(env, &pinner, &key, &checkpoint, &opened).await?;
+    // Only a backup read back intact through the backend becomes the latest.
+    read_back(&pinner, &key, chain, &record).await?;
     let removed = index.publish(record.clone(), schedule.retention)?;
     store_index(env, &index).await?;
     let mut unpinned = Vec::new();
@@ -186,68 +185,15 @@ async fn freeze_shards(
     Ok(opened)
 }
 
-/// Pages every shard's frozen accounts into the sealed envelope.
-async fn seal_snapshot(
-    peers: &Peers<'_>,
-    key: &BackupKey,
-    manifest: SnapshotManifest,
-    opened: &[SnapshotOpened],
-) -> Result<SealedSnapshot, ErrorAnswer> {
-    let mut sealer = SnapshotSealer::new(key, random_nonce()?, manifest)?;
-    for (shard, frozen) in (0..).zip(opened) {
-        sealer.shard(ShardStart {
-            shard,
-            accounts: frozen.accounts,
-        })?;
-        let paged = page_shard(peers, shard, &mut sealer).await?;
-        if paged != frozen.accounts {
-            return Err(internal(format!(
-                "shard {shard} froze {} accounts but paged {paged}: another backup replaced its copy",
-                frozen.accounts
-            ))
-            .into());
-        }
-    }
-    Ok(sealer.finish()?)
-}
-
-async fn page_shard(
-    peers: &Peers<'_>,
-    shard: ShardIndex,
-    sealer: &mut SnapshotSealer,
-) -> Result<u64, ErrorAnswer> {
-    let mut after: Option<Address> = None;
-    let mut paged = 0;
-    loop {
-        let request = SnapshotPageRequest {
-            after,
-            limit: SNAPSHOT_PAGE_ACCOUNTS_MAX as u32,
-        };
-        let page: Vec<(Address, Account)> = peers
-            .shard(shard, InternalCall::SnapshotPage, Some(&request))
-            .await?;
-        let Some((last, _)) = page.last() else {
-            return Ok(paged);
-        };
-        after = Some(*last);
-        paged += page.len() as u64;
-        let full = page.len() == SNAPSHOT_PAGE_ACCOUNTS_MAX;
-        sealer.accounts(page)?;
-        if !full {
-            return Ok(paged);
-        }
-    }
-}
-
-/// Pins the sealed backup, reads it back through the backend and verifies it completely
-/// (size, digest, decryption, the state against the certified roots): only such a backup
-/// becomes the latest.
-async fn pin_and_verify(
+/// Seals the snapshot while uploading it, page by page, and returns the record of the pinned
+/// (not yet verified) backup. Memory holds a page of accounts and a chunk of the envelope, not
+/// the backup.
+async fn seal_and_pin(
+    env: &Env,
     pinner: &Pinner,
     key: &BackupKey,
-    chain: &Chain,
     checkpoint: &Checkpoint,
-    sealed: SealedSnapshot,
+    opened: &[SnapshotOpened],
 ) -> Result<BackupRecord, ErrorAnswer> {
     let header = &checkpoint.header;
     let name = format!("edgeledger-{}-{:020}.bkp", header.chain_id, header.height);
@@ -255,30 +201,174 @@ async fn pin_and_verify(
         r#"{{"chain_id":"{}","height":"{}","state_root":"{}"}}"#,
         header.chain_id, header.height, header.state_root
     );
-    let pinned = pinner
-        .pin(&Upload {
-            name: &name,
-            bytes: &sealed.ciphertext,
-            keyvalues: &keyvalues,
-        })
-        .await?;
+    let upload = Upload {
+        name: &name,
+        keyvalues: &keyvalues,
+    };
+    let manifest = SnapshotManifest {
+        format: SNAPSHOT_FORMAT,
+        header: checkpoint.header,
+        certificate: checkpoint.certificate.clone(),
+        shard_roots: checkpoint.shard_roots.clone(),
+    };
+    let sealer = SnapshotSealer::new(key, random_nonce()?, manifest)?;
+    let (before, after) = pinner.framing(&upload);
+    let outcome = Rc::new(RefCell::new(None));
+    let source = UploadSource {
+        env: env.clone(),
+        frozen: opened.to_vec(),
+        sealer: Some(sealer),
+        shard: 0,
+        cursor: None,
+        before: Some(before),
+        after: Some(after),
+        outcome: outcome.clone(),
+        failed: false,
+    };
+    let stream = futures_util::stream::unfold(source, |mut source| async move {
+        source.next_piece().await.map(|piece| (piece, source))
+    });
+    let body = wasm_streams::ReadableStream::from_stream(stream).into_raw();
+    let pinned = pinner.pin(&upload, JsValue::from(body)).await;
+    let sealed = outcome.borrow_mut().take();
+    let (pinned, sealed) = match (pinned, sealed) {
+        // The producer's own failure explains a failed upload best.
+        (_, Some(Err(error))) => return Err(error),
+        (Err(error), _) => return Err(error.into()),
+        (Ok(_), None) => {
+            return Err(internal("the upload ended before the backup was sealed").into());
+        }
+        (Ok(pinned), Some(Ok(sealed))) => (pinned, sealed),
+    };
     ledger::archive::check_cid(&pinned.cid)?;
-    let record = BackupRecord {
+    Ok(BackupRecord {
         cid: pinned.cid,
         chain_id: header.chain_id,
         height: header.height,
         block_hash: header.hash(),
         state_root: header.state_root,
         accounts: sealed.accounts,
-        ciphertext_bytes: sealed.ciphertext.len() as u64,
+        ciphertext_bytes: sealed.bytes,
         ciphertext_sha256: sealed.sha256,
         created_at_ms: now_ms(),
         backend: pinner.backend(),
         pin_id: pinned.pin_id,
-    };
-    drop(sealed);
-    read_back(pinner, key, chain, &record).await?;
-    Ok(record)
+    })
+}
+
+/// The upload body of a backup, produced as the upload reads it: the multipart framing, then
+/// the envelope sealed page by page from the shards' frozen copies.
+struct UploadSource {
+    env: Env,
+    frozen: Vec<SnapshotOpened>,
+    sealer: Option<SnapshotSealer>,
+    /// The shard being paged.
+    shard: usize,
+    /// Within it: how far paging got (`None` before its start record).
+    cursor: Option<PageCursor>,
+    before: Option<Vec<u8>>,
+    after: Option<Vec<u8>>,
+    /// The sealed summary once done, or why the body could not be produced.
+    outcome: Rc<RefCell<Option<Result<SealedSnapshot, ErrorAnswer>>>>,
+    failed: bool,
+}
+
+/// Progress through one shard's frozen copy.
+#[derive(Clone, Copy)]
+struct PageCursor {
+    after: Option<Address>,
+    paged: u64,
+}
+
+impl UploadSource {
+    /// The next piece for the JavaScript stream: bytes, an error that aborts the upload, or
+    /// the end.
+    async fn next_piece(&mut self) -> Option<Result<JsValue, JsValue>> {
+        if self.failed {
+            return None;
+        }
+        loop {
+            match self.step().await {
+                Ok(Some(bytes)) if bytes.is_empty() => continue,
+                Ok(Some(bytes)) => return Some(Ok(Uint8Array::from(bytes.as_slice()).into())),
+                Ok(None) => return None,
+                Err(error) => {
+                    let message = error.body.error.message.clone();
+                    *self.outcome.borrow_mut() = Some(Err(error));
+                    self.failed = true;
+                    return Some(Err(JsValue::from_str(&message)));
+                }
+            }
+        }
+    }
+
+    /// One step of the body: the bytes it made (maybe none yet), or `None` once complete.
+    async fn step(&mut self) -> Result<Option<Vec<u8>>, ErrorAnswer> {
+        if let Some(before) = self.before.take() {
+            return Ok(Some(before));
+        }
+        if self.sealer.is_none() {
+            return Ok(self.after.take());
+        }
+        if self.shard == self.frozen.len() {
+            let Some(sealer) = self.sealer.take() else {
+                return Ok(None);
+            };
+            let mut sealed = sealer.finish()?;
+            let rest = std::mem::take(&mut sealed.ciphertext);
+            *self.outcome.borrow_mut() = Some(Ok(sealed));
+            return Ok(Some(rest));
+        }
+        self.page_once().await
+    }
+
+    /// Starts the current shard or seals its next page; moves on when the shard is done.
+    async fn page_once(&mut self) -> Result<Option<Vec<u8>>, ErrorAnswer> {
+        let shard = ShardIndex::try_from(self.shard).map_err(|_| internal("shard index"))?;
+        let frozen = self.frozen[self.shard];
+        let Some(cursor) = self.cursor else {
+            let Some(sealer) = self.sealer.as_mut() else {
+                return Ok(None);
+            };
+            sealer.shard(ShardStart {
+                shard,
+                accounts: frozen.accounts,
+            })?;
+            self.cursor = Some(PageCursor {
+                after: None,
+                paged: 0,
+            });
+            return Ok(Some(sealer.take_ready()));
+        };
+        let request = SnapshotPageRequest {
+            after: cursor.after,
+            limit: SNAPSHOT_PAGE_ACCOUNTS_MAX as u32,
+        };
+        let page: Vec<(Address, Account)> = Peers::new(&self.env)
+            .shard(shard, InternalCall::SnapshotPage, Some(&request))
+            .await?;
+        let full = page.len() == SNAPSHOT_PAGE_ACCOUNTS_MAX;
+        let paged = cursor.paged + page.len() as u64;
+        let after = page.last().map(|(address, _)| *address);
+        let Some(sealer) = self.sealer.as_mut() else {
+            return Ok(None);
+        };
+        sealer.accounts(page)?;
+        if full {
+            self.cursor = Some(PageCursor { after, paged });
+        } else {
+            if paged != frozen.accounts {
+                return Err(internal(format!(
+                    "shard {shard} froze {} accounts but paged {paged}: another backup replaced its copy",
+                    frozen.accounts
+                ))
+                .into());
+            }
+            self.shard += 1;
+            self.cursor = None;
+        }
+        Ok(Some(sealer.take_ready()))
+    }
 }
 
 /// Streams a pinned backup back and verifies it end to end.

@@ -18,8 +18,8 @@ mod restore;
 mod settings;
 
 use ledger::api::{ApiError, ErrorAnswer};
-use ledger::archive::BackupIndex;
-use ledger::wire::{self, InternalCall, RestoreBackupRequest, RunReport, RunRequest};
+use ledger::archive::{ArchiverLease, BackupIndex};
+use ledger::wire::{self, InternalCall, LeaseRequest, RestoreBackupRequest, RunReport, RunRequest};
 use worker::{
     Context, Env, Request, Response, ScheduleContext, ScheduledEvent, console_error, event,
 };
@@ -65,7 +65,9 @@ async fn handle(request: &mut Request, env: &Env) -> Result<Response, ErrorAnswe
             let restore: RestoreBackupRequest = wire::decode(&body, REQUEST_BYTES_MAX)?;
             let chain = worker_shell::chain(env)?;
             let peers = Peers::new(env);
-            internal_answer(&restore::restore(env, &peers, &chain, &restore.cid).await?)
+            let report =
+                leased(&peers, restore::restore(env, &peers, &chain, &restore.cid)).await?;
+            internal_answer(&report)
         }
         other => {
             return Err(ApiError::not_found(format!(
@@ -79,13 +81,54 @@ async fn handle(request: &mut Request, env: &Env) -> Result<Response, ErrorAnswe
     answer.map_err(|error| internal(error).into())
 }
 
-/// One scheduled run: cold storage, then a backup if due (or forced).
+/// Runs `work` holding the archiver's lease (kept by the `Sequencer`), so that no two runs,
+/// backups or restores overlap; gives it back afterwards, whatever happened. A run that dies
+/// holding it frees it when it expires.
+async fn leased<T>(
+    peers: &Peers<'_>,
+    work: impl std::future::Future<Output = Result<T, ErrorAnswer>>,
+) -> Result<T, ErrorAnswer> {
+    let holder = u64::from_be_bytes(
+        backups::random_nonce()?[..8]
+            .try_into()
+            .map_err(|_| internal("a lease id"))?,
+    );
+    let take = LeaseRequest {
+        holder,
+        acquire: true,
+    };
+    let _: Option<ArchiverLease> = peers.sequencer(InternalCall::Lease, Some(&take)).await?;
+    let result = work.await;
+    let give_back = LeaseRequest {
+        holder,
+        acquire: false,
+    };
+    let released: Result<Option<ArchiverLease>, _> =
+        peers.sequencer(InternalCall::Lease, Some(&give_back)).await;
+    if let Err(error) = released {
+        console_error!(
+            "archiver: giving the lease back: {}",
+            error.body.error.message
+        );
+    }
+    result
+}
+
+/// One scheduled run, holding the lease: cold storage, then a backup if due (or forced).
 async fn run_once(env: &Env, run: RunRequest) -> Result<RunReport, ErrorAnswer> {
-    let chain = worker_shell::chain(env)?;
     let peers = Peers::new(env);
+    leased(&peers, run_unleased(env, &peers, run)).await
+}
+
+async fn run_unleased(
+    env: &Env,
+    peers: &Peers<'_>,
+    run: RunRequest,
+) -> Result<RunReport, ErrorAnswer> {
+    let chain = worker_shell::chain(env)?;
     let settings = settings::archive_settings(env)?;
-    let (archived, archive) = cold::archive_old_blocks(env, &peers, &settings).await?;
-    let outcome = backups::back_up(env, &peers, &chain, run.force_backup).await?;
+    let (archived, archive) = cold::archive_old_blocks(env, peers, &settings).await?;
+    let outcome = backups::back_up(env, peers, &chain, run.force_backup).await?;
     Ok(RunReport {
         archived,
         archive,

@@ -46,43 +46,34 @@ pub(crate) struct Pinned {
 pub(crate) struct Upload<'a> {
     /// The file name.
     pub(crate) name: &'a str,
-    /// Its bytes.
-    pub(crate) bytes: &'a [u8],
     /// Pinata key-values (JSON object text), for finding backups in Pinata's dashboard.
     pub(crate) keyvalues: &'a str,
 }
 
-/// Boundary of the multipart bodies we send; it cannot occur in the parts' headers, and the
-/// file part is binary whose length is given by the boundary search on the server: so the
-/// boundary is long and random-looking enough that a ciphertext containing it is negligible.
+/// Boundary of the multipart bodies we send. The file part is binary and its end is found by
+/// searching for the boundary, so it is long and fixed: a ciphertext containing it by chance
+/// is negligible (2^-384).
 const BOUNDARY: &str = "edgeledger-backup-3f6c1e0b9a7d4c28b5e1f0a9d3c7b6e4";
 
 /// How long a read may take before Kubo gives up: it hangs on unknown CIDs, and the timeout
 /// covers the whole streamed answer (a cut-off read is caught by the size check).
 const CAT_TIMEOUT: &str = "120s";
 
-/// A `multipart/form-data` body: text fields, then the file.
-pub(crate) fn multipart_body(fields: &[(&str, &str)], upload: &Upload<'_>) -> Vec<u8> {
-    let mut body = Vec::with_capacity(upload.bytes.len() + 512);
+/// The bytes of a `multipart/form-data` body before the file's bytes (the text fields, then
+/// the file part's headers) and after them (the closing boundary).
+pub(crate) fn multipart_around(fields: &[(&str, &str)], file_name: &str) -> (Vec<u8>, Vec<u8>) {
+    let mut before = String::new();
     for (name, value) in fields {
-        body.extend_from_slice(
-            format!(
-                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .as_bytes(),
-        );
+        before.push_str(&format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
     }
-    body.extend_from_slice(
-        format!(
-            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\n\
-             Content-Type: application/octet-stream\r\n\r\n",
-            upload.name
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(upload.bytes);
-    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
-    body
+    before.push_str(&format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    ));
+    let after = format!("\r\n--{BOUNDARY}--\r\n");
+    (before.into_bytes(), after.into_bytes())
 }
 
 /// Kubo's answer to `/api/v0/add`.
@@ -139,9 +130,12 @@ impl Pinner {
         }
     }
 
-    /// Uploads and pins one file.
-    pub(crate) async fn pin(&self, upload: &Upload<'_>) -> Result<Pinned, ApiError> {
-        let (url, fields, bearer) = match self {
+    /// The upload request's URL, its text fields and its bearer token.
+    fn upload_target<'a>(
+        &'a self,
+        upload: &Upload<'a>,
+    ) -> (String, Vec<(&'a str, &'a str)>, Option<&'a str>) {
+        match self {
             Self::Kubo { api_url } => (
                 format!("{api_url}/api/v0/add?pin=true&cid-version=0"),
                 Vec::new(),
@@ -161,8 +155,20 @@ impl Pinner {
                 ],
                 Some(jwt.as_str()),
             ),
-        };
-        let body = multipart_body(&fields, upload);
+        }
+    }
+
+    /// What this backend's upload body holds before and after the file's bytes.
+    pub(crate) fn framing(&self, upload: &Upload<'_>) -> (Vec<u8>, Vec<u8>) {
+        let (_, fields, _) = self.upload_target(upload);
+        multipart_around(&fields, upload.name)
+    }
+
+    /// Uploads and pins one file. `body` is a JavaScript `ReadableStream` of the whole
+    /// multipart body ([`Self::framing`] around the file's bytes), so a large backup is sent
+    /// while it is being sealed and never held whole.
+    pub(crate) async fn pin(&self, upload: &Upload<'_>, body: JsValue) -> Result<Pinned, ApiError> {
+        let (url, _, bearer) = self.upload_target(upload);
         let content_type = format!("multipart/form-data; boundary={BOUNDARY}");
         let answer = send(Method::Post, &url, Some((body, &content_type)), bearer).await?;
         let answer = expect_ok("pinning the backup", answer).await?;
@@ -233,7 +239,7 @@ fn pin_error(message: String) -> ApiError {
 async fn send(
     method: Method,
     url: &str,
-    body: Option<(Vec<u8>, &str)>,
+    body: Option<(JsValue, &str)>,
     bearer: Option<&str>,
 ) -> Result<worker::Response, ApiError> {
     let build = || -> worker::Result<Request> {
@@ -243,10 +249,9 @@ async fn send(
         }
         let mut init = RequestInit::new();
         init.with_method(method.clone());
-        if let Some((bytes, content_type)) = &body {
+        if let Some((stream, content_type)) = &body {
             headers.set("content-type", content_type)?;
-            let array = worker::js_sys::Uint8Array::from(bytes.as_slice());
-            init.with_body(Some(JsValue::from(array)));
+            init.with_body(Some(stream.clone()));
         }
         init.with_headers(headers);
         Request::new_with_init(url, &init)
@@ -280,35 +285,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_multipart_body_carries_the_fields_then_the_exact_file_bytes() {
+    fn the_multipart_parts_around_the_file_bytes_make_a_well_formed_body() {
         let bytes = [0u8, 13, 10, 45, 45, 255];
-        let upload = Upload {
-            name: "b.bkp",
-            bytes: &bytes,
-            keyvalues: "{}",
-        };
-        let body = multipart_body(&[("network", "public")], &upload);
+        let (before, after) = multipart_around(&[("network", "public")], "b.bkp");
+        let body = [before.as_slice(), &bytes, after.as_slice()].concat();
         let text = String::from_utf8_lossy(&body);
         assert!(text.starts_with(&format!("--{BOUNDARY}\r\n")));
         assert!(text.contains("name=\"network\"\r\n\r\npublic\r\n"));
         assert!(text.contains("name=\"file\"; filename=\"b.bkp\""));
-        let start = body
-            .windows(4)
-            .position(|window| window == b"\r\n\r\n")
-            .map(|first| {
-                // The file part's headers end at the second blank line.
-                let rest = &body[first + 4..];
-                first
-                    + 4
-                    + rest
-                        .windows(4)
-                        .position(|window| window == b"\r\n\r\n")
-                        .expect("file part headers")
-                    + 4
-            })
-            .expect("headers end");
-        assert_eq!(&body[start..start + bytes.len()], &bytes);
+        assert!(before.ends_with(b"Content-Type: application/octet-stream\r\n\r\n"));
+        assert_eq!(&body[before.len()..before.len() + bytes.len()], &bytes);
         assert!(body.ends_with(format!("\r\n--{BOUNDARY}--\r\n").as_bytes()));
+        // Exactly two boundary lines and the closing one: the field and the file.
+        assert_eq!(text.matches(&format!("--{BOUNDARY}")).count(), 3);
     }
 
     #[test]

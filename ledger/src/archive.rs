@@ -54,6 +54,10 @@ pub const BACKUP_RETENTION_MAX: usize = 64;
 /// Longest content identifier accepted (CIDv0 is 46 characters, CIDv1 base32 about 60).
 pub const CID_CHARS_MAX: usize = 128;
 
+/// How long an archiver run may hold the lease: longer than any run takes, short enough that
+/// a run that died does not stop the next cron run for long.
+pub const ARCHIVER_LEASE_MS: u64 = 10 * 60 * 1_000;
+
 /// The format version of [`BackupIndex`] this code writes and reads.
 pub const BACKUP_INDEX_FORMAT: u32 = 1;
 
@@ -148,6 +152,12 @@ pub enum ArchiveError {
     /// The state inside does not verify.
     #[error("the backed-up state does not verify: {0}")]
     Snapshot(#[from] SnapshotError),
+    /// Another archiver run (a backup or a restore) holds the lease.
+    #[error("another archiver run holds the lease until {until_ms} ms: try again later")]
+    ArchiverBusy {
+        /// When its lease expires.
+        until_ms: u64,
+    },
     /// Restoring would move a chain back.
     #[error(
         "the chain is at height {head_height}, beyond the backup's height {backup_height}: restoring would roll it back"
@@ -181,6 +191,7 @@ impl ArchiveError {
             Self::Envelope(_) => (422, "backup_unreadable"),
             Self::Snapshot(_) => (422, "backup_state_invalid"),
             Self::WouldRollBack { .. } => (409, "restore_would_roll_back"),
+            Self::ArchiverBusy { .. } => (409, "archiver_busy"),
         }
     }
 }
@@ -340,6 +351,40 @@ pub fn archived_tx_answer(
     let receipt = block.receipts.get(usize::try_from(position).ok()?)?;
     (receipt.tx_hash == *hash)
         .then(|| TxStatusAnswer::committed(block.header.height, block.hash(), *receipt))
+}
+
+/// The right to run the archiver's work: one run at a time, so two backups never race on the
+/// backup index and a backup never reads shards that a restore is reloading. Kept by the
+/// `Sequencer` (strongly consistent, unlike KV); it expires, so a run that died frees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiverLease {
+    /// The run holding it (a random id each run draws).
+    pub holder: u64,
+    /// When it expires.
+    pub expires_at_ms: u64,
+}
+
+impl ArchiverLease {
+    /// Grants the lease to `holder` for [`ARCHIVER_LEASE_MS`] unless another holder's lease is
+    /// still running (the same holder renews it).
+    pub fn acquire(current: Option<Self>, holder: u64, now_ms: u64) -> ArchiveResult<Self> {
+        match current {
+            Some(lease) if lease.holder != holder && lease.expires_at_ms > now_ms => {
+                Err(ArchiveError::ArchiverBusy {
+                    until_ms: lease.expires_at_ms,
+                })
+            }
+            _ => Ok(Self {
+                holder,
+                expires_at_ms: now_ms.saturating_add(ARCHIVER_LEASE_MS),
+            }),
+        }
+    }
+
+    /// The lease after `holder` lets go: gone if it held it, unchanged if someone else does.
+    pub fn release(current: Option<Self>, holder: u64) -> Option<Self> {
+        current.filter(|lease| lease.holder != holder)
+    }
 }
 
 /// Where a backup is pinned.

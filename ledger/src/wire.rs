@@ -121,6 +121,10 @@ pub enum InternalCall {
     /// Archiver → `Shard`: one step of reloading the shard from a backup, body
     /// [`ShardRestoreStep`], answer [`ShardRestoreAnswer`].
     ShardRestore,
+    /// Archiver → `Sequencer`: take or give back the archiver's lease, body [`LeaseRequest`],
+    /// answer the lease now in force (`Option<ArchiverLease>`); 409 `archiver_busy` if another
+    /// run holds it.
+    Lease,
     /// Front door (admin) → archiver: run the scheduled work now, body [`RunRequest`], answer
     /// [`RunReport`].
     ArchiverRun,
@@ -157,6 +161,7 @@ impl InternalCall {
             | Self::SnapshotOpen
             | Self::SnapshotPage
             | Self::ShardRestore
+            | Self::Lease
             | Self::ArchiverRun
             | Self::RestoreBackup => "POST",
         }
@@ -190,6 +195,7 @@ impl InternalCall {
             Self::SnapshotOpen => "/snapshot/open".to_owned(),
             Self::SnapshotPage => "/snapshot/page".to_owned(),
             Self::ShardRestore => "/shard-restore".to_owned(),
+            Self::Lease => "/archive/lease".to_owned(),
             Self::ArchiverRun => "/run".to_owned(),
             Self::Backups => "/backups".to_owned(),
             Self::RestoreBackup => "/restore-backup".to_owned(),
@@ -242,6 +248,7 @@ impl InternalCall {
             ["", "snapshot", "open"] => Self::SnapshotOpen,
             ["", "snapshot", "page"] => Self::SnapshotPage,
             ["", "shard-restore"] => Self::ShardRestore,
+            ["", "archive", "lease"] => Self::Lease,
             ["", "run"] => Self::ArchiverRun,
             ["", "backups"] => Self::Backups,
             ["", "restore-backup"] => Self::RestoreBackup,
@@ -463,6 +470,15 @@ pub struct ShardRestoreAnswer {
     pub meta: Option<ShardMeta>,
 }
 
+/// Body of [`InternalCall::Lease`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseRequest {
+    /// The run asking (a random id per run).
+    pub holder: u64,
+    /// Take (or renew) the lease; `false`: give it back.
+    pub acquire: bool,
+}
+
 /// Body of [`InternalCall::ArchiverRun`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct RunRequest {
@@ -579,6 +595,7 @@ mod tests {
             InternalCall::SnapshotOpen,
             InternalCall::SnapshotPage,
             InternalCall::ShardRestore,
+            InternalCall::Lease,
             InternalCall::ArchiverRun,
             InternalCall::Backups,
             InternalCall::RestoreBackup,

@@ -27,7 +27,8 @@ use ledger::shard::WitnessRequest;
 use ledger::state::ShardIndex;
 use ledger::trie::PartialTree;
 use ledger::wire::{
-    self, AccountContext, ApplyAnswer, Checkpoint, InternalCall, RestoreRequest, SubmitRequest,
+    self, AccountContext, ApplyAnswer, Checkpoint, InternalCall, LeaseRequest, RestoreRequest,
+    SubmitRequest,
 };
 use worker::{DurableObject, Env, Request, Response, ScheduledTime, State, durable_object};
 use worker_shell::{Chain, Target, internal, internal_answer, internal_error_answer, now_ms};
@@ -148,6 +149,10 @@ impl Sequencer {
             }
             InternalCall::Prune { through } => internal_answer(&self.prune(through).await?),
             InternalCall::Checkpoint => internal_answer(&self.checkpoint()?),
+            InternalCall::Lease => {
+                let request: LeaseRequest = wire::decode(&body, 64)?;
+                internal_answer(&self.lease(request)?)
+            }
             InternalCall::Restore => {
                 let request: RestoreRequest = wire::decode(&body, REQUEST_BYTES_MAX)?;
                 self.restore(&chain, &request).await?;
@@ -325,6 +330,24 @@ impl Sequencer {
             loaded.store.prune(from, to)?;
             let head = loaded.machine.head().header.height;
             loaded.store.archive_status(head)
+        })
+    }
+
+    /// Takes, renews or gives back the archiver's lease: one archiver run at a time.
+    fn lease(&self, request: LeaseRequest) -> Result<Option<archive::ArchiverLease>, ApiError> {
+        self.with(|loaded| {
+            let current = loaded.store.archiver_lease()?;
+            let next = if request.acquire {
+                Some(archive::ArchiverLease::acquire(
+                    current,
+                    request.holder,
+                    now_ms(),
+                )?)
+            } else {
+                archive::ArchiverLease::release(current, request.holder)
+            };
+            loaded.store.put_archiver_lease(next)?;
+            Ok(next)
         })
     }
 

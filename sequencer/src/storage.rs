@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use ledger::api::{ApiError, BlockAnswer, Reason, TxStatusAnswer};
-use ledger::archive::ArchiveStatus;
+use ledger::archive::{ArchiveStatus, ArchiverLease};
 use ledger::block::{CertifiedBlock, Header, Receipt};
 use ledger::codec;
 use ledger::consensus::QuorumCertificate;
@@ -79,6 +79,7 @@ const HEAD_KEY: &str = "head";
 const SHARD_ROOTS_KEY: &str = "shard_roots";
 const PAUSED_KEY: &str = "paused";
 const ARCHIVED_THROUGH_KEY: &str = "archived_through";
+const ARCHIVER_LEASE_KEY: &str = "archiver_lease";
 const PROPOSAL_BLOB: &str = "proposal";
 const WRITE_SET_BLOB_PREFIX: &str = "write_set/";
 
@@ -367,6 +368,22 @@ impl Store {
     /// Every block from 1 through this height is archived in KV and pruned here (0: none).
     pub(crate) fn archived_through(&self) -> StoreResult<u64> {
         Ok(self.meta::<u64>(ARCHIVED_THROUGH_KEY, 16)?.unwrap_or(0))
+    }
+
+    /// The archiver's lease, if one was ever taken.
+    pub(crate) fn archiver_lease(&self) -> StoreResult<Option<ArchiverLease>> {
+        self.meta(ARCHIVER_LEASE_KEY, 64)
+    }
+
+    /// Records the archiver's lease (`None`: released).
+    pub(crate) fn put_archiver_lease(&self, lease: Option<ArchiverLease>) -> StoreResult<()> {
+        match lease {
+            Some(lease) => self.put_meta(ARCHIVER_LEASE_KEY, &lease),
+            None => self.execute(
+                "DELETE FROM meta WHERE key = ?",
+                vec![ARCHIVER_LEASE_KEY.into()],
+            ),
+        }
     }
 
     /// Cold storage's progress against the head.

@@ -233,3 +233,21 @@ fn the_backup_digest_is_standard_sha256() {
         "0xba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
 }
+
+#[test]
+fn one_archiver_run_holds_the_lease_until_it_lets_go_or_it_expires() {
+    let first = ArchiverLease::acquire(None, 1, 1_000).expect("free");
+    assert_eq!(first.expires_at_ms, 1_000 + ARCHIVER_LEASE_MS);
+    assert_eq!(
+        ArchiverLease::acquire(Some(first), 2, 2_000),
+        Err(ArchiveError::ArchiverBusy {
+            until_ms: first.expires_at_ms
+        })
+    );
+    // The holder renews; a stranger cannot release it; the holder can.
+    assert!(ArchiverLease::acquire(Some(first), 1, 2_000).is_ok());
+    assert_eq!(ArchiverLease::release(Some(first), 2), Some(first));
+    assert_eq!(ArchiverLease::release(Some(first), 1), None);
+    // A run that died: its lease expires.
+    assert!(ArchiverLease::acquire(Some(first), 2, first.expires_at_ms).is_ok());
+}

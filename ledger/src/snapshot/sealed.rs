@@ -33,19 +33,26 @@ impl BackupDigest {
 
 /// What sealing produced.
 pub struct SealedSnapshot {
-    /// The envelope bytes, to upload.
+    /// The envelope bytes not yet taken with [`SnapshotSealer::take_ready`] (all of them if
+    /// none were).
     pub ciphertext: Vec<u8>,
-    /// Their SHA-256.
+    /// Bytes of the whole envelope.
+    pub bytes: u64,
+    /// SHA-256 of the whole envelope.
     pub sha256: Hash,
     /// Accounts in the snapshot.
     pub accounts: u64,
 }
 
-/// Writes a snapshot's records into an encrypted envelope, holding only ciphertext (at most
-/// [`crate::limits::BACKUP_BYTES_MAX`], enforced by the writer) and one chunk of plaintext.
+/// Writes a snapshot's records into an encrypted envelope, holding one chunk of plaintext and
+/// the ciphertext not yet taken: a caller that uploads as it goes
+/// ([`Self::take_ready`]) needs memory for a chunk, not for the backup. The envelope is at most
+/// [`crate::limits::BACKUP_BYTES_MAX`], enforced by the writer.
 pub struct SnapshotSealer {
     writer: BackupWriter,
     ciphertext: Vec<u8>,
+    digest: BackupDigest,
+    bytes: u64,
     shards: u32,
     accounts: u64,
 }
@@ -61,6 +68,8 @@ impl SnapshotSealer {
         let mut sealer = Self {
             writer,
             ciphertext: Vec::new(),
+            digest: BackupDigest::default(),
+            bytes: 0,
             shards: 0,
             accounts: 0,
         };
@@ -86,6 +95,14 @@ impl SnapshotSealer {
         self.push(&SnapshotRecord::Accounts(page))
     }
 
+    /// The envelope bytes sealed so far and not yet taken, in order.
+    pub fn take_ready(&mut self) -> Vec<u8> {
+        let ready = std::mem::take(&mut self.ciphertext);
+        self.digest.update(&ready);
+        self.bytes += ready.len() as u64;
+        ready
+    }
+
     /// Writes the end record and seals the last chunk.
     pub fn finish(mut self) -> ArchiveResult<SealedSnapshot> {
         let end = SnapshotEnd {
@@ -93,11 +110,13 @@ impl SnapshotSealer {
             accounts: self.accounts,
         };
         self.push(&SnapshotRecord::End(end))?;
-        let mut ciphertext = self.ciphertext;
-        self.writer.finish_into(&mut ciphertext);
+        let mut rest = std::mem::take(&mut self.ciphertext);
+        self.writer.finish_into(&mut rest);
+        self.digest.update(&rest);
         Ok(SealedSnapshot {
-            sha256: archive::sha256(&ciphertext),
-            ciphertext,
+            bytes: self.bytes + rest.len() as u64,
+            sha256: self.digest.finish(),
+            ciphertext: rest,
             accounts: self.accounts,
         })
     }
@@ -223,6 +242,7 @@ mod tests {
             }
         }
         let sealed = sealer.finish().expect("seals");
+        assert_eq!(sealed.bytes, sealed.ciphertext.len() as u64);
         let record = BackupRecord {
             cid: "QmTest".to_owned(),
             chain_id: fixture.manifest.header.chain_id,
@@ -266,6 +286,28 @@ mod tests {
         assert_eq!(records, fixture.records(6));
         assert_eq!(verified.accounts, 40);
         assert_eq!(sealed.sha256, archive::sha256(&sealed.ciphertext));
+    }
+
+    #[test]
+    fn taking_the_envelope_as_it_is_sealed_gives_the_same_bytes_and_digest() {
+        let fixture = fixture();
+        let (whole, _) = seal(&fixture);
+        let key = BackupKey::new([7; 32]);
+        let mut sealer =
+            SnapshotSealer::new(&key, [9; 12], fixture.manifest.clone()).expect("starts");
+        let mut taken = sealer.take_ready();
+        for record in fixture.records(6) {
+            match record {
+                SnapshotRecord::ShardStart(start) => sealer.shard(start).expect("shard"),
+                SnapshotRecord::Accounts(page) => sealer.accounts(page).expect("page"),
+                _ => {}
+            }
+            taken.extend(sealer.take_ready());
+        }
+        let rest = sealer.finish().expect("seals");
+        taken.extend(&rest.ciphertext);
+        assert_eq!(taken, whole.ciphertext);
+        assert_eq!((rest.bytes, rest.sha256), (whole.bytes, whole.sha256));
     }
 
     #[test]
