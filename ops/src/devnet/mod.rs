@@ -66,7 +66,8 @@ pub const LOCAL_ARCHIVE_HOT_BLOCKS: u64 = ledger::archive::HOT_BLOCKS_MIN;
 /// The local archiver's backup schedule: every 100 blocks, or every minute with new blocks.
 const LOCAL_BACKUP_EVERY_BLOCKS: u64 = 100;
 const LOCAL_BACKUP_EVERY_MS: u64 = 60_000;
-const LOCAL_BACKUP_RETENTION: u64 = 5;
+/// Backups the local archiver keeps pinned.
+pub const LOCAL_BACKUP_RETENTION: u64 = 5;
 
 /// How often `ops net start` runs the archiver (crons do not fire in local workerd).
 pub const LOCAL_ARCHIVE_EVERY: Duration = Duration::from_secs(10);

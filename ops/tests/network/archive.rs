@@ -8,7 +8,7 @@ use ledger::archive::BackupIndex;
 use ledger::backup::BackupKey;
 use ledger::primitives::{Address, Hash, U256};
 use ledger::random::SplitMix64;
-use ledger::wire::{RestoreReport, RunReport};
+use ledger::wire::RunReport;
 use ops::backups::{self, RestoredState, Source};
 use ops::devnet::Pinning;
 
@@ -209,14 +209,33 @@ fn the_disaster_drill_restores_every_account_and_the_chain_goes_on() {
         0,
         "a chain with no memory"
     );
-    let answer = restore(&network, &record.cid);
-    assert_eq!(answer.status, 200, "{}", answer.text());
-    let report: RestoreReport = answer.json();
+    // The operator restores with the ops tool: it fetches the backup, verifies it against the
+    // index, writes the state out, then asks the chain to restore it.
+    let out = network.dir().join("drill.json");
+    let pushed = std::process::Command::new(env!("CARGO_BIN_EXE_ops"))
+        .arg("restore")
+        .arg(&record.cid)
+        .args(["--dir", &network.dir().display().to_string()])
+        .args([
+            "--url",
+            network.client.base(),
+            "--ipfs-api",
+            &network.ipfs_api_url(),
+        ])
+        .args(["--push", "--out"])
+        .arg(&out)
+        .output()
+        .expect("ops runs");
+    let stderr = String::from_utf8_lossy(&pushed.stderr);
+    assert!(pushed.status.success(), "{stderr}");
+    assert!(stderr.contains("the chain restored it"), "{stderr}");
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out).expect("written")).expect("JSON");
+    assert_eq!(written["height"], record.height);
     assert_eq!(
-        (report.height, report.block_hash),
-        (record.height, record.block_hash)
+        written["accounts"].as_array().map(Vec::len),
+        Some(backed_up.accounts.len())
     );
-    assert_eq!(report.accounts, backed_up.accounts.len() as u64);
 
     let status = network.client.status();
     assert_eq!(
@@ -432,4 +451,55 @@ fn the_local_network_runs_the_archiver_by_itself_and_ops_reads_its_backups() {
         .expect("ops runs");
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("wrong key"));
+}
+
+#[test]
+fn backups_beyond_the_retention_are_unpinned_and_leave_the_index() {
+    let network = Network::start_with(NetworkOptions::default());
+    let mut transfers = Transfers::new(&network);
+    let retention = ops::devnet::LOCAL_BACKUP_RETENTION as usize;
+    let mut made = Vec::new();
+    let mut unpinned = Vec::new();
+    for _ in 0..=retention {
+        commit_blocks(&network, &mut transfers, 1);
+        let answer = network.admin("POST", "/v1/admin/backups", None);
+        let report: RunReport = answer.json();
+        made.push(report.backup.expect("a backup after a new block"));
+        unpinned.extend(report.unpinned);
+    }
+    let index = index(&network);
+    assert_eq!(index.latest.as_ref(), made.last());
+    assert_eq!(index.history.len(), retention - 1);
+    let kept: Vec<u64> = index.history.iter().map(|record| record.height).collect();
+    let expected: Vec<u64> = made[1..retention].iter().rev().map(|r| r.height).collect();
+    assert_eq!(kept, expected, "newest first, the oldest dropped");
+    assert_eq!(unpinned, vec![made[0].cid.clone()]);
+    assert!(
+        !is_pinned(&network, &made[0].cid),
+        "the dropped backup is unpinned"
+    );
+    assert!(is_pinned(&network, &made[retention].cid));
+    // The dropped backup can no longer be restored; it is not even in the index.
+    let answer = restore(&network, &made[0].cid);
+    assert_eq!(
+        (answer.status, answer.error_code().as_str()),
+        (409, "not_latest_backup")
+    );
+}
+
+/// Whether the network's IPFS node holds a pin of `cid` (`pin/ls` answers an error if not).
+fn is_pinned(network: &Network, cid: &str) -> bool {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .post(format!(
+            "{}/api/v0/pin/ls?arg={cid}",
+            network.ipfs_api_url()
+        ))
+        .send_empty()
+        .expect("the IPFS node answers");
+    let body = response.body_mut().read_to_string().unwrap_or_default();
+    response.status() == 200 && body.contains(cid)
 }
