@@ -22,7 +22,7 @@ use ledger::wire::{
 use worker::js_sys::Uint8Array;
 use worker::wasm_bindgen::JsValue;
 use worker::{Delay, Env, console_warn};
-use worker_shell::{Chain, internal, misconfigured, now_ms};
+use worker_shell::{Chain, internal, now_ms};
 
 use crate::peers::{NO_BODY, Peers};
 use crate::pinning::{Pinner, Upload};
@@ -58,30 +58,18 @@ impl BackupOutcome {
     }
 }
 
-/// The backup index from KV; an empty one if none was ever written.
+/// The backup index from KV, `None` if none was ever written.
 pub(crate) async fn load_index(env: &Env) -> Result<Option<BackupIndex>, ApiError> {
-    let kv = env
-        .kv(BACKUP_INDEX_BINDING)
-        .map_err(|error| misconfigured(format!("{BACKUP_INDEX_BINDING}: {error}")))?;
-    let bytes = kv
-        .get(BACKUP_INDEX_KEY)
-        .bytes()
-        .await
-        .map_err(|error| internal(format!("reading the backup index: {error}")))?;
-    bytes
+    let kv = worker_shell::kv(env, BACKUP_INDEX_BINDING)?;
+    worker_shell::kv_get(&kv, BACKUP_INDEX_KEY)
+        .await?
         .map(|bytes| BackupIndex::decode(&bytes).map_err(ApiError::from))
         .transpose()
 }
 
 async fn store_index(env: &Env, index: &BackupIndex) -> Result<(), ApiError> {
-    let kv = env
-        .kv(BACKUP_INDEX_BINDING)
-        .map_err(|error| misconfigured(format!("{BACKUP_INDEX_BINDING}: {error}")))?;
-    kv.put_bytes(BACKUP_INDEX_KEY, &index.encode())
-        .map_err(|error| internal(format!("writing the backup index: {error}")))?
-        .execute()
-        .await
-        .map_err(|error| internal(format!("writing the backup index: {error}")))
+    let kv = worker_shell::kv(env, BACKUP_INDEX_BINDING)?;
+    worker_shell::kv_put(&kv, BACKUP_INDEX_KEY, &index.encode()).await
 }
 
 /// Makes a backup if one is due (or `force`), as the module docs describe.

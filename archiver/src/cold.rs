@@ -6,7 +6,6 @@ use ledger::api::ErrorAnswer;
 use ledger::archive::{self, ArchiveSettings, ArchiveStatus};
 use ledger::wire::{ArchiveBlocksAnswer, InternalCall};
 use worker::Env;
-use worker_shell::{internal, misconfigured};
 
 use crate::peers::{NO_BODY, Peers};
 
@@ -28,9 +27,7 @@ pub(crate) async fn archive_old_blocks(
     let Some((from, to)) = status.next_range(settings) else {
         return Ok((None, status));
     };
-    let kv = env
-        .kv(ARCHIVE_BINDING)
-        .map_err(|error| misconfigured(format!("{ARCHIVE_BINDING}: {error}")))?;
+    let kv = worker_shell::kv(env, ARCHIVE_BINDING)?;
     let mut next = from;
     while next <= to {
         let blocks: ArchiveBlocksAnswer = peers
@@ -40,14 +37,8 @@ pub(crate) async fn archive_old_blocks(
             break;
         };
         for block in &blocks {
-            kv.put_bytes(
-                &archive::archived_block_key(block.header.height),
-                &block.encode(),
-            )
-            .map_err(|error| internal(format!("KV put: {error}")))?
-            .execute()
-            .await
-            .map_err(|error| internal(format!("KV put: {error}")))?;
+            let key = archive::archived_block_key(block.header.height);
+            worker_shell::kv_put(&kv, &key, &block.encode()).await?;
         }
         next = last + 1;
     }

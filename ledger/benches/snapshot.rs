@@ -7,8 +7,7 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use ledger::archive::{BackupRecord, PinningBackend};
 use ledger::backup::BackupKey;
-use ledger::block::Header;
-use ledger::consensus::{QuorumCertificate, ValidatorSet, Vote};
+use ledger::consensus::ValidatorSet;
 use ledger::genesis::{ChainConfig, Genesis, GenesisAccount};
 use ledger::in_memory::InMemoryShards;
 use ledger::primitives::{Address, U256};
@@ -59,15 +58,8 @@ fn state() -> State {
         accounts,
     };
     let in_memory = InMemoryShards::from_genesis(&genesis).expect("shards");
-    let genesis_header = genesis.header().expect("header");
-    let header = Header {
-        height: 1,
-        parent_hash: genesis_header.hash(),
-        ..genesis_header
-    };
-    let vote = Vote::sign(&validator, &validators, 31_337, 1, header.hash()).expect("vote");
-    let certificate =
-        QuorumCertificate::assemble(&validators, 1, header.hash(), &[vote]).expect("quorum");
+    let (header, certificate) =
+        ledger::in_memory::certified_block_one(&genesis, &[validator]).expect("certified");
     let shards = in_memory
         .iter()
         .map(|shard| {

@@ -134,3 +134,32 @@ impl InMemoryShards {
             .collect()
     }
 }
+
+/// Block 1 of `genesis`'s chain, keeping the genesis state, certified by the validators whose
+/// `keys` are given: a certified header with known state behind it, for tests, benchmarks and
+/// tools that need one (snapshots, account proofs) without running the protocol.
+///
+/// Fails if the genesis is invalid or the keys are not a quorum of its validator set.
+pub fn certified_block_one(
+    genesis: &Genesis,
+    keys: &[crate::signature::SecretKey],
+) -> Result<(crate::block::Header, crate::consensus::QuorumCertificate), String> {
+    use crate::consensus::{QuorumCertificate, Vote};
+    let genesis_header = genesis.header().map_err(|error| error.to_string())?;
+    let header = crate::block::Header {
+        height: 1,
+        parent_hash: genesis_header.hash(),
+        timestamp_ms: genesis_header.timestamp_ms + 1,
+        ..genesis_header
+    };
+    let validators = &genesis.config.validators;
+    let chain_id = genesis.config.chain_id;
+    let votes = keys
+        .iter()
+        .map(|key| Vote::sign(key, validators, chain_id, 1, header.hash()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| error.to_string())?;
+    let certificate = QuorumCertificate::assemble(validators, 1, header.hash(), &votes)
+        .map_err(|error| error.to_string())?;
+    Ok((header, certificate))
+}

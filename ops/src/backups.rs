@@ -7,6 +7,8 @@
 //! record for the CID (from the chain's admin API) the size and SHA-256 are checked too.
 
 use std::io::Read;
+
+use crate::http::agent;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -37,14 +39,6 @@ pub struct AdminApi {
     pub url: String,
     /// The `ADMIN_TOKEN`.
     pub token: String,
-}
-
-fn agent(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(timeout))
-        .build()
-        .into()
 }
 
 impl AdminApi {

@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Value, json};
 
+use crate::http::agent;
+
 /// How long a start may take before it is reported as failed (a loaded two-core machine).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -363,15 +365,6 @@ fn node_script(relative: &str, what: &str) -> Result<PathBuf> {
         path.display()
     );
     Ok(path)
-}
-
-/// An HTTP client that reports every status as a response, with a whole-call timeout.
-fn agent(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(timeout))
-        .build()
-        .into()
 }
 
 /// A long-running child process in its own process group, its output in a log file.

@@ -3,4 +3,5 @@
 
 pub mod backups;
 pub mod devnet;
+mod http;
 pub mod ipfs;

@@ -311,14 +311,9 @@ async fn archived_block(
     height: u64,
     hash: Option<ledger::primitives::Hash>,
 ) -> Result<CertifiedBlock, ErrorAnswer> {
-    let kv = env
-        .kv(ARCHIVE_BINDING)
-        .map_err(|error| worker_shell::misconfigured(format!("{ARCHIVE_BINDING}: {error}")))?;
-    let bytes = kv
-        .get(&archive::archived_block_key(height))
-        .bytes()
-        .await
-        .map_err(|error| internal(format!("reading KV: {error}")))?
+    let kv = worker_shell::kv(env, ARCHIVE_BINDING)?;
+    let bytes = worker_shell::kv_get(&kv, &archive::archived_block_key(height))
+        .await?
         .ok_or_else(|| {
             ApiError::new(
                 503,

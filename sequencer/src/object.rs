@@ -302,10 +302,7 @@ impl Sequencer {
         let Some((from, to)) = archive::check_prune(&status, through)? else {
             return Ok(status);
         };
-        let kv = self
-            .env
-            .kv(ARCHIVE_BINDING)
-            .map_err(|error| worker_shell::misconfigured(format!("{ARCHIVE_BINDING}: {error}")))?;
+        let kv = worker_shell::kv(&self.env, ARCHIVE_BINDING)?;
         for height in from..=to {
             let expected = self
                 .with(|loaded| loaded.store.certified_state(height))?
@@ -313,11 +310,8 @@ impl Sequencer {
             let Some(expected) = expected else {
                 continue; // pruned by a concurrent run
             };
-            let bytes = kv
-                .get(&archive::archived_block_key(height))
-                .bytes()
-                .await
-                .map_err(|error| internal(format!("reading KV: {error}")))?
+            let bytes = worker_shell::kv_get(&kv, &archive::archived_block_key(height))
+                .await?
                 .ok_or_else(|| {
                     ApiError::from(archive::ArchiveError::ArchivedBlock {
                         height,

@@ -286,3 +286,26 @@ pub async fn read_internal(
     };
     Ok((call, body))
 }
+
+/// The KV namespace bound as `binding`: 500 `misconfigured` if there is none.
+pub fn kv(env: &Env, binding: &str) -> Result<worker::KvStore, ApiError> {
+    env.kv(binding)
+        .map_err(|error| misconfigured(format!("{binding}: {error}")))
+}
+
+/// A KV value's bytes, `None` if the key is absent; a failing read is a 500.
+pub async fn kv_get(kv: &worker::KvStore, key: &str) -> Result<Option<Vec<u8>>, ApiError> {
+    kv.get(key)
+        .bytes()
+        .await
+        .map_err(|error| internal(format!("reading KV key {key}: {error}")))
+}
+
+/// Writes a KV value; a failing write is a 500.
+pub async fn kv_put(kv: &worker::KvStore, key: &str, bytes: &[u8]) -> Result<(), ApiError> {
+    kv.put_bytes(key, bytes)
+        .map_err(|error| internal(format!("writing KV key {key}: {error}")))?
+        .execute()
+        .await
+        .map_err(|error| internal(format!("writing KV key {key}: {error}")))
+}

@@ -395,7 +395,7 @@ mod routing {
 mod answers {
     use super::super::*;
     use crate::block::Receipt;
-    use crate::consensus::{QuorumCertificate, ValidatorSet, Vote};
+    use crate::consensus::ValidatorSet;
     use crate::genesis::{ChainConfig, Genesis, GenesisAccount};
     use crate::in_memory::InMemoryShards;
     use crate::signature::SecretKey;
@@ -481,16 +481,8 @@ mod answers {
             }],
         };
         let shards = InMemoryShards::from_genesis(&genesis).expect("shards");
-        let genesis_header = genesis.header().expect("header");
-        let header = crate::block::Header {
-            height: 1,
-            parent_hash: genesis_header.hash(),
-            timestamp_ms: 2,
-            ..genesis_header
-        };
-        let vote = Vote::sign(&validator, &validators, 77, 1, header.hash()).expect("vote");
-        let certificate =
-            QuorumCertificate::assemble(&validators, 1, header.hash(), &[vote]).expect("quorum");
+        let (header, certificate) =
+            crate::in_memory::certified_block_one(&genesis, &[validator]).expect("certified");
         let prove = |address: &Address| {
             let shard = shards.layout().shard_of(address);
             let proof = shards.shard(shard).prove(address).expect("proof");

@@ -1,5 +1,6 @@
 use super::*;
 use crate::consensus::{ValidatorSet, Vote};
+
 use crate::execution::tests::key;
 use crate::genesis::{Genesis, GenesisAccount};
 use crate::in_memory::InMemoryShards;
@@ -38,16 +39,8 @@ pub(crate) fn fixture() -> Fixture {
         accounts,
     };
     let shards = InMemoryShards::from_genesis(&genesis).expect("shards");
-    let genesis_header = genesis.header().expect("header");
-    let header = Header {
-        height: 1,
-        parent_hash: genesis_header.hash(),
-        timestamp_ms: 2,
-        ..genesis_header
-    };
-    let vote = Vote::sign(&validator, &validators, 77, 1, header.hash()).expect("vote");
-    let certificate =
-        QuorumCertificate::assemble(&validators, 1, header.hash(), &[vote]).expect("quorum");
+    let (header, certificate) =
+        crate::in_memory::certified_block_one(&genesis, &[validator]).expect("certified");
     Fixture {
         config: genesis.config.clone(),
         manifest: SnapshotManifest {

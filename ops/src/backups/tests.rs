@@ -1,7 +1,6 @@
 use super::*;
 use ledger::archive::PinningBackend;
-use ledger::block::Header;
-use ledger::consensus::{QuorumCertificate, ValidatorSet, Vote};
+use ledger::consensus::ValidatorSet;
 use ledger::genesis::{Genesis, GenesisAccount};
 use ledger::in_memory::InMemoryShards;
 use ledger::signature::SecretKey;
@@ -42,15 +41,8 @@ fn sealed(key: &BackupKey) -> Sealed {
             .collect(),
     };
     let shards = InMemoryShards::from_genesis(&genesis).expect("shards");
-    let genesis_header = genesis.header().expect("header");
-    let header = Header {
-        height: 1,
-        parent_hash: genesis_header.hash(),
-        ..genesis_header
-    };
-    let vote = Vote::sign(&validator, &validators, 5, 1, header.hash()).expect("vote");
-    let certificate =
-        QuorumCertificate::assemble(&validators, 1, header.hash(), &[vote]).expect("qc");
+    let (header, certificate) =
+        ledger::in_memory::certified_block_one(&genesis, &[validator]).expect("certified");
     let manifest = SnapshotManifest {
         format: SNAPSHOT_FORMAT,
         header,

@@ -606,11 +606,7 @@ impl ArchiveTimer {
         let stop = std::sync::Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let thread = std::thread::spawn(move || {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(Duration::from_secs(120)))
-                .build()
-                .into();
+            let agent = crate::http::agent(Duration::from_secs(120));
             let mut next = Instant::now() + every;
             while !stopped.load(Ordering::Relaxed) {
                 if Instant::now() < next {
@@ -669,11 +665,7 @@ impl Running {
     /// Waits until `GET /v1/status` answers 200.
     fn wait_ready(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(5)))
-            .build()
-            .into();
+        let agent = crate::http::agent(Duration::from_secs(5));
         loop {
             if let Ok(response) = agent.get(format!("{}/v1/status", self.url)).call() {
                 if response.status() == 200 {
