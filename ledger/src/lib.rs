@@ -15,6 +15,7 @@
 //! - [`backup`], [`snapshot`], [`archive`]: the encrypted backup envelope, the state snapshot
 //!   inside it, cold storage in KV, the backup index and its anti-rollback rules.
 //! - [`api`]: the public API's request decoding, error statuses and answer shapes.
+//! - [`rpc`]: Ethereum JSON-RPC 2.0: request parsing, limits, answer shapes and error wording.
 //! - [`in_memory`]: a chain's shards in memory, for tests, benchmarks and tools.
 //! - [`random`]: a deterministic generator for seed-driven tests and simulations.
 //!
@@ -63,6 +64,7 @@ pub mod merkle;
 pub mod primitives;
 pub mod proposal;
 pub mod random;
+pub mod rpc;
 pub mod sequencer;
 pub mod shard;
 pub mod signature;

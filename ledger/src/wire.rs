@@ -55,6 +55,12 @@ pub enum InternalCall {
     Transaction(Hash),
     /// Front door → `Sequencer`: a block, [`BlockLookup`].
     Block(BlockSelector),
+    /// Front door (JSON-RPC) → `Sequencer`: a block with its transactions and receipts,
+    /// [`FullBlockLookup`].
+    FullBlock(BlockSelector),
+    /// Front door (JSON-RPC) → `Sequencer`: a transaction's raw bytes and where it is,
+    /// [`RawTxLookup`].
+    RawTransaction(Hash),
     /// Front door → `Sequencer`: what an account answer needs besides the shard's data,
     /// [`AccountContext`], for the certified block at `height`.
     AccountContext {
@@ -142,6 +148,8 @@ impl InternalCall {
             Self::Status
             | Self::Transaction(_)
             | Self::Block(_)
+            | Self::FullBlock(_)
+            | Self::RawTransaction(_)
             | Self::AccountContext { .. }
             | Self::ShardAccount { .. }
             | Self::Fault
@@ -176,6 +184,10 @@ impl InternalCall {
             Self::Block(BlockSelector::Latest) => "/blocks/latest".to_owned(),
             Self::Block(BlockSelector::Height(height)) => format!("/blocks/{height}"),
             Self::Block(BlockSelector::Hash(hash)) => format!("/blocks/{hash}"),
+            Self::FullBlock(BlockSelector::Latest) => "/full-blocks/latest".to_owned(),
+            Self::FullBlock(BlockSelector::Height(height)) => format!("/full-blocks/{height}"),
+            Self::FullBlock(BlockSelector::Hash(hash)) => format!("/full-blocks/{hash}"),
+            Self::RawTransaction(hash) => format!("/raw-txs/{hash}"),
             Self::AccountContext { address, height } => {
                 format!("/account-context/{address}/{height}")
             }
@@ -215,6 +227,8 @@ impl InternalCall {
             ["", "status"] => Self::Status,
             ["", "txs", hash] => Self::Transaction(parse_hash(hash).ok()?),
             ["", "blocks", block] => Self::Block(parse_block_selector(block).ok()?),
+            ["", "full-blocks", block] => Self::FullBlock(parse_block_selector(block).ok()?),
+            ["", "raw-txs", hash] => Self::RawTransaction(parse_hash(hash).ok()?),
             ["", "account-context", address, height] => Self::AccountContext {
                 address: parse_address(address).ok()?,
                 height: height.parse().ok()?,
@@ -387,6 +401,47 @@ pub enum BlockLookup {
         /// Its hash, when the `Sequencer` knows it (looked up by hash).
         hash: Option<Hash>,
     },
+}
+
+/// Answer of [`InternalCall::FullBlock`]: the block, or that it is archived in KV.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FullBlockLookup {
+    /// The block, from hot storage.
+    Found(Box<CertifiedBlock>),
+    /// Archived: read it from KV.
+    Archived {
+        /// Its height.
+        height: u64,
+        /// Its hash, when looked up by hash.
+        hash: Option<Hash>,
+    },
+}
+
+/// Answer of [`InternalCall::RawTransaction`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RawTxLookup {
+    /// In a hot block.
+    Committed {
+        /// The block's hash.
+        block_hash: Hash,
+        /// Its height.
+        height: u64,
+        /// The transaction's raw bytes.
+        raw: serde_bytes::ByteBuf,
+        /// Its receipt.
+        receipt: crate::block::Receipt,
+    },
+    /// Queued, not yet in a block.
+    Pending(WireTx),
+    /// In an archived block: read it from KV.
+    Archived {
+        /// The block's height.
+        height: u64,
+        /// The transaction's position in it.
+        position: u32,
+    },
+    /// Dropped or refused, or never seen.
+    Absent,
 }
 
 /// Answer of [`InternalCall::ArchiveBlocks`].
@@ -570,6 +625,10 @@ mod tests {
             InternalCall::Block(BlockSelector::Latest),
             InternalCall::Block(BlockSelector::Height(12)),
             InternalCall::Block(BlockSelector::Hash(hash)),
+            InternalCall::FullBlock(BlockSelector::Latest),
+            InternalCall::FullBlock(BlockSelector::Height(3)),
+            InternalCall::FullBlock(BlockSelector::Hash(hash)),
+            InternalCall::RawTransaction(hash),
             InternalCall::AccountContext { address, height: 5 },
             InternalCall::SetPaused(true),
             InternalCall::SetPaused(false),

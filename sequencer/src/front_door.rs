@@ -102,6 +102,7 @@ async fn respond(
             reply(format, 200, &answer)
         }
         Route::Admin(action) => admin(request, env, action, format).await,
+        Route::JsonRpc => crate::rpc::handle(request, env, &chain).await,
     }
 }
 
@@ -155,7 +156,7 @@ async fn submit_one(
 
 /// Decodes and recovers every transaction here, forwards the valid ones to the `Sequencer`
 /// in one call, and merges its rulings with the refusals, in submission order.
-async fn admit(
+pub(crate) async fn admit(
     env: &Env,
     chain: &Chain,
     raws: Vec<Vec<u8>>,
@@ -200,7 +201,7 @@ async fn admit(
 
 /// `GET /v1/accounts/{address}`: the shard's committed state, checked against the
 /// certified header of the same height, with the pending nonce and, if asked, the proof.
-async fn account(
+pub(crate) async fn account(
     env: &Env,
     chain: &Chain,
     address: Address,
@@ -306,7 +307,7 @@ async fn admin(
 }
 
 /// An archived block, read from KV and checked to be the one asked for.
-async fn archived_block(
+pub(crate) async fn archived_block(
     env: &Env,
     height: u64,
     hash: Option<ledger::primitives::Hash>,
@@ -345,7 +346,7 @@ async fn ask_archiver<T: DeserializeOwned>(
     .await
 }
 
-async fn ask_sequencer<T: DeserializeOwned>(
+pub(crate) async fn ask_sequencer<T: DeserializeOwned>(
     env: &Env,
     call: InternalCall,
 ) -> Result<T, ErrorAnswer> {

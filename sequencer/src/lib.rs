@@ -6,11 +6,14 @@
 //! - `object`: the `Sequencer` Durable Object, one per chain: ordering, mempool, proposals
 //!   and the PBFT-lite commit, as the [`ledger::sequencer`] state machine decides them.
 //! - `storage`: the object's SQLite tables.
+//! - `rpc`: Ethereum JSON-RPC on `POST /` and `POST /rpc`, performed with the same internal
+//!   calls as the v1 API.
 
 mod front_door;
 // #[durable_object] generates undocumented public glue (constructor and handlers for JS).
 #[allow(missing_docs)]
 pub(crate) mod object;
+mod rpc;
 mod storage;
 
 pub use object::Sequencer;

@@ -143,6 +143,24 @@ impl Sequencer {
                 let block = block.ok_or_else(|| ApiError::not_found("no such block"))?;
                 internal_answer(&block)
             }
+            InternalCall::FullBlock(selector) => {
+                let block = self.with(|loaded| match selector {
+                    BlockSelector::Latest => {
+                        let head = loaded.machine.head().header.height;
+                        loaded.store.full_block_lookup(Some(head), None)
+                    }
+                    BlockSelector::Height(height) => {
+                        loaded.store.full_block_lookup(Some(height), None)
+                    }
+                    BlockSelector::Hash(hash) => loaded.store.full_block_lookup(None, Some(&hash)),
+                })?;
+                let block = block.ok_or_else(|| ApiError::not_found("no such block"))?;
+                internal_answer(&block)
+            }
+            InternalCall::RawTransaction(hash) => {
+                let lookup = self.with(|loaded| loaded.store.raw_transaction(&hash))?;
+                internal_answer(&lookup)
+            }
             InternalCall::ArchiveStatus => internal_answer(&self.archive_status()?),
             InternalCall::ArchiveBlocks { from, to } => {
                 internal_answer(&self.blocks_to_archive(from, to)?)

@@ -25,7 +25,7 @@ use ledger::proposal::Proposal;
 use ledger::sequencer::{Effect, Head, Persisted};
 use ledger::state::ShardIndex;
 use ledger::transaction::WireTx;
-use ledger::wire::{BlockLookup, RestoreRequest, TxLookup};
+use ledger::wire::{BlockLookup, FullBlockLookup, RawTxLookup, RestoreRequest, TxLookup};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_bytes::ByteBuf;
@@ -348,6 +348,55 @@ impl Store {
         let archived = self.archived_through()?;
         Ok((height >= 1 && height <= archived)
             .then_some(BlockLookup::Archived { height, hash: None }))
+    }
+
+    /// [`Self::block_lookup`] with the block's transactions and receipts.
+    pub(crate) fn full_block_lookup(
+        &self,
+        height: Option<u64>,
+        hash: Option<&Hash>,
+    ) -> StoreResult<Option<FullBlockLookup>> {
+        Ok(match self.block_lookup(height, hash)? {
+            None => None,
+            Some(BlockLookup::Archived { height, hash }) => {
+                Some(FullBlockLookup::Archived { height, hash })
+            }
+            Some(BlockLookup::Found(answer)) => self
+                .certified_block(answer.header.height)?
+                .map(|block| FullBlockLookup::Found(Box::new(block))),
+        })
+    }
+
+    /// A transaction's raw bytes and where it is (for JSON-RPC's transaction objects).
+    pub(crate) fn raw_transaction(&self, hash: &Hash) -> StoreResult<RawTxLookup> {
+        let committed = self.rows(
+            "SELECT txs.height, blocks.hash, txs.raw, txs.receipt FROM txs \
+             JOIN blocks ON blocks.height = txs.height WHERE txs.hash = ?",
+            vec![hash_value(hash)],
+        )?;
+        if let Some(row) = committed.first() {
+            return Ok(RawTxLookup::Committed {
+                height: integer_column(row, 0)?,
+                block_hash: hash_column(row, 1)?,
+                raw: ByteBuf::from(blob_column(row, 2)?),
+                receipt: decode_column(row, 3, RECEIPT_BYTES_MAX)?,
+            });
+        }
+        let pending = self.rows(
+            "SELECT tx FROM pending WHERE hash = ?",
+            vec![hash_value(hash)],
+        )?;
+        if let Some(row) = pending.first() {
+            return Ok(RawTxLookup::Pending(decode_column(
+                row,
+                0,
+                TX_BYTES_MAX + 256,
+            )?));
+        }
+        Ok(match self.transaction_lookup(hash)? {
+            TxLookup::Archived { height, position } => RawTxLookup::Archived { height, position },
+            TxLookup::Found(_) => RawTxLookup::Absent,
+        })
     }
 
     fn archived_height_of(&self, hash: &Hash) -> StoreResult<Option<BlockLookup>> {

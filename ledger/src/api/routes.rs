@@ -40,6 +40,8 @@ pub enum Route {
     Status,
     /// `/v1/admin/...`: operator actions behind the admin token.
     Admin(AdminRoute),
+    /// `POST /` or `POST /rpc`: Ethereum JSON-RPC 2.0 (see [`crate::rpc`]).
+    JsonRpc,
 }
 
 /// An operator action (every one needs `Authorization: Bearer <admin token>`).
@@ -68,6 +70,7 @@ pub enum AdminRoute {
 pub fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, ApiError> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     let (allowed, route) = match segments.as_slice() {
+        [""] | ["", "rpc"] => ("POST", Ok(Route::JsonRpc)),
         ["", "v1", "txs"] => ("POST", Ok(Route::SubmitBatch)),
         ["", "v1", "tx"] => ("POST", Ok(Route::SubmitOne)),
         ["", "v1", "txs", hash] => ("GET", parse_hash(hash).map(Route::Transaction)),

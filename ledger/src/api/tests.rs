@@ -338,8 +338,8 @@ mod routing {
 
     #[test]
     fn unknown_paths_are_404_and_wrong_methods_405() {
+        // (`/` is the JSON-RPC endpoint: GET there is a 405.)
         for path in [
-            "/",
             "/v2/status",
             "/v1",
             "/v1/txs/a/b",
@@ -570,6 +570,21 @@ fn admin_routes_need_post_and_a_valid_validator_index() {
         assert_eq!(
             (error.status, error.code),
             (400, "invalid_validator"),
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn json_rpc_is_served_on_the_root_and_on_rpc_by_post_only() {
+    assert_eq!(route("POST", "/", None), Ok(Route::JsonRpc));
+    assert_eq!(route("POST", "/rpc", None), Ok(Route::JsonRpc));
+    assert_eq!(route("POST", "/rpc/", None), Ok(Route::JsonRpc));
+    for path in ["/", "/rpc"] {
+        let error = route("GET", path, None).expect_err("GET refused");
+        assert_eq!(
+            (error.status, error.code),
+            (405, "method_not_allowed"),
             "{path}"
         );
     }

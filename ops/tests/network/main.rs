@@ -14,6 +14,7 @@ mod archive;
 mod client;
 mod harness;
 mod pinning;
+mod rpc;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -1,0 +1,348 @@
+//! Ethereum JSON-RPC 2.0 on `POST /` and `POST /rpc`: the front door performs each request
+//! with the same internal calls the v1 API uses, and [`ledger::rpc`] decides everything else
+//! (parsing, limits, shapes, error codes and messages).
+
+use ledger::api::{AccountAnswer, ErrorAnswer, SubmissionStatus};
+use ledger::archive;
+use ledger::block::{CertifiedBlock, Receipt};
+use ledger::primitives::{Address, Hash};
+use ledger::rpc::{
+    self, BlockTag, RpcBody, RpcEntry, RpcError, RpcRequest, RpcResponse, TxLocation,
+};
+use ledger::transaction;
+use ledger::wire::{FullBlockLookup, InternalCall, RawTxLookup};
+use serde_json::Value;
+use worker::{Env, Request, Response};
+use worker_shell::{Chain, read_body};
+
+use crate::front_door::{account, admit, archived_block, ask_sequencer};
+
+/// A JSON-RPC request: always HTTP 200 with JSON-RPC answers (errors included), as Ethereum
+/// nodes answer; a body too large to read is a JSON-RPC parse error too.
+pub(crate) async fn handle(
+    request: &mut Request,
+    env: &Env,
+    chain: &Chain,
+) -> Result<Response, ErrorAnswer> {
+    let body = match read_body(request, rpc::RPC_BODY_BYTES_MAX).await {
+        Ok(body) => body,
+        Err(error) => {
+            let refusal = RpcResponse::error(Value::Null, RpcError::parse_error(error.message));
+            return respond(&[refusal], false);
+        }
+    };
+    let (entries, batch) = match rpc::parse_body(&body) {
+        Ok(RpcBody::Single(entry)) => (vec![entry], false),
+        Ok(RpcBody::Batch(entries)) => (entries, true),
+        Err(refusal) => return respond(&[refusal], false),
+    };
+    let mut responses = Vec::with_capacity(entries.len());
+    for entry in entries {
+        match entry {
+            RpcEntry::Invalid(refusal) => responses.push(refusal),
+            // A notification is never answered, not even with an error.
+            RpcEntry::IgnoredNotification => {}
+            RpcEntry::Call { id, request } => {
+                let outcome = perform(env, chain, request).await;
+                if let Some(id) = id {
+                    responses.push(match outcome {
+                        Ok(value) => RpcResponse::result(id, value),
+                        Err(error) => RpcResponse::error(id, error),
+                    });
+                }
+            }
+        }
+    }
+    respond(&responses, batch)
+}
+
+fn respond(responses: &[RpcResponse], batch: bool) -> Result<Response, ErrorAnswer> {
+    let body = if responses.is_empty() {
+        Vec::new() // only notifications: nothing to answer
+    } else {
+        rpc::encode_body(responses, batch)
+    };
+    worker_shell::bytes_response(200, body, ledger::api::JSON_CONTENT_TYPE)
+        .map_err(|error| worker_shell::internal(error).into())
+}
+
+/// One request's result. Failures of the chain's own services are -32603 internal errors.
+async fn perform(env: &Env, chain: &Chain, request: RpcRequest) -> Result<Value, RpcError> {
+    let config = &chain.context.config;
+    match request {
+        RpcRequest::ChainId => Ok(rpc::quantity(config.chain_id)),
+        RpcRequest::NetVersion => Ok(Value::String(config.chain_id.to_string())),
+        RpcRequest::ClientVersion => Ok(Value::String(rpc::CLIENT_VERSION.to_owned())),
+        RpcRequest::Syncing => Ok(Value::Bool(false)),
+        RpcRequest::BlockNumber => Ok(rpc::quantity(head_height(env).await?)),
+        RpcRequest::GasPrice => Ok(rpc::gas_price(config.base_fee_per_gas)),
+        RpcRequest::MaxPriorityFeePerGas => Ok(rpc::quantity(rpc::SUGGESTED_PRIORITY_FEE_PER_GAS)),
+        RpcRequest::GetBalance { address, block } => {
+            let account = latest_account(env, chain, address, block).await?;
+            Ok(rpc::quantity(account.balance))
+        }
+        RpcRequest::GetTransactionCount { address, block } => {
+            let account = latest_account(env, chain, address, block).await?;
+            Ok(rpc::quantity(match block {
+                BlockTag::Pending => account.pending_nonce,
+                _ => account.nonce,
+            }))
+        }
+        RpcRequest::GetCode { address, block } => {
+            latest_account(env, chain, address, block).await?;
+            Ok(rpc::code())
+        }
+        RpcRequest::SendRawTransaction { raw } => send_raw(env, chain, raw).await,
+        RpcRequest::GetTransactionByHash { hash } => transaction_by_hash(env, chain, hash).await,
+        RpcRequest::GetTransactionReceipt { hash } => receipt(env, chain, hash).await,
+        RpcRequest::GetBlockByNumber { block, full } => {
+            let head = head_height(env).await?;
+            match block.resolve(head) {
+                None => Ok(Value::Null),
+                Some(height) => {
+                    block_value(env, chain, InternalCall::FullBlock(height_of(height)), full).await
+                }
+            }
+        }
+        RpcRequest::GetBlockByHash { hash, full } => {
+            let call = InternalCall::FullBlock(ledger::api::BlockSelector::Hash(hash));
+            block_value(env, chain, call, full).await
+        }
+        RpcRequest::FeeHistory {
+            block_count,
+            newest,
+            reward_percentiles,
+        } => fee_history(env, chain, block_count, newest, &reward_percentiles).await,
+        RpcRequest::EstimateGas { call } => rpc::estimate_gas(&call),
+        RpcRequest::Call { call } => rpc::call(&call),
+    }
+}
+
+fn height_of(height: u64) -> ledger::api::BlockSelector {
+    ledger::api::BlockSelector::Height(height)
+}
+
+/// -32603 for a failure of the chain itself (a service, storage), with its code.
+fn internal(error: ErrorAnswer) -> RpcError {
+    RpcError::internal(format!(
+        "{}: {}",
+        error.body.error.code, error.body.error.message
+    ))
+}
+
+async fn head_height(env: &Env) -> Result<u64, RpcError> {
+    let status: ledger::api::StatusAnswer = ask_sequencer(env, InternalCall::Status)
+        .await
+        .map_err(internal)?;
+    Ok(status.head_height)
+}
+
+/// The account at the head: the only state the chain keeps. An older block number is refused
+/// clearly rather than answered with today's balance.
+async fn latest_account(
+    env: &Env,
+    chain: &Chain,
+    address: Address,
+    block: BlockTag,
+) -> Result<AccountAnswer, RpcError> {
+    if !matches!(
+        block,
+        BlockTag::Latest | BlockTag::Pending | BlockTag::Safe | BlockTag::Finalized
+    ) {
+        block.require_head(head_height(env).await?)?;
+    }
+    account(env, chain, address, false).await.map_err(internal)
+}
+
+/// `eth_sendRawTransaction`: the same admission as `POST /v1/tx`, plus the checks wallets
+/// expect at once (Ethereum nodes refuse these before queueing): a nonce already used and a
+/// sender who cannot pay `gas × max fee + value` from its committed balance.
+async fn send_raw(env: &Env, chain: &Chain, raw: Vec<u8>) -> Result<Value, RpcError> {
+    let config = &chain.context.config;
+    let verified = transaction::decode(&raw, config.chain_id)
+        .and_then(|signed| signed.recover())
+        .map_err(|rejection| rpc::rejection_error(&ledger::api::Reason::from(&rejection)))?;
+    let sender = account(env, chain, verified.sender, false)
+        .await
+        .map_err(internal)?;
+    let transfer = verified.transfer();
+    if transfer.nonce < sender.nonce {
+        return Err(rpc::nonce_too_low(sender.nonce, transfer.nonce));
+    }
+    let cost = transfer.max_cost();
+    if sender.balance < cost {
+        return Err(rpc::insufficient_funds(sender.balance, cost));
+    }
+    let mut results = admit(env, chain, vec![raw]).await.map_err(internal)?;
+    let result = results
+        .pop()
+        .ok_or_else(|| RpcError::internal("the sequencer answered no result".to_owned()))?;
+    match (&result.status, &result.reason) {
+        // A transaction submitted again is idempotent: its hash, as for the first time.
+        (SubmissionStatus::Accepted | SubmissionStatus::Duplicate, _) => {
+            Ok(rpc::data(result.hash.as_bytes()))
+        }
+        (SubmissionStatus::Rejected, Some(reason)) => Err(rpc::rejection_error(reason)),
+        (SubmissionStatus::Rejected, None) => Err(RpcError::internal(
+            "a rejection without a reason".to_owned(),
+        )),
+    }
+}
+
+/// A transaction with where it is: raw bytes, sender, block location and receipt.
+struct Located {
+    raw: Vec<u8>,
+    sender: Address,
+    location: Option<TxLocation>,
+    receipt: Option<Receipt>,
+}
+
+async fn locate(env: &Env, hash: Hash) -> Result<Option<Located>, RpcError> {
+    let lookup: RawTxLookup = ask_sequencer(env, InternalCall::RawTransaction(hash))
+        .await
+        .map_err(internal)?;
+    Ok(match lookup {
+        RawTxLookup::Absent => None,
+        RawTxLookup::Pending(wire) => Some(Located {
+            sender: wire.public_key.address(),
+            raw: wire.raw,
+            location: None,
+            receipt: None,
+        }),
+        RawTxLookup::Committed {
+            block_hash,
+            height,
+            raw,
+            receipt,
+        } => Some(Located {
+            raw: raw.into_vec(),
+            sender: receipt.sender,
+            location: Some(TxLocation {
+                block_hash,
+                block_number: height,
+                index: receipt.index,
+            }),
+            receipt: Some(receipt),
+        }),
+        RawTxLookup::Archived { height, position } => {
+            let block = archived_block(env, height, None).await.map_err(internal)?;
+            let index = usize::try_from(position).unwrap_or(usize::MAX);
+            match (block.transactions.get(index), block.receipts.get(index)) {
+                (Some(raw), Some(receipt)) if receipt.tx_hash == hash => Some(Located {
+                    raw: raw.to_vec(),
+                    sender: receipt.sender,
+                    location: Some(TxLocation {
+                        block_hash: block.hash(),
+                        block_number: height,
+                        index: receipt.index,
+                    }),
+                    receipt: Some(*receipt),
+                }),
+                _ => None,
+            }
+        }
+    })
+}
+
+async fn transaction_by_hash(env: &Env, chain: &Chain, hash: Hash) -> Result<Value, RpcError> {
+    let config = &chain.context.config;
+    let Some(located) = locate(env, hash).await? else {
+        return Ok(Value::Null);
+    };
+    rpc::transaction_object(
+        &located.raw,
+        config.chain_id,
+        located.sender,
+        located.location,
+        config.base_fee_per_gas,
+    )
+    .map_err(|rejection| RpcError::internal(format!("a stored transaction: {rejection}")))
+}
+
+/// `null` until the transaction is committed, as clients expect while they poll.
+async fn receipt(env: &Env, chain: &Chain, hash: Hash) -> Result<Value, RpcError> {
+    let config = &chain.context.config;
+    let Some(Located {
+        raw,
+        location: Some(location),
+        receipt: Some(receipt),
+        ..
+    }) = locate(env, hash).await?
+    else {
+        return Ok(Value::Null);
+    };
+    let kind = transaction::decode(&raw, config.chain_id)
+        .map_err(|rejection| RpcError::internal(format!("a stored transaction: {rejection}")))?
+        .transfer()
+        .kind;
+    // Every transfer uses the same gas, so the gas used up to and including this one is known.
+    let cumulative = (u64::from(location.index) + 1) * transaction::TRANSFER_GAS;
+    Ok(rpc::receipt_object(
+        &receipt,
+        kind,
+        location.block_hash,
+        location.block_number,
+        cumulative,
+    ))
+}
+
+/// A block from hot storage or KV; `None` if there is no such block.
+async fn full_block(env: &Env, call: InternalCall) -> Result<Option<CertifiedBlock>, RpcError> {
+    match ask_sequencer::<FullBlockLookup>(env, call).await {
+        Ok(FullBlockLookup::Found(block)) => Ok(Some(*block)),
+        Ok(FullBlockLookup::Archived { height, hash }) => archived_block(env, height, hash)
+            .await
+            .map(Some)
+            .map_err(internal),
+        Err(error) if error.status == 404 => Ok(None),
+        Err(error) => Err(internal(error)),
+    }
+}
+
+async fn block_value(
+    env: &Env,
+    chain: &Chain,
+    call: InternalCall,
+    full: bool,
+) -> Result<Value, RpcError> {
+    Ok(match full_block(env, call).await? {
+        Some(block) => rpc::block_object(&block, full, &chain.context.config),
+        None => Value::Null,
+    })
+}
+
+/// `eth_feeHistory`: the base fee is fixed in genesis, so the history is the blocks' fullness.
+async fn fee_history(
+    env: &Env,
+    chain: &Chain,
+    block_count: u64,
+    newest: BlockTag,
+    reward_percentiles: &[f64],
+) -> Result<Value, RpcError> {
+    let head = head_height(env).await?;
+    let newest = newest
+        .resolve(head)
+        .ok_or_else(|| RpcError::unknown_block(newest.number().unwrap_or(0)))?;
+    let oldest = newest.saturating_sub(block_count.saturating_sub(1));
+    let mut ratios = Vec::new();
+    for height in oldest..=newest {
+        let block: ledger::wire::BlockLookup =
+            ask_sequencer(env, InternalCall::Block(height_of(height)))
+                .await
+                .map_err(internal)?;
+        let transactions = match block {
+            ledger::wire::BlockLookup::Found(answer) => answer.transactions.len(),
+            ledger::wire::BlockLookup::Archived { height, hash } => {
+                let block = archived_block(env, height, hash).await.map_err(internal)?;
+                archive::archived_block_answer(&block).transactions.len()
+            }
+        };
+        ratios.push(rpc::gas_used_ratio(transactions));
+    }
+    Ok(rpc::fee_history(
+        oldest,
+        &ratios,
+        chain.context.config.base_fee_per_gas,
+        reward_percentiles,
+    ))
+}
