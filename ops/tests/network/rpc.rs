@@ -605,4 +605,35 @@ fn json_rpc_answers_batches_and_refuses_bad_requests_with_standard_codes() {
         (after.head_height, after.mempool_size),
         (before.head_height, 0)
     );
+
+    // A transaction whose nonce was used already: -32000 "nonce too low", as geth says it.
+    let mut transfers = crate::harness::Transfers::new(&network);
+    let to = network.address(3);
+    let first = transfers.transfer(0, to, U256::from(5u64));
+    let sent: Value = post(rpc_send(&first).as_bytes()).json();
+    let hash: Hash = serde_json::from_value(sent["result"].clone()).expect("a hash");
+    network
+        .client
+        .wait_final(&[hash], std::time::Duration::from_secs(60));
+    // Resubmitted once committed, it is refused as geth refuses it (it left the pool): the
+    // chain applies nothing twice.
+    let again: Value = post(rpc_send(&first).as_bytes()).json();
+    assert_eq!(code_of(&again), Some(-32000), "{again}");
+    let stale = crate::harness::Transfers::new(&network).transfer(0, to, U256::from(6u64));
+    let refused: Value = post(rpc_send(&stale).as_bytes()).json();
+    assert_eq!(code_of(&refused), Some(-32000), "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("nonce too low"), "{refused}");
+    assert_eq!(network.client.account(&network.address(0), false).nonce, 1);
+}
+
+/// An `eth_sendRawTransaction` request body for `raw`.
+fn rpc_send(raw: &[u8]) -> String {
+    serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "eth_sendRawTransaction",
+        "params": [to_hex(raw)],
+    })
+    .to_string()
 }
