@@ -3,8 +3,8 @@
 # (and its wasm), which the wrangler configs load. One after another: they share the target
 # folder, so later crates reuse the dependencies the first one compiled.
 #
-# A crate whose build is newer than every input (its sources, ledger, worker-shell, the
-# manifests and Cargo.lock) is skipped, so a second run takes a second.
+# A crate whose build is newer than every input (its sources and embedded assets, ledger,
+# worker-shell, the manifests and Cargo.lock) is skipped, so a second run takes a second.
 #
 #     scripts/build-workers.sh            # all four
 #     scripts/build-workers.sh validator  # just one
@@ -26,10 +26,11 @@ unset CARGO_BUILD_TARGET
 is_fresh() {
     local crate="$1" output="$ROOT/$1/build/index.js"
     [[ -f "$output" ]] || return 1
-    local newer
-    newer="$(find "$ROOT/$crate/src" "$ROOT/$crate/Cargo.toml" "$ROOT/ledger/src" \
-        "$ROOT/ledger/Cargo.toml" "$ROOT/worker-shell" "$ROOT/Cargo.toml" "$ROOT/Cargo.lock" \
-        -newer "$output" -print -quit 2>/dev/null)"
+    local newer inputs=("$ROOT/$crate/src" "$ROOT/$crate/Cargo.toml" "$ROOT/ledger/src"
+        "$ROOT/ledger/Cargo.toml" "$ROOT/worker-shell" "$ROOT/Cargo.toml" "$ROOT/Cargo.lock")
+    # Files a crate embeds with include_str! (the sequencer's dashboard).
+    [[ -d "$ROOT/$crate/dashboard" ]] && inputs+=("$ROOT/$crate/dashboard")
+    newer="$(find "${inputs[@]}" -newer "$output" -print -quit 2>/dev/null)"
     [[ -z "$newer" ]]
 }
 

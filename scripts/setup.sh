@@ -21,6 +21,7 @@ SETUP_STEPS=(
     ensure_wasm_bindgen_cli
     ensure_worker_build
     ensure_npm_tools
+    ensure_chromium
 )
 
 # Debian's Rust 1.96 with the source of its standard library, and the wasm linker.
@@ -167,6 +168,16 @@ ensure_npm_tools() {
     fi
     log "installing npm tools (npm ci)"
     (cd "$ROOT" && npm ci --no-audit --no-fund)
+}
+
+# Debian's Chromium for the dashboard's browser test (ops/tests/browser/dashboard.mjs drives it
+# with playwright-core, which never downloads a browser of its own).
+ensure_chromium() {
+    if [[ -x /usr/bin/chromium ]]; then
+        log "chromium: installed"
+        return 0
+    fi
+    ensure_apt_packages chromium
 }
 
 main() {

@@ -16,6 +16,8 @@
 //!   inside it, cold storage in KV, the backup index and its anti-rollback rules.
 //! - [`api`]: the public API's request decoding, error statuses and answer shapes.
 //! - [`rpc`]: Ethereum JSON-RPC 2.0: request parsing, limits, answer shapes and error wording.
+//! - [`metrics`]: what the services count, the `GET /metrics` catalogue and its Prometheus text
+//!   encoding, and the request ids of structured logs.
 //! - [`in_memory`]: a chain's shards in memory, for tests, benchmarks and tools.
 //! - [`random`]: a deterministic generator for seed-driven tests and simulations.
 //!
@@ -61,6 +63,7 @@ pub mod in_memory;
 pub mod limits;
 pub mod mempool;
 pub mod merkle;
+pub mod metrics;
 pub mod primitives;
 pub mod proposal;
 pub mod random;

@@ -51,6 +51,9 @@ pub enum InternalCall {
     Submit,
     /// Front door → `Sequencer`: the public status, [`crate::api::StatusAnswer`].
     Status,
+    /// Front door (`GET /metrics`) → `Sequencer`: its state and counters,
+    /// [`crate::metrics::sequencer::SequencerSnapshot`].
+    Metrics,
     /// Front door → `Sequencer`: a transaction's status, [`TxLookup`].
     Transaction(Hash),
     /// Front door → `Sequencer`: a block, [`BlockLookup`].
@@ -146,6 +149,7 @@ impl InternalCall {
     pub const fn method(&self) -> &'static str {
         match self {
             Self::Status
+            | Self::Metrics
             | Self::Transaction(_)
             | Self::Block(_)
             | Self::FullBlock(_)
@@ -180,6 +184,7 @@ impl InternalCall {
         match self {
             Self::Submit => "/submit".to_owned(),
             Self::Status => "/status".to_owned(),
+            Self::Metrics => "/metrics".to_owned(),
             Self::Transaction(hash) => format!("/txs/{hash}"),
             Self::Block(BlockSelector::Latest) => "/blocks/latest".to_owned(),
             Self::Block(BlockSelector::Height(height)) => format!("/blocks/{height}"),
@@ -225,6 +230,7 @@ impl InternalCall {
         let call = match segments.as_slice() {
             ["", "submit"] => Self::Submit,
             ["", "status"] => Self::Status,
+            ["", "metrics"] => Self::Metrics,
             ["", "txs", hash] => Self::Transaction(parse_hash(hash).ok()?),
             ["", "blocks", block] => Self::Block(parse_block_selector(block).ok()?),
             ["", "full-blocks", block] => Self::FullBlock(parse_block_selector(block).ok()?),
@@ -274,10 +280,48 @@ impl InternalCall {
 
 /// Body of [`InternalCall::Submit`]: transactions the front door decoded and whose senders it
 /// recovered. The `Sequencer` trusts the public keys: only the front door can reach it.
+///
+/// The front door also reports what it refused itself (decoding and signature refusals), so
+/// the `Sequencer`, the one place that sees every submission, counts them for
+/// `edgeledger_transactions_rejected_total`; a submission whose transactions were all refused
+/// is sent with no transactions for that reason alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubmitRequest {
     /// The transactions, in submission order.
     pub transactions: Vec<WireTx>,
+    /// Transactions the front door refused, by [`crate::transaction::TxRejection`] code.
+    #[serde(default)]
+    pub refused: Vec<RefusalCount>,
+    /// The public request's id, for the `Sequencer`'s log lines
+    /// ([`crate::metrics::logs`]).
+    #[serde(default)]
+    pub request_id: Option<String>,
+}
+
+/// How many transactions of a submission were refused for one reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusalCount {
+    /// The refusal's machine code.
+    pub code: String,
+    /// Transactions refused for it.
+    pub count: u64,
+}
+
+impl RefusalCount {
+    /// Tallies refusal codes: one entry per code, in code order.
+    pub fn tally<'a>(codes: impl IntoIterator<Item = &'a str>) -> Vec<Self> {
+        let mut counts: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+        for code in codes {
+            *counts.entry(code).or_insert(0) += 1;
+        }
+        counts
+            .into_iter()
+            .map(|(code, count)| Self {
+                code: code.to_owned(),
+                count,
+            })
+            .collect()
+    }
 }
 
 /// Answer of [`InternalCall::AccountContext`].
@@ -379,7 +423,7 @@ pub struct FaultRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TxLookup {
     /// The answer, from hot storage.
-    Found(Box<TxStatusAnswer>),
+    Found(Box<TxStatusRecord>),
     /// Committed in an archived block.
     Archived {
         /// The block's height.
@@ -387,6 +431,75 @@ pub enum TxLookup {
         /// The transaction's position in it.
         position: u32,
     },
+}
+
+/// A [`TxStatusAnswer`] with every field present, as it travels between services.
+///
+/// The internal encoding writes a struct as a positional array, so the public answer's
+/// skipped empty fields would shift the ones after them (a rejection's `reason` would be read
+/// as a `height`). This record never skips; it converts to and from the answer exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxStatusRecord {
+    /// The transaction's hash.
+    pub hash: Hash,
+    /// Where it stands.
+    pub status: crate::api::TxState,
+    /// Height of the block that includes it.
+    pub height: Option<u64>,
+    /// Hash of that block.
+    pub block_hash: Option<Hash>,
+    /// Position in that block.
+    pub index: Option<u32>,
+    /// Its receipt.
+    pub receipt: Option<crate::block::Receipt>,
+    /// Why it was rejected.
+    pub reason: Option<crate::api::Reason>,
+}
+
+impl From<TxStatusAnswer> for TxStatusRecord {
+    fn from(answer: TxStatusAnswer) -> Self {
+        let TxStatusAnswer {
+            hash,
+            status,
+            height,
+            block_hash,
+            index,
+            receipt,
+            reason,
+        } = answer;
+        Self {
+            hash,
+            status,
+            height,
+            block_hash,
+            index,
+            receipt,
+            reason,
+        }
+    }
+}
+
+impl From<TxStatusRecord> for TxStatusAnswer {
+    fn from(record: TxStatusRecord) -> Self {
+        let TxStatusRecord {
+            hash,
+            status,
+            height,
+            block_hash,
+            index,
+            receipt,
+            reason,
+        } = record;
+        Self {
+            hash,
+            status,
+            height,
+            block_hash,
+            index,
+            receipt,
+            reason,
+        }
+    }
 }
 
 /// Answer of [`InternalCall::Block`]: the block, or that it is archived in KV.
@@ -621,6 +734,7 @@ mod tests {
         vec![
             InternalCall::Submit,
             InternalCall::Status,
+            InternalCall::Metrics,
             InternalCall::Transaction(hash),
             InternalCall::Block(BlockSelector::Latest),
             InternalCall::Block(BlockSelector::Height(12)),
@@ -704,6 +818,65 @@ mod tests {
             (garbage.status, garbage.body.error.code.as_str()),
             (502, "internal_error")
         );
+    }
+
+    #[test]
+    fn a_submission_carries_its_refusals_and_request_id() {
+        let request = SubmitRequest {
+            transactions: Vec::new(),
+            refused: RefusalCount::tally(["wrong_chain_id", "high_s", "wrong_chain_id"]),
+            request_id: Some("req-1".to_owned()),
+        };
+        assert_eq!(
+            request.refused,
+            vec![
+                RefusalCount {
+                    code: "high_s".to_owned(),
+                    count: 1
+                },
+                RefusalCount {
+                    code: "wrong_chain_id".to_owned(),
+                    count: 2
+                },
+            ]
+        );
+        let decoded: SubmitRequest = decode(&encode(&request), 1024).expect("decodes");
+        assert_eq!(decoded, request);
+        // A body from before the refusals and the request id still decodes.
+        #[derive(Serialize)]
+        struct Earlier {
+            transactions: Vec<WireTx>,
+        }
+        let earlier = Earlier {
+            transactions: Vec::new(),
+        };
+        let decoded: SubmitRequest = decode(&encode(&earlier), 1024).expect("decodes");
+        assert_eq!((decoded.refused.len(), decoded.request_id), (0, None));
+    }
+
+    #[test]
+    fn every_transaction_status_crosses_the_internal_encoding_intact() {
+        use crate::api::{Reason, TxStatusAnswer};
+        let hash = Hash::from([3; 32]);
+        let answers = [
+            TxStatusAnswer::pending(hash),
+            TxStatusAnswer::unknown(hash),
+            TxStatusAnswer::rejected(
+                hash,
+                Reason {
+                    code: "insufficient_funds".to_owned(),
+                    message: "cannot pay".to_owned(),
+                },
+            ),
+        ];
+        for answer in answers {
+            let lookup = TxLookup::Found(Box::new(answer.clone().into()));
+            let decoded: TxLookup = decode(&encode(&lookup), 4096).expect("decodes");
+            let TxLookup::Found(record) = decoded else {
+                unreachable!("encoded a found answer");
+            };
+            assert_eq!(TxStatusAnswer::from(*record), answer);
+        }
     }
 
     #[test]

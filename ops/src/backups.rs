@@ -6,8 +6,6 @@
 //! Verification is the same code the archiver runs ([`ledger::snapshot`]); with the index's
 //! record for the CID (from the chain's admin API) the size and SHA-256 are checked too.
 
-use std::io::Read;
-
 use crate::http::agent;
 use std::time::Duration;
 
@@ -19,9 +17,6 @@ use ledger::primitives::{Address, Hash, U256};
 use ledger::snapshot::{SnapshotOpener, SnapshotRecord, VerifiedSnapshot, read_verified};
 use ledger::state::Account;
 use serde::Serialize;
-
-/// Largest backup the tool fetches (the envelope's own limit).
-const FETCH_BYTES_MAX: u64 = ledger::limits::BACKUP_BYTES_MAX as u64;
 
 /// Where a backup is fetched from.
 #[derive(Debug, Clone)]
@@ -83,38 +78,9 @@ impl AdminApi {
     }
 }
 
-/// Fetches a backup's bytes.
+/// Fetches a backup's bytes (see [`crate::download::fetch_with_progress`] to report progress).
 pub fn fetch(source: &Source, cid: &str) -> Result<Vec<u8>> {
-    ledger::archive::check_cid(cid).map_err(|error| anyhow!("{error}"))?;
-    let agent = agent(Duration::from_secs(300));
-    let mut response = match source {
-        Source::Gateway(url) => agent
-            .get(format!("{}/ipfs/{cid}", url.trim_end_matches('/')))
-            .call(),
-        Source::IpfsApi(url) => agent
-            .post(format!(
-                "{}/api/v0/cat?arg={cid}&timeout=30s",
-                url.trim_end_matches('/')
-            ))
-            .send_empty(),
-    }
-    .with_context(|| format!("fetching {cid}"))?;
-    let status = response.status().as_u16();
-    let mut bytes = Vec::new();
-    response
-        .body_mut()
-        .with_config()
-        .limit(FETCH_BYTES_MAX + 1)
-        .reader()
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("reading {cid}"))?;
-    if status != 200 {
-        bail!(
-            "fetching {cid} answered {status}: {}",
-            String::from_utf8_lossy(&bytes)
-        );
-    }
-    Ok(bytes)
+    crate::download::fetch_with_progress(source, cid, &mut |_, _| {})
 }
 
 /// A verified backup's state, as the tool writes it out.

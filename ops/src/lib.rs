@@ -2,6 +2,11 @@
 //! and the end-to-end tests drive the local network through [`devnet`].
 
 pub mod backups;
+pub mod client;
+pub mod commands;
 pub mod devnet;
+pub mod download;
 mod http;
 pub mod ipfs;
+pub mod progress;
+pub mod units;

@@ -1,13 +1,15 @@
 //! `ops`: the edgeledger operator tool.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use ledger::archive::BackupIndex;
 use ledger::backup::BackupKey;
 use ops::backups::{self, AdminApi, OutputFormat, Source};
-use ops::devnet;
+use ops::commands::{balance, keys, send, status, watch};
+use ops::{devnet, download, progress};
 
 /// The edgeledger operator tool.
 #[derive(Parser)]
@@ -33,6 +35,32 @@ enum Command {
     /// certified block, the certificate against the validator set) and writes the state out;
     /// with `--push`, then asks the chain to restore it.
     Restore(RestoreArgs),
+    /// The chain at a glance: chain id, head (height, hash, age), mempool, validators,
+    /// shards, paused.
+    Status(status::StatusArgs),
+    /// A live view refreshed every interval until Ctrl-C: head height, blocks and
+    /// transactions per second, mempool depth, paused.
+    Watch(watch::WatchArgs),
+    /// Secret keys: generate one, or show a key's address.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// An account's balance (wei and ether), nonce and pending nonce; `--proof` verifies the
+    /// certified proof against the genesis validator set.
+    Balance(balance::BalanceArgs),
+    /// Signs and submits an EIP-1559 transfer with the sender's next nonce, then waits until
+    /// it is committed or rejected.
+    Send(send::SendArgs),
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// A fresh random secp256k1 key: to a new 0600 file with `--out` (printing only the
+    /// address), else printed with a warning.
+    Generate(keys::GenerateArgs),
+    /// The address of a key file or a development account.
+    Address(keys::AddressArgs),
 }
 
 #[derive(Subcommand)]
@@ -115,8 +143,20 @@ struct RestoreArgs {
     push: bool,
 }
 
-fn main() -> Result<()> {
-    match Cli::parse().command {
+/// Runs the command; an error is one line on stderr (its causes joined with `: `) and exit
+/// status 1.
+fn main() -> ExitCode {
+    match run(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
         Command::Net {
             action:
                 NetAction::Start {
@@ -148,6 +188,16 @@ fn main() -> Result<()> {
             action: BackupsAction::List { chain, json },
         } => list_backups(&chain, json),
         Command::Restore(args) => restore(&args),
+        Command::Status(args) => status::run(&args),
+        Command::Watch(args) => watch::run(&args),
+        Command::Keys {
+            action: KeysAction::Generate(args),
+        } => keys::generate(&args),
+        Command::Keys {
+            action: KeysAction::Address(args),
+        } => keys::address(&args),
+        Command::Balance(args) => balance::run(&args),
+        Command::Send(args) => send::run(&args),
     }
 }
 
@@ -268,7 +318,13 @@ fn restore(args: &RestoreArgs) -> Result<()> {
     if index.is_some() && record.is_none() {
         bail!("{} is not in the chain's backup index", args.cid);
     }
-    let bytes = backups::fetch(&source, &args.cid)?;
+    // A bar of the bytes fetched (a spinner if the size is unknown), when stderr is a terminal.
+    let mut bar = progress::Download::new(progress::drawn(false), format!("fetching {}", args.cid));
+    let fetched = download::fetch_with_progress(&source, &args.cid, &mut |received, total| {
+        bar.update(received, total);
+    });
+    bar.finish();
+    let bytes = fetched?;
     let state = backups::open(&bytes, &key, &genesis.config, record)?;
     let encoded = backups::encode(&state, args.format)?;
     match &args.out {

@@ -6,7 +6,7 @@
 use ledger::api::{
     self, AccountAnswer, AdminRoute, ApiError, BatchAnswer, ErrorAnswer, Format, JSON_CONTENT_TYPE,
     MSGPACK_CONTENT_TYPE, Route, SINGLE_TX_BODY_BYTES_MAX, StatusAnswer, SubmissionResult,
-    SubmissionStatus,
+    SubmissionStatus, TxStatusAnswer,
 };
 use ledger::archive::{self, BackupIndex};
 use ledger::block::CertifiedBlock;
@@ -14,9 +14,9 @@ use ledger::limits::{REQUEST_BYTES_MAX, TRIE_DEPTH};
 use ledger::primitives::Address;
 use ledger::transaction;
 use ledger::wire::{
-    self, AccountContext, BlockLookup, FaultRequest, InternalCall, RestoreBackupRequest,
-    RestoreReport, RunReport, RunRequest, SEQUENCER_OBJECT_NAME, ShardAccount, SubmitRequest,
-    TxLookup,
+    self, AccountContext, BlockLookup, FaultRequest, InternalCall, RefusalCount,
+    RestoreBackupRequest, RestoreReport, RunReport, RunRequest, SEQUENCER_OBJECT_NAME,
+    ShardAccount, SubmitRequest, TxLookup,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -52,29 +52,35 @@ const ANSWER_BYTES_MAX: usize = 2 * REQUEST_BYTES_MAX;
 const SHARD_ACCOUNT_BYTES_MAX: usize = 256 + TRIE_DEPTH * 40;
 
 /// Handles one public request; every failure becomes a JSON (or MessagePack) error answer.
+/// Every answer carries the request's id in `x-request-id` (the client's, `cf-ray` or a new
+/// one), which the `Sequencer`'s log lines for its transactions carry too.
 pub(crate) async fn handle(mut request: Request, env: &Env) -> worker::Result<Response> {
     let format = Format::from_accept(header(&request, "accept").as_deref());
-    match respond(&mut request, env, format).await {
-        Ok(response) => Ok(response),
-        Err(error) => worker_shell::error_answer(format, error),
-    }
+    let request_id = crate::metrics::request_id(&request);
+    let mut response = match respond(&mut request, env, format, &request_id).await {
+        Ok(response) => response,
+        Err(error) => worker_shell::error_answer(format, error)?,
+    };
+    crate::metrics::tag_response(&mut response, &request_id);
+    Ok(response)
 }
 
 async fn respond(
     request: &mut Request,
     env: &Env,
     format: Format,
+    request_id: &str,
 ) -> Result<Response, ErrorAnswer> {
     let (path, query) = worker_shell::path_and_query(request)?;
     let method = request.method().to_string();
     let route = api::route(&method, &path, query.as_deref())?;
     let chain = worker_shell::chain(env)?;
     match route {
-        Route::SubmitBatch => submit_batch(request, env, &chain, format).await,
-        Route::SubmitOne => submit_one(request, env, &chain, format).await,
+        Route::SubmitBatch => submit_batch(request, env, &chain, format, request_id).await,
+        Route::SubmitOne => submit_one(request, env, &chain, format, request_id).await,
         Route::Transaction(hash) => {
             let answer = match ask_sequencer(env, InternalCall::Transaction(hash)).await? {
-                TxLookup::Found(answer) => *answer,
+                TxLookup::Found(record) => TxStatusAnswer::from(*record),
                 TxLookup::Archived { height, position } => {
                     let block = archived_block(env, height, None).await?;
                     archive::archived_tx_answer(&block, position, &hash).ok_or_else(|| {
@@ -103,7 +109,16 @@ async fn respond(
         }
         Route::Admin(action) => admin(request, env, action, format).await,
         Route::JsonRpc => crate::rpc::handle(request, env, &chain).await,
+        Route::Metrics => crate::metrics::scrape(env, &chain).await,
+        Route::DashboardPage => dashboard(crate::dashboard::Asset::Page),
+        Route::DashboardScript => dashboard(crate::dashboard::Asset::Script),
+        Route::DashboardStyle => dashboard(crate::dashboard::Asset::Style),
     }
+}
+
+/// `GET /dashboard` and its files.
+fn dashboard(asset: crate::dashboard::Asset) -> Result<Response, ErrorAnswer> {
+    crate::dashboard::serve(asset).map_err(|error| internal(error).into())
 }
 
 /// `POST /v1/txs`: a MessagePack array of raw transactions; one result each, in order.
@@ -112,6 +127,7 @@ async fn submit_batch(
     env: &Env,
     chain: &Chain,
     format: Format,
+    request_id: &str,
 ) -> Result<Response, ErrorAnswer> {
     api::check_content_type(
         header(request, "content-type").as_deref(),
@@ -119,7 +135,7 @@ async fn submit_batch(
     )?;
     let body = read_body(request, REQUEST_BYTES_MAX).await?;
     let raws = api::decode_batch(&body)?;
-    let results = admit(env, chain, raws).await?;
+    let results = admit_traced(env, chain, raws, request_id).await?;
     reply(format, 200, &BatchAnswer { results })
 }
 
@@ -130,6 +146,7 @@ async fn submit_one(
     env: &Env,
     chain: &Chain,
     format: Format,
+    request_id: &str,
 ) -> Result<Response, ErrorAnswer> {
     api::check_content_type(
         header(request, "content-type").as_deref(),
@@ -137,7 +154,7 @@ async fn submit_one(
     )?;
     let body = read_body(request, SINGLE_TX_BODY_BYTES_MAX).await?;
     let raw = api::decode_single(&body)?;
-    let mut results = admit(env, chain, vec![raw]).await?;
+    let mut results = admit_traced(env, chain, vec![raw], request_id).await?;
     let result = results
         .pop()
         .ok_or_else(|| internal("the sequencer answered no result"))?;
@@ -154,31 +171,52 @@ async fn submit_one(
     }
 }
 
-/// Decodes and recovers every transaction here, forwards the valid ones to the `Sequencer`
-/// in one call, and merges its rulings with the refusals, in submission order.
+/// [`admit_traced`] under a new request id (the JSON-RPC path, which has no id to pass yet).
 pub(crate) async fn admit(
     env: &Env,
     chain: &Chain,
     raws: Vec<Vec<u8>>,
 ) -> Result<Vec<SubmissionResult>, ErrorAnswer> {
+    admit_traced(env, chain, raws, &crate::metrics::new_request_id()).await
+}
+
+/// Decodes and recovers every transaction here, forwards the valid ones to the `Sequencer`
+/// in one call with the tally of the refused ones (which it counts), and merges its rulings
+/// with the refusals, in submission order.
+pub(crate) async fn admit_traced(
+    env: &Env,
+    chain: &Chain,
+    raws: Vec<Vec<u8>>,
+    request_id: &str,
+) -> Result<Vec<SubmissionResult>, ErrorAnswer> {
     let chain_id = chain.context.config.chain_id;
     let mut results: Vec<Option<SubmissionResult>> = Vec::with_capacity(raws.len());
     let mut verified = Vec::with_capacity(raws.len());
+    let mut refusals = Vec::new();
     for raw in &raws {
         match transaction::decode(raw, chain_id).and_then(|signed| signed.recover()) {
             Ok(tx) => {
                 results.push(None);
                 verified.push(tx.to_wire());
             }
-            Err(rejection) => results.push(Some(SubmissionResult::refused(raw, &rejection))),
+            Err(rejection) => {
+                refusals.push(rejection.code());
+                results.push(Some(SubmissionResult::refused(raw, &rejection)));
+            }
         }
     }
+    let refused = RefusalCount::tally(refusals);
     let mut rulings = if verified.is_empty() {
+        if !refused.is_empty() {
+            count_refusals(env, refused, request_id).await;
+        }
         Vec::new()
     } else {
         let forwarded = verified.len();
         let request = SubmitRequest {
             transactions: verified,
+            refused,
+            request_id: Some(request_id.to_owned()),
         };
         let rulings: Vec<SubmissionResult> =
             ask_sequencer_with(env, InternalCall::Submit, Some(wire::encode(&request))).await?;
@@ -197,6 +235,25 @@ pub(crate) async fn admit(
         .map(|result| result.or_else(|| rulings.next()))
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| internal("a transaction lost its result"))?)
+}
+
+/// Tells the `Sequencer` about a submission refused here entirely, so its rejected counter
+/// includes it. The client's answer does not depend on it: a failure is only logged.
+async fn count_refusals(env: &Env, refused: Vec<RefusalCount>, request_id: &str) {
+    let request = SubmitRequest {
+        transactions: Vec::new(),
+        refused,
+        request_id: Some(request_id.to_owned()),
+    };
+    let answer: Result<Vec<SubmissionResult>, ErrorAnswer> =
+        ask_sequencer_with(env, InternalCall::Submit, Some(wire::encode(&request))).await;
+    if let Err(error) = answer {
+        worker::console_warn!(
+            "counting refusals of request {request_id}: {} {}",
+            error.status,
+            error.body.error.code
+        );
+    }
 }
 
 /// `GET /v1/accounts/{address}`: the shard's committed state, checked against the
@@ -333,6 +390,16 @@ async fn ask_archiver<T: DeserializeOwned>(
     call: InternalCall,
     body: Option<Vec<u8>>,
 ) -> Result<T, ErrorAnswer> {
+    ask_archiver_within(env, call, body, ARCHIVER_DEADLINE).await
+}
+
+/// Asks the archiver with this deadline.
+pub(crate) async fn ask_archiver_within<T: DeserializeOwned>(
+    env: &Env,
+    call: InternalCall,
+    body: Option<Vec<u8>>,
+    deadline: Duration,
+) -> Result<T, ErrorAnswer> {
     let fetcher = env
         .service(ARCHIVER_BINDING)
         .map_err(|error| worker_shell::misconfigured(format!("{ARCHIVER_BINDING}: {error}")))?;
@@ -341,7 +408,7 @@ async fn ask_archiver<T: DeserializeOwned>(
         &call,
         body,
         ARCHIVER_ANSWER_BYTES_MAX,
-        ARCHIVER_DEADLINE,
+        deadline,
     )
     .await
 }
@@ -358,6 +425,16 @@ async fn ask_sequencer_with<T: DeserializeOwned>(
     call: InternalCall,
     body: Option<Vec<u8>>,
 ) -> Result<T, ErrorAnswer> {
+    ask_sequencer_within(env, call, body, CALL_DEADLINE).await
+}
+
+/// Asks the `Sequencer` with this deadline.
+pub(crate) async fn ask_sequencer_within<T: DeserializeOwned>(
+    env: &Env,
+    call: InternalCall,
+    body: Option<Vec<u8>>,
+    deadline: Duration,
+) -> Result<T, ErrorAnswer> {
     let stub = env
         .durable_object(SEQUENCER_BINDING)
         .and_then(|namespace| namespace.get_by_name(SEQUENCER_OBJECT_NAME))
@@ -367,7 +444,7 @@ async fn ask_sequencer_with<T: DeserializeOwned>(
         &call,
         body,
         ANSWER_BYTES_MAX,
-        CALL_DEADLINE,
+        deadline,
     )
     .await
 }

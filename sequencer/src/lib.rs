@@ -6,10 +6,15 @@
 //! - `object`: the `Sequencer` Durable Object, one per chain: ordering, mempool, proposals
 //!   and the PBFT-lite commit, as the [`ledger::sequencer`] state machine decides them.
 //! - `storage`: the object's SQLite tables.
+//! - `metrics`: `GET /metrics` (Prometheus text from [`ledger::metrics`]), request ids and the
+//!   JSON log lines that carry them.
+//! - `dashboard`: `GET /dashboard`, the operator's web page (static files compiled in).
 //! - `rpc`: Ethereum JSON-RPC on `POST /` and `POST /rpc`, performed with the same internal
 //!   calls as the v1 API.
 
+mod dashboard;
 mod front_door;
+mod metrics;
 // #[durable_object] generates undocumented public glue (constructor and handlers for JS).
 #[allow(missing_docs)]
 pub(crate) mod object;

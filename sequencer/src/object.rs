@@ -10,6 +10,7 @@ use std::cell::RefCell;
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -19,7 +20,8 @@ use ledger::block::CertifiedBlock;
 use ledger::consensus::{QuorumCertificate, Vote};
 use ledger::execution::WriteSet;
 use ledger::limits::{PROPOSAL_BYTES_MAX, REQUEST_BYTES_MAX, WITNESS_NODES_MAX};
-use ledger::mempool::MempoolLimits;
+use ledger::mempool::{Admission, MempoolLimits};
+use ledger::metrics::sequencer::{SequencerMetrics, SequencerSnapshot};
 use ledger::primitives::Hash;
 use ledger::proposal::Proposal;
 use ledger::sequencer::{Effect, Head, Persisted, RoundId, Sequencer as Machine, Timing};
@@ -67,7 +69,13 @@ enum Input {
         shard: ShardIndex,
         result: Result<PartialTree, String>,
     },
-    Vote(Result<Vote, String>),
+    Vote {
+        /// The validator's index in the set.
+        validator: usize,
+        /// Milliseconds from sending the proposal to the answer (or the failure).
+        elapsed_ms: u64,
+        result: Result<Vote, String>,
+    },
     Applied {
         height: u64,
         shard: ShardIndex,
@@ -89,6 +97,10 @@ pub struct Sequencer {
     state: State,
     env: Env,
     loaded: RefCell<Option<Loaded>>,
+    /// What `GET /metrics` reports, counted in memory from this object's start (see
+    /// [`ledger::metrics::sequencer`]). Kept apart from [`Loaded`], so that reloading the
+    /// machine after a storage failure does not reset it.
+    metrics: RefCell<SequencerMetrics>,
 }
 
 impl DurableObject for Sequencer {
@@ -97,6 +109,7 @@ impl DurableObject for Sequencer {
             state,
             env,
             loaded: RefCell::new(None),
+            metrics: RefCell::new(SequencerMetrics::new(now_ms())),
         }
     }
 
@@ -127,6 +140,7 @@ impl Sequencer {
                 internal_answer(&results)
             }
             InternalCall::Status => internal_answer(&self.status(&chain)?),
+            InternalCall::Metrics => internal_answer(&self.metrics_snapshot()?),
             InternalCall::Transaction(hash) => {
                 let lookup = self.with(|loaded| loaded.store.transaction_lookup(&hash))?;
                 internal_answer(&lookup)
@@ -220,6 +234,16 @@ impl Sequencer {
         let mut results: Vec<Option<SubmissionResult>> =
             Vec::with_capacity(request.transactions.len());
         let mut verified = Vec::with_capacity(request.transactions.len());
+        let mut refused = request
+            .refused
+            .iter()
+            .fold(0u64, |total, refusal| total.saturating_add(refusal.count));
+        {
+            let mut metrics = self.metrics.borrow_mut();
+            for refusal in &request.refused {
+                metrics.refused(&refusal.code, refusal.count);
+            }
+        }
         for wire_tx in &request.transactions {
             // The front door recovered the sender; decoding again only re-reads the fields.
             match wire_tx.decode_trusted(chain_id) {
@@ -228,6 +252,8 @@ impl Sequencer {
                     verified.push(tx);
                 }
                 Err(rejection) => {
+                    refused += 1;
+                    self.metrics.borrow_mut().refused(rejection.code(), 1);
                     results.push(Some(SubmissionResult::refused(&wire_tx.raw, &rejection)))
                 }
             }
@@ -245,6 +271,12 @@ impl Sequencer {
                 .submit(now_ms(), verified, |hash| committed.contains(hash)))
         })?;
         self.drive(effects).await?;
+        // Persisted: the commit latency of the accepted ones is timed from now.
+        let request_id: Option<Rc<str>> = request.request_id.as_deref().map(Rc::from);
+        self.metrics
+            .borrow_mut()
+            .admissions(now_ms(), &hashes, &admissions, request_id.as_ref());
+        log_rulings(request_id.as_deref(), &hashes, &admissions, refused);
         let mut admitted = hashes.iter().zip(&admissions);
         Ok(results
             .into_iter()
@@ -274,6 +306,24 @@ impl Sequencer {
                     .collect(),
                 shard_count: config.layout().shard_count(),
                 paused: status.paused,
+            })
+        })
+    }
+
+    /// The state and counters `GET /metrics` reports.
+    fn metrics_snapshot(&self) -> Result<SequencerSnapshot, ApiError> {
+        self.with(|loaded| {
+            let status = loaded.machine.status();
+            let metrics = self.metrics.borrow();
+            Ok(SequencerSnapshot {
+                head_height: status.head_height,
+                head_timestamp_ms: loaded.machine.head().header.timestamp_ms,
+                mempool_transactions: status.mempool_size as u64,
+                paused: status.paused,
+                unconfirmed_write_sets: loaded.store.unconfirmed_write_sets()?,
+                archived_through: loaded.store.archived_through()?,
+                latency_tracked: metrics.latency_tracked() as u64,
+                counters: metrics.counters().clone(),
             })
         })
     }
@@ -526,6 +576,16 @@ impl Sequencer {
             let Some(input) = in_flight.next().await else {
                 return Ok(());
             };
+            if let Input::Vote {
+                validator,
+                elapsed_ms,
+                result,
+            } = &input
+            {
+                self.metrics
+                    .borrow_mut()
+                    .vote(*validator, *elapsed_ms, result.is_ok());
+            }
             let effects = self.with(|loaded| Ok(feed(&mut loaded.machine, input)))?;
             queue.extend(effects);
         }
@@ -537,6 +597,7 @@ impl Sequencer {
         in_flight: &mut InFlight<'a>,
     ) -> Result<(), ApiError> {
         self.with(|loaded| loaded.store.record(&effect))?;
+        self.observe(&effect)?;
         match effect {
             Effect::SetAlarm(at_ms) => self.set_alarm(at_ms).await?,
             Effect::RequestWitness { round, request } => {
@@ -557,6 +618,22 @@ impl Sequencer {
             | Effect::SetPaused(_) => {}
         }
         Ok(())
+    }
+
+    /// Counts a performed effect; a commit is logged, and timed admissions that left the
+    /// mempool unseen are forgotten.
+    fn observe(&self, effect: &Effect) -> Result<(), ApiError> {
+        let Some(commit) = self.metrics.borrow_mut().effect(now_ms(), effect) else {
+            return Ok(());
+        };
+        crate::metrics::log_commit(&commit);
+        self.with(|loaded| {
+            let mempool = loaded.machine.mempool();
+            self.metrics
+                .borrow_mut()
+                .reconcile(mempool.len(), |hash| mempool.contains(hash));
+            Ok(())
+        })
     }
 
     async fn set_alarm(&self, at_ms: u64) -> Result<(), ApiError> {
@@ -635,6 +712,7 @@ impl Sequencer {
             .map(|index| {
                 let body = body.clone();
                 Box::pin(async move {
+                    let sent_ms = now_ms();
                     let result = match self.env.service(&validator_binding(index)) {
                         Ok(fetcher) => worker_shell::call::<Vote>(
                             Target::Service(&fetcher),
@@ -651,7 +729,11 @@ impl Sequencer {
                         // Operators need to see refusals (a guard refusing is a red flag).
                         worker::console_warn!("validator {index} did not vote: {error}");
                     }
-                    Input::Vote(result)
+                    Input::Vote {
+                        validator: index,
+                        elapsed_ms: now_ms().saturating_sub(sent_ms),
+                        result,
+                    }
                 }) as Pin<Box<dyn Future<Output = Input> + 'a>>
             })
             .collect()
@@ -667,13 +749,30 @@ fn feed(machine: &mut Machine, input: Input) -> Vec<Effect> {
             shard,
             result,
         } => machine.witness_received(now, round, shard, result),
-        Input::Vote(vote) => machine.vote_received(now, vote),
+        Input::Vote { result, .. } => machine.vote_received(now, result),
         Input::Applied {
             height,
             shard,
             result,
         } => machine.write_set_applied(now, height, shard, result),
     }
+}
+
+/// Logs a submission's rulings (`refused`: refused before the mempool, here or at the front
+/// door).
+fn log_rulings(request_id: Option<&str>, hashes: &[Hash], admissions: &[Admission], refused: u64) {
+    let accepted: Vec<Hash> = hashes
+        .iter()
+        .zip(admissions)
+        .filter(|(_, admission)| **admission == Admission::Accepted)
+        .map(|(hash, _)| *hash)
+        .collect();
+    let duplicates = admissions
+        .iter()
+        .filter(|admission| **admission == Admission::Duplicate)
+        .count();
+    let rejected = admissions.len() - accepted.len() - duplicates + refused as usize;
+    crate::metrics::log_admission(request_id, &accepted, duplicates, rejected);
 }
 
 fn deadline() -> Duration {

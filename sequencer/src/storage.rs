@@ -289,7 +289,9 @@ impl Store {
                 position,
             });
         }
-        Ok(TxLookup::Found(Box::new(self.transaction_status(hash)?)))
+        Ok(TxLookup::Found(Box::new(
+            self.transaction_status(hash)?.into(),
+        )))
     }
 
     /// Where a transaction stands in hot storage: committed, pending, rejected or unknown.
@@ -417,6 +419,18 @@ impl Store {
     /// Every block from 1 through this height is archived in KV and pruned here (0: none).
     pub(crate) fn archived_through(&self) -> StoreResult<u64> {
         Ok(self.meta::<u64>(ARCHIVED_THROUGH_KEY, 16)?.unwrap_or(0))
+    }
+
+    /// The write sets committed but not yet confirmed, as (height, shard), read from the
+    /// names of their blobs (the blobs themselves are not read).
+    pub(crate) fn unconfirmed_write_sets(&self) -> StoreResult<Vec<(u64, ShardIndex)>> {
+        self.blob_names(WRITE_SET_BLOB_PREFIX)?
+            .iter()
+            .map(|name| {
+                parse_write_set_blob_name(name)
+                    .ok_or_else(|| internal(format!("malformed write set blob name {name:?}")))
+            })
+            .collect()
     }
 
     /// The archiver's lease, if one was ever taken.
@@ -645,6 +659,12 @@ impl Store {
 /// Blob name of a write set; zero-padded heights sort in height order.
 fn write_set_blob_name(height: u64, shard: ShardIndex) -> String {
     format!("{WRITE_SET_BLOB_PREFIX}{height:020}/{shard:05}")
+}
+
+/// The height and shard of a [`write_set_blob_name`].
+fn parse_write_set_blob_name(name: &str) -> Option<(u64, ShardIndex)> {
+    let (height, shard) = name.strip_prefix(WRITE_SET_BLOB_PREFIX)?.split_once('/')?;
+    Some((height.parse().ok()?, shard.parse().ok()?))
 }
 
 fn hash_value(hash: &Hash) -> SqlStorageValue {

@@ -42,6 +42,16 @@ pub enum Route {
     Admin(AdminRoute),
     /// `POST /` or `POST /rpc`: Ethereum JSON-RPC 2.0 (see [`crate::rpc`]).
     JsonRpc,
+    /// `GET /metrics`: Prometheus text exposition ([`crate::metrics`]). No token: scrapers
+    /// read it, and it holds nothing secret.
+    Metrics,
+    /// `GET /dashboard`: the operator's web page, static HTML that reads the public API from
+    /// the browser (no token; admin actions send the one the operator types).
+    DashboardPage,
+    /// `GET /dashboard/app.js`: the dashboard's script.
+    DashboardScript,
+    /// `GET /dashboard/app.css`: the dashboard's style sheet.
+    DashboardStyle,
 }
 
 /// An operator action (every one needs `Authorization: Bearer <admin token>`).
@@ -77,6 +87,10 @@ pub fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, Api
         ["", "v1", "accounts", address] => ("GET", account_route(address, query)),
         ["", "v1", "blocks", block] => ("GET", parse_block_selector(block).map(Route::Block)),
         ["", "v1", "status"] => ("GET", Ok(Route::Status)),
+        ["", "metrics"] => ("GET", Ok(Route::Metrics)),
+        ["", "dashboard"] => ("GET", Ok(Route::DashboardPage)),
+        ["", "dashboard", "app.js"] => ("GET", Ok(Route::DashboardScript)),
+        ["", "dashboard", "app.css"] => ("GET", Ok(Route::DashboardStyle)),
         ["", "v1", "admin", "pause"] => ("POST", Ok(Route::Admin(AdminRoute::Pause))),
         ["", "v1", "admin", "resume"] => ("POST", Ok(Route::Admin(AdminRoute::Resume))),
         ["", "v1", "admin", "archive", "run"] => ("POST", Ok(Route::Admin(AdminRoute::ArchiveRun))),

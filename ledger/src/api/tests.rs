@@ -390,6 +390,60 @@ mod routing {
             .expect_err("bad flag");
         assert_eq!((error.status, error.code), (400, "invalid_query"));
     }
+
+    #[test]
+    fn metrics_are_served_by_get_only_and_without_the_v1_prefix() {
+        assert_eq!(route("GET", "/metrics", None), Ok(Route::Metrics));
+        assert_eq!(route("GET", "/metrics/", None), Ok(Route::Metrics));
+        // Scrapers may add parameters (Prometheus' `params`); they change nothing.
+        assert_eq!(route("GET", "/metrics", Some("x=1")), Ok(Route::Metrics));
+        for method in ["POST", "PUT", "DELETE"] {
+            let error = route(method, "/metrics", None).expect_err(method);
+            assert_eq!(
+                (error.status, error.code),
+                (405, "method_not_allowed"),
+                "{method}"
+            );
+        }
+        for path in ["/v1/metrics", "/metrics/sequencer"] {
+            let error = route("GET", path, None).expect_err(path);
+            assert_eq!((error.status, error.code), (404, "not_found"), "{path}");
+        }
+    }
+
+    #[test]
+    fn the_dashboard_is_served_by_get_only() {
+        let page = Ok(Route::DashboardPage);
+        assert_eq!(route("GET", "/dashboard", None), page);
+        assert_eq!(route("GET", "/dashboard/", None), page);
+        assert_eq!(route("get", "/dashboard", Some("x=1")), page);
+        assert_eq!(
+            route("GET", "/dashboard/app.js", None),
+            Ok(Route::DashboardScript)
+        );
+        assert_eq!(
+            route("GET", "/dashboard/app.css", None),
+            Ok(Route::DashboardStyle)
+        );
+        for method in ["POST", "PUT", "DELETE"] {
+            for path in ["/dashboard", "/dashboard/app.js", "/dashboard/app.css"] {
+                let error = route(method, path, None).expect_err(method);
+                assert_eq!(
+                    (error.status, error.code),
+                    (405, "method_not_allowed"),
+                    "{method} {path}"
+                );
+            }
+        }
+        for path in [
+            "/v1/dashboard",
+            "/dashboard/index.html",
+            "/dashboard/app.js/x",
+        ] {
+            let error = route("GET", path, None).expect_err(path);
+            assert_eq!((error.status, error.code), (404, "not_found"), "{path}");
+        }
+    }
 }
 
 mod answers {

@@ -12,7 +12,10 @@
 
 mod archive;
 mod client;
+mod dashboard;
 mod harness;
+mod metrics;
+mod ops_cli;
 mod pinning;
 mod rpc;
 
