@@ -37,9 +37,9 @@
 
 use std::collections::BTreeMap;
 
-use super::Exposition;
 use super::sequencer::SequencerSnapshot;
-use crate::archive::BackupIndex;
+use super::{Exposition, Value};
+use crate::archive::{BackupIndex, BackupRecord};
 use crate::genesis::ChainConfig;
 
 /// What one scrape gathered.
@@ -290,6 +290,9 @@ fn consensus(out: &mut Exposition, snapshot: &SequencerSnapshot) {
     }
 }
 
+/// A gauge of the latest backup: name, help, and its value from the record and the time.
+type LatestBackupGauge = (&'static str, &'static str, fn(&BackupRecord, u64) -> Value);
+
 fn backups(out: &mut Exposition, now_ms: u64, index: &BackupIndex) {
     let retained = index.latest.iter().count() + index.history.len();
     out.gauge(
@@ -299,41 +302,38 @@ fn backups(out: &mut Exposition, now_ms: u64, index: &BackupIndex) {
     .sample(&[], retained as u64);
     // Declared even before the first backup (no sample then: a zero would read as a backup at
     // height 0), so dashboards and alerts find every family from the start.
-    let latest = index.latest.as_ref();
-    let mut height = out.gauge(
-        "edgeledger_backup_latest_height",
-        "Height of the block the latest verified backup holds.",
-    );
-    if let Some(latest) = latest {
-        height.sample(&[], latest.height);
-    }
-    let mut made = out.gauge(
-        "edgeledger_backup_latest_timestamp_seconds",
-        "When the latest backup was made, seconds since the Unix epoch.",
-    );
-    if let Some(latest) = latest {
-        made.sample(&[], seconds(latest.created_at_ms));
-    }
-    let mut age = out.gauge(
-        "edgeledger_backup_latest_age_seconds",
-        "Seconds since the latest backup was made.",
-    );
-    if let Some(latest) = latest {
-        age.sample(&[], age_seconds(now_ms, latest.created_at_ms));
-    }
-    let mut accounts = out.gauge(
-        "edgeledger_backup_latest_accounts",
-        "Accounts in the latest backup.",
-    );
-    if let Some(latest) = latest {
-        accounts.sample(&[], latest.accounts);
-    }
-    let mut size = out.gauge(
-        "edgeledger_backup_latest_size_bytes",
-        "Bytes of the latest backup's encrypted envelope.",
-    );
-    if let Some(latest) = latest {
-        size.sample(&[], latest.ciphertext_bytes);
+    let latest_gauges: [LatestBackupGauge; 5] = [
+        (
+            "edgeledger_backup_latest_height",
+            "Height of the block the latest verified backup holds.",
+            |latest, _| latest.height.into(),
+        ),
+        (
+            "edgeledger_backup_latest_timestamp_seconds",
+            "When the latest backup was made, seconds since the Unix epoch.",
+            |latest, _| seconds(latest.created_at_ms).into(),
+        ),
+        (
+            "edgeledger_backup_latest_age_seconds",
+            "Seconds since the latest backup was made.",
+            |latest, now_ms| age_seconds(now_ms, latest.created_at_ms).into(),
+        ),
+        (
+            "edgeledger_backup_latest_accounts",
+            "Accounts in the latest backup.",
+            |latest, _| latest.accounts.into(),
+        ),
+        (
+            "edgeledger_backup_latest_size_bytes",
+            "Bytes of the latest backup's encrypted envelope.",
+            |latest, _| latest.ciphertext_bytes.into(),
+        ),
+    ];
+    for (name, help, value) in latest_gauges {
+        let mut family = out.gauge(name, help);
+        if let Some(latest) = &index.latest {
+            family.sample(&[], value(latest, now_ms));
+        }
     }
 }
 
