@@ -229,19 +229,14 @@ async fn seal_and_pin(
         (Ok(pinned), Some(Ok(sealed))) => (pinned, sealed),
     };
     ledger::archive::check_cid(&pinned.cid)?;
-    Ok(BackupRecord {
-        cid: pinned.cid,
-        chain_id: header.chain_id,
-        height: header.height,
-        block_hash: header.hash(),
-        state_root: header.state_root,
-        accounts: sealed.accounts,
-        ciphertext_bytes: sealed.bytes,
-        ciphertext_sha256: sealed.sha256,
-        created_at_ms: now_ms(),
-        backend: pinner.backend(),
-        pin_id: pinned.pin_id,
-    })
+    Ok(BackupRecord::sealed(
+        pinned.cid,
+        header,
+        &sealed,
+        now_ms(),
+        pinner.backend(),
+        pinned.pin_id,
+    ))
 }
 
 /// The upload body of a backup, produced as the upload reads it: the multipart framing, then

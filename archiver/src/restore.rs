@@ -78,14 +78,12 @@ pub(crate) async fn restore(
 async fn refuse_rollback(peers: &Peers<'_>, record: &BackupRecord) -> Result<(), ErrorAnswer> {
     let checkpoint: Checkpoint = peers.sequencer(InternalCall::Checkpoint, NO_BODY).await?;
     let head = &checkpoint.header;
-    let other_block_at_height = head.height == record.height && head.hash() != record.block_hash;
-    if head.height > record.height || other_block_at_height {
-        return Err(ArchiveError::WouldRollBack {
-            head_height: head.height,
-            backup_height: record.height,
-        }
-        .into());
-    }
+    ledger::archive::check_no_rollback(
+        head.height,
+        &head.hash(),
+        record.height,
+        &record.block_hash,
+    )?;
     Ok(())
 }
 

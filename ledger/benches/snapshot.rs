@@ -100,19 +100,14 @@ fn snapshot(criterion: &mut Criterion) {
     let key = BackupKey::new([42; 32]);
     let sealed = seal(&state, &key);
     let header = &state.manifest.header;
-    let record = BackupRecord {
-        cid: "QmBench".to_owned(),
-        chain_id: header.chain_id,
-        height: header.height,
-        block_hash: header.hash(),
-        state_root: header.state_root,
-        accounts: sealed.accounts,
-        ciphertext_bytes: sealed.ciphertext.len() as u64,
-        ciphertext_sha256: sealed.sha256,
-        created_at_ms: 0,
-        backend: PinningBackend::Kubo,
-        pin_id: None,
-    };
+    let record = BackupRecord::sealed(
+        "QmBench".to_owned(),
+        header,
+        &sealed,
+        0,
+        PinningBackend::Kubo,
+        None,
+    );
     eprintln!(
         "snapshot of {ACCOUNTS} accounts: {} bytes sealed ({:.1} bytes per account)",
         sealed.ciphertext.len(),

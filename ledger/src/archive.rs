@@ -445,6 +445,32 @@ pub struct BackupRecord {
     pub pin_id: Option<String>,
 }
 
+impl BackupRecord {
+    /// The record of a sealed backup of the block `header`, pinned as `cid`.
+    pub fn sealed(
+        cid: String,
+        header: &crate::block::Header,
+        sealed: &crate::snapshot::SealedSnapshot,
+        created_at_ms: u64,
+        backend: PinningBackend,
+        pin_id: Option<String>,
+    ) -> Self {
+        Self {
+            cid,
+            chain_id: header.chain_id,
+            height: header.height,
+            block_hash: header.hash(),
+            state_root: header.state_root,
+            accounts: sealed.accounts,
+            ciphertext_bytes: sealed.bytes,
+            ciphertext_sha256: sealed.sha256,
+            created_at_ms,
+            backend,
+            pin_id,
+        }
+    }
+}
+
 /// The backup index, kept in KV under [`BACKUP_INDEX_KEY`] as JSON (operators read it).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct BackupIndex {
@@ -556,6 +582,24 @@ impl BackupIndex {
         }
         Ok(latest)
     }
+}
+
+/// Refuses a restore to the block `height`/`block_hash` on a chain whose head is past it, or
+/// at another block of that height: either would move the chain back (or onto a fork). A
+/// restore of the block the chain is at is allowed (it completes an interrupted restore).
+pub fn check_no_rollback(
+    head_height: u64,
+    head_hash: &Hash,
+    height: u64,
+    block_hash: &Hash,
+) -> ArchiveResult<()> {
+    if head_height > height || (head_height == height && head_hash != block_hash) {
+        return Err(ArchiveError::WouldRollBack {
+            head_height,
+            backup_height: height,
+        });
+    }
+    Ok(())
 }
 
 /// Accepts what can be a CID: 2 to [`CID_CHARS_MAX`] ASCII letters and digits (base58 and

@@ -452,15 +452,12 @@ impl Sequencer {
             ));
         }
         let head = self.with(|loaded| Ok(loaded.machine.head().header))?;
-        if head.height > request.header.height
-            || (head.height == request.header.height && head.hash() != request.header.hash())
-        {
-            return Err(archive::ArchiveError::WouldRollBack {
-                head_height: head.height,
-                backup_height: request.header.height,
-            }
-            .into());
-        }
+        archive::check_no_rollback(
+            head.height,
+            &head.hash(),
+            request.header.height,
+            &request.header.hash(),
+        )?;
         let persisted = self.with(|loaded| loaded.store.restore(request))?;
         let (machine, effects) = Machine::recover(
             config.clone(),

@@ -251,3 +251,22 @@ fn one_archiver_run_holds_the_lease_until_it_lets_go_or_it_expires() {
     // A run that died: its lease expires.
     assert!(ArchiverLease::acquire(Some(first), 2, first.expires_at_ms).is_ok());
 }
+
+#[test]
+fn a_restore_may_not_move_the_chain_back_or_onto_another_block() {
+    let (ours, other) = (Hash::from([1; 32]), Hash::from([2; 32]));
+    assert_eq!(check_no_rollback(0, &other, 5, &ours), Ok(()));
+    assert_eq!(
+        check_no_rollback(5, &ours, 5, &ours),
+        Ok(()),
+        "the block the chain is at"
+    );
+    assert!(matches!(
+        check_no_rollback(5, &other, 5, &ours),
+        Err(ArchiveError::WouldRollBack {
+            head_height: 5,
+            backup_height: 5
+        })
+    ));
+    assert!(check_no_rollback(6, &ours, 5, &ours).is_err());
+}

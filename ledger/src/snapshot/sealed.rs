@@ -243,19 +243,14 @@ mod tests {
         }
         let sealed = sealer.finish().expect("seals");
         assert_eq!(sealed.bytes, sealed.ciphertext.len() as u64);
-        let record = BackupRecord {
-            cid: "QmTest".to_owned(),
-            chain_id: fixture.manifest.header.chain_id,
-            height: fixture.manifest.header.height,
-            block_hash: fixture.manifest.header.hash(),
-            state_root: fixture.manifest.header.state_root,
-            accounts: sealed.accounts,
-            ciphertext_bytes: sealed.ciphertext.len() as u64,
-            ciphertext_sha256: sealed.sha256,
-            created_at_ms: 1,
-            backend: PinningBackend::Kubo,
-            pin_id: None,
-        };
+        let record = BackupRecord::sealed(
+            "QmTest".to_owned(),
+            &fixture.manifest.header,
+            &sealed,
+            1,
+            PinningBackend::Kubo,
+            None,
+        );
         (sealed, record)
     }
 

@@ -66,19 +66,14 @@ fn sealed(key: &BackupKey) -> Sealed {
         sealer.accounts(accounts).expect("page");
     }
     let sealed = sealer.finish().expect("sealed");
-    let record = BackupRecord {
-        cid: "QmTest".to_owned(),
-        chain_id: 5,
-        height: 1,
-        block_hash: header.hash(),
-        state_root: header.state_root,
-        accounts: sealed.accounts,
-        ciphertext_bytes: sealed.ciphertext.len() as u64,
-        ciphertext_sha256: sealed.sha256,
-        created_at_ms: 0,
-        backend: PinningBackend::Kubo,
-        pin_id: None,
-    };
+    let record = BackupRecord::sealed(
+        "QmTest".to_owned(),
+        &header,
+        &sealed,
+        0,
+        PinningBackend::Kubo,
+        None,
+    );
     Sealed {
         config: genesis.config,
         bytes: sealed.ciphertext,
