@@ -123,42 +123,6 @@ run_step() {
     printf '\n==> %s\n' "$1"
     "$1"
     printf '==> %s: ok (%d s)\n' "$1" "$((SECONDS - started))"
-    # The four Worker crates, built to wasm with worker-build (skipped when up to date).
-build_workers() {
-    "$ROOT/scripts/build-workers.sh"
-}
-
-# `wrangler deploy --dry-run` for every committed config, as a team deploys them: the root
-# (sequencer), shards, archiver, and each validator environment. Run from each config's folder
-# so its [build] command (worker-build) works; the builds above make those quick.
-wrangler_dry_run() {
-    local out="$ROOT/target/dry-run" wrangler="$ROOT/node_modules/.bin/wrangler" environment
-    # shellcheck source=scripts/wasm-env.sh
-    (
-        source "$ROOT/scripts/wasm-env.sh"
-        unset CARGO_BUILD_TARGET
-        export WASM_BINDGEN_BIN="$(cargo_bin_dir)/wasm-bindgen" ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild" \
-            WASM_OPT_BIN="$ROOT/node_modules/binaryen/bin/wasm-opt" WRANGLER_SEND_METRICS=false
-        export PATH="$(cargo_bin_dir):$PATH"
-        dry_run() { "$wrangler" deploy --dry-run --outdir "$out/$1" "${@:2}" >"$out/$1.log" 2>&1 ||
-            { tail -30 "$out/$1.log" >&2; die "wrangler deploy --dry-run failed for $1"; }; log "$1: ok"; }
-        mkdir -p "$out"
-        cd "$ROOT" && dry_run sequencer
-        cd "$ROOT/shards" && dry_run shards
-        cd "$ROOT/archiver" && dry_run archiver
-        cd "$ROOT/validator"
-        for environment in v0 v1 v2 v3 v4 v5 v6; do
-            dry_run "validator-$environment" --env "$environment"
-        done
-    )
-}
-
-# The end-to-end suite against live local networks (ops/tests/network), one test at a time.
-network_tests() {
-    cargo test -p ops --test network -- --test-threads=1
-}
-
-CURRENT_STEP=""
 }
 
 main() {

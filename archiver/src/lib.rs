@@ -19,7 +19,9 @@ mod settings;
 
 use ledger::api::{ApiError, ErrorAnswer};
 use ledger::archive::{ArchiverLease, BackupIndex};
-use ledger::wire::{self, InternalCall, LeaseRequest, RestoreBackupRequest, RunReport, RunRequest};
+use ledger::wire::{
+    self, InternalCall, LeaseRequest, RestoreBackupRequest, RestoreReport, RunReport, RunRequest,
+};
 use worker::{
     Context, Env, Request, Response, ScheduleContext, ScheduledEvent, console_error, event,
 };
@@ -50,10 +52,11 @@ async fn fetch(mut request: Request, env: Env, _context: Context) -> worker::Res
 
 async fn handle(request: &mut Request, env: &Env) -> Result<Response, ErrorAnswer> {
     let (call, body) = worker_shell::read_internal(request, REQUEST_BYTES_MAX).await?;
+    let request_ids = worker_shell::request_ids(request);
     let answer = match call {
         InternalCall::ArchiverRun => {
             let run: RunRequest = wire::decode(&body, REQUEST_BYTES_MAX)?;
-            internal_answer(&run_once(env, run).await?)
+            internal_answer(&logged_run(env, run, &request_ids).await?)
         }
         InternalCall::Backups => {
             let index = backups::load_index(env)
@@ -65,9 +68,9 @@ async fn handle(request: &mut Request, env: &Env) -> Result<Response, ErrorAnswe
             let restore: RestoreBackupRequest = wire::decode(&body, REQUEST_BYTES_MAX)?;
             let chain = worker_shell::chain(env)?;
             let peers = Peers::new(env);
-            let report =
-                leased(&peers, restore::restore(env, &peers, &chain, &restore.cid)).await?;
-            internal_answer(&report)
+            let report = leased(&peers, restore::restore(env, &peers, &chain, &restore.cid)).await;
+            log_restore(&restore.cid, &report, &request_ids);
+            internal_answer(&report?)
         }
         other => {
             return Err(ApiError::not_found(format!(
@@ -138,23 +141,54 @@ async fn run_unleased(
     })
 }
 
-/// The cron trigger: the same run, logged.
+/// [`run_once`], logged with the request ids that asked for it.
+async fn logged_run(
+    env: &Env,
+    run: RunRequest,
+    request_ids: &[String],
+) -> Result<RunReport, ErrorAnswer> {
+    let report = run_once(env, run).await;
+    let (outcome, error) = match &report {
+        Ok(report) => (Some(report), None),
+        Err(error) => (None, Some(&error.body.error)),
+    };
+    worker_shell::log_event(&serde_json::json!({
+        "event": "archive_run",
+        "force_backup": run.force_backup,
+        "archived": outcome.and_then(|report| report.archived),
+        "archived_through": outcome.map(|report| report.archive.archived_through),
+        "backup_cid": outcome.and_then(|report| report.backup.as_ref()).map(|backup| &backup.cid),
+        "backup_height": outcome.and_then(|report| report.backup.as_ref()).map(|backup| backup.height),
+        "backup_skipped": outcome.and_then(|report| report.backup_skipped.as_ref()),
+        "unpinned": outcome.map(|report| report.unpinned.len()),
+        "error": error.map(|error| &error.code),
+        "reason": error.map(|error| &error.message),
+        "request_ids": request_ids,
+    }));
+    report
+}
+
+/// The log line of a restore, with the request ids that asked for it.
+fn log_restore(cid: &str, report: &Result<RestoreReport, ErrorAnswer>, request_ids: &[String]) {
+    let (restored, error) = match report {
+        Ok(report) => (Some(report), None),
+        Err(error) => (None, Some(&error.body.error)),
+    };
+    worker_shell::log_event(&serde_json::json!({
+        "event": "restore",
+        "cid": cid,
+        "height": restored.map(|report| report.height),
+        "accounts": restored.map(|report| report.accounts),
+        "error": error.map(|error| &error.code),
+        "reason": error.map(|error| &error.message),
+        "request_ids": request_ids,
+    }));
+}
+
+/// The cron trigger: the same run, logged under an id naming the scheduled time.
 #[event(scheduled)]
-async fn scheduled(_event: ScheduledEvent, env: Env, _context: ScheduleContext) {
-    match run_once(&env, RunRequest::default()).await {
-        Ok(report) => {
-            if let Some(backup) = &report.backup {
-                worker::console_log!(
-                    "archiver: backup {} at height {}",
-                    backup.cid,
-                    backup.height
-                );
-            }
-        }
-        Err(error) => console_error!(
-            "archiver run: {} {}",
-            error.body.error.code,
-            error.body.error.message
-        ),
-    }
+async fn scheduled(event: ScheduledEvent, env: Env, _context: ScheduleContext) {
+    let request_id = format!("cron-{}", event.schedule() as u64);
+    // The outcome is in the log line; a cron has no one to answer.
+    let _ = logged_run(&env, RunRequest::default(), &[request_id]).await;
 }

@@ -81,6 +81,8 @@ pub enum InternalCall {
     /// `Sequencer` → `Shard`: apply a committed write set, body
     /// [`crate::execution::WriteSet`], answer [`ApplyAnswer`].
     Apply,
+    /// Front door (`GET /metrics`) → `Shard`: its height and account count, [`ShardStats`].
+    ShardStats,
     /// Front door → `Shard`: an account's committed state, [`ShardAccount`].
     ShardAccount {
         /// The account.
@@ -156,6 +158,7 @@ impl InternalCall {
             | Self::RawTransaction(_)
             | Self::AccountContext { .. }
             | Self::ShardAccount { .. }
+            | Self::ShardStats
             | Self::Fault
             | Self::ArchiveStatus
             | Self::ArchiveBlocks { .. }
@@ -201,6 +204,7 @@ impl InternalCall {
             Self::Witness => "/witness".to_owned(),
             Self::Apply => "/apply".to_owned(),
             Self::ShardAccount { address, proof } => format!("/accounts/{address}?proof={proof}"),
+            Self::ShardStats => "/shard-stats".to_owned(),
             Self::Propose => "/propose".to_owned(),
             Self::Authorize => "/authorize".to_owned(),
             Self::SetFault | Self::Fault => "/fault".to_owned(),
@@ -251,6 +255,7 @@ impl InternalCall {
                     Some(_) => return None,
                 },
             },
+            ["", "shard-stats"] => Self::ShardStats,
             ["", "propose"] => Self::Propose,
             ["", "authorize"] => Self::Authorize,
             ["", "fault"] if method.eq_ignore_ascii_case("GET") => Self::Fault,
@@ -366,6 +371,15 @@ pub struct ApplyAnswer {
     pub status: ApplyStatus,
     /// The shard's metadata afterwards.
     pub meta: ShardMeta,
+}
+
+/// Answer of [`InternalCall::ShardStats`]: what `GET /metrics` reports per shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardStats {
+    /// The shard's metadata (index, applied height, root).
+    pub meta: ShardMeta,
+    /// Accounts the shard holds (every funded or used address in its range).
+    pub accounts: u64,
 }
 
 /// Body of [`InternalCall::Authorize`].
@@ -756,6 +770,7 @@ mod tests {
                 address,
                 proof: false,
             },
+            InternalCall::ShardStats,
             InternalCall::Propose,
             InternalCall::Authorize,
             InternalCall::SetFault,

@@ -273,10 +273,20 @@ function renderValidators(status, samples) {
 function renderShards(samples) {
   const lag = byLabel(samples, 'edgeledger_shard_apply_lag_blocks', 'shard');
   const height = byLabel(samples, 'edgeledger_shard_state_height', 'shard');
-  const shards = [...new Set([...lag.keys(), ...height.keys()])].sort((a, b) => Number(a) - Number(b));
+  const accounts = byLabel(samples, 'edgeledger_shard_accounts', 'shard');
+  const up = byLabel(samples, 'edgeledger_shard_up', 'shard');
+  const shards = [...new Set([...lag.keys(), ...height.keys(), ...up.keys()])].sort((a, b) => Number(a) - Number(b));
+  const cell = (values, shard) => el('td', {}, values.has(shard) ? values.get(shard) : '–');
   $('shards').replaceChildren(
     ...shards.map((shard) =>
-      el('tr', { 'data-shard': shard }, el('td', {}, shard), el('td', {}, height.has(shard) ? height.get(shard) : '–'), el('td', {}, lag.has(shard) ? lag.get(shard) : '–')),
+      el(
+        'tr',
+        { 'data-shard': shard, class: up.get(shard) === 0 ? 'down' : '' },
+        el('td', {}, shard),
+        cell(height, shard),
+        cell(lag, shard),
+        el('td', { 'data-accounts': accounts.has(shard) ? accounts.get(shard) : '' }, up.get(shard) === 0 ? 'not answering' : accounts.has(shard) ? accounts.get(shard) : '–'),
+      ),
     ),
   );
 }
@@ -417,10 +427,15 @@ async function lookup(text) {
       ['balance', formatWei(a.balance)],
       ['nonce', a.nonce],
       ['pending nonce', a.pending_nonce],
-      ['proof', proof && proof.certificate ? `proof returned, with a certificate of ${proof.certificate.votes.length} vote(s) at height ${proof.header.height}` : proof ? 'proof returned (no certificate!)' : 'no proof returned'],
     ];
-    showResult(id, 'ok', `account ${shortHash(a.address)}`, facts, a);
+    const check = await checkAccountProof(a);
+    facts.push(['proof', check.message]);
+    if (proof && proof.certificate) {
+      facts.push(['certificate', `${proof.certificate.votes.length} vote(s) on block ${proof.header.height}; check their signatures with ops balance --proof`]);
+    }
+    showResult(id, check.verified ? 'ok' : 'error', `account ${shortHash(a.address)}`, facts, a);
     $(id).dataset.status = '200';
+    $(id).dataset.proof = check.verified ? 'verified' : 'failed';
     return;
   }
   if (/^(0|[1-9][0-9]*|latest)$/.test(query)) {
@@ -601,3 +616,164 @@ document.addEventListener('DOMContentLoaded', () => {
   setupAdmin();
   loop();
 });
+
+// ---- Account proofs, verified in the page ----
+// The state is one sparse Merkle tree of keccak256 (ledger::trie::hashing): a leaf is
+// keccak256(0x00 ‖ address ‖ nonce (8 bytes, BE) ‖ balance (32 bytes, BE)), an internal node
+// keccak256(0x01 ‖ left ‖ right), and an empty subtree (or a node of two empty children) is
+// all zeros. The page rebuilds the root from the account and the sibling hashes and compares
+// it with the certified header's state root, then with the block the public API serves at
+// that height. Checking the certificate's secp256k1 signatures needs the validator set and a
+// curve implementation: `ops balance --proof` does that.
+
+const KECCAK_ROUNDS = [
+  0x0000000000000001n, 0x0000000000008082n, 0x800000000000808an, 0x8000000080008000n,
+  0x000000000000808bn, 0x0000000080000001n, 0x8000000080008081n, 0x8000000000008009n,
+  0x000000000000008an, 0x0000000000000088n, 0x0000000080008009n, 0x000000008000000an,
+  0x000000008000808bn, 0x800000000000008bn, 0x8000000000008089n, 0x8000000000008003n,
+  0x8000000000008002n, 0x8000000000000080n, 0x000000000000800an, 0x800000008000000an,
+  0x8000000080008081n, 0x8000000000008080n, 0x0000000080000001n, 0x8000000080008008n,
+];
+// Rotation of lane (x, y), indexed x + 5y.
+const KECCAK_ROTATIONS = [0, 1, 62, 28, 27, 36, 44, 6, 55, 20, 3, 10, 43, 25, 39, 41, 45, 15, 21, 8, 18, 2, 61, 56, 14];
+const LANE = (1n << 64n) - 1n;
+
+function rotateLane(lane, by) {
+  const shift = BigInt(by);
+  return by === 0 ? lane : ((lane << shift) | (lane >> (64n - shift))) & LANE;
+}
+
+function keccakPermute(state) {
+  for (const constant of KECCAK_ROUNDS) {
+    const parity = [0, 1, 2, 3, 4].map((x) => state[x] ^ state[x + 5] ^ state[x + 10] ^ state[x + 15] ^ state[x + 20]);
+    for (let x = 0; x < 5; x++) {
+      const mix = parity[(x + 4) % 5] ^ rotateLane(parity[(x + 1) % 5], 1);
+      for (let y = 0; y < 25; y += 5) state[x + y] ^= mix;
+    }
+    const moved = new Array(25);
+    for (let x = 0; x < 5; x++) {
+      for (let y = 0; y < 5; y++) {
+        moved[y + 5 * ((2 * x + 3 * y) % 5)] = rotateLane(state[x + 5 * y], KECCAK_ROTATIONS[x + 5 * y]);
+      }
+    }
+    for (let y = 0; y < 25; y += 5) {
+      for (let x = 0; x < 5; x++) {
+        state[x + y] = moved[x + y] ^ (~moved[((x + 1) % 5) + y] & LANE & moved[((x + 2) % 5) + y]);
+      }
+    }
+    state[0] ^= constant;
+  }
+}
+
+/** Ethereum's keccak256 (original Keccak padding, not SHA-3's) of a Uint8Array. */
+function keccak256(bytes) {
+  const rate = 136;
+  const padded = new Uint8Array(Math.floor(bytes.length / rate) * rate + rate);
+  padded.set(bytes);
+  padded[bytes.length] ^= 0x01;
+  padded[padded.length - 1] ^= 0x80;
+  const state = new Array(25).fill(0n);
+  for (let offset = 0; offset < padded.length; offset += rate) {
+    for (let lane = 0; lane < rate / 8; lane++) {
+      let value = 0n;
+      for (let byte = 7; byte >= 0; byte--) value = (value << 8n) | BigInt(padded[offset + lane * 8 + byte]);
+      state[lane] ^= value;
+    }
+    keccakPermute(state);
+  }
+  const digest = new Uint8Array(32);
+  for (let index = 0; index < 32; index++) {
+    digest[index] = Number((state[index >> 3] >> BigInt(8 * (index & 7))) & 0xffn);
+  }
+  return digest;
+}
+
+function hexToBytes(hex, length) {
+  const digits = String(hex).replace(/^0x/, '');
+  if (!/^[0-9a-fA-F]*$/.test(digits) || digits.length > length * 2) throw new Error(`not ${length} bytes of hex: ${hex}`);
+  const padded = digits.padStart(length * 2, '0');
+  const bytes = new Uint8Array(length);
+  for (let index = 0; index < length; index++) bytes[index] = parseInt(padded.slice(2 * index, 2 * index + 2), 16);
+  return bytes;
+}
+
+function bytesToHex(bytes) {
+  return `0x${Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')}`;
+}
+
+function concatBytes(...parts) {
+  const joined = new Uint8Array(parts.reduce((total, part) => total + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    joined.set(part, offset);
+    offset += part.length;
+  }
+  return joined;
+}
+
+const EMPTY_SUBTREE = new Uint8Array(32);
+const isEmptySubtree = (hash) => hash.every((byte) => byte === 0);
+const addressBit = (address, index) => ((address[index >> 3] >> (7 - (index & 7))) & 1) === 1;
+
+function leafHash(address, account) {
+  return keccak256(concatBytes(Uint8Array.of(0), address, hexToBytes(BigInt(account.nonce).toString(16), 8), hexToBytes(account.balance, 32)));
+}
+
+function nodeHash(left, right) {
+  if (isEmptySubtree(left) && isEmptySubtree(right)) return EMPTY_SUBTREE;
+  return keccak256(concatBytes(Uint8Array.of(1), left, right));
+}
+
+/**
+ * Checks an account proof (ledger::trie::AccountProof, as JSON) for `addressHex` against
+ * `rootHex`: returns the proven account ({nonce, balance}) or null when the proof shows the
+ * address has none, and throws when the proof does not hold.
+ */
+function verifyAccountProof(proof, addressHex, rootHex) {
+  const address = hexToBytes(addressHex, 20);
+  const siblings = proof.siblings.map((sibling) => hexToBytes(sibling, 32));
+  if (siblings.length > 160) throw new Error(`a path of ${siblings.length} levels (at most 160)`);
+  let hash = EMPTY_SUBTREE;
+  let proven = null;
+  const leaf = proof.terminal && proof.terminal.Leaf;
+  if (leaf) {
+    const leafAddress = hexToBytes(leaf.address, 20);
+    for (let bit = 0; bit < siblings.length; bit++) {
+      if (addressBit(leafAddress, bit) !== addressBit(address, bit)) throw new Error(`the leaf of ${leaf.address} is not on the path`);
+    }
+    hash = leafHash(leafAddress, leaf.account);
+    if (bytesToHex(leafAddress) === bytesToHex(address)) proven = leaf.account;
+  } else if (proof.terminal !== 'Empty') {
+    throw new Error('an unknown terminal');
+  }
+  for (let level = siblings.length - 1; level >= 0; level--) {
+    hash = addressBit(address, level) ? nodeHash(siblings[level], hash) : nodeHash(hash, siblings[level]);
+  }
+  if (bytesToHex(hash) !== String(rootHex).toLowerCase()) throw new Error(`the path leads to ${shortHash(bytesToHex(hash))}, not the state root ${shortHash(rootHex)}`);
+  return proven;
+}
+
+/** The account answer's proof, checked here: {verified, message}. */
+async function checkAccountProof(answer) {
+  const certified = answer.proof;
+  if (!certified || !certified.proof || !certified.header) return { verified: false, message: 'no proof returned' };
+  let proven;
+  try {
+    proven = verifyAccountProof(certified.proof, answer.address, certified.header.state_root);
+  } catch (error) {
+    return { verified: false, message: `proof does NOT verify: ${error.message}` };
+  }
+  const claimed = { nonce: Number(answer.nonce), balance: BigInt(answer.balance) };
+  const shown = proven ? { nonce: Number(proven.nonce), balance: BigInt(proven.balance) } : { nonce: 0, balance: 0n };
+  if (shown.nonce !== claimed.nonce || shown.balance !== claimed.balance) {
+    return { verified: false, message: `proof does NOT verify: it proves nonce ${shown.nonce} and balance ${formatWei(`0x${shown.balance.toString(16)}`)}` };
+  }
+  const height = certified.header.height;
+  const block = await getJson(`/v1/blocks/${height}`);
+  const servedRoot = block.ok && block.body && block.body.header ? block.body.header.state_root : null;
+  if (servedRoot !== null && servedRoot !== certified.header.state_root) {
+    return { verified: false, message: `proof does NOT verify: block ${height} has state root ${shortHash(servedRoot)}` };
+  }
+  const against = servedRoot === null ? `the state root of block ${height}` : `the state root of block ${height}, as /v1/blocks/${height} serves it`;
+  return { verified: true, message: `verified in the page: ${proven ? 'the account' : 'no account'} under ${against} (${certified.proof.siblings.length} levels)` };
+}

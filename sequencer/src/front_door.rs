@@ -12,6 +12,7 @@ use ledger::archive::{self, BackupIndex};
 use ledger::block::CertifiedBlock;
 use ledger::limits::{REQUEST_BYTES_MAX, TRIE_DEPTH};
 use ledger::primitives::Address;
+use ledger::state::ShardIndex;
 use ledger::transaction;
 use ledger::wire::{
     self, AccountContext, BlockLookup, FaultRequest, InternalCall, RefusalCount,
@@ -107,8 +108,8 @@ async fn respond(
             let answer = account(env, &chain, address, proof).await?;
             reply(format, 200, &answer)
         }
-        Route::Admin(action) => admin(request, env, action, format).await,
-        Route::JsonRpc => crate::rpc::handle(request, env, &chain).await,
+        Route::Admin(action) => admin(request, env, action, format, request_id).await,
+        Route::JsonRpc => crate::rpc::handle(request, env, &chain, request_id).await,
         Route::Metrics => crate::metrics::scrape(env, &chain).await,
         Route::DashboardPage => dashboard(crate::dashboard::Asset::Page),
         Route::DashboardScript => dashboard(crate::dashboard::Asset::Script),
@@ -171,15 +172,6 @@ async fn submit_one(
     }
 }
 
-/// [`admit_traced`] under a new request id (the JSON-RPC path, which has no id to pass yet).
-pub(crate) async fn admit(
-    env: &Env,
-    chain: &Chain,
-    raws: Vec<Vec<u8>>,
-) -> Result<Vec<SubmissionResult>, ErrorAnswer> {
-    admit_traced(env, chain, raws, &crate::metrics::new_request_id()).await
-}
-
 /// Decodes and recovers every transaction here, forwards the valid ones to the `Sequencer`
 /// in one call with the tally of the refused ones (which it counts), and merges its rulings
 /// with the refusals, in submission order.
@@ -239,7 +231,7 @@ pub(crate) async fn admit_traced(
 
 /// Tells the `Sequencer` about a submission refused here entirely, so its rejected counter
 /// includes it. The client's answer does not depend on it: a failure is only logged.
-async fn count_refusals(env: &Env, refused: Vec<RefusalCount>, request_id: &str) {
+pub(crate) async fn count_refusals(env: &Env, refused: Vec<RefusalCount>, request_id: &str) {
     let request = SubmitRequest {
         transactions: Vec::new(),
         refused,
@@ -265,15 +257,10 @@ pub(crate) async fn account(
     proof: bool,
 ) -> Result<AccountAnswer, ErrorAnswer> {
     let shard = chain.context.config.layout().shard_of(&address);
-    let stub = env
-        .durable_object(SHARD_BINDING)
-        .and_then(|namespace| namespace.get_by_name(&wire::shard_object_name(shard)))
-        .map_err(|error| worker_shell::misconfigured(format!("{SHARD_BINDING}: {error}")))?;
-    let shard_account: ShardAccount = worker_shell::call(
-        Target::Object(&stub),
-        &InternalCall::ShardAccount { address, proof },
-        None,
-        SHARD_ACCOUNT_BYTES_MAX,
+    let shard_account: ShardAccount = ask_shard_within(
+        env,
+        shard,
+        InternalCall::ShardAccount { address, proof },
         CALL_DEADLINE,
     )
     .await?;
@@ -294,9 +281,16 @@ async fn admin(
     env: &Env,
     action: AdminRoute,
     format: Format,
+    request_id: &str,
 ) -> Result<Response, ErrorAnswer> {
     let token = worker_shell::text_setting(env, "ADMIN_TOKEN")?;
     api::check_admin_token(header(request, "authorization").as_deref(), &token)?;
+    // Operators' actions are an audit trail: logged once the token is accepted.
+    worker_shell::log_event(&serde_json::json!({
+        "event": "admin",
+        "action": format!("{action:?}"),
+        "request_id": request_id,
+    }));
     match action {
         AdminRoute::Pause | AdminRoute::Resume => {
             let call = InternalCall::SetPaused(action == AdminRoute::Pause);
@@ -332,12 +326,18 @@ async fn admin(
             let run = RunRequest {
                 force_backup: action == AdminRoute::Backup,
             };
-            let report: RunReport =
-                ask_archiver(env, InternalCall::ArchiverRun, Some(wire::encode(&run))).await?;
+            let report: RunReport = ask_archiver(
+                env,
+                InternalCall::ArchiverRun,
+                Some(wire::encode(&run)),
+                request_id,
+            )
+            .await?;
             reply(format, 200, &report)
         }
         AdminRoute::Backups => {
-            let index: BackupIndex = ask_archiver(env, InternalCall::Backups, None).await?;
+            let index: BackupIndex =
+                ask_archiver(env, InternalCall::Backups, None, request_id).await?;
             reply(format, 200, &index)
         }
         AdminRoute::Restore => {
@@ -356,6 +356,7 @@ async fn admin(
                 env,
                 InternalCall::RestoreBackup,
                 Some(wire::encode(&restore)),
+                request_id,
             )
             .await?;
             reply(format, 200, &report)
@@ -383,14 +384,16 @@ pub(crate) async fn archived_block(
         .map_err(|error| ApiError::from(error).into())
 }
 
-/// Asks the archiver (through its service binding): archive runs, backups and restores take
-/// as long as they take, so the deadline is generous.
+/// Asks the archiver (through its service binding) on behalf of public request
+/// `request_id`, which its log lines name: archive runs, backups and restores take as long as
+/// they take, so the deadline is generous.
 async fn ask_archiver<T: DeserializeOwned>(
     env: &Env,
     call: InternalCall,
     body: Option<Vec<u8>>,
+    request_id: &str,
 ) -> Result<T, ErrorAnswer> {
-    ask_archiver_within(env, call, body, ARCHIVER_DEADLINE).await
+    ask_archiver_within(env, call, body, ARCHIVER_DEADLINE, Some(request_id)).await
 }
 
 /// Asks the archiver with this deadline.
@@ -399,16 +402,18 @@ pub(crate) async fn ask_archiver_within<T: DeserializeOwned>(
     call: InternalCall,
     body: Option<Vec<u8>>,
     deadline: Duration,
+    request_id: Option<&str>,
 ) -> Result<T, ErrorAnswer> {
     let fetcher = env
         .service(ARCHIVER_BINDING)
         .map_err(|error| worker_shell::misconfigured(format!("{ARCHIVER_BINDING}: {error}")))?;
-    worker_shell::call(
+    worker_shell::call_traced(
         Target::Service(&fetcher),
         &call,
         body,
         ARCHIVER_ANSWER_BYTES_MAX,
         deadline,
+        request_id,
     )
     .await
 }
@@ -426,6 +431,27 @@ async fn ask_sequencer_with<T: DeserializeOwned>(
     body: Option<Vec<u8>>,
 ) -> Result<T, ErrorAnswer> {
     ask_sequencer_within(env, call, body, CALL_DEADLINE).await
+}
+
+/// Asks shard `shard` with this deadline (a body-less call: an account or its stats).
+pub(crate) async fn ask_shard_within<T: DeserializeOwned>(
+    env: &Env,
+    shard: ShardIndex,
+    call: InternalCall,
+    deadline: Duration,
+) -> Result<T, ErrorAnswer> {
+    let stub = env
+        .durable_object(SHARD_BINDING)
+        .and_then(|namespace| namespace.get_by_name(&wire::shard_object_name(shard)))
+        .map_err(|error| worker_shell::misconfigured(format!("{SHARD_BINDING}: {error}")))?;
+    worker_shell::call(
+        Target::Object(&stub),
+        &call,
+        None,
+        SHARD_ACCOUNT_BYTES_MAX,
+        deadline,
+    )
+    .await
 }
 
 /// Asks the `Sequencer` with this deadline.

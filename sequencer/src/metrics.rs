@@ -1,8 +1,8 @@
 //! `GET /metrics` and the structured logs: the shell around [`ledger::metrics`].
 //!
-//! A scrape asks the `Sequencer` for its snapshot ([`InternalCall::Metrics`]) and the
-//! archiver for the backup index ([`InternalCall::Backups`]) at the same time, each with a
-//! short deadline, and renders whatever answered; a source that did not is reported as down
+//! A scrape asks the `Sequencer` for its snapshot ([`InternalCall::Metrics`]), every shard
+//! for its stats ([`InternalCall::ShardStats`]) and the archiver for the backup index
+//! ([`InternalCall::Backups`]) at the same time, each with a short deadline, and renders whatever answered; a source that did not is reported as down
 //! (`edgeledger_scrape_source_up`) rather than failing the scrape. No token is needed: the
 //! text holds the configuration's public parts, heights, counts and times, nothing secret.
 //!
@@ -18,11 +18,13 @@ use ledger::metrics::catalogue::{self, Scrape};
 use ledger::metrics::logs::{self, ADMISSION_LOG_HASHES_MAX, REQUEST_ID_HEADER};
 use ledger::metrics::sequencer::{CommitObservation, SequencerSnapshot};
 use ledger::primitives::Hash;
-use ledger::wire::InternalCall;
+use ledger::proposal::Proposal;
+use ledger::state::ShardIndex;
+use ledger::wire::{InternalCall, ShardStats};
 use worker::{Env, Request, Response};
 use worker_shell::{Chain, header, internal, now_ms};
 
-use crate::front_door::{ask_archiver_within, ask_sequencer_within};
+use crate::front_door::{ask_archiver_within, ask_sequencer_within, ask_shard_within};
 
 /// How long a scrape waits for each source: well inside Prometheus' default 10 s timeout.
 const SCRAPE_DEADLINE: Duration = Duration::from_secs(5);
@@ -36,8 +38,9 @@ pub(crate) async fn scrape(env: &Env, chain: &Chain) -> Result<Response, ErrorAn
         SCRAPE_DEADLINE,
     );
     let archiver =
-        ask_archiver_within::<BackupIndex>(env, InternalCall::Backups, None, SCRAPE_DEADLINE);
-    let (sequencer, archiver) = futures_util::future::join(sequencer, archiver).await;
+        ask_archiver_within::<BackupIndex>(env, InternalCall::Backups, None, SCRAPE_DEADLINE, None);
+    let shards = shard_stats(env, chain);
+    let (sequencer, archiver, shards) = futures_util::join!(sequencer, archiver, shards);
     let sequencer = sequencer
         .inspect_err(|error| warn_source("sequencer", error))
         .ok();
@@ -48,14 +51,28 @@ pub(crate) async fn scrape(env: &Env, chain: &Chain) -> Result<Response, ErrorAn
         now_ms: now_ms(),
         config: &chain.context.config,
         sequencer: sequencer.as_ref(),
+        shards: &shards,
         backups: backups.as_ref(),
     });
     worker_shell::bytes_response(200, text.into_bytes(), ledger::metrics::CONTENT_TYPE)
         .map_err(|error| internal(error).into())
 }
 
+/// Every shard's stats, asked of all shards at once; `None` for a shard that did not answer.
+async fn shard_stats(env: &Env, chain: &Chain) -> Vec<Option<ShardStats>> {
+    let shard_count = chain.context.config.layout().shard_count();
+    let asks = (0..shard_count).map(|shard| async move {
+        let shard = ShardIndex::try_from(shard).ok()?;
+        ask_shard_within::<ShardStats>(env, shard, InternalCall::ShardStats, SCRAPE_DEADLINE)
+            .await
+            .inspect_err(|error| warn_source(&format!("shard {shard}"), error))
+            .ok()
+    });
+    futures_util::future::join_all(asks).await
+}
+
 fn warn_source(source: &str, error: &ErrorAnswer) {
-    log(&serde_json::json!({
+    worker_shell::log_event(&serde_json::json!({
         "event": "scrape_source_down",
         "source": source,
         "status": error.status,
@@ -74,7 +91,7 @@ pub(crate) fn request_id(request: &Request) -> String {
 
 /// A fresh request id: 16 hex digits from the runtime's `Math.random` (it only needs to be
 /// unlikely to repeat, not unpredictable).
-pub(crate) fn new_request_id() -> String {
+fn new_request_id() -> String {
     let high = (worker::js_sys::Math::random() * 4_294_967_296.0) as u64;
     let low = (worker::js_sys::Math::random() * 4_294_967_296.0) as u64;
     format!("{:016x}", (high << 32) | low)
@@ -97,7 +114,7 @@ pub(crate) fn log_admission(
         .take(ADMISSION_LOG_HASHES_MAX)
         .map(ToString::to_string)
         .collect();
-    log(&serde_json::json!({
+    worker_shell::log_event(&serde_json::json!({
         "event": "admission",
         "request_id": request_id,
         "accepted": accepted.len(),
@@ -108,11 +125,22 @@ pub(crate) fn log_admission(
     }));
 }
 
+/// The `Sequencer`'s log line for a proposal sent to the validators (also when re-sent).
+pub(crate) fn log_proposal(proposal: &Proposal, request_ids: Option<&str>) {
+    worker_shell::log_event(&serde_json::json!({
+        "event": "proposal",
+        "height": proposal.header.height,
+        "block_hash": proposal.header.hash().to_string(),
+        "transactions": proposal.transactions.len(),
+        "request_ids": logs::parse_request_ids(request_ids.unwrap_or_default()),
+    }));
+}
+
 /// The `Sequencer`'s log line for a commit, naming the requests that submitted its
 /// transactions.
 pub(crate) fn log_commit(commit: &CommitObservation) {
     let request_ids: Vec<&str> = commit.request_ids.iter().map(|id| &**id).collect();
-    log(&serde_json::json!({
+    worker_shell::log_event(&serde_json::json!({
         "event": "commit",
         "height": commit.height,
         "block_hash": commit.block_hash.to_string(),
@@ -120,8 +148,4 @@ pub(crate) fn log_commit(commit: &CommitObservation) {
         "timed": commit.timed,
         "request_ids": request_ids,
     }));
-}
-
-fn log(line: &serde_json::Value) {
-    worker::web_sys::console::info_1(&line.to_string().into());
 }

@@ -21,6 +21,7 @@ use ledger::consensus::{QuorumCertificate, Vote};
 use ledger::execution::WriteSet;
 use ledger::limits::{PROPOSAL_BYTES_MAX, REQUEST_BYTES_MAX, WITNESS_NODES_MAX};
 use ledger::mempool::{Admission, MempoolLimits};
+use ledger::metrics::logs;
 use ledger::metrics::sequencer::{SequencerMetrics, SequencerSnapshot};
 use ledger::primitives::Hash;
 use ledger::proposal::Proposal;
@@ -601,7 +602,9 @@ impl Sequencer {
                 in_flight.push(Box::pin(self.request_witness(round, request)));
             }
             Effect::Propose(proposal) => {
-                for future in self.propose(&proposal) {
+                let request_ids = self.proposal_request_ids()?;
+                crate::metrics::log_proposal(&proposal, request_ids.as_deref());
+                for future in self.propose(&proposal, request_ids) {
                     in_flight.push(future);
                 }
             }
@@ -673,13 +676,21 @@ impl Sequencer {
 
     async fn send_write_set(&self, write_set: WriteSet) -> Input {
         let (height, shard) = (write_set.height, write_set.shard);
+        let request_ids = logs::request_ids_header(
+            self.metrics
+                .borrow()
+                .commit_request_ids(height)
+                .iter()
+                .map(|id| &**id),
+        );
         let result = match self.shard_target(shard) {
-            Ok(stub) => worker_shell::call::<ApplyAnswer>(
+            Ok(stub) => worker_shell::call_traced::<ApplyAnswer>(
                 Target::Object(&stub),
                 &InternalCall::Apply,
                 Some(wire::encode(&write_set)),
                 1024,
                 deadline(),
+                request_ids.as_deref(),
             )
             .await
             .map(|_| ())
@@ -693,10 +704,23 @@ impl Sequencer {
         }
     }
 
+    /// The `x-request-id` value of the proposal being voted on: the requests that submitted
+    /// its transactions.
+    fn proposal_request_ids(&self) -> Result<Option<String>, ApiError> {
+        self.with(|loaded| {
+            let ids = self
+                .metrics
+                .borrow()
+                .request_ids(loaded.machine.proposed_tx_hashes());
+            Ok(logs::request_ids_header(ids.iter().map(|id| &**id)))
+        })
+    }
+
     /// One vote request per validator, the proposal encoded once.
     fn propose<'a>(
         &'a self,
         proposal: &Proposal,
+        request_ids: Option<String>,
     ) -> Vec<Pin<Box<dyn Future<Output = Input> + 'a>>> {
         let body = wire::encode(proposal);
         debug_assert!(body.len() <= PROPOSAL_BYTES_MAX);
@@ -708,15 +732,17 @@ impl Sequencer {
         (0..count)
             .map(|index| {
                 let body = body.clone();
+                let request_ids = request_ids.clone();
                 Box::pin(async move {
                     let sent_ms = now_ms();
                     let result = match self.env.service(&validator_binding(index)) {
-                        Ok(fetcher) => worker_shell::call::<Vote>(
+                        Ok(fetcher) => worker_shell::call_traced::<Vote>(
                             Target::Service(&fetcher),
                             &InternalCall::Propose,
                             Some(body),
                             VOTE_BYTES_MAX,
                             deadline(),
+                            request_ids.as_deref(),
                         )
                         .await
                         .map_err(describe),

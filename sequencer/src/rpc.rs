@@ -10,12 +10,12 @@ use ledger::rpc::{
     self, BlockTag, RpcBody, RpcEntry, RpcError, RpcRequest, RpcResponse, TxLocation,
 };
 use ledger::transaction;
-use ledger::wire::{FullBlockLookup, InternalCall, RawTxLookup};
+use ledger::wire::{FullBlockLookup, InternalCall, RawTxLookup, RefusalCount};
 use serde_json::Value;
 use worker::{Env, Request, Response};
 use worker_shell::{Chain, read_body};
 
-use crate::front_door::{account, admit, archived_block, ask_sequencer};
+use crate::front_door::{account, admit_traced, archived_block, ask_sequencer, count_refusals};
 
 /// A JSON-RPC request: always HTTP 200 with JSON-RPC answers (errors included), as Ethereum
 /// nodes answer; a body too large to read is a JSON-RPC parse error too.
@@ -23,6 +23,7 @@ pub(crate) async fn handle(
     request: &mut Request,
     env: &Env,
     chain: &Chain,
+    request_id: &str,
 ) -> Result<Response, ErrorAnswer> {
     let body = match read_body(request, rpc::RPC_BODY_BYTES_MAX).await {
         Ok(body) => body,
@@ -43,7 +44,7 @@ pub(crate) async fn handle(
             // A notification is never answered, not even with an error.
             RpcEntry::IgnoredNotification => {}
             RpcEntry::Call { id, request } => {
-                let outcome = perform(env, chain, request).await;
+                let outcome = perform(env, chain, request, request_id).await;
                 if let Some(id) = id {
                     responses.push(match outcome {
                         Ok(value) => RpcResponse::result(id, value),
@@ -67,7 +68,12 @@ fn respond(responses: &[RpcResponse], batch: bool) -> Result<Response, ErrorAnsw
 }
 
 /// One request's result. Failures of the chain's own services are -32603 internal errors.
-async fn perform(env: &Env, chain: &Chain, request: RpcRequest) -> Result<Value, RpcError> {
+async fn perform(
+    env: &Env,
+    chain: &Chain,
+    request: RpcRequest,
+    request_id: &str,
+) -> Result<Value, RpcError> {
     let config = &chain.context.config;
     match request {
         RpcRequest::ChainId => Ok(rpc::quantity(config.chain_id)),
@@ -92,7 +98,7 @@ async fn perform(env: &Env, chain: &Chain, request: RpcRequest) -> Result<Value,
             latest_account(env, chain, address, block).await?;
             Ok(rpc::code())
         }
-        RpcRequest::SendRawTransaction { raw } => send_raw(env, chain, raw).await,
+        RpcRequest::SendRawTransaction { raw } => send_raw(env, chain, raw, request_id).await,
         RpcRequest::GetTransactionByHash { hash } => transaction_by_hash(env, chain, hash).await,
         RpcRequest::GetTransactionReceipt { hash } => receipt(env, chain, hash).await,
         RpcRequest::GetBlockByNumber { block, full } => {
@@ -157,23 +163,23 @@ async fn latest_account(
 /// `eth_sendRawTransaction`: the same admission as `POST /v1/tx`, plus the checks wallets
 /// expect at once (Ethereum nodes refuse these before queueing): a nonce already used and a
 /// sender who cannot pay `gas × max fee + value` from its committed balance.
-async fn send_raw(env: &Env, chain: &Chain, raw: Vec<u8>) -> Result<Value, RpcError> {
-    let config = &chain.context.config;
-    let verified = transaction::decode(&raw, config.chain_id)
-        .and_then(|signed| signed.recover())
-        .map_err(|rejection| rpc::rejection_error(&ledger::api::Reason::from(&rejection)))?;
-    let sender = account(env, chain, verified.sender, false)
+///
+/// Refusals made here are counted like the front door's (`edgeledger_transactions_rejected_total`).
+async fn send_raw(
+    env: &Env,
+    chain: &Chain,
+    raw: Vec<u8>,
+    request_id: &str,
+) -> Result<Value, RpcError> {
+    if let Err((code, error)) = check_payable(env, chain, &raw).await {
+        if let Some(code) = code {
+            count_refusals(env, RefusalCount::tally([code]), request_id).await;
+        }
+        return Err(error);
+    }
+    let mut results = admit_traced(env, chain, vec![raw], request_id)
         .await
         .map_err(internal)?;
-    let transfer = verified.transfer();
-    if transfer.nonce < sender.nonce {
-        return Err(rpc::nonce_too_low(sender.nonce, transfer.nonce));
-    }
-    let cost = transfer.max_cost();
-    if sender.balance < cost {
-        return Err(rpc::insufficient_funds(sender.balance, cost));
-    }
-    let mut results = admit(env, chain, vec![raw]).await.map_err(internal)?;
     let result = results
         .pop()
         .ok_or_else(|| RpcError::internal("the sequencer answered no result".to_owned()))?;
@@ -187,6 +193,36 @@ async fn send_raw(env: &Env, chain: &Chain, raw: Vec<u8>) -> Result<Value, RpcEr
             "a rejection without a reason".to_owned(),
         )),
     }
+}
+
+/// Decodes and recovers `raw` and checks its sender could pay it now: the refusal's code
+/// (none for a failure of ours) and the JSON-RPC error otherwise.
+async fn check_payable(
+    env: &Env,
+    chain: &Chain,
+    raw: &[u8],
+) -> Result<(), (Option<&'static str>, RpcError)> {
+    let config = &chain.context.config;
+    let verified = transaction::decode(raw, config.chain_id)
+        .and_then(|signed| signed.recover())
+        .map_err(|rejection| {
+            let error = rpc::rejection_error(&ledger::api::Reason::from(&rejection));
+            (Some(rejection.code()), error)
+        })?;
+    let sender = account(env, chain, verified.sender, false)
+        .await
+        .map_err(|error| (None, internal(error)))?;
+    let transfer = verified.transfer();
+    if transfer.nonce < sender.nonce {
+        let error = rpc::nonce_too_low(sender.nonce, transfer.nonce);
+        return Err((Some("nonce_too_low"), error));
+    }
+    let cost = transfer.max_cost();
+    if sender.balance < cost {
+        let error = rpc::insufficient_funds(sender.balance, cost);
+        return Err((Some("insufficient_funds"), error));
+    }
+    Ok(())
 }
 
 /// A transaction with where it is: raw bytes, sender, block location and receipt.

@@ -66,8 +66,7 @@ const SCHEMA: &[&str] = &[
 
 /// Tables a restore empties: the history of the chain being replaced. `pending` stays:
 /// acknowledged transactions are re-evaluated against the restored state, never lost.
-const RESTORE_CLEARED_TABLES: &[&str] = &[
-    "blobs",
+const RESTORE_CLEARED_HISTORY: &[&str] = &[
     "blocks",
     "txs",
     "rejected",
@@ -502,12 +501,19 @@ impl Store {
     /// Replaces the chain's durable state with a restored certified block: the old history
     /// goes, pending transactions stay, block production starts paused (the archiver resumes
     /// it once every shard is reloaded). Returns the state to recover the machine from.
+    ///
+    /// A restore of the block that is already the head (the shards' state lost or damaged,
+    /// the `Sequencer`'s intact) keeps the history: those blocks and their transaction index
+    /// are still this chain's, and the hot ones are not in KV yet.
     pub(crate) fn restore(&self, request: &RestoreRequest) -> StoreResult<Persisted> {
         let mut persisted = self
             .load()?
             .ok_or_else(|| internal("restore before the sequencer was initialised"))?;
-        for table in RESTORE_CLEARED_TABLES {
-            self.execute(&format!("DELETE FROM {table}"), Vec::new())?;
+        // The proposal and the unconfirmed write sets are of the state being replaced.
+        self.execute("DELETE FROM blobs", Vec::new())?;
+        let restoring_the_head = persisted.head.header.hash() == request.header.hash();
+        if !restoring_the_head {
+            self.clear_history(request.header.height)?;
         }
         persisted.head = Head {
             header: request.header,
@@ -518,12 +524,18 @@ impl Store {
         persisted.unconfirmed = BTreeMap::new();
         persisted.paused = true;
         self.initialise(&persisted)?;
-        // Blocks up to the restored one count as archived: their bodies (if any survive) are
-        // in KV, and nothing below the restored head may be served from here.
-        let archived_through = request.header.height.saturating_sub(1);
-        self.put_meta(ARCHIVED_THROUGH_KEY, &archived_through)?;
         self.put_meta(PAUSED_KEY, &true)?;
         Ok(persisted)
+    }
+
+    /// Forgets every block, transaction and rejection before a restored block at `height`.
+    /// Blocks up to it count as archived: their bodies (if any survive) are in KV, and
+    /// nothing below the restored head may be served from here.
+    fn clear_history(&self, height: u64) -> StoreResult<()> {
+        for table in RESTORE_CLEARED_HISTORY {
+            self.execute(&format!("DELETE FROM {table}"), Vec::new())?;
+        }
+        self.put_meta(ARCHIVED_THROUGH_KEY, &height.saturating_sub(1))
     }
 
     /// The height of the block with this hash.

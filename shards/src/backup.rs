@@ -29,7 +29,7 @@ use worker::SqlStorageValue;
 
 use crate::store::{
     ACCOUNT_COLUMNS, META_COLUMNS, SqlShardStore, Statement, account_from_row, account_statements,
-    fixed_blob, insert_rows, meta_row, plain, store_error,
+    fixed_blob, insert_rows, meta_row, plain,
 };
 
 /// Bytes of a [`ledger::wire::SnapshotOpenRequest`] (an array of one 32-byte `bin`, 35 bytes)
@@ -110,18 +110,6 @@ pub(crate) fn entry_from_row(row: &[SqlStorageValue]) -> TrieResult<(Address, Ac
     let address = Address(fixed_blob(row, 0)?);
     let account = account_from_row(row.get(1..).unwrap_or_default())?;
     Ok((address, account))
-}
-
-/// Decodes a `COUNT(*)`.
-fn count_from_row(row: &[SqlStorageValue]) -> TrieResult<u64> {
-    match row.first() {
-        Some(SqlStorageValue::Integer(count)) => u64::try_from(*count)
-            .map_err(|_| store_error("counting rows", format!("a count of {count}"))),
-        other => Err(store_error(
-            "counting rows",
-            format!("got {other:?}, expected an integer"),
-        )),
-    }
 }
 
 /// The statements that freeze the account table as of `meta`: replace the copy and record
@@ -295,8 +283,7 @@ pub(crate) fn check_complete(pending: &PendingRestore, staged: usize) -> Result<
 /// Freezes the account table as of `meta` and counts the copy.
 pub(crate) fn open_snapshot(store: &SqlShardStore, meta: &ShardMeta) -> TrieResult<u64> {
     store.transaction(snapshot_open_statements(meta))?;
-    let counted = store.row("SELECT COUNT(*) FROM snapshot_accounts", Vec::new())?;
-    count_from_row(counted.as_deref().unwrap_or_default())
+    store.count_rows("snapshot_accounts")
 }
 
 /// A page of the frozen copy, or `None` if no snapshot was ever opened.
@@ -361,7 +348,7 @@ pub(crate) fn clear_restore(store: &SqlShardStore) -> TrieResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{STATEMENT_PARAMETERS_MAX, account_row};
+    use crate::store::{STATEMENT_PARAMETERS_MAX, account_row, count_from_row};
     use ledger::primitives::U256;
     use ledger::trie::TrieError;
     use ledger::wire::{self, ShardRestoreStep, SnapshotOpenRequest, SnapshotPageRequest};

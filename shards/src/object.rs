@@ -19,7 +19,7 @@ use ledger::state::{Account, ShardIndex, ShardLayout};
 use ledger::trie::{NodePosition, Trie};
 use ledger::wire::{
     self, ApplyAnswer, ApplyStatus, InternalCall, ShardAccount, ShardRestoreAnswer,
-    ShardRestoreStep, SnapshotOpenRequest, SnapshotOpened, SnapshotPageRequest,
+    ShardRestoreStep, ShardStats, SnapshotOpenRequest, SnapshotOpened, SnapshotPageRequest,
 };
 use worker::{DurableObject, Env, Request, Response, State, console_error, durable_object};
 use worker_shell::{Chain, internal, misconfigured};
@@ -81,6 +81,7 @@ impl Shard {
     /// other request can interleave with a read or a write of the tree.
     async fn handle(&self, request: &mut Request) -> Result<Response, ApiError> {
         let (call, body) = worker_shell::read_internal(request, SHARD_REQUEST_BYTES_MAX).await?;
+        let request_ids = worker_shell::request_ids(request);
         let answer = match call {
             InternalCall::Witness => {
                 let request: WitnessRequest = wire::decode(&body, WITNESS_REQUEST_BYTES_MAX)?;
@@ -90,7 +91,12 @@ impl Shard {
             InternalCall::Apply => {
                 let write_set: WriteSet = wire::decode(&body, WRITE_SET_BYTES_MAX)?;
                 let answer = self.with_shard(|shard| apply(shard, &write_set))?;
+                log_apply(&write_set, answer.status, &request_ids);
                 worker_shell::internal_answer(&answer)
+            }
+            InternalCall::ShardStats => {
+                let stats = self.with_shard(|shard| stats(shard))?;
+                worker_shell::internal_answer(&stats)
             }
             InternalCall::ShardAccount { address, proof } => {
                 let answer = self.with_shard(|shard| account(shard, &address, proof))?;
@@ -347,6 +353,36 @@ fn apply(
         status,
         meta: *shard.meta(),
     })
+}
+
+/// The shard's height and account count, for `GET /metrics` (counting scans the account
+/// table's primary key once per scrape).
+fn stats(shard: &ShardMachine<SqlShardStore>) -> Result<ShardStats, ApiError> {
+    let accounts = shard
+        .store()
+        .count_rows("accounts")
+        .map_err(storage_error)?;
+    Ok(ShardStats {
+        meta: *shard.meta(),
+        accounts,
+    })
+}
+
+/// The log line of a write set applied (or found applied before), with the request ids
+/// of the transactions that made it.
+fn log_apply(write_set: &WriteSet, status: ApplyStatus, request_ids: &[String]) {
+    worker_shell::log_event(&serde_json::json!({
+        "event": "apply",
+        "shard": write_set.shard,
+        "height": write_set.height,
+        "accounts": write_set.accounts.len(),
+        "new_root": write_set.new_root.to_string(),
+        "status": match status {
+            ApplyStatus::Applied => "applied",
+            ApplyStatus::AlreadyApplied => "already_applied",
+        },
+        "request_ids": request_ids,
+    }));
 }
 
 /// An account's committed state at the shard's height, with a proof if asked for.

@@ -215,6 +215,18 @@ pub(crate) fn node_from_row(row: &[SqlStorageValue]) -> TrieResult<Node> {
     }
 }
 
+/// Decodes a `COUNT(*)`.
+pub(crate) fn count_from_row(row: &[SqlStorageValue]) -> TrieResult<u64> {
+    match row.first() {
+        Some(SqlStorageValue::Integer(count)) => u64::try_from(*count)
+            .map_err(|_| store_error("counting rows", format!("a count of {count}"))),
+        other => Err(store_error(
+            "counting rows",
+            format!("got {other:?}, expected an integer"),
+        )),
+    }
+}
+
 /// Decodes an `accounts` row selected as `nonce, balance`.
 pub(crate) fn account_from_row(row: &[SqlStorageValue]) -> TrieResult<Account> {
     Ok(Account {
@@ -300,6 +312,12 @@ impl SqlShardStore {
                     .and_then(|row| decode(&row))
             })
             .collect()
+    }
+
+    /// Rows in `table` (one of this store's own table names, never input).
+    pub(crate) fn count_rows(&self, table: &str) -> TrieResult<u64> {
+        let counted = self.row(&format!("SELECT COUNT(*) FROM {table}"), Vec::new())?;
+        count_from_row(counted.as_deref().unwrap_or_default())
     }
 
     /// Runs `statements` in one synchronous transaction: if any fails, SQLite rolls all of

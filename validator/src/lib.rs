@@ -54,7 +54,13 @@ async fn fetch(mut request: Request, env: Env, _context: Context) -> worker::Res
 async fn handle(request: &mut Request, env: &Env) -> Result<Response, ErrorAnswer> {
     let (call, body) = worker_shell::read_internal(request, PROPOSAL_BYTES_MAX).await?;
     match call {
-        InternalCall::Propose => propose(env, &body).await,
+        InternalCall::Propose => {
+            let request_ids = worker_shell::request_ids(request);
+            let started_ms = now_ms();
+            let outcome = propose(env, &body).await;
+            log_vote(&body, &request_ids, now_ms() - started_ms, &outcome);
+            outcome.map(|(_, response)| response)
+        }
         InternalCall::SetFault => set_fault(env, &body).await,
         other => {
             Err(ApiError::not_found(format!("a validator has no endpoint {}", other.path())).into())
@@ -62,8 +68,39 @@ async fn handle(request: &mut Request, env: &Env) -> Result<Response, ErrorAnswe
     }
 }
 
-/// Verifies a proposal and, if it is valid and the guard allows it, answers a signed vote.
-async fn propose(env: &Env, body: &[u8]) -> Result<Response, ErrorAnswer> {
+/// Logs the ruling on a proposal with the request ids it carried: which block (when it
+/// decoded), whether it was signed, and why not.
+fn log_vote(
+    body: &[u8],
+    request_ids: &[String],
+    elapsed_ms: u64,
+    outcome: &Result<(Option<GuardRequest>, Response), ErrorAnswer>,
+) {
+    let block = match outcome {
+        Ok((block, _)) => *block,
+        Err(_) => wire::decode::<Proposal>(body, PROPOSAL_BYTES_MAX)
+            .ok()
+            .map(|proposal| GuardRequest {
+                height: proposal.header.height,
+                block_hash: proposal.header.hash(),
+            }),
+    };
+    let refusal = outcome.as_ref().err().map(|error| &error.body.error);
+    worker_shell::log_event(&serde_json::json!({
+        "event": "vote",
+        "height": block.map(|block| block.height),
+        "block_hash": block.map(|block| block.block_hash.to_string()),
+        "signed": matches!(outcome, Ok((Some(_), _))),
+        "refusal": refusal.map(|error| &error.code),
+        "reason": refusal.map(|error| &error.message),
+        "elapsed_ms": elapsed_ms,
+        "request_ids": request_ids,
+    }));
+}
+
+/// Verifies a proposal and, if it is valid and the guard allows it, answers a signed vote
+/// (with the block it signed; `None` when a simulated fault answered instead).
+async fn propose(env: &Env, body: &[u8]) -> Result<(Option<GuardRequest>, Response), ErrorAnswer> {
     let guard = guard_stub(env)?;
     let fault: FaultRequest = worker_shell::call(
         Target::Object(&guard),
@@ -82,6 +119,7 @@ async fn propose(env: &Env, body: &[u8]) -> Result<Response, ErrorAnswer> {
                 rules::GARBAGE_VOTE.to_vec(),
                 wire::INTERNAL_CONTENT_TYPE,
             )
+            .map(|response| (None, response))
             .map_err(|error| internal(error).into());
         }
     }
@@ -116,7 +154,9 @@ async fn propose(env: &Env, body: &[u8]) -> Result<Response, ErrorAnswer> {
             "VALIDATOR_SECRET_KEY is not in the validator set: {error}"
         ))
     })?;
-    internal_answer(&vote).map_err(|error| internal(error).into())
+    internal_answer(&vote)
+        .map(|response| (Some(request), response))
+        .map_err(|error| internal(error).into())
 }
 
 /// Sets the simulated fault, where the configuration allows fault injection.

@@ -13,6 +13,7 @@ use futures_util::future::{Either, select};
 use ledger::api::{ApiError, ErrorAnswer, Format};
 use ledger::block::Header;
 use ledger::genesis::Genesis;
+use ledger::metrics::logs::REQUEST_ID_HEADER;
 use ledger::primitives::Hash;
 use ledger::proposal::ChainContext;
 use ledger::wire::{self, INTERNAL_CONTENT_TYPE, InternalCall};
@@ -199,7 +200,21 @@ pub async fn call<T: DeserializeOwned>(
     answer_limit: usize,
     deadline: Duration,
 ) -> Result<T, ErrorAnswer> {
-    let (status, bytes) = call_raw(target, call, body, deadline).await?;
+    call_traced(target, call, body, answer_limit, deadline, None).await
+}
+
+/// [`call`], naming the public requests the call is about in the `x-request-id` header
+/// (a value from [`ledger::metrics::logs::request_ids_header`]), so the callee's log lines
+/// carry them.
+pub async fn call_traced<T: DeserializeOwned>(
+    target: Target<'_>,
+    call: &InternalCall,
+    body: Option<Vec<u8>>,
+    answer_limit: usize,
+    deadline: Duration,
+    request_ids: Option<&str>,
+) -> Result<T, ErrorAnswer> {
+    let (status, bytes) = call_raw(target, call, body, deadline, request_ids).await?;
     if status != 200 {
         return Err(wire::decode_error(status, &bytes));
     }
@@ -223,9 +238,10 @@ pub async fn call_raw(
     call: &InternalCall,
     body: Option<Vec<u8>>,
     deadline: Duration,
+    request_ids: Option<&str>,
 ) -> Result<(u16, Vec<u8>), ErrorAnswer> {
-    let request =
-        internal_request(call, body).map_err(|error| ErrorAnswer::from(internal(error)))?;
+    let request = internal_request(call, body, request_ids)
+        .map_err(|error| ErrorAnswer::from(internal(error)))?;
     let exchange = async {
         let mut response = match target {
             Target::Object(stub) => stub.fetch_with_request(request).await?,
@@ -257,9 +273,16 @@ pub async fn call_raw(
     }
 }
 
-fn internal_request(call: &InternalCall, body: Option<Vec<u8>>) -> worker::Result<Request> {
+fn internal_request(
+    call: &InternalCall,
+    body: Option<Vec<u8>>,
+    request_ids: Option<&str>,
+) -> worker::Result<Request> {
     let headers = Headers::new();
     headers.set("content-type", INTERNAL_CONTENT_TYPE)?;
+    if let Some(request_ids) = request_ids {
+        headers.set(REQUEST_ID_HEADER, request_ids)?;
+    }
     let mut init = RequestInit::new();
     init.with_method(Method::from(call.method().to_owned()))
         .with_headers(headers);
@@ -268,6 +291,19 @@ fn internal_request(call: &InternalCall, body: Option<Vec<u8>>) -> worker::Resul
         init.with_body(Some(JsValue::from(array)));
     }
     Request::new_with_init(&call.url(), &init)
+}
+
+/// The public request ids an internal request names ([`call_traced`]); empty if none.
+pub fn request_ids(request: &Request) -> Vec<String> {
+    header(request, REQUEST_ID_HEADER)
+        .map(|value| ledger::metrics::logs::parse_request_ids(&value))
+        .unwrap_or_default()
+}
+
+/// Writes one structured log line: single-line JSON with an `event`, at `console.info`
+/// level (what `wrangler dev --log-level info` shows; Workers Logs keeps it as JSON).
+pub fn log_event(line: &serde_json::Value) {
+    worker::web_sys::console::info_1(&line.to_string().into());
 }
 
 /// Reads an internal request: which call it is (404 if none) and its body, bounded.

@@ -1,6 +1,7 @@
 //! Everything edgeledger exports on `GET /metrics`: names, types, labels and help, in one
 //! place. The front door gathers a [`Scrape`] (the chain configuration, the `Sequencer`'s
-//! [`SequencerSnapshot`], the backup index) and [`render`] writes it.
+//! [`SequencerSnapshot`], every shard's [`ShardStats`], the backup index) and [`render`]
+//! writes it.
 //!
 //! | name | type | labels |
 //! | --- | --- | --- |
@@ -12,6 +13,7 @@
 //! | `edgeledger_mempool_transactions`, `edgeledger_paused` | gauge | |
 //! | `edgeledger_unconfirmed_write_set_heights`, `edgeledger_unconfirmed_write_sets` | gauge | |
 //! | `edgeledger_shard_state_height`, `edgeledger_shard_apply_lag_blocks` | gauge | `shard` |
+//! | `edgeledger_shard_up`, `edgeledger_shard_accounts`, `edgeledger_shard_applied_height` | gauge | `shard` |
 //! | `edgeledger_archived_through_height` | gauge | |
 //! | `edgeledger_transactions_admitted_total`, `edgeledger_transactions_duplicate_total` | counter | |
 //! | `edgeledger_transactions_rejected_total`, `edgeledger_transactions_dropped_total` | counter | `reason` |
@@ -41,6 +43,7 @@ use super::sequencer::SequencerSnapshot;
 use super::{Exposition, Value};
 use crate::archive::{BackupIndex, BackupRecord};
 use crate::genesis::ChainConfig;
+use crate::wire::ShardStats;
 
 /// What one scrape gathered.
 #[derive(Debug, Clone, Copy)]
@@ -51,6 +54,8 @@ pub struct Scrape<'a> {
     pub config: &'a ChainConfig,
     /// The `Sequencer`'s snapshot, `None` if it did not answer.
     pub sequencer: Option<&'a SequencerSnapshot>,
+    /// Each shard's stats in shard order, `None` for a shard that did not answer.
+    pub shards: &'a [Option<ShardStats>],
     /// The backup index, `None` if the archiver did not answer.
     pub backups: Option<&'a BackupIndex>,
 }
@@ -65,6 +70,7 @@ pub fn render(scrape: &Scrape<'_>) -> String {
         sequencer_counters(&mut out, snapshot);
         consensus(&mut out, snapshot);
     }
+    shard_stats(&mut out, scrape.shards);
     if let Some(index) = scrape.backups {
         backups(&mut out, scrape.now_ms, index);
     }
@@ -184,6 +190,37 @@ fn shards(out: &mut Exposition, scrape: &Scrape<'_>, snapshot: &SequencerSnapsho
     );
     for shard in 0..shard_count {
         family.sample(&[("shard", &shard.to_string())], head - state_height(shard));
+    }
+}
+
+/// What each shard reports of itself: whether it answered, its accounts and its height.
+fn shard_stats(out: &mut Exposition, shards: &[Option<ShardStats>]) {
+    let mut family = out.gauge(
+        "edgeledger_shard_up",
+        "Whether the shard answered this scrape (1) or not (0); its other shard_ metrics are missing when not.",
+    );
+    for (shard, stats) in shards.iter().enumerate() {
+        family.sample(&[("shard", &shard.to_string())], stats.is_some());
+    }
+    let answered = || {
+        shards
+            .iter()
+            .enumerate()
+            .filter_map(|(shard, stats)| Some((shard.to_string(), (*stats)?)))
+    };
+    let mut family = out.gauge(
+        "edgeledger_shard_accounts",
+        "Accounts each shard holds (every funded or used address in its range).",
+    );
+    for (shard, stats) in answered() {
+        family.sample(&[("shard", &shard)], stats.accounts);
+    }
+    let mut family = out.gauge(
+        "edgeledger_shard_applied_height",
+        "Height of the last block each shard applied, as the shard reports it.",
+    );
+    for (shard, stats) in answered() {
+        family.sample(&[("shard", &shard)], stats.meta.applied_height);
     }
 }
 

@@ -4,8 +4,14 @@
 //! The front door takes the client's `x-request-id` when it is a plain token, else the
 //! runtime's `cf-ray`, else makes one; it answers it in `x-request-id`, and passes it to the
 //! `Sequencer` with the submission ([`crate::wire::SubmitRequest::request_id`]), whose JSON
-//! log lines for the admission and for the commit of those transactions carry it. So one id
-//! follows a transaction from the public request to its block.
+//! log lines for the admission and for the commit of those transactions carry it.
+//!
+//! Inside the pipeline a call is about a block, which holds the transactions of many
+//! requests: the `Sequencer` sends the ids of those requests (at most
+//! [`COMMIT_LOG_REQUEST_IDS_MAX`], comma-separated, [`request_ids_header`]) with each
+//! proposal to the validators and each write set to the shards, whose log lines carry them
+//! ([`parse_request_ids`]). So one id follows a transaction from the public request through
+//! admission, every validator's vote and every shard's apply to its commit.
 
 /// The header a request id travels in (request and answer).
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -41,4 +47,34 @@ pub fn choose_request_id<'a>(
         .map(str::trim)
         .find(|candidate| is_request_id(candidate))
         .map(str::to_owned)
+}
+
+/// The header value naming `ids` (the first [`COMMIT_LOG_REQUEST_IDS_MAX`] distinct ones),
+/// `None` when there are none.
+pub fn request_ids_header<'a>(ids: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let mut chosen: Vec<&str> = Vec::new();
+    for id in ids {
+        if chosen.len() == COMMIT_LOG_REQUEST_IDS_MAX {
+            break;
+        }
+        if is_request_id(id) && !chosen.contains(&id) {
+            chosen.push(id);
+        }
+    }
+    (!chosen.is_empty()).then(|| chosen.join(","))
+}
+
+/// The request ids a header value names: its well-formed, distinct, comma-separated ids,
+/// at most [`COMMIT_LOG_REQUEST_IDS_MAX`]; anything else in it is ignored.
+pub fn parse_request_ids(value: &str) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for id in value.split(',').map(str::trim) {
+        if ids.len() == COMMIT_LOG_REQUEST_IDS_MAX {
+            break;
+        }
+        if is_request_id(id) && !ids.iter().any(|known| known == id) {
+            ids.push(id.to_owned());
+        }
+    }
+    ids
 }

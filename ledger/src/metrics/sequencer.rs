@@ -19,7 +19,7 @@
 //!   admitted before the object was loaded are not timed; persisting the admit time with the
 //!   pending row would cover them, at the price of a schema change for a metric.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
@@ -188,7 +188,13 @@ pub struct SequencerMetrics {
     admitted_at: BTreeMap<Hash, Admitted>,
     /// The height being proposed and when it was first sent.
     proposed: Option<(u64, u64)>,
+    /// The request ids of the latest commits, newest last, for their write sets' traces.
+    recent_commits: VecDeque<(u64, Vec<Rc<str>>)>,
 }
+
+/// Commits whose request ids are remembered for their write sets (sent right after commit;
+/// a write set resent after a restart goes without).
+const RECENT_COMMITS_MAX: usize = 16;
 
 impl SequencerMetrics {
     /// Counting from `now_ms`.
@@ -197,6 +203,7 @@ impl SequencerMetrics {
             counters: SequencerCounters::new(now_ms),
             admitted_at: BTreeMap::new(),
             proposed: None,
+            recent_commits: VecDeque::new(),
         }
     }
 
@@ -307,6 +314,10 @@ impl SequencerMetrics {
                 }
             }
         }
+        if self.recent_commits.len() == RECENT_COMMITS_MAX {
+            self.recent_commits.pop_front();
+        }
+        self.recent_commits.push_back((height, request_ids.clone()));
         CommitObservation {
             height,
             block_hash: block.header.hash(),
@@ -314,6 +325,37 @@ impl SequencerMetrics {
             timed,
             request_ids,
         }
+    }
+
+    /// The ids of the requests that submitted these transactions, where they are being timed
+    /// (distinct, at most [`COMMIT_LOG_REQUEST_IDS_MAX`]): what the proposal's trace names.
+    pub fn request_ids<'a>(&self, hashes: impl IntoIterator<Item = &'a Hash>) -> Vec<Rc<str>> {
+        let mut ids: Vec<Rc<str>> = Vec::new();
+        for hash in hashes {
+            if ids.len() == COMMIT_LOG_REQUEST_IDS_MAX {
+                break;
+            }
+            let Some(id) = self
+                .admitted_at
+                .get(hash)
+                .and_then(|admitted| admitted.request_id.as_ref())
+            else {
+                continue;
+            };
+            if !ids.contains(id) {
+                ids.push(id.clone());
+            }
+        }
+        ids
+    }
+
+    /// The request ids of the block committed at `height`, if it is one of the latest.
+    pub fn commit_request_ids(&self, height: u64) -> &[Rc<str>] {
+        self.recent_commits
+            .iter()
+            .rev()
+            .find(|(committed, _)| *committed == height)
+            .map_or(&[], |(_, ids)| ids.as_slice())
     }
 
     /// A validator answered a proposal (`voted`) or did not, `elapsed_ms` after it was sent.

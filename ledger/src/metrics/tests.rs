@@ -9,7 +9,10 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use super::catalogue::{Scrape, render};
-use super::logs::{choose_request_id, is_request_id};
+use super::logs::{
+    COMMIT_LOG_REQUEST_IDS_MAX, choose_request_id, is_request_id, parse_request_ids,
+    request_ids_header,
+};
 use super::sequencer::{
     ADMISSION_TIMES_MAX, LATENCY_BUCKETS_SECONDS, OTHER_REASON, REASONS_MAX, SequencerMetrics,
     SequencerSnapshot,
@@ -26,9 +29,11 @@ use crate::mempool::{Admission, AdmissionRejection};
 use crate::primitives::{Address, Hash, U256};
 use crate::proposal::Proposal;
 use crate::sequencer::Effect;
+use crate::shard::ShardMeta;
 use crate::signature::SecretKey;
 use crate::state::ShardLayout;
 use crate::trie::Witness;
+use crate::wire::ShardStats;
 
 #[test]
 fn a_counter_and_a_gauge_with_labels_are_written_exactly() {
@@ -327,9 +332,20 @@ fn the_sequencer_counts_rulings_commits_and_their_latency() {
     assert_eq!(metrics.latency_tracked(), 2);
 
     let block = block_with(&[hash(1), hash(2), hash(9)]);
+    assert_eq!(
+        metrics.request_ids(block.receipts.iter().map(|receipt| &receipt.tx_hash)),
+        vec![request.clone()],
+        "the proposal's trace names the request once, and nothing for untimed hashes"
+    );
     let height = block.header.height;
     let block_hash = block.header.hash();
+    assert!(metrics.commit_request_ids(height).is_empty());
     let observation = metrics.effect(3_500, &commit(block)).expect("a commit");
+    assert_eq!(
+        metrics.commit_request_ids(height),
+        std::slice::from_ref(&request)
+    );
+    assert!(metrics.commit_request_ids(height + 1).is_empty());
     assert_eq!(
         (
             observation.height,
@@ -449,6 +465,24 @@ fn request_ids_are_plain_bounded_tokens() {
     assert_eq!(choose_request_id([None, Some("")]), None);
 }
 
+#[test]
+fn request_ids_travel_as_one_bounded_header() {
+    assert_eq!(
+        request_ids_header(["a", "b", "a", "bad id", "c"]).as_deref(),
+        Some("a,b,c")
+    );
+    assert_eq!(request_ids_header(["bad id"]), None);
+    assert_eq!(request_ids_header([]), None);
+    assert_eq!(parse_request_ids(" a , b,a,,bad id,c"), ["a", "b", "c"]);
+    let many: Vec<String> = (0..100).map(|index| format!("id-{index}")).collect();
+    let header = request_ids_header(many.iter().map(String::as_str)).expect("ids");
+    let parsed = parse_request_ids(&header);
+    assert_eq!(parsed.len(), COMMIT_LOG_REQUEST_IDS_MAX);
+    assert_eq!(parsed, many[..COMMIT_LOG_REQUEST_IDS_MAX]);
+    let hostile = format!("{},{}", "x".repeat(10_000), ",".repeat(10_000));
+    assert!(parse_request_ids(&hostile).is_empty());
+}
+
 fn snapshot() -> SequencerSnapshot {
     let mut metrics = SequencerMetrics::new(1_700_000_000_000);
     metrics.refused("wrong_chain_id", 1);
@@ -539,10 +573,17 @@ fn the_catalogue_renders_every_source_as_valid_exposition_text() {
     let config = config(2, 2);
     let snapshot = snapshot();
     let index = backup_index();
+    let shards = [
+        Some(shard_stats(0, 7, 11)),
+        None,
+        Some(shard_stats(2, 6, 0)),
+        Some(shard_stats(3, 7, 5)),
+    ];
     let text = render(&Scrape {
         now_ms: 1_700_000_003_400,
         config: &config,
         sequencer: Some(&snapshot),
+        shards: &shards,
         backups: Some(&index),
     });
     let samples = parse(&text);
@@ -565,6 +606,12 @@ fn the_catalogue_renders_every_source_as_valid_exposition_text() {
         ("edgeledger_shard_state_height{shard=\"3\"}", 6.0),
         ("edgeledger_shard_apply_lag_blocks{shard=\"1\"}", 2.0),
         ("edgeledger_shard_apply_lag_blocks{shard=\"2\"}", 0.0),
+        ("edgeledger_shard_up{shard=\"0\"}", 1.0),
+        ("edgeledger_shard_up{shard=\"1\"}", 0.0),
+        ("edgeledger_shard_accounts{shard=\"0\"}", 11.0),
+        ("edgeledger_shard_accounts{shard=\"2\"}", 0.0),
+        ("edgeledger_shard_accounts{shard=\"3\"}", 5.0),
+        ("edgeledger_shard_applied_height{shard=\"2\"}", 6.0),
         ("edgeledger_archived_through_height", 2.0),
         ("edgeledger_transactions_admitted_total", 1.0),
         (
@@ -622,6 +669,25 @@ fn the_catalogue_renders_every_source_as_valid_exposition_text() {
         !text.contains("bafy-secret-free"),
         "no CID or other identifier leaks"
     );
+    assert!(
+        !samples.iter().any(|(series, _)| [
+            "edgeledger_shard_accounts{shard=\"1\"}",
+            "edgeledger_shard_applied_height{shard=\"1\"}"
+        ]
+        .contains(&series.as_str())),
+        "a shard that did not answer has no account or height sample"
+    );
+}
+
+fn shard_stats(shard: u16, applied_height: u64, accounts: u64) -> ShardStats {
+    ShardStats {
+        meta: ShardMeta {
+            shard,
+            applied_height,
+            root: hash(40 + shard as u8),
+        },
+        accounts,
+    }
 }
 
 #[test]
@@ -631,6 +697,7 @@ fn a_source_that_did_not_answer_is_down_and_its_metrics_are_left_out() {
         now_ms: 0,
         config: &config,
         sequencer: None,
+        shards: &[None],
         backups: None,
     });
     let samples = parse(&text);
@@ -647,6 +714,8 @@ fn a_source_that_did_not_answer_is_down_and_its_metrics_are_left_out() {
     );
     assert!(!text.contains("edgeledger_head_height"));
     assert!(!text.contains("edgeledger_backup"));
+    assert_eq!(value(&samples, "edgeledger_shard_up{shard=\"0\"}"), 0.0);
+    assert!(!text.contains("edgeledger_shard_accounts{"));
     // An index without backups says so: the latest-backup families are declared, without a
     // sample (a zero would read as a backup at height 0).
     let empty = BackupIndex::empty();
@@ -654,6 +723,7 @@ fn a_source_that_did_not_answer_is_down_and_its_metrics_are_left_out() {
         now_ms: 0,
         config: &config,
         sequencer: None,
+        shards: &[],
         backups: Some(&empty),
     });
     let samples = parse(&text);

@@ -234,6 +234,16 @@ impl Sequencer {
         &self.mempool
     }
 
+    /// Hashes of the transactions in the proposal being voted on (none between rounds), in
+    /// block order: what the shell's log lines and traces name.
+    pub fn proposed_tx_hashes(&self) -> impl Iterator<Item = &Hash> {
+        let receipts: &[crate::block::Receipt] = match &self.round {
+            Round::Voting(voting) => &voting.execution.receipts,
+            Round::Idle | Round::Witnessing(_) => &[],
+        };
+        receipts.iter().map(|receipt| &receipt.tx_hash)
+    }
+
     /// A summary of the sequencer's state.
     pub fn status(&self) -> Status {
         Status {

@@ -502,12 +502,22 @@ fn votes_below_quorum_duplicates_and_invalid_votes_do_nothing_and_a_quorum_commi
     assert!(harness.feed_vote(now, Ok(elsewhere)).is_empty());
     assert!(harness.feed_vote(now, Err("refused".into())).is_empty());
     assert!(harness.sequencer.status().voting_height.is_some());
+    assert_eq!(
+        harness.sequencer.proposed_tx_hashes().collect::<Vec<_>>(),
+        [&tx.hash()],
+        "the round in progress names its transactions"
+    );
 
     let effects = harness.feed_vote(now, Ok(votes[2]));
     let (block, shard_roots, write_sets) = commit_of(&effects).expect("a commit");
     assert!(matches!(effects[0], Effect::Commit { .. }), "commit first");
     assert_eq!(block.header, proposal.header);
     assert_eq!(block.tx_hashes(), vec![tx.hash()]);
+    assert_eq!(
+        harness.sequencer.proposed_tx_hashes().count(),
+        0,
+        "no round after the commit"
+    );
     block
         .certificate
         .verify(&harness.context.config.validators, CHAIN_ID, &block.header)

@@ -2,9 +2,10 @@
 //! types and a strict content security policy, other methods are refused; then a real browser
 //! (Debian's headless Chromium driven by playwright-core, `ops/tests/browser/dashboard.mjs`)
 //! uses the page as an operator would: the head it shows is the chain's, a committed transfer
-//! and an account (with its proof) are found with the lookup box, a wrong admin token is
-//! refused with 401 and the right one makes a backup that the backup list then shows. Its
-//! screenshots land in `<repository>/artifacts/dashboard/`.
+//! and an account are found with the lookup box (the page verifies the account's proof, and
+//! fails an answer altered in transit), a wrong admin token is refused with 401, and the right
+//! one pauses and resumes production, makes a backup that the backup list then shows, and
+//! restores it. Its screenshots land in `<repository>/artifacts/dashboard/`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -17,6 +18,14 @@ use ledger::random::SplitMix64;
 use crate::harness::{Network, NetworkOptions, Transfers};
 use crate::{COMMIT_TIMEOUT, random_address};
 
+/// The screenshots the browser test takes, in `artifacts/dashboard/`.
+const SCREENSHOTS: [&str; 4] = [
+    "dashboard-loaded.png",
+    "dashboard-account.png",
+    "dashboard-backup.png",
+    "dashboard-restored.png",
+];
+
 /// The policy the page must be served with: nothing from another origin, no inline code.
 const EXPECTED_POLICY: [&str; 5] = [
     "default-src 'none'",
@@ -27,7 +36,7 @@ const EXPECTED_POLICY: [&str; 5] = [
 ];
 
 #[test]
-fn the_dashboard_shows_the_chain_finds_a_transfer_and_makes_a_backup_in_a_browser() {
+fn the_dashboard_shows_the_chain_verifies_a_proof_and_backs_up_and_restores_in_a_browser() {
     let root = ops::devnet::repository_root();
     let script = repository_file(&root, "ops/tests/browser/dashboard.mjs", "the browser test");
     repository_file(
@@ -56,7 +65,7 @@ fn the_dashboard_shows_the_chain_finds_a_transfer_and_makes_a_backup_in_a_browse
     assert_eq!(finals[0].status, TxState::Committed, "{finals:?}");
 
     let screenshots = root.join("artifacts/dashboard");
-    for name in ["dashboard-loaded.png", "dashboard-backup.png"] {
+    for name in SCREENSHOTS {
         // A screenshot left by an earlier run must not pass for this one's.
         let _ = std::fs::remove_file(screenshots.join(name));
     }
@@ -101,7 +110,7 @@ fn the_dashboard_shows_the_chain_finds_a_transfer_and_makes_a_backup_in_a_browse
     assert!(stdout.contains("dashboard: ok"), "{stdout}\n{stderr}");
     eprintln!("{stdout}");
 
-    for name in ["dashboard-loaded.png", "dashboard-backup.png"] {
+    for name in SCREENSHOTS {
         let path = screenshots.join(name);
         let bytes = std::fs::read(&path)
             .unwrap_or_else(|error| panic!("no screenshot {}: {error}", path.display()));
@@ -113,6 +122,14 @@ fn the_dashboard_shows_the_chain_finds_a_transfer_and_makes_a_backup_in_a_browse
         );
     }
 
+    // The browser restored the backup of the paused head: the history before it stays
+    // readable (nothing to fetch from KV), and every transfer acknowledged is committed.
+    let again = network.client.wait_final(&[hash], COMMIT_TIMEOUT);
+    assert_eq!(
+        (again[0].status, again[0].height),
+        (TxState::Committed, finals[0].height),
+        "{again:?}"
+    );
     let finals_live = network.client.wait_final(&live, COMMIT_TIMEOUT);
     assert!(
         finals_live

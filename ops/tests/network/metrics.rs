@@ -102,7 +102,8 @@ fn check_labels(mut labels: &str, line: &str) {
     }
 }
 
-fn scrape(network: &Network) -> BTreeMap<String, f64> {
+/// `GET /metrics`, parsed: series (name with labels) to value.
+pub(crate) fn scrape(network: &Network) -> BTreeMap<String, f64> {
     let answer = network.client.get("/metrics");
     assert_eq!(answer.status, 200, "{}", answer.text());
     assert_eq!(
@@ -113,7 +114,7 @@ fn scrape(network: &Network) -> BTreeMap<String, f64> {
 }
 
 /// A sample's value; an absent counter series is zero (it appears on its first increment).
-fn value(samples: &BTreeMap<String, f64>, series: &str) -> f64 {
+pub(crate) fn value(samples: &BTreeMap<String, f64>, series: &str) -> f64 {
     samples.get(series).copied().unwrap_or(0.0)
 }
 
@@ -164,6 +165,11 @@ fn metrics_agree_with_the_api_and_count_exactly_what_happened() {
         f64::from(status.shard_count)
     );
     assert_eq!(present(&before, "edgeledger_backups_retained"), 0.0);
+    let accounts_before = shard_accounts(&before, status.shard_count);
+    assert!(
+        accounts_before >= network.keys.len() as f64,
+        "the development accounts are counted: {accounts_before}"
+    );
 
     // Transfers from every development account, in one batch under a chosen request id.
     let mut transfers = Transfers::new(&network);
@@ -251,7 +257,20 @@ fn metrics_agree_with_the_api_and_count_exactly_what_happened() {
             &format!("edgeledger_shard_state_height{{shard=\"{shard}\"}}"),
         );
         assert_eq!(height + lag, status.head_height as f64, "shard {shard}");
+        let shard = format!("{{shard=\"{shard}\"}}");
+        assert_eq!(present(&after, &format!("edgeledger_shard_up{shard}")), 1.0);
+        let applied = present(&after, &format!("edgeledger_shard_applied_height{shard}"));
+        assert!(
+            applied <= status.head_height as f64,
+            "shard {shard} at {applied}"
+        );
     }
+    // Every transfer paid a fresh address; the fee recipient may be new too.
+    let new_accounts = shard_accounts(&after, status.shard_count) - accounts_before;
+    assert!(
+        new_accounts == committed || new_accounts == committed + 1.0,
+        "{new_accounts} new accounts for {committed} transfers to fresh addresses"
+    );
 
     // No token is needed, only GET is served, and nothing secret is in the text.
     let text = client.get("/metrics").text();
@@ -263,27 +282,48 @@ fn metrics_agree_with_the_api_and_count_exactly_what_happened() {
         (405, "method_not_allowed")
     );
 
-    // The request id followed the batch into the `Sequencer`'s admission and commit log lines.
+    // The request id followed the batch through the services: the `Sequencer`'s admission,
+    // proposal and commit, every validator's vote and the shards' applies.
     let deadline = Instant::now() + Duration::from_secs(10);
-    let admission = "\"event\":\"admission\"";
-    let traced = format!("\"request_id\":\"{request_id}\"");
+    let traced = format!("\"{request_id}\"");
+    let events = ["admission", "proposal", "vote", "commit", "apply"];
     loop {
         let log = network.log();
-        let lines: Vec<&str> = log.lines().filter(|line| line.contains(&traced)).collect();
-        let admitted = lines.iter().any(|line| line.contains(admission));
-        let committed = log.lines().any(|line| {
-            line.contains("\"event\":\"commit\"") && line.contains(&format!("\"{request_id}\""))
-        });
-        if admitted && committed {
+        let traced_events: Vec<serde_json::Value> = log
+            .lines()
+            .filter(|line| line.contains(&traced))
+            .filter_map(|line| serde_json::from_str(&line[line.find('{')?..]).ok())
+            .collect();
+        let missing: Vec<&str> = events
+            .iter()
+            .copied()
+            .filter(|event| !traced_events.iter().any(|line| line["event"] == *event))
+            .collect();
+        if missing.is_empty() {
+            let signed = traced_events
+                .iter()
+                .any(|line| line["event"] == "vote" && line["signed"] == true);
+            assert!(signed, "a traced vote was signed: {traced_events:?}");
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "no admission and commit log lines with {request_id} (admitted {admitted}, \
-             committed {committed})"
+            "no {missing:?} log lines naming {request_id}"
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// The accounts every shard reports, summed.
+fn shard_accounts(samples: &BTreeMap<String, f64>, shard_count: u32) -> f64 {
+    (0..shard_count)
+        .map(|shard| {
+            present(
+                samples,
+                &format!("edgeledger_shard_accounts{{shard=\"{shard}\"}}"),
+            )
+        })
+        .sum()
 }
 
 /// The Grafana dashboard in `ops/grafana/edgeledger.json` queries only metric families the

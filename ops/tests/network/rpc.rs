@@ -620,10 +620,15 @@ fn json_rpc_answers_batches_and_refuses_bad_requests_with_standard_codes() {
     let again: Value = post(rpc_send(&first).as_bytes()).json();
     assert_eq!(code_of(&again), Some(-32000), "{again}");
     let stale = crate::harness::Transfers::new(&network).transfer(0, to, U256::from(6u64));
+    let counted = "edgeledger_transactions_rejected_total{reason=\"nonce_too_low\"}";
+    let before = crate::metrics::value(&crate::metrics::scrape(&network), counted);
     let refused: Value = post(rpc_send(&stale).as_bytes()).json();
     assert_eq!(code_of(&refused), Some(-32000), "{refused}");
     let message = refused["error"]["message"].as_str().unwrap_or_default();
     assert!(message.starts_with("nonce too low"), "{refused}");
+    // Refused by the JSON-RPC door itself, and counted like any refusal.
+    let after = crate::metrics::value(&crate::metrics::scrape(&network), counted);
+    assert_eq!(after - before, 1.0, "{counted}");
     assert_eq!(network.client.account(&network.address(0), false).nonce, 1);
 }
 
