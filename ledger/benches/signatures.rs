@@ -1,9 +1,15 @@
 //! The cost of admitting one transfer: decoding alone, decoding plus ecrecover (the front
 //! door), and decoding plus verification against a known key (validators).
+//!
+//! The same benchmarks run natively under criterion (`cargo bench -p ledger --bench
+//! signatures`) and compiled to wasm32 under Node, as the Workers run them, through
+//! wasm-bindgen-test's criterion port (`scripts/wasm-cargo bench -p ledger --bench signatures
+//! --target wasm32-unknown-unknown`): the wasm figures set the CPU bound of a transfer.
 
 use std::hint::black_box;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+#[cfg(not(target_arch = "wasm32"))]
+use criterion::Criterion;
 use ledger::signature::SecretKey;
 use ledger::transaction::{Transfer, TxKind, decode};
 use ledger::{Address, U256};
@@ -26,6 +32,10 @@ fn sample() -> (Vec<u8>, SecretKey) {
     (transfer.sign(&key).raw().to_vec(), key)
 }
 
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::Criterion;
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_bench)]
 fn signatures(criterion: &mut Criterion) {
     let (raw, key) = sample();
     let public_key = key.public_key();
@@ -48,5 +58,11 @@ fn signatures(criterion: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, signatures);
-criterion_main!(benches);
+#[cfg(not(target_arch = "wasm32"))]
+criterion::criterion_group!(benches, signatures);
+#[cfg(not(target_arch = "wasm32"))]
+criterion::criterion_main!(benches);
+
+/// On wasm32 the runner calls the benchmark itself; the binary needs a `main` all the same.
+#[cfg(target_arch = "wasm32")]
+fn main() {}

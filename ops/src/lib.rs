@@ -2,6 +2,7 @@
 //! and the end-to-end tests drive the local network through [`devnet`].
 
 pub mod backups;
+pub mod bench;
 pub mod client;
 pub mod commands;
 pub mod devnet;

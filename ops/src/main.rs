@@ -9,7 +9,7 @@ use ledger::archive::BackupIndex;
 use ledger::backup::BackupKey;
 use ops::backups::{self, AdminApi, OutputFormat, Source};
 use ops::commands::{balance, keys, send, status, watch};
-use ops::{devnet, download, progress};
+use ops::{bench, devnet, download, progress};
 
 /// The edgeledger operator tool.
 #[derive(Parser)]
@@ -52,6 +52,10 @@ enum Command {
     /// Signs and submits an EIP-1559 transfer with the sender's next nonce, then waits until
     /// it is committed or rejected.
     Send(send::SendArgs),
+    /// Measures committed transfers per second, submit-to-commit latency and CPU time against
+    /// a running chain (native and JSON-RPC batches, burst or at a sustained rate), optionally
+    /// side by side with anvil (`--against anvil`).
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -198,6 +202,7 @@ fn run(command: Command) -> Result<()> {
         } => keys::address(&args),
         Command::Balance(args) => balance::run(&args),
         Command::Send(args) => send::run(&args),
+        Command::Bench(args) => bench::run(&args),
     }
 }
 

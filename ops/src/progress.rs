@@ -26,6 +26,7 @@ const SPINNER_TEMPLATE: &str = "{spinner} {msg} ({elapsed})";
 const BYTES_TEMPLATE: &str =
     "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)";
 const BYTES_UNKNOWN_TEMPLATE: &str = "{spinner} {msg} {bytes} ({bytes_per_sec})";
+const COUNT_TEMPLATE: &str = "{spinner} {msg} [{bar:30}] {pos}/{len} ({per_sec}, {elapsed})";
 
 /// A spinner with `message` on stderr (hidden unless `draw`); finish it with
 /// `finish_and_clear`.
@@ -37,6 +38,17 @@ pub fn spinner(draw: bool, message: impl Into<Cow<'static, str>>) -> ProgressBar
         .with_style(style(SPINNER_TEMPLATE, ProgressStyle::default_spinner))
         .with_message(message);
     bar.enable_steady_tick(TICK_INTERVAL);
+    bar
+}
+
+/// A bar counting `total` things done (hidden unless `draw`); finish it with
+/// `finish_and_clear`.
+pub fn counter(draw: bool, total: u64, message: impl Into<Cow<'static, str>>) -> ProgressBar {
+    let bar = spinner(draw, message);
+    if !bar.is_hidden() {
+        bar.set_length(total);
+        bar.set_style(style(COUNT_TEMPLATE, ProgressStyle::default_bar).progress_chars("=> "));
+    }
     bar
 }
 
@@ -84,7 +96,12 @@ mod tests {
 
     #[test]
     fn the_templates_parse() {
-        for template in [SPINNER_TEMPLATE, BYTES_TEMPLATE, BYTES_UNKNOWN_TEMPLATE] {
+        for template in [
+            SPINNER_TEMPLATE,
+            BYTES_TEMPLATE,
+            BYTES_UNKNOWN_TEMPLATE,
+            COUNT_TEMPLATE,
+        ] {
             assert!(ProgressStyle::with_template(template).is_ok(), "{template}");
         }
     }
@@ -93,6 +110,7 @@ mod tests {
     fn nothing_is_drawn_for_scripts() {
         assert!(!drawn(true));
         assert!(spinner(false, "waiting").is_hidden());
+        assert!(counter(false, 10, "committed").is_hidden());
         let mut download = Download::new(false, "backup");
         download.update(10, Some(100));
         download.update(100, Some(100));

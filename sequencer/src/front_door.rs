@@ -204,22 +204,7 @@ pub(crate) async fn admit_traced(
         }
         Vec::new()
     } else {
-        let forwarded = verified.len();
-        let request = SubmitRequest {
-            transactions: verified,
-            refused,
-            request_id: Some(request_id.to_owned()),
-        };
-        let rulings: Vec<SubmissionResult> =
-            ask_sequencer_with(env, InternalCall::Submit, Some(wire::encode(&request))).await?;
-        if rulings.len() != forwarded {
-            return Err(internal(format!(
-                "the sequencer ruled on {} of {forwarded} transactions",
-                rulings.len()
-            ))
-            .into());
-        }
-        rulings
+        submit_verified(env, verified, refused, request_id).await?
     }
     .into_iter();
     Ok(results
@@ -227,6 +212,32 @@ pub(crate) async fn admit_traced(
         .map(|result| result.or_else(|| rulings.next()))
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| internal("a transaction lost its result"))?)
+}
+
+/// Forwards transactions whose senders were recovered here to the `Sequencer`, with the
+/// tally of those refused here (which it counts); its rulings, one per transaction, in order.
+pub(crate) async fn submit_verified(
+    env: &Env,
+    transactions: Vec<ledger::transaction::WireTx>,
+    refused: Vec<RefusalCount>,
+    request_id: &str,
+) -> Result<Vec<SubmissionResult>, ErrorAnswer> {
+    let forwarded = transactions.len();
+    let request = SubmitRequest {
+        transactions,
+        refused,
+        request_id: Some(request_id.to_owned()),
+    };
+    let rulings: Vec<SubmissionResult> =
+        ask_sequencer_with(env, InternalCall::Submit, Some(wire::encode(&request))).await?;
+    if rulings.len() != forwarded {
+        return Err(internal(format!(
+            "the sequencer ruled on {} of {forwarded} transactions",
+            rulings.len()
+        ))
+        .into());
+    }
+    Ok(rulings)
 }
 
 /// Tells the `Sequencer` about a submission refused here entirely, so its rejected counter

@@ -2,20 +2,22 @@
 //! with the same internal calls the v1 API uses, and [`ledger::rpc`] decides everything else
 //! (parsing, limits, shapes, error codes and messages).
 
-use ledger::api::{AccountAnswer, ErrorAnswer, SubmissionStatus};
+use std::collections::{BTreeMap, BTreeSet};
+
+use ledger::api::{AccountAnswer, ErrorAnswer, SubmissionResult, SubmissionStatus};
 use ledger::archive;
 use ledger::block::{CertifiedBlock, Receipt};
 use ledger::primitives::{Address, Hash};
 use ledger::rpc::{
     self, BlockTag, RpcBody, RpcEntry, RpcError, RpcRequest, RpcResponse, TxLocation,
 };
-use ledger::transaction;
+use ledger::transaction::{self, VerifiedTx};
 use ledger::wire::{FullBlockLookup, InternalCall, RawTxLookup, RefusalCount};
 use serde_json::Value;
 use worker::{Env, Request, Response};
 use worker_shell::{Chain, read_body};
 
-use crate::front_door::{account, admit_traced, archived_block, ask_sequencer, count_refusals};
+use crate::front_door::{account, archived_block, ask_sequencer, count_refusals, submit_verified};
 
 /// A JSON-RPC request: always HTTP 200 with JSON-RPC answers (errors included), as Ethereum
 /// nodes answer; a body too large to read is a JSON-RPC parse error too.
@@ -37,6 +39,19 @@ pub(crate) async fn handle(
         Ok(RpcBody::Batch(entries)) => (entries, true),
         Err(refusal) => return respond(&[refusal], false),
     };
+    // Every transaction of the batch is admitted together: one check of each sender and one
+    // call to the `Sequencer`, as a native batch is, rather than three calls per transaction.
+    let raws: Vec<Vec<u8>> = entries
+        .iter()
+        .filter_map(|entry| match entry {
+            RpcEntry::Call {
+                request: RpcRequest::SendRawTransaction { raw },
+                ..
+            } => Some(raw.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut sent = send_raw_all(env, chain, raws, request_id).await.into_iter();
     let mut responses = Vec::with_capacity(entries.len());
     for entry in entries {
         match entry {
@@ -44,7 +59,14 @@ pub(crate) async fn handle(
             // A notification is never answered, not even with an error.
             RpcEntry::IgnoredNotification => {}
             RpcEntry::Call { id, request } => {
-                let outcome = perform(env, chain, request, request_id).await;
+                let outcome = match request {
+                    RpcRequest::SendRawTransaction { .. } => sent.next().unwrap_or_else(|| {
+                        Err(RpcError::internal(
+                            "a transaction lost its result".to_owned(),
+                        ))
+                    }),
+                    other => perform(env, chain, other).await,
+                };
                 if let Some(id) = id {
                     responses.push(match outcome {
                         Ok(value) => RpcResponse::result(id, value),
@@ -68,12 +90,7 @@ fn respond(responses: &[RpcResponse], batch: bool) -> Result<Response, ErrorAnsw
 }
 
 /// One request's result. Failures of the chain's own services are -32603 internal errors.
-async fn perform(
-    env: &Env,
-    chain: &Chain,
-    request: RpcRequest,
-    request_id: &str,
-) -> Result<Value, RpcError> {
+async fn perform(env: &Env, chain: &Chain, request: RpcRequest) -> Result<Value, RpcError> {
     let config = &chain.context.config;
     match request {
         RpcRequest::ChainId => Ok(rpc::quantity(config.chain_id)),
@@ -98,7 +115,9 @@ async fn perform(
             latest_account(env, chain, address, block).await?;
             Ok(rpc::code())
         }
-        RpcRequest::SendRawTransaction { raw } => send_raw(env, chain, raw, request_id).await,
+        RpcRequest::SendRawTransaction { .. } => Err(RpcError::internal(
+            "eth_sendRawTransaction is admitted with its batch".to_owned(),
+        )),
         RpcRequest::GetTransactionByHash { hash } => transaction_by_hash(env, chain, hash).await,
         RpcRequest::GetTransactionReceipt { hash } => receipt(env, chain, hash).await,
         RpcRequest::GetBlockByNumber { block, full } => {
@@ -160,29 +179,96 @@ async fn latest_account(
     account(env, chain, address, false).await.map_err(internal)
 }
 
-/// `eth_sendRawTransaction`: the same admission as `POST /v1/tx`, plus the checks wallets
-/// expect at once (Ethereum nodes refuse these before queueing): a nonce already used and a
-/// sender who cannot pay `gas × max fee + value` from its committed balance.
-///
-/// Refusals made here are counted like the front door's (`edgeledger_transactions_rejected_total`).
-async fn send_raw(
+/// `eth_sendRawTransaction` for every transaction of a request, in order: the same admission
+/// as `POST /v1/txs`, plus the checks wallets expect at once (Ethereum nodes refuse these
+/// before queueing): a nonce already used and a sender who cannot pay `gas × max fee + value`
+/// from its committed balance. Each sender's account is read once, all at the same time, and
+/// the admissible transactions go to the `Sequencer` in one call. Refusals made here are
+/// counted like the front door's (`edgeledger_transactions_rejected_total`).
+async fn send_raw_all(
     env: &Env,
     chain: &Chain,
-    raw: Vec<u8>,
+    raws: Vec<Vec<u8>>,
     request_id: &str,
-) -> Result<Value, RpcError> {
-    if let Err((code, error)) = check_payable(env, chain, &raw).await {
-        if let Some(code) = code {
-            count_refusals(env, RefusalCount::tally([code]), request_id).await;
-        }
-        return Err(error);
+) -> Vec<Result<Value, RpcError>> {
+    if raws.is_empty() {
+        return Vec::new();
     }
-    let mut results = admit_traced(env, chain, vec![raw], request_id)
-        .await
-        .map_err(internal)?;
-    let result = results
-        .pop()
-        .ok_or_else(|| RpcError::internal("the sequencer answered no result".to_owned()))?;
+    let chain_id = chain.context.config.chain_id;
+    let mut outcomes: Vec<Option<Result<Value, RpcError>>> = raws.iter().map(|_| None).collect();
+    let mut refused: Vec<&'static str> = Vec::new();
+    let mut verified = Vec::new();
+    for (position, raw) in raws.iter().enumerate() {
+        match transaction::decode(raw, chain_id).and_then(|signed| signed.recover()) {
+            Ok(tx) => verified.push((position, tx)),
+            Err(rejection) => {
+                refused.push(rejection.code());
+                let reason = ledger::api::Reason::from(&rejection);
+                outcomes[position] = Some(Err(rpc::rejection_error(&reason)));
+            }
+        }
+    }
+    let accounts = sender_accounts(env, chain, verified.iter().map(|(_, tx)| tx.sender)).await;
+    let mut admissible = Vec::with_capacity(verified.len());
+    for (position, tx) in verified {
+        match check_payable(&tx, &accounts) {
+            Ok(()) => admissible.push((position, tx.to_wire())),
+            Err((code, error)) => {
+                refused.extend(code);
+                outcomes[position] = Some(Err(error));
+            }
+        }
+    }
+    let refusals = RefusalCount::tally(refused);
+    if admissible.is_empty() {
+        if !refusals.is_empty() {
+            count_refusals(env, refusals, request_id).await;
+        }
+    } else {
+        let (positions, transactions): (Vec<usize>, Vec<_>) = admissible.into_iter().unzip();
+        match submit_verified(env, transactions, refusals, request_id).await {
+            Ok(results) => {
+                for (position, result) in positions.into_iter().zip(results) {
+                    outcomes[position] = Some(submission_value(&result));
+                }
+            }
+            Err(error) => {
+                let error = internal(error);
+                for position in positions {
+                    outcomes[position] = Some(Err(error.clone()));
+                }
+            }
+        }
+    }
+    outcomes
+        .into_iter()
+        .map(|outcome| {
+            outcome.unwrap_or_else(|| {
+                Err(RpcError::internal(
+                    "the sequencer answered no result".to_owned(),
+                ))
+            })
+        })
+        .collect()
+}
+
+/// The committed account of each distinct sender, all asked at the same time.
+async fn sender_accounts(
+    env: &Env,
+    chain: &Chain,
+    senders: impl Iterator<Item = Address>,
+) -> BTreeMap<Address, Result<AccountAnswer, RpcError>> {
+    let senders: BTreeSet<Address> = senders.collect();
+    let answers =
+        futures_util::future::join_all(senders.iter().map(|sender| async move {
+            account(env, chain, *sender, false).await.map_err(internal)
+        }))
+        .await;
+    senders.into_iter().zip(answers).collect()
+}
+
+/// What `eth_sendRawTransaction` answers for the `Sequencer`'s ruling.
+fn submission_value(result: &SubmissionResult) -> Result<Value, RpcError> {
     match (&result.status, &result.reason) {
         // A transaction submitted again is idempotent: its hash, as for the first time.
         (SubmissionStatus::Accepted | SubmissionStatus::Duplicate, _) => {
@@ -195,24 +281,23 @@ async fn send_raw(
     }
 }
 
-/// Decodes and recovers `raw` and checks its sender could pay it now: the refusal's code
-/// (none for a failure of ours) and the JSON-RPC error otherwise.
-async fn check_payable(
-    env: &Env,
-    chain: &Chain,
-    raw: &[u8],
+/// Whether the sender of `tx` could pay it now: the refusal's code (none for a failure of
+/// ours) and the JSON-RPC error otherwise.
+fn check_payable(
+    tx: &VerifiedTx,
+    accounts: &BTreeMap<Address, Result<AccountAnswer, RpcError>>,
 ) -> Result<(), (Option<&'static str>, RpcError)> {
-    let config = &chain.context.config;
-    let verified = transaction::decode(raw, config.chain_id)
-        .and_then(|signed| signed.recover())
-        .map_err(|rejection| {
-            let error = rpc::rejection_error(&ledger::api::Reason::from(&rejection));
-            (Some(rejection.code()), error)
-        })?;
-    let sender = account(env, chain, verified.sender, false)
-        .await
-        .map_err(|error| (None, internal(error)))?;
-    let transfer = verified.transfer();
+    let sender = match accounts.get(&tx.sender) {
+        Some(Ok(sender)) => sender,
+        Some(Err(error)) => return Err((None, error.clone())),
+        None => {
+            return Err((
+                None,
+                RpcError::internal("the sender was not read".to_owned()),
+            ));
+        }
+    };
+    let transfer = tx.transfer();
     if transfer.nonce < sender.nonce {
         let error = rpc::nonce_too_low(sender.nonce, transfer.nonce);
         return Err((Some("nonce_too_low"), error));

@@ -11,6 +11,7 @@
 #![allow(unreachable_pub, reason = "helper modules of one test binary")]
 
 mod archive;
+mod bench;
 mod client;
 mod dashboard;
 mod harness;

@@ -413,23 +413,8 @@ impl Cast {
 
 /// The cast binary from `@foundry-rs/cast`'s package for this platform, else its Node wrapper.
 fn cast_binary() -> PathBuf {
-    let os = match std::env::consts::OS {
-        "macos" => "darwin",
-        other => other,
-    };
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
-    let root = ops::devnet::repository_root();
-    let native = root.join(format!(
-        "node_modules/@foundry-rs/cast-{os}-{arch}/bin/cast"
-    ));
-    if native.is_file() {
-        return native;
-    }
-    repository_file("node_modules/.bin/cast", "cast (npm @foundry-rs/cast)")
+    ops::bench::anvil::foundry_binary(&ops::devnet::repository_root(), "cast")
+        .unwrap_or_else(|error| panic!("{error:#}"))
 }
 
 /// Node.js, which must be on the PATH.

@@ -1,0 +1,898 @@
+//! `ops bench`: how fast a chain commits value transfers, measured from outside as a client
+//! sees it, optionally side by side with anvil in the same run.
+//!
+//! A run signs every transfer first (the clock does not count signing), then submits them
+//! over several connections, either as fast as the chain takes them (*burst*) or at a fixed
+//! offered rate for a fixed time (*sustained*, `--rate` and `--duration-secs`), while an
+//! observer polls the chain's blocks over JSON-RPC and notes when each transaction first
+//! appears in one. It reports:
+//!
+//! - committed transfers per second, from the first send to the last commit seen;
+//! - submit-to-commit latency p50/p95/p99 (send time, or in sustained mode the scheduled send
+//!   time, to the poll that saw its block; the poll interval bounds the error);
+//! - the blocks that carried transactions and their average size;
+//! - the CPU time the chain's processes used (`/proc`: every `workerd` process for
+//!   edgeledger, the anvil process), per transfer too, and the client's own.
+//!
+//! The same JSON-RPC workload can run against anvil started on loopback (`--against anvil`)
+//! with one-second blocks and a gas limit no run fills; the report gives edgeledger's rate
+//! over anvil's.
+
+pub mod anvil;
+pub mod stats;
+pub mod target;
+pub mod workload;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use indicatif::ProgressBar;
+use ledger::primitives::{Address, Hash};
+use ledger::signature::SecretKey;
+use serde::Serialize;
+
+use self::stats::{CpuMeter, Percentiles, per_second};
+use self::target::{Native, Rpc, Submitted};
+use self::workload::SignedTx;
+use crate::client::DEFAULT_URL;
+use crate::commands::{aligned, print_json};
+use crate::progress;
+
+/// How often the observer asks for the head.
+const POLL_INTERVAL: Duration = Duration::from_millis(25);
+
+/// Ticks per second of the sustained mode's pacer.
+const PACER_TICKS_PER_SECOND: u32 = 10;
+
+/// The most refusal reasons a report lists.
+const REFUSAL_REASONS_MAX: usize = 8;
+
+/// How transfers are submitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    /// Edgeledger's MessagePack batches (`POST /v1/txs`).
+    Native,
+    /// Ethereum JSON-RPC batches of `eth_sendRawTransaction`.
+    JsonRpc,
+    /// Both, one run each (edgeledger only).
+    Both,
+}
+
+/// A chain to compare with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Reference {
+    /// anvil from npm (`@foundry-rs/anvil`), started on loopback for the run.
+    Anvil,
+}
+
+/// `ops bench`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// The chain's API (a running local network: `scripts/net.sh`).
+    #[arg(long, default_value = DEFAULT_URL)]
+    pub url: String,
+    /// Transfers per run.
+    #[arg(long, default_value_t = 20_000)]
+    pub transactions: usize,
+    /// Senders: up to 20 are the development accounts; more are keys derived from `--seed`,
+    /// funded by the development accounts first.
+    #[arg(long, default_value_t = 20)]
+    pub senders: usize,
+    /// How to submit.
+    #[arg(long, value_enum, default_value_t = Protocol::Both)]
+    pub protocol: Protocol,
+    /// Transactions per native batch.
+    #[arg(long, default_value_t = 1_000)]
+    pub batch: usize,
+    /// Transactions per JSON-RPC batch (edgeledger takes at most 100).
+    #[arg(long, default_value_t = 100)]
+    pub rpc_batch: usize,
+    /// Concurrent connections submitting.
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    /// Sustained mode: offered transfers per second (with `--duration-secs`).
+    #[arg(long, requires = "duration_secs")]
+    pub rate: Option<u32>,
+    /// Sustained mode: how long to offer `--rate`, in seconds (transactions = rate × time).
+    #[arg(long, requires = "rate")]
+    pub duration_secs: Option<u32>,
+    /// Also run the JSON-RPC workload against this chain and report the ratio.
+    #[arg(long, value_enum)]
+    pub against: Option<Reference>,
+    /// Seed of derived senders and recipients.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Longest wait for every transfer to commit, in seconds.
+    #[arg(long, default_value_t = 600)]
+    pub timeout_secs: u64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What one run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// `edgeledger` or `anvil`.
+    pub chain: String,
+    /// How transfers were submitted.
+    pub protocol: Protocol,
+    /// The offered rate, in sustained mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offered_per_second: Option<u32>,
+    /// Transfers submitted.
+    pub submitted: usize,
+    /// Of those, refused at submission.
+    pub refused: usize,
+    /// Refusals by reason (the most frequent few).
+    pub refusals: BTreeMap<String, usize>,
+    /// Transfers seen in blocks.
+    pub committed: usize,
+    /// Seconds from the first send to the last commit seen.
+    pub elapsed_seconds: f64,
+    /// Committed transfers per second over that time.
+    pub committed_per_second: f64,
+    /// Submit-to-commit latency.
+    pub latency: Option<Percentiles>,
+    /// Blocks that carried transactions.
+    pub blocks: u64,
+    /// Their average number of transactions.
+    pub average_block_transactions: f64,
+    /// CPU seconds the chain's processes used during the run (`None`: not measurable here).
+    pub chain_cpu_seconds: Option<f64>,
+    /// Of that, per committed transfer, in milliseconds.
+    pub chain_cpu_ms_per_transfer: Option<f64>,
+    /// CPU seconds this client used while submitting and waiting.
+    pub client_cpu_seconds: Option<f64>,
+}
+
+/// Everything `ops bench` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    /// Each run, in order.
+    pub runs: Vec<RunReport>,
+    /// Edgeledger's JSON-RPC rate over anvil's, when compared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub json_rpc_ratio_to_anvil: Option<f64>,
+    /// Edgeledger's native rate over anvil's, when compared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub native_ratio_to_anvil: Option<f64>,
+}
+
+/// Runs `ops bench`.
+pub fn run(args: &BenchArgs) -> Result<()> {
+    check_args(args)?;
+    let draw = progress::drawn(args.json);
+    let protocols = match args.protocol {
+        Protocol::Both => vec![Protocol::Native, Protocol::JsonRpc],
+        one => vec![one],
+    };
+    let base = args.url.trim_end_matches('/').to_owned();
+    let edgeledger = Chain {
+        name: "edgeledger",
+        rpc: Rpc::new(&format!("{base}/rpc")),
+        native: Some(Native::new(&base)),
+        processes: stats::processes_named("workerd"),
+    };
+    let mut runs = Vec::new();
+    for protocol in protocols {
+        runs.push(bench_chain(&edgeledger, protocol, args, draw)?);
+    }
+    if let Some(Reference::Anvil) = args.against {
+        let anvil = anvil::Anvil::start(&crate::devnet::repository_root())?;
+        let chain = Chain {
+            name: "anvil",
+            rpc: Rpc::new(anvil.url()),
+            native: None,
+            processes: vec![anvil.pid()],
+        };
+        runs.push(bench_chain(&chain, Protocol::JsonRpc, args, draw)?);
+    }
+    let report = compare(runs);
+    if args.json {
+        print_json(&report)
+    } else {
+        print!("{}", summary(&report));
+        Ok(())
+    }
+}
+
+fn check_args(args: &BenchArgs) -> Result<()> {
+    ensure!(
+        args.transactions > 0 || args.rate.is_some(),
+        "--transactions must be at least 1"
+    );
+    ensure!(args.connections > 0, "--connections must be at least 1");
+    ensure!(
+        (1..=ledger::limits::BATCH_TXS_MAX).contains(&args.batch),
+        "--batch takes 1 to {}",
+        ledger::limits::BATCH_TXS_MAX
+    );
+    ensure!(
+        (1..=ledger::rpc::RPC_BATCH_MAX).contains(&args.rpc_batch),
+        "--rpc-batch takes 1 to {}",
+        ledger::rpc::RPC_BATCH_MAX
+    );
+    if let Some(rate) = args.rate {
+        ensure!(rate > 0, "--rate must be at least 1");
+    }
+    if args.duration_secs == Some(0) {
+        bail!("--duration-secs must be at least 1");
+    }
+    Ok(())
+}
+
+/// A chain under test.
+struct Chain {
+    name: &'static str,
+    rpc: Rpc,
+    native: Option<Native>,
+    /// Its processes, for CPU time.
+    processes: Vec<u32>,
+}
+
+/// Prepares and measures one run on `chain`.
+fn bench_chain(
+    chain: &Chain,
+    protocol: Protocol,
+    args: &BenchArgs,
+    draw: bool,
+) -> Result<RunReport> {
+    let chain_id = chain
+        .rpc
+        .chain_id()
+        .with_context(|| format!("reaching {}", chain.name))?;
+    let count = match (args.rate, args.duration_secs) {
+        (Some(rate), Some(seconds)) => rate as usize * seconds as usize,
+        _ => args.transactions,
+    };
+    let keys = workload::senders(args.senders, args.seed)?;
+    if workload::needs_funding(args.senders) {
+        fund(
+            chain,
+            chain_id,
+            &keys,
+            count.div_ceil(keys.len()),
+            args,
+            draw,
+        )?;
+    }
+    let addresses: Vec<Address> = keys.iter().map(|key| key.public_key().address()).collect();
+    let nonces = chain.rpc.next_nonces(&addresses)?;
+    let senders: Vec<(SecretKey, u64)> = keys.into_iter().zip(nonces).collect();
+    let bar = progress::counter(draw, count as u64, format!("{}: signing", chain.name));
+    let signed = workload::sign_transfers(
+        chain_id,
+        &senders,
+        &workload::recipients(args.seed),
+        count,
+        |done| bar.set_position(done as u64),
+    )?;
+    bar.finish_and_clear();
+    let batch = match protocol {
+        Protocol::Native => args.batch,
+        Protocol::JsonRpc | Protocol::Both => args.rpc_batch,
+    };
+    let plan = Plan {
+        signed,
+        batch,
+        connections: args.connections,
+        pace: args.rate,
+        timeout: Duration::from_secs(args.timeout_secs),
+    };
+    let label = format!("{}: {} committed", chain.name, protocol_name(protocol));
+    let measured = measure(chain, protocol, &plan, draw, label)?;
+    Ok(measured.report(chain.name, protocol, args.rate))
+}
+
+/// Pays each of `keys` enough for `transfers_each` benchmark transfers, from the
+/// development accounts, and waits until every payment is committed.
+fn fund(
+    chain: &Chain,
+    chain_id: u64,
+    keys: &[SecretKey],
+    transfers_each: usize,
+    args: &BenchArgs,
+    draw: bool,
+) -> Result<()> {
+    let funders = workload::senders(crate::devnet::keys::DEVELOPMENT_ACCOUNT_COUNT, args.seed)?;
+    let funder_addresses: Vec<Address> = funders
+        .iter()
+        .map(|key| key.public_key().address())
+        .collect();
+    let mut nonces = chain.rpc.next_nonces(&funder_addresses)?;
+    let amount = workload::funding_per_sender(transfers_each);
+    let signed: Vec<SignedTx> = keys
+        .iter()
+        .enumerate()
+        .map(|(index, key)| {
+            let funder = index % funders.len();
+            let nonce = nonces[funder];
+            nonces[funder] += 1;
+            let transfer = workload::transfer(chain_id, nonce, key.public_key().address(), amount);
+            let signed = transfer.sign(&funders[funder]);
+            SignedTx {
+                raw: signed.raw().to_vec(),
+                hash: signed.hash(),
+            }
+        })
+        .collect();
+    let plan = Plan {
+        signed,
+        batch: args.rpc_batch,
+        connections: 1,
+        pace: None,
+        timeout: Duration::from_secs(args.timeout_secs),
+    };
+    let label = format!("{}: funding {} senders", chain.name, keys.len());
+    let measured = measure(chain, Protocol::JsonRpc, &plan, draw, label)?;
+    ensure!(
+        measured.committed.len() == keys.len(),
+        "only {} of {} funding transfers committed ({} refused: {:?})",
+        measured.committed.len(),
+        keys.len(),
+        measured.refused.len(),
+        measured.refused.values().take(3).collect::<Vec<_>>()
+    );
+    Ok(())
+}
+
+fn protocol_name(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Native => "native",
+        Protocol::JsonRpc | Protocol::Both => "json-rpc",
+    }
+}
+
+/// What to send and how.
+struct Plan {
+    signed: Vec<SignedTx>,
+    batch: usize,
+    connections: usize,
+    /// Offered transfers per second (sustained), or `None` for as fast as accepted.
+    pace: Option<u32>,
+    timeout: Duration,
+}
+
+/// A batch to send: which transactions, and when it was due (sustained mode).
+struct Job {
+    range: std::ops::Range<usize>,
+    due: Option<Instant>,
+}
+
+/// What one run saw.
+struct Measured {
+    submitted: usize,
+    /// When each transaction was sent (or due), by index.
+    sent_at: Vec<Option<Instant>>,
+    /// Refusals by index.
+    refused: BTreeMap<usize, String>,
+    /// When each committed transaction's block was first seen, by index.
+    committed: HashMap<usize, Instant>,
+    blocks: u64,
+    block_transactions: usize,
+    chain_cpu: Option<Duration>,
+    client_cpu: Option<Duration>,
+}
+
+/// Submits `plan` to `chain` and watches it commit.
+fn measure(
+    chain: &Chain,
+    protocol: Protocol,
+    plan: &Plan,
+    draw: bool,
+    label: String,
+) -> Result<Measured> {
+    let start_height = chain.rpc.head()?;
+    let index_of: HashMap<Hash, usize> = plan
+        .signed
+        .iter()
+        .enumerate()
+        .map(|(index, tx)| (tx.hash, index))
+        .collect();
+    let chain_meter = CpuMeter::start(&chain.processes);
+    let client_meter = CpuMeter::start(&[std::process::id()]);
+    let refused_count = AtomicUsize::new(0);
+    let submitting_failed = AtomicBool::new(false);
+    let bar = progress::counter(draw, plan.signed.len() as u64, label);
+    let (sent, observed) = std::thread::scope(|scope| {
+        let observer = scope.spawn(|| {
+            observe(
+                &chain.rpc,
+                start_height,
+                &index_of,
+                &refused_count,
+                &submitting_failed,
+                plan.timeout,
+                &bar,
+            )
+        });
+        let sent = submit(chain, protocol, plan, &refused_count);
+        if sent.is_err() {
+            submitting_failed.store(true, Ordering::SeqCst);
+        }
+        (sent, observer.join())
+    });
+    bar.finish_and_clear();
+    let (sent_at, refused) = sent?;
+    let observed = observed.map_err(|_| anyhow::anyhow!("the observer panicked"))??;
+    Ok(Measured {
+        submitted: plan.signed.len(),
+        sent_at,
+        refused,
+        committed: observed.committed,
+        blocks: observed.blocks,
+        block_transactions: observed.block_transactions,
+        chain_cpu: chain_meter.measures_anything().then(|| chain_meter.used()),
+        client_cpu: client_meter
+            .measures_anything()
+            .then(|| client_meter.used()),
+    })
+}
+
+type Sent = (Vec<Option<Instant>>, BTreeMap<usize, String>);
+
+/// Sends every batch of `plan` over `plan.connections` connections: queued at once, or by the
+/// pacer at the offered rate. Returns when each was sent and what was refused.
+fn submit(
+    chain: &Chain,
+    protocol: Protocol,
+    plan: &Plan,
+    refused_count: &AtomicUsize,
+) -> Result<Sent> {
+    let (jobs, receiver) = mpsc::channel::<Job>();
+    let receiver = Arc::new(Mutex::new(receiver));
+    let results = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..plan.connections)
+            .map(|_| {
+                let receiver = Arc::clone(&receiver);
+                scope.spawn(move || {
+                    send_jobs(chain, protocol, &plan.signed, &receiver, refused_count)
+                })
+            })
+            .collect();
+        let scheduled = schedule(plan, &jobs);
+        drop(jobs);
+        let results: Vec<_> = workers.into_iter().map(|worker| worker.join()).collect();
+        (scheduled, results)
+    });
+    let (scheduled, results) = results;
+    scheduled?;
+    let mut sent_at = vec![None; plan.signed.len()];
+    let mut refused = BTreeMap::new();
+    for result in results {
+        let (times, refusals) = result.map_err(|_| anyhow::anyhow!("a submitter panicked"))??;
+        for (index, at) in times {
+            sent_at[index] = Some(at);
+        }
+        refused.extend(refusals);
+    }
+    Ok((sent_at, refused))
+}
+
+/// Queues the batches: all at once, or paced (`PACER_TICKS_PER_SECOND` batches a second of
+/// `rate / ticks` transfers each, every one due at its tick).
+fn schedule(plan: &Plan, jobs: &mpsc::Sender<Job>) -> Result<()> {
+    let total = plan.signed.len();
+    let Some(rate) = plan.pace else {
+        for start in (0..total).step_by(plan.batch) {
+            jobs.send(Job {
+                range: start..(start + plan.batch).min(total),
+                due: None,
+            })?;
+        }
+        return Ok(());
+    };
+    let started = Instant::now();
+    let tick = Duration::from_secs(1) / PACER_TICKS_PER_SECOND;
+    let mut sent = 0;
+    let mut ticks = 0u32;
+    while sent < total {
+        ticks += 1;
+        let due = started + tick * ticks;
+        // Cumulative, so rounding never drifts from the offered rate.
+        let owed =
+            ((u64::from(rate) * u64::from(ticks)) / u64::from(PACER_TICKS_PER_SECOND)) as usize;
+        let until = owed.min(total);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        while sent < until {
+            let end = until.min(sent + plan.batch);
+            jobs.send(Job {
+                range: sent..end,
+                due: Some(due),
+            })?;
+            sent = end;
+        }
+    }
+    Ok(())
+}
+
+type WorkerResult = Result<(Vec<(usize, Instant)>, Vec<(usize, String)>)>;
+
+/// One connection: sends the jobs it takes until there are none left.
+fn send_jobs(
+    chain: &Chain,
+    protocol: Protocol,
+    signed: &[SignedTx],
+    receiver: &Mutex<mpsc::Receiver<Job>>,
+    refused_count: &AtomicUsize,
+) -> WorkerResult {
+    let mut times = Vec::new();
+    let mut refusals = Vec::new();
+    loop {
+        let job = {
+            let receiver = receiver
+                .lock()
+                .map_err(|_| anyhow::anyhow!("a poisoned queue"))?;
+            receiver.recv()
+        };
+        let Ok(job) = job else {
+            return Ok((times, refusals));
+        };
+        let raws: Vec<&[u8]> = signed[job.range.clone()]
+            .iter()
+            .map(|tx| tx.raw.as_slice())
+            .collect();
+        let at = job.due.unwrap_or_else(Instant::now);
+        let outcome = match (protocol, &chain.native) {
+            (Protocol::Native, Some(native)) => native.submit_batch(&raws),
+            (Protocol::Native, None) => bail!("{} has no native API", chain.name),
+            (Protocol::JsonRpc | Protocol::Both, _) => chain.rpc.send_raw_batch(&raws),
+        };
+        // A batch the chain could not take at all is refused as a whole (and counted so).
+        let outcome = outcome
+            .unwrap_or_else(|error| vec![Submitted::Refused(format!("{error:#}")); raws.len()]);
+        for (index, submitted) in job.range.zip(outcome) {
+            times.push((index, at));
+            if let Submitted::Refused(reason) = submitted {
+                refusals.push((index, reason));
+                refused_count.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+/// What the observer saw.
+struct Observed {
+    committed: HashMap<usize, Instant>,
+    blocks: u64,
+    block_transactions: usize,
+}
+
+/// Polls the head and reads each new block, noting when each expected transaction first
+/// appears, until all that were not refused are in, submitting failed, or `timeout`.
+fn observe(
+    rpc: &Rpc,
+    start_height: u64,
+    index_of: &HashMap<Hash, usize>,
+    refused_count: &AtomicUsize,
+    submitting_failed: &AtomicBool,
+    timeout: Duration,
+    bar: &ProgressBar,
+) -> Result<Observed> {
+    let deadline = Instant::now() + timeout;
+    let mut committed = HashMap::with_capacity(index_of.len());
+    let mut read_through = start_height;
+    let mut blocks = 0;
+    let mut block_transactions = 0;
+    loop {
+        let settled = committed.len() + refused_count.load(Ordering::SeqCst) >= index_of.len();
+        if settled || submitting_failed.load(Ordering::SeqCst) {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "after {} s, {} of {} transfers committed ({} refused)",
+                timeout.as_secs(),
+                committed.len(),
+                index_of.len(),
+                refused_count.load(Ordering::SeqCst)
+            );
+        }
+        let head = rpc.head()?;
+        let seen_at = Instant::now();
+        for height in read_through + 1..=head {
+            let hashes = rpc.block_transactions(height)?;
+            if !hashes.is_empty() {
+                blocks += 1;
+                block_transactions += hashes.len();
+            }
+            for hash in hashes {
+                if let Some(index) = index_of.get(&hash) {
+                    committed.entry(*index).or_insert(seen_at);
+                }
+            }
+        }
+        read_through = head;
+        bar.set_position(committed.len() as u64);
+        std::thread::sleep(POLL_INTERVAL);
+    }
+    Ok(Observed {
+        committed,
+        blocks,
+        block_transactions,
+    })
+}
+
+impl Measured {
+    fn report(&self, chain: &str, protocol: Protocol, offered: Option<u32>) -> RunReport {
+        let first_sent = self.sent_at.iter().flatten().min().copied();
+        let last_commit = self.committed.values().max().copied();
+        let elapsed = match (first_sent, last_commit) {
+            (Some(first), Some(last)) => last.saturating_duration_since(first),
+            _ => Duration::ZERO,
+        };
+        let latencies: Vec<Duration> = self
+            .committed
+            .iter()
+            .filter_map(|(index, at)| {
+                Some(at.saturating_duration_since((*self.sent_at.get(*index)?)?))
+            })
+            .collect();
+        let committed = self.committed.len();
+        let chain_cpu = self.chain_cpu.map(|cpu| cpu.as_secs_f64());
+        RunReport {
+            chain: chain.to_owned(),
+            protocol: match protocol {
+                Protocol::Both => Protocol::JsonRpc,
+                one => one,
+            },
+            offered_per_second: offered,
+            submitted: self.submitted,
+            refused: self.refused.len(),
+            refusals: top_reasons(self.refused.values()),
+            committed,
+            elapsed_seconds: elapsed.as_secs_f64(),
+            committed_per_second: per_second(committed, elapsed),
+            latency: Percentiles::of(&latencies),
+            blocks: self.blocks,
+            average_block_transactions: if self.blocks == 0 {
+                0.0
+            } else {
+                self.block_transactions as f64 / self.blocks as f64
+            },
+            chain_cpu_seconds: chain_cpu,
+            chain_cpu_ms_per_transfer: chain_cpu
+                .filter(|_| committed > 0)
+                .map(|cpu| cpu * 1000.0 / committed as f64),
+            client_cpu_seconds: self.client_cpu.map(|cpu| cpu.as_secs_f64()),
+        }
+    }
+}
+
+/// The most frequent refusal reasons with their counts.
+fn top_reasons<'a>(reasons: impl Iterator<Item = &'a String>) -> BTreeMap<String, usize> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for reason in reasons {
+        *counts.entry(reason.as_str()).or_default() += 1;
+    }
+    let mut ranked: Vec<(&str, usize)> = counts.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    ranked
+        .into_iter()
+        .take(REFUSAL_REASONS_MAX)
+        .map(|(reason, count)| (reason.to_owned(), count))
+        .collect()
+}
+
+/// The report with edgeledger's rates over anvil's, when anvil ran.
+fn compare(runs: Vec<RunReport>) -> BenchReport {
+    let rate = |chain: &str, protocol: Protocol| {
+        runs.iter()
+            .find(|run| run.chain == chain && run.protocol == protocol)
+            .map(|run| run.committed_per_second)
+    };
+    let anvil = rate("anvil", Protocol::JsonRpc).filter(|rate| *rate > 0.0);
+    let ratio = |protocol| Some(rate("edgeledger", protocol)? / anvil?);
+    BenchReport {
+        json_rpc_ratio_to_anvil: ratio(Protocol::JsonRpc),
+        native_ratio_to_anvil: ratio(Protocol::Native),
+        runs,
+    }
+}
+
+/// The report for people: one block of rows per run, then the ratios.
+pub fn summary(report: &BenchReport) -> String {
+    let mut out = String::new();
+    for run in &report.runs {
+        let mut rows = vec![(
+            "run",
+            format!(
+                "{} over {}{}",
+                run.chain,
+                protocol_name(run.protocol),
+                run.offered_per_second
+                    .map(|rate| format!(", offered {rate}/s"))
+                    .unwrap_or_default()
+            ),
+        )];
+        rows.push((
+            "committed",
+            format!(
+                "{} of {} ({} refused)",
+                run.committed, run.submitted, run.refused
+            ),
+        ));
+        rows.push((
+            "throughput",
+            format!(
+                "{:.0} transfers/s over {:.2} s",
+                run.committed_per_second, run.elapsed_seconds
+            ),
+        ));
+        if let Some(latency) = &run.latency {
+            rows.push((
+                "latency",
+                format!(
+                    "p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+                    latency.p50_ms, latency.p95_ms, latency.p99_ms, latency.max_ms
+                ),
+            ));
+        }
+        rows.push((
+            "blocks",
+            format!(
+                "{} with transactions, {:.1} per block on average",
+                run.blocks, run.average_block_transactions
+            ),
+        ));
+        if let (Some(cpu), Some(per)) = (run.chain_cpu_seconds, run.chain_cpu_ms_per_transfer) {
+            rows.push((
+                "chain CPU",
+                format!(
+                    "{cpu:.2} s ({per:.3} ms per transfer, {:.2} cores)",
+                    cpu / run.elapsed_seconds.max(f64::MIN_POSITIVE)
+                ),
+            ));
+        }
+        if let Some(cpu) = run.client_cpu_seconds {
+            rows.push(("client CPU", format!("{cpu:.2} s")));
+        }
+        for (reason, count) in &run.refusals {
+            rows.push(("refused", format!("{count} × {reason}")));
+        }
+        out.push_str(&aligned(&rows));
+        out.push('\n');
+    }
+    for (what, ratio) in [
+        ("JSON-RPC vs anvil", report.json_rpc_ratio_to_anvil),
+        ("native vs anvil", report.native_ratio_to_anvil),
+    ] {
+        if let Some(ratio) = ratio {
+            out.push_str(&format!(
+                "{what}: {ratio:.2}× anvil's committed transfers per second\n"
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    fn run(chain: &str, protocol: Protocol, rate: f64) -> RunReport {
+        RunReport {
+            chain: chain.to_owned(),
+            protocol,
+            offered_per_second: None,
+            submitted: 10,
+            refused: 0,
+            refusals: BTreeMap::new(),
+            committed: 10,
+            elapsed_seconds: 1.0,
+            committed_per_second: rate,
+            latency: None,
+            blocks: 1,
+            average_block_transactions: 10.0,
+            chain_cpu_seconds: None,
+            chain_cpu_ms_per_transfer: None,
+            client_cpu_seconds: None,
+        }
+    }
+
+    #[test]
+    fn ratios_compare_each_protocol_with_anvil() {
+        let report = compare(vec![
+            run("edgeledger", Protocol::Native, 3000.0),
+            run("edgeledger", Protocol::JsonRpc, 1500.0),
+            run("anvil", Protocol::JsonRpc, 4000.0),
+        ]);
+        assert_eq!(report.native_ratio_to_anvil, Some(0.75));
+        assert_eq!(report.json_rpc_ratio_to_anvil, Some(0.375));
+        let text = summary(&report);
+        assert!(text.contains("JSON-RPC vs anvil: 0.38× anvil"), "{text}");
+        let alone = compare(vec![run("edgeledger", Protocol::Native, 3000.0)]);
+        assert_eq!(alone.native_ratio_to_anvil, None);
+        let stalled = compare(vec![
+            run("edgeledger", Protocol::JsonRpc, 10.0),
+            run("anvil", Protocol::JsonRpc, 0.0),
+        ]);
+        assert_eq!(
+            stalled.json_rpc_ratio_to_anvil, None,
+            "no ratio over a stalled anvil"
+        );
+    }
+
+    #[test]
+    fn a_report_times_from_the_first_send_to_the_last_commit() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let measured = Measured {
+            submitted: 4,
+            sent_at: vec![Some(at(0)), Some(at(0)), Some(at(100)), Some(at(100))],
+            refused: BTreeMap::from([(3, "nonce_too_low".to_owned())]),
+            committed: HashMap::from([(0, at(200)), (1, at(300)), (2, at(500))]),
+            blocks: 2,
+            block_transactions: 3,
+            chain_cpu: Some(Duration::from_millis(600)),
+            client_cpu: None,
+        };
+        let report = measured.report("edgeledger", Protocol::Native, None);
+        assert_eq!((report.committed, report.refused), (3, 1));
+        assert_eq!(
+            report.refusals,
+            BTreeMap::from([("nonce_too_low".to_owned(), 1)])
+        );
+        assert!((report.elapsed_seconds - 0.5).abs() < 1e-9);
+        assert!((report.committed_per_second - 6.0).abs() < 1e-6);
+        let latency = report.latency.expect("latencies");
+        assert_eq!((latency.p50_ms, latency.max_ms), (300.0, 400.0));
+        assert!((report.average_block_transactions - 1.5).abs() < 1e-9);
+        assert!((report.chain_cpu_ms_per_transfer.expect("cpu") - 200.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn reasons_are_ranked_by_count() {
+        let reasons: Vec<String> = ["b", "a", "b", "c", "b", "a"]
+            .iter()
+            .map(|r| (*r).to_owned())
+            .collect();
+        let top = top_reasons(reasons.iter());
+        assert_eq!(
+            top,
+            BTreeMap::from([
+                ("a".to_owned(), 2),
+                ("b".to_owned(), 3),
+                ("c".to_owned(), 1)
+            ])
+        );
+    }
+
+    #[test]
+    fn the_pacer_offers_the_rate_in_ticks() {
+        let signed: Vec<SignedTx> = (0..25)
+            .map(|index| SignedTx {
+                raw: vec![index as u8],
+                hash: Hash([index as u8; 32]),
+            })
+            .collect();
+        let plan = Plan {
+            signed,
+            batch: 4,
+            connections: 1,
+            pace: Some(100),
+            timeout: Duration::from_secs(1),
+        };
+        let (jobs, receiver) = mpsc::channel();
+        let started = Instant::now();
+        schedule(&plan, &jobs).expect("schedules");
+        drop(jobs);
+        let queued: Vec<Job> = receiver.iter().collect();
+        // 100/s in ticks of 100 ms: 10 a tick, in batches of at most 4: 4+4+2, 4+4+2, 4+1.
+        let sizes: Vec<usize> = queued.iter().map(|job| job.range.len()).collect();
+        assert_eq!(sizes, vec![4, 4, 2, 4, 4, 2, 4, 1]);
+        let covered: HashSet<usize> = queued.iter().flat_map(|job| job.range.clone()).collect();
+        assert_eq!(covered.len(), 25);
+        let last_due = queued.last().and_then(|job| job.due).expect("paced");
+        assert!(last_due.duration_since(started) >= Duration::from_millis(300));
+    }
+}

@@ -1,0 +1,286 @@
+//! The chains a benchmark talks to: Ethereum JSON-RPC (which edgeledger and anvil both
+//! speak, so the same code submits to and watches both) and edgeledger's native MessagePack
+//! batches (`POST /v1/txs`).
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use ledger::api::{BatchAnswer, SubmissionStatus};
+use ledger::primitives::{Address, Hash, to_hex};
+use serde_json::{Value, json};
+
+/// How long one benchmark request may take (a batch of thousands waits for its admission).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Largest answer read: a block's transaction hashes, or a batch's results.
+const ANSWER_BYTES_MAX: u64 = 64 * 1024 * 1024;
+
+/// What became of one submitted transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitted {
+    /// Queued (or already known: a resend is idempotent).
+    Accepted,
+    /// Refused, with the chain's reason.
+    Refused(String),
+}
+
+/// A chain's JSON-RPC endpoint.
+#[derive(Debug, Clone)]
+pub struct Rpc {
+    url: String,
+    agent: ureq::Agent,
+}
+
+impl Rpc {
+    /// The endpoint at `url` (edgeledger answers on `/` and `/rpc`).
+    pub fn new(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            agent: agent(),
+        }
+    }
+
+    /// One call's result (a JSON-RPC error is an error).
+    pub fn call(&self, method: &str, params: Value) -> Result<Value> {
+        let request = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let answer = self.post(&request)?;
+        result_of(&answer).with_context(|| format!("{method} at {}", self.url))
+    }
+
+    /// A batch of calls, answered in order (matched by id), each its result or error.
+    pub fn batch(&self, calls: &[(&str, Value)]) -> Result<Vec<Result<Value>>> {
+        let requests: Vec<Value> = calls
+            .iter()
+            .enumerate()
+            .map(|(id, (method, params))| {
+                json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+            })
+            .collect();
+        let answer = self.post(&Value::Array(requests))?;
+        let Value::Array(answers) = answer else {
+            bail!("{} answered a batch with {answer}", self.url);
+        };
+        let mut ordered: Vec<Option<Result<Value>>> = (0..calls.len()).map(|_| None).collect();
+        for answer in answers {
+            let id = answer["id"]
+                .as_u64()
+                .and_then(|id| usize::try_from(id).ok());
+            let Some(slot) = id.and_then(|id| ordered.get_mut(id)) else {
+                bail!("{} answered an unknown id: {answer}", self.url);
+            };
+            *slot = Some(result_of(&answer));
+        }
+        ordered
+            .into_iter()
+            .enumerate()
+            .map(|(id, answer)| answer.with_context(|| format!("no answer for call {id}")))
+            .collect()
+    }
+
+    /// `eth_chainId`.
+    pub fn chain_id(&self) -> Result<u64> {
+        quantity(&self.call("eth_chainId", json!([]))?)
+    }
+
+    /// `eth_blockNumber`.
+    pub fn head(&self) -> Result<u64> {
+        quantity(&self.call("eth_blockNumber", json!([]))?)
+    }
+
+    /// The nonce each address's next transaction takes, pending ones counted.
+    pub fn next_nonces(&self, addresses: &[Address]) -> Result<Vec<u64>> {
+        let mut nonces = Vec::with_capacity(addresses.len());
+        // Small batches: edgeledger answers at most 100 calls per batch.
+        for chunk in addresses.chunks(50) {
+            let calls: Vec<(&str, Value)> = chunk
+                .iter()
+                .map(|address| {
+                    (
+                        "eth_getTransactionCount",
+                        json!([address.to_string(), "pending"]),
+                    )
+                })
+                .collect();
+            for answer in self.batch(&calls)? {
+                nonces.push(quantity(&answer?)?);
+            }
+        }
+        Ok(nonces)
+    }
+
+    /// The hashes of the transactions in block `height`, in block order.
+    pub fn block_transactions(&self, height: u64) -> Result<Vec<Hash>> {
+        let block = self.call(
+            "eth_getBlockByNumber",
+            json!([format!("{height:#x}"), false]),
+        )?;
+        ensure!(!block.is_null(), "block {height} does not exist yet");
+        block["transactions"]
+            .as_array()
+            .context("a block without transactions")?
+            .iter()
+            .map(|hash| serde_json::from_value(hash.clone()).context("a transaction hash"))
+            .collect()
+    }
+
+    /// `eth_sendRawTransaction` for each of `raws`, in one batch.
+    pub fn send_raw_batch(&self, raws: &[&[u8]]) -> Result<Vec<Submitted>> {
+        let calls: Vec<(&str, Value)> = raws
+            .iter()
+            .map(|raw| ("eth_sendRawTransaction", json!([to_hex(raw)])))
+            .collect();
+        Ok(self
+            .batch(&calls)?
+            .into_iter()
+            .map(|answer| match answer {
+                Ok(_) => Submitted::Accepted,
+                Err(error) => Submitted::Refused(format!("{error:#}")),
+            })
+            .collect())
+    }
+
+    fn post(&self, body: &Value) -> Result<Value> {
+        let mut response = self
+            .agent
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .send(body.to_string())
+            .with_context(|| format!("posting to {}", self.url))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(ANSWER_BYTES_MAX)
+            .read_to_vec()
+            .with_context(|| format!("reading the answer of {}", self.url))?;
+        ensure!(
+            status == 200,
+            "{} answered {status}: {}",
+            self.url,
+            String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
+        );
+        serde_json::from_slice(&bytes).with_context(|| format!("{} answered no JSON", self.url))
+    }
+}
+
+/// Edgeledger's native batch endpoint.
+#[derive(Debug, Clone)]
+pub struct Native {
+    url: String,
+    agent: ureq::Agent,
+}
+
+impl Native {
+    /// The API at `base` (`http://127.0.0.1:8787`).
+    pub fn new(base: &str) -> Self {
+        Self {
+            url: format!("{}/v1/txs", base.trim_end_matches('/')),
+            agent: agent(),
+        }
+    }
+
+    /// `POST /v1/txs` with `raws` as a MessagePack array of byte strings.
+    pub fn submit_batch(&self, raws: &[&[u8]]) -> Result<Vec<Submitted>> {
+        let elements: Vec<&serde_bytes::Bytes> = raws
+            .iter()
+            .map(|raw| serde_bytes::Bytes::new(raw))
+            .collect();
+        let body = rmp_serde::to_vec(&elements).context("encoding a batch")?;
+        let mut response = self
+            .agent
+            .post(&self.url)
+            .header("content-type", "application/msgpack")
+            .send(&body[..])
+            .with_context(|| format!("posting a batch to {}", self.url))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(ANSWER_BYTES_MAX)
+            .read_to_vec()
+            .with_context(|| format!("reading the answer of {}", self.url))?;
+        ensure!(
+            status == 200,
+            "{} answered {status}: {}",
+            self.url,
+            String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
+        );
+        let answer: BatchAnswer = serde_json::from_slice(&bytes).context("a batch answer")?;
+        ensure!(
+            answer.results.len() == raws.len(),
+            "{} results for {} transactions",
+            answer.results.len(),
+            raws.len()
+        );
+        Ok(answer
+            .results
+            .into_iter()
+            .map(|result| match result.status {
+                SubmissionStatus::Accepted | SubmissionStatus::Duplicate => Submitted::Accepted,
+                SubmissionStatus::Rejected => Submitted::Refused(
+                    result
+                        .reason
+                        .map_or_else(|| "rejected".to_owned(), |reason| reason.code),
+                ),
+            })
+            .collect())
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(REQUEST_TIMEOUT))
+        // The local dev server closes idle keep-alive connections after a few seconds.
+        .max_idle_age(Duration::from_secs(1))
+        .build()
+        .into()
+}
+
+/// A JSON-RPC answer's result, or its error as an error.
+fn result_of(answer: &Value) -> Result<Value> {
+    if let Some(error) = answer.get("error") {
+        bail!(
+            "{} ({})",
+            error["message"].as_str().unwrap_or("an error"),
+            error["code"]
+        );
+    }
+    answer
+        .get("result")
+        .cloned()
+        .with_context(|| format!("an answer without a result: {answer}"))
+}
+
+/// A `0x` hex quantity.
+fn quantity(value: &Value) -> Result<u64> {
+    let text = value
+        .as_str()
+        .with_context(|| format!("{value} is not a quantity"))?;
+    let digits = text
+        .strip_prefix("0x")
+        .with_context(|| format!("{text} is not 0x hex"))?;
+    u64::from_str_radix(digits, 16).with_context(|| format!("{text} is not a u64"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_and_results_are_read_strictly() {
+        assert_eq!(quantity(&json!("0x7a69")).expect("hex"), 31337);
+        assert!(quantity(&json!("7a69")).is_err());
+        assert!(quantity(&json!(31337)).is_err());
+        assert_eq!(
+            result_of(&json!({"result": "0x1"})).expect("a result"),
+            json!("0x1")
+        );
+        let refused = result_of(&json!({"error": {"code": -32000, "message": "nonce too low"}}));
+        assert_eq!(
+            format!("{:#}", refused.expect_err("an error")),
+            "nonce too low (-32000)"
+        );
+        assert!(result_of(&json!({"id": 1})).is_err());
+    }
+}
