@@ -11,13 +11,19 @@ use ledger::primitives::{Address, Hash};
 use ledger::rpc::{
     self, BlockTag, RpcBody, RpcEntry, RpcError, RpcRequest, RpcResponse, TxLocation,
 };
+use ledger::state::Account;
 use ledger::transaction::{self, VerifiedTx};
-use ledger::wire::{FullBlockLookup, InternalCall, RawTxLookup, RefusalCount};
+use ledger::wire::{FullBlockLookup, InternalCall, RawTxLookup, RefusalCount, ShardAccount};
 use serde_json::Value;
 use worker::{Env, Request, Response};
 use worker_shell::{Chain, read_body};
 
-use crate::front_door::{account, archived_block, ask_sequencer, count_refusals, submit_verified};
+use crate::front_door::{
+    account, archived_block, ask_sequencer, ask_shard_within, count_refusals, submit_verified,
+};
+
+/// How long a sender's account read may take.
+const SHARD_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A JSON-RPC request: always HTTP 200 with JSON-RPC answers (errors included), as Ethereum
 /// nodes answer; a body too large to read is a JSON-RPC parse error too.
@@ -252,18 +258,26 @@ async fn send_raw_all(
         .collect()
 }
 
-/// The committed account of each distinct sender, all asked at the same time.
+/// The committed account of each distinct sender, asked of its shard (the checks need
+/// nothing else), all at the same time.
 async fn sender_accounts(
     env: &Env,
     chain: &Chain,
     senders: impl Iterator<Item = Address>,
-) -> BTreeMap<Address, Result<AccountAnswer, RpcError>> {
+) -> BTreeMap<Address, Result<Account, RpcError>> {
+    let layout = chain.context.config.layout();
     let senders: BTreeSet<Address> = senders.collect();
-    let answers =
-        futures_util::future::join_all(senders.iter().map(|sender| async move {
-            account(env, chain, *sender, false).await.map_err(internal)
-        }))
-        .await;
+    let answers = futures_util::future::join_all(senders.iter().map(|sender| async move {
+        let call = InternalCall::ShardAccount {
+            address: *sender,
+            proof: false,
+        };
+        ask_shard_within::<ShardAccount>(env, layout.shard_of(sender), call, SHARD_DEADLINE)
+            .await
+            .map(|answer| answer.account.unwrap_or_default())
+            .map_err(internal)
+    }))
+    .await;
     senders.into_iter().zip(answers).collect()
 }
 
@@ -285,7 +299,7 @@ fn submission_value(result: &SubmissionResult) -> Result<Value, RpcError> {
 /// ours) and the JSON-RPC error otherwise.
 fn check_payable(
     tx: &VerifiedTx,
-    accounts: &BTreeMap<Address, Result<AccountAnswer, RpcError>>,
+    accounts: &BTreeMap<Address, Result<Account, RpcError>>,
 ) -> Result<(), (Option<&'static str>, RpcError)> {
     let sender = match accounts.get(&tx.sender) {
         Some(Ok(sender)) => sender,

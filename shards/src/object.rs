@@ -44,6 +44,9 @@ const fn larger(a: usize, b: usize) -> usize {
     if a > b { a } else { b }
 }
 
+/// This script's binding of its own namespace (as the sequencer's `SHARD` binding names it).
+const SHARD_BINDING: &str = "SHARD";
+
 /// One shard of the state, named by [`ledger::wire::shard_object_name`].
 #[durable_object]
 pub struct Shard {
@@ -162,15 +165,40 @@ impl Shard {
         result
     }
 
-    /// The chain, its layout and which shard this object is (from its name).
+    /// The chain, its layout and which shard this object is: from its name, or, when the
+    /// runtime does not pass the name along (a call that crossed from another local workerd
+    /// process through wrangler's dev registry), from its id, which `get_by_name` derived
+    /// from exactly one shard's name.
     fn identity(&self) -> Result<(Rc<Chain>, ShardLayout, ShardIndex), ApiError> {
         let chain = worker_shell::chain(&self.env)?;
         let layout = chain.genesis.config.layout();
-        let name = self.state.id().name().ok_or_else(|| {
-            misconfigured("the shard object has no name: address it with get_by_name")
-        })?;
-        let index = shard_of_object(&name, layout)?;
+        let index = match self.state.id().name() {
+            Some(name) => shard_of_object(&name, layout)?,
+            None => self.index_from_id(layout)?,
+        };
         Ok((chain, layout, index))
+    }
+
+    /// The shard whose name gives this object's id (through this script's own `SHARD`
+    /// namespace binding).
+    fn index_from_id(&self, layout: ShardLayout) -> Result<ShardIndex, ApiError> {
+        let namespace = self
+            .env
+            .durable_object(SHARD_BINDING)
+            .map_err(|error| misconfigured(format!("{SHARD_BINDING}: {error}")))?;
+        let id = self.state.id();
+        for index in 0..layout.shard_count() {
+            let index = ShardIndex::try_from(index).map_err(internal)?;
+            let candidate = namespace
+                .id_from_name(&wire::shard_object_name(index))
+                .map_err(internal)?;
+            if candidate == id {
+                return Ok(index);
+            }
+        }
+        Err(misconfigured(
+            "this object is no shard's: address shards with get_by_name(shard_object_name(i))",
+        ))
     }
 
     /// Opens the shard from storage, or initialises storage from the genesis on first use.

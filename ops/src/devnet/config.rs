@@ -44,6 +44,33 @@ pub fn flatten(
     Ok(config)
 }
 
+/// The public gateway's config, made from the sequencer's flattened one: the same Worker (its
+/// front door) under another name, reaching the `Sequencer` object in the sequencer's script
+/// (`script_name`) rather than hosting it, so it can run in a workerd process of its own.
+pub fn gateway(
+    sequencer: &Map<String, Value>,
+    name: &str,
+    sequencer_script: &str,
+) -> Map<String, Value> {
+    let mut gateway = sequencer.clone();
+    gateway.insert("name".to_owned(), Value::String(name.to_owned()));
+    // It hosts no object: its own copy of the class stays unused.
+    gateway.remove("migrations");
+    if let Some(Value::Array(bindings)) = gateway
+        .get_mut("durable_objects")
+        .and_then(|objects| objects.get_mut("bindings"))
+    {
+        for binding in bindings.iter_mut() {
+            if let Value::Object(binding) = binding {
+                binding
+                    .entry("script_name")
+                    .or_insert_with(|| Value::String(sequencer_script.to_owned()));
+            }
+        }
+    }
+    gateway
+}
+
 /// Sets (or adds) a plain variable in a flattened config.
 pub fn set_var(config: &mut Map<String, Value>, name: &str, value: &str) {
     let vars = config
@@ -117,5 +144,28 @@ class_name = "Guard"
         let text = dev_vars(&[("A", "{\"x\":1}"), ("B", "0xab")]).expect("writes");
         assert_eq!(text, "A='{\"x\":1}'\nB='0xab'\n");
         assert!(dev_vars(&[("A", "it's")]).is_err());
+    }
+
+    #[test]
+    fn the_gateway_reaches_the_sequencer_object_in_the_sequencers_script() {
+        let sequencer: Map<String, Value> = serde_json::from_value(serde_json::json!({
+            "name": "edgeledger-sequencer",
+            "main": "/repo/sequencer/build/index.js",
+            "durable_objects": {"bindings": [
+                {"name": "SEQUENCER", "class_name": "Sequencer"},
+                {"name": "SHARD", "class_name": "Shard", "script_name": "edgeledger-shards"}
+            ]},
+            "migrations": [{"tag": "v1", "new_sqlite_classes": ["Sequencer"]}],
+            "vars": {"X": "1"}
+        }))
+        .expect("a map");
+        let gateway = gateway(&sequencer, "edgeledger-gateway", "edgeledger-sequencer");
+        assert_eq!(gateway["name"], "edgeledger-gateway");
+        assert_eq!(gateway["main"], sequencer["main"]);
+        assert!(!gateway.contains_key("migrations"));
+        let bindings = &gateway["durable_objects"]["bindings"];
+        assert_eq!(bindings[0]["script_name"], "edgeledger-sequencer");
+        assert_eq!(bindings[1]["script_name"], "edgeledger-shards", "kept");
+        assert_eq!(gateway["vars"], sequencer["vars"]);
     }
 }

@@ -1,5 +1,6 @@
-//! The local network: every service of the chain in one `wrangler dev` (workerd) process on
-//! 127.0.0.1, with generated keys, genesis and secrets, and state persisted on disk.
+//! The local network: every service of the chain on 127.0.0.1, in three `wrangler dev`
+//! (workerd) processes ([`PROCESSES`]), with generated keys, genesis and secrets, and state
+//! persisted on disk.
 //!
 //! [`prepare`] writes (once) and then reuses everything under the network folder:
 //!
@@ -142,19 +143,44 @@ struct Secrets {
     pinata_jwt: String,
 }
 
-/// The loopback ports of the services beside the Workers, chosen by [`prepare`].
+/// The loopback ports of the services beside the Workers, and of the Workers' processes
+/// other than the gateway (which serves the API's port), chosen by [`prepare`].
 #[derive(Debug, Clone, Copy)]
 struct Ports {
     ipfs_api: u16,
     pinata: u16,
+    /// Each workerd process's own HTTP port, in [`PROCESSES`] order (the gateway's is unused:
+    /// it serves the API's port).
+    process: [u16; PROCESSES.len()],
+    /// Each wrangler process's inspector port (they would all take 9229 otherwise).
+    inspector: [u16; PROCESSES.len()],
 }
+
+/// The Workers' processes, in start order, and the services each runs. One workerd process
+/// runs its Workers on one thread, so spreading them over processes is what lets the local
+/// network use more than one core: the validators verify in one, the `Sequencer` and shards
+/// order and store in another, and the gateway (the stateless front door, which recovers
+/// every sender) admits in a third, as edge isolates would in production. Services in
+/// different processes reach each other through wrangler's dev registry.
+const PROCESSES: [(&str, &[&str]); 3] = [
+    ("validators", &["validator-"]),
+    ("core", &["sequencer", "shards", "archiver"]),
+    ("gateway", &["gateway"]),
+];
+
+/// The gateway's Worker name (the sequencer's front door in a process of its own).
+const GATEWAY_SCRIPT: &str = "edgeledger-gateway";
+
+/// The sequencer's Worker name, which hosts the `Sequencer` object.
+const SEQUENCER_SCRIPT: &str = "edgeledger-sequencer";
 
 /// A network ready to start.
 pub struct Prepared {
     options: Options,
     secrets: Secrets,
     development_keys: Vec<SecretKey>,
-    configs: Vec<PathBuf>,
+    /// Each Workers process's configs, in [`PROCESSES`] order.
+    processes: Vec<Vec<PathBuf>>,
     ports: Ports,
 }
 
@@ -208,7 +234,7 @@ pub fn prepare(options: &Options) -> Result<Prepared> {
         options: options.clone(),
         development_keys: keys::development_keys(keys::DEVELOPMENT_ACCOUNT_COUNT)?,
         secrets,
-        configs,
+        processes: group_by_process(&configs),
         ports,
     })
 }
@@ -240,7 +266,7 @@ fn remove_all_but_ipfs(dir: &Path) -> Result<()> {
 fn free_ports(api_port: u16) -> Result<Ports> {
     let mut held = Vec::new();
     let mut ports = Vec::new();
-    while ports.len() < 2 {
+    while ports.len() < 2 + 2 * PROCESSES.len() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
         let port = listener.local_addr()?.port();
         if port != api_port {
@@ -248,10 +274,35 @@ fn free_ports(api_port: u16) -> Result<Ports> {
         }
         held.push(listener);
     }
+    let processes = PROCESSES.len();
+    let mut process = [0; PROCESSES.len()];
+    let mut inspector = [0; PROCESSES.len()];
+    process.copy_from_slice(&ports[2..2 + processes]);
+    inspector.copy_from_slice(&ports[2 + processes..]);
     Ok(Ports {
         ipfs_api: ports[0],
         pinata: ports[1],
+        process,
+        inspector,
     })
+}
+
+/// Each service's config under the process that runs it ([`PROCESSES`]), in that order.
+fn group_by_process(configs: &[(String, PathBuf)]) -> Vec<Vec<PathBuf>> {
+    PROCESSES
+        .iter()
+        .map(|(_, services)| {
+            configs
+                .iter()
+                .filter(|(name, _)| {
+                    services.iter().any(|service| {
+                        name == service || (service.ends_with('-') && name.starts_with(service))
+                    })
+                })
+                .map(|(_, path)| path.clone())
+                .collect()
+        })
+        .collect()
 }
 
 /// A restart must run the chain its folder holds.
@@ -324,19 +375,29 @@ fn generate(options: &Options) -> Result<Secrets> {
 /// One service of the local network: its folder name, flattened config and `.dev.vars`.
 type Service<'a> = (String, Map<String, Value>, Vec<(&'a str, &'a str)>);
 
-/// Writes every service's flattened config and `.dev.vars`; returns the configs in the order
-/// `wrangler dev` takes them (the sequencer first: it serves the port).
-fn write_configs(options: &Options, secrets: &Secrets, ports: Ports) -> Result<Vec<PathBuf>> {
+/// Writes every service's flattened config and `.dev.vars`; returns each service's name and
+/// config path.
+fn write_configs(
+    options: &Options,
+    secrets: &Secrets,
+    ports: Ports,
+) -> Result<Vec<(String, PathBuf)>> {
     let root = repository_root();
     let genesis = serde_json::to_string(&secrets.genesis)?;
     let mut services: Vec<Service<'_>> = Vec::new();
     let read =
         |path: &str| fs::read_to_string(root.join(path)).with_context(|| format!("reading {path}"));
+    let sequencer = config::flatten(&read("wrangler.toml")?, &root, None)?;
+    let front_door_vars = vec![
+        ("GENESIS", genesis.as_str()),
+        ("ADMIN_TOKEN", secrets.admin_token.as_str()),
+    ];
     services.push((
-        "sequencer".to_owned(),
-        config::flatten(&read("wrangler.toml")?, &root, None)?,
-        vec![("GENESIS", &genesis), ("ADMIN_TOKEN", &secrets.admin_token)],
+        "gateway".to_owned(),
+        config::gateway(&sequencer, GATEWAY_SCRIPT, SEQUENCER_SCRIPT),
+        front_door_vars.clone(),
     ));
+    services.push(("sequencer".to_owned(), sequencer, front_door_vars));
     services.push((
         "shards".to_owned(),
         config::flatten(&read("shards/wrangler.toml")?, &root.join("shards"), None)?,
@@ -380,7 +441,7 @@ fn write_configs(options: &Options, secrets: &Secrets, ports: Ports) -> Result<V
             &dir.join(".dev.vars"),
             config::dev_vars(&variables)?.as_bytes(),
         )?;
-        paths.push(path);
+        paths.push((name, path));
     }
     Ok(paths)
 }
@@ -502,8 +563,8 @@ impl Prepared {
         &self.secrets.backup_key
     }
 
-    /// Starts the IPFS node and the Pinata stand-in, then the Workers (in one process group),
-    /// and waits until the API answers. Each runs in its own process group; a failed start
+    /// Starts the IPFS node and the Pinata stand-in, then the Workers ([`PROCESSES`], in one
+    /// process group), and waits until the API answers. Each runs in its own process group; a failed start
     /// stops what had started.
     pub fn spawn(&self) -> Result<Running> {
         let root = repository_root();
@@ -533,32 +594,34 @@ impl Prepared {
         )?;
         let log_path = self.options.dir.join("wrangler.log");
         let log = fs::File::create(&log_path)?;
-        let mut command = Command::new(&wrangler);
-        command.arg("dev");
-        for config in &self.configs {
-            command.arg("-c").arg(config);
+        let mut children: Vec<Child> = Vec::new();
+        for (index, configs) in self.processes.iter().enumerate() {
+            let (name, _) = PROCESSES[index];
+            let port = if name == "gateway" {
+                self.options.port
+            } else {
+                self.ports.process[index]
+            };
+            // One process group for all of them, so stopping it stops every workerd.
+            let group = children.first().map_or(0, Child::id);
+            let started = self.spawn_workers(
+                &wrangler,
+                configs,
+                port,
+                self.ports.inspector[index],
+                &log,
+                group,
+            );
+            match started {
+                Ok(child) => children.push(child),
+                Err(error) => {
+                    kill_children(&mut children);
+                    return Err(error.context(format!("starting the {name} process")));
+                }
+            }
         }
-        command
-            .args(["--ip", "127.0.0.1", "--port"])
-            .arg(self.options.port.to_string())
-            .arg("--persist-to")
-            .arg(self.options.dir.join("state"))
-            .args([
-                "--show-interactive-dev-session=false",
-                "--log-level",
-                "info",
-            ])
-            .env("WRANGLER_SEND_METRICS", "false")
-            .env("CI", "1")
-            .current_dir(&self.options.dir)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        // Its own process group, so stopping it stops workerd too.
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let child = command.spawn().context("starting wrangler")?;
         let running = Running {
-            child: Some(child),
+            children,
             url: self.url(),
             log_path,
             pinata_jwt: self.secrets.pinata_jwt.clone(),
@@ -579,11 +642,65 @@ impl Prepared {
     }
 }
 
+impl Prepared {
+    /// Starts one `wrangler dev` for `configs` on `port`, its output appended to `log`, in
+    /// process group `group` (0: a new group, led by it).
+    fn spawn_workers(
+        &self,
+        wrangler: &Path,
+        configs: &[PathBuf],
+        port: u16,
+        inspector_port: u16,
+        log: &fs::File,
+        group: u32,
+    ) -> Result<Child> {
+        let mut command = Command::new(wrangler);
+        command.arg("dev");
+        for config in configs {
+            command.arg("-c").arg(config);
+        }
+        command
+            .args(["--ip", "127.0.0.1", "--port"])
+            .arg(port.to_string())
+            .arg("--inspector-port")
+            .arg(inspector_port.to_string())
+            .arg("--persist-to")
+            .arg(self.options.dir.join("state"))
+            .args([
+                "--show-interactive-dev-session=false",
+                "--log-level",
+                "info",
+            ])
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CI", "1")
+            .current_dir(&self.options.dir)
+            .stdin(Stdio::null())
+            // Clones of one handle share its offset: the processes' lines interleave, whole.
+            .stdout(log.try_clone()?)
+            .stderr(log.try_clone()?);
+        std::os::unix::process::CommandExt::process_group(&mut command, group as i32);
+        command.spawn().context("starting wrangler")
+    }
+}
+
+/// Kills every process of the Workers' group, then each child, and reaps them.
+fn kill_children(children: &mut Vec<Child>) {
+    if let Some(leader) = children.first() {
+        let group = format!("-{}", leader.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+    }
+    for mut child in children.drain(..) {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 /// A running network: the Workers, the IPFS node and the Pinata stand-in; dropping it stops
 /// them all.
 #[derive(Debug)]
 pub struct Running {
-    child: Option<Child>,
+    /// The Workers' processes; the first leads their process group.
+    children: Vec<Child>,
     url: String,
     log_path: PathBuf,
     pinata_jwt: String,
@@ -704,7 +821,7 @@ impl Running {
 
     /// The id of the Workers' process group (its wrangler process's id).
     pub fn process_group(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.children.first().map(Child::id)
     }
 
     /// The ids of every process group of the network: the Workers', the Pinata stand-in's and
@@ -739,7 +856,7 @@ impl Running {
 
     /// Waits for the Workers to exit, then stops the stand-in and the IPFS node.
     pub fn wait(mut self) -> Result<()> {
-        if let Some(mut child) = self.child.take() {
+        for child in &mut self.children {
             child.wait()?;
         }
         self.kill()
@@ -757,13 +874,7 @@ impl Running {
     }
 
     fn kill_workers(&mut self) -> Result<()> {
-        let Some(mut child) = self.child.take() else {
-            return Ok(());
-        };
-        let group = format!("-{}", child.id());
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = child.kill();
-        child.wait()?;
+        kill_children(&mut self.children);
         Ok(())
     }
 }
