@@ -69,7 +69,7 @@ enum KeysAction {
 
 #[derive(Subcommand)]
 enum NetAction {
-    /// Starts the whole network on 127.0.0.1, in three workerd processes (Ctrl-C stops it; starting
+    /// Starts the whole network on 127.0.0.1, in up to four workerd processes (Ctrl-C stops it; starting
     /// again resumes the same chain).
     Start {
         /// Validators (1 to 7).

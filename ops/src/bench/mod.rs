@@ -82,6 +82,10 @@ pub struct BenchArgs {
     /// funded by the development accounts first.
     #[arg(long, default_value_t = 20)]
     pub senders: usize,
+    /// Distinct recipients the transfers cycle through (as many as the transfers: every
+    /// transfer creates an account, to grow the state).
+    #[arg(long, default_value_t = workload::RECIPIENTS)]
+    pub recipients: usize,
     /// How to submit.
     #[arg(long, value_enum, default_value_t = Protocol::Both)]
     pub protocol: Protocol,
@@ -207,6 +211,7 @@ fn check_args(args: &BenchArgs) -> Result<()> {
         "--transactions must be at least 1"
     );
     ensure!(args.connections > 0, "--connections must be at least 1");
+    ensure!(args.recipients > 0, "--recipients must be at least 1");
     ensure!(
         (1..=ledger::limits::BATCH_TXS_MAX).contains(&args.batch),
         "--batch takes 1 to {}",
@@ -268,7 +273,7 @@ fn bench_chain(
     let signed = workload::sign_transfers(
         chain_id,
         &senders,
-        &workload::recipients(args.seed),
+        &workload::recipients(args.seed, args.recipients),
         count,
         |done| bar.set_position(done as u64),
     )?;

@@ -20,8 +20,8 @@ pub const PRIORITY_FEE_PER_GAS: u128 = 1_000_000_000;
 /// Wei each transfer moves.
 const TRANSFER_VALUE: u64 = 1;
 
-/// Distinct recipients the transfers cycle through: enough to spread over every shard, few
-/// enough that the state does not grow by one account per transfer.
+/// Distinct recipients the transfers cycle through by default: enough to spread over every
+/// shard, few enough that the state does not grow by one account per transfer.
 pub const RECIPIENTS: usize = 1_024;
 
 /// A transaction signed and ready to send.
@@ -34,7 +34,7 @@ pub struct SignedTx {
 }
 
 /// The senders: the first `count` development accounts when `count` is at most 20, else
-/// `count` keys derived from `seed` (which [`funding`] pays for first).
+/// `count` keys derived from `seed` (which the benchmark funds first).
 pub fn senders(count: usize, seed: u64) -> Result<Vec<SecretKey>> {
     ensure!(count > 0, "--senders must be at least 1");
     if count <= DEVELOPMENT_ACCOUNT_COUNT {
@@ -65,10 +65,10 @@ fn derived_key(seed: u64, index: usize) -> Result<SecretKey> {
     anyhow::bail!("no valid key for sender {index}")
 }
 
-/// The recipients: [`RECIPIENTS`] addresses drawn from `seed`.
-pub fn recipients(seed: u64) -> Vec<Address> {
+/// `count` recipients drawn from `seed`.
+pub fn recipients(seed: u64, count: usize) -> Vec<Address> {
     let mut random = SplitMix64::new(seed ^ 0x5EED_4EC1);
-    (0..RECIPIENTS)
+    (0..count)
         .map(|_| {
             let mut bytes = [0u8; 20];
             for chunk in bytes.chunks_mut(8) {
@@ -162,8 +162,9 @@ mod tests {
     fn transfers_go_round_robin_with_ascending_nonces_and_decode() {
         let keys = senders(3, 1).expect("keys");
         let with_nonces: Vec<(SecretKey, u64)> = keys.iter().cloned().zip([5, 0, 9]).collect();
-        let to = recipients(1);
+        let to = recipients(1, RECIPIENTS);
         assert_eq!(to.len(), RECIPIENTS);
+        assert_eq!(recipients(1, 3), to[..3], "a prefix of the same draw");
         let mut seen = 0;
         let signed =
             sign_transfers(31337, &with_nonces, &to, 7, |done| seen = done).expect("signs");

@@ -1,6 +1,6 @@
-//! The local network: every service of the chain on 127.0.0.1, in three `wrangler dev`
-//! (workerd) processes ([`PROCESSES`]), with generated keys, genesis and secrets, and state
-//! persisted on disk.
+//! The local network: every service of the chain on 127.0.0.1, in up to four `wrangler dev`
+//! (workerd) processes (gateway, core and two of validators), with generated keys, genesis
+//! and secrets, and state persisted on disk.
 //!
 //! [`prepare`] writes (once) and then reuses everything under the network folder:
 //!
@@ -156,14 +156,28 @@ struct Ports {
     inspector: [u16; PROCESSES.len()],
 }
 
-/// The Workers' processes, in start order, and the services each runs. One workerd process
-/// runs its Workers on one thread, so spreading them over processes is what lets the local
-/// network use more than one core: the validators verify in one, the `Sequencer` and shards
-/// order and store in another, and the gateway (the stateless front door, which recovers
-/// every sender) admits in a third, as edge isolates would in production. Services in
-/// different processes reach each other through wrangler's dev registry.
-const PROCESSES: [(&str, &[&str]); 3] = [
-    ("validators", &["validator-"]),
+/// The Workers' processes, in start order, and the services each runs (a process with none
+/// of them, as the second validators' with one validator, is not started). One workerd
+/// process runs its Workers on one thread, so spreading them over processes is what lets the
+/// local network use more than one core: the validators verify in two (each verifies every
+/// proposal, so two halves run at once), the `Sequencer` and shards order and store in
+/// another, and the gateway (the stateless front door, which recovers every sender) admits in
+/// a fourth, as edge isolates would in production. Services in different processes reach
+/// each other through wrangler's dev registry.
+const PROCESSES: [(&str, &[&str]); 4] = [
+    (
+        "validators-even",
+        &[
+            "validator-v0",
+            "validator-v2",
+            "validator-v4",
+            "validator-v6",
+        ],
+    ),
+    (
+        "validators-odd",
+        &["validator-v1", "validator-v3", "validator-v5"],
+    ),
     ("core", &["sequencer", "shards", "archiver"]),
     ("gateway", &["gateway"]),
 ];
@@ -294,11 +308,7 @@ fn group_by_process(configs: &[(String, PathBuf)]) -> Vec<Vec<PathBuf>> {
         .map(|(_, services)| {
             configs
                 .iter()
-                .filter(|(name, _)| {
-                    services.iter().any(|service| {
-                        name == service || (service.ends_with('-') && name.starts_with(service))
-                    })
-                })
+                .filter(|(name, _)| services.contains(&name.as_str()))
                 .map(|(_, path)| path.clone())
                 .collect()
         })
@@ -563,7 +573,7 @@ impl Prepared {
         &self.secrets.backup_key
     }
 
-    /// Starts the IPFS node and the Pinata stand-in, then the Workers ([`PROCESSES`], in one
+    /// Starts the IPFS node and the Pinata stand-in, then the Workers (up to four processes, in one
     /// process group), and waits until the API answers. Each runs in its own process group; a failed start
     /// stops what had started.
     pub fn spawn(&self) -> Result<Running> {
@@ -597,6 +607,9 @@ impl Prepared {
         let mut children: Vec<Child> = Vec::new();
         for (index, configs) in self.processes.iter().enumerate() {
             let (name, _) = PROCESSES[index];
+            if configs.is_empty() {
+                continue;
+            }
             let port = if name == "gateway" {
                 self.options.port
             } else {
@@ -604,20 +617,23 @@ impl Prepared {
             };
             // One process group for all of them, so stopping it stops every workerd.
             let group = children.first().map_or(0, Child::id);
-            let started = self.spawn_workers(
-                &wrangler,
-                configs,
-                port,
-                self.ports.inspector[index],
-                &log,
-                group,
-            );
-            match started {
-                Ok(child) => children.push(child),
-                Err(error) => {
-                    kill_children(&mut children);
-                    return Err(error.context(format!("starting the {name} process")));
-                }
+            let started = self
+                .spawn_workers(
+                    &wrangler,
+                    configs,
+                    port,
+                    self.ports.inspector[index],
+                    &log,
+                    group,
+                )
+                .map(|child| children.push(child))
+                // Each process serves before the next starts: a process that binds services
+                // of another picks them up from wrangler's dev registry as it starts, and one
+                // started before them was seen to stall its first round.
+                .and_then(|()| wait_serving(port, READY_TIMEOUT));
+            if let Err(error) = started {
+                kill_children(&mut children);
+                return Err(error.context(format!("starting the {name} process")));
             }
         }
         let running = Running {
@@ -681,6 +697,24 @@ impl Prepared {
         std::os::unix::process::CommandExt::process_group(&mut command, group as i32);
         command.spawn().context("starting wrangler")
     }
+}
+
+/// Waits until something answers HTTP on the loopback `port` (any status: the process is up).
+fn wait_serving(port: u16, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    let agent = crate::http::agent(Duration::from_secs(5));
+    while agent
+        .get(format!("http://127.0.0.1:{port}/"))
+        .call()
+        .is_err()
+    {
+        ensure!(
+            Instant::now() < deadline,
+            "nothing answered on port {port} within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
 }
 
 /// Kills every process of the Workers' group, then each child, and reaps them.
@@ -888,6 +922,44 @@ impl Drop for Running {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_service_runs_in_exactly_one_process_and_validators_split_in_two() {
+        let names = [
+            "gateway",
+            "sequencer",
+            "shards",
+            "validator-v0",
+            "validator-v1",
+            "validator-v2",
+            "archiver",
+        ];
+        let configs: Vec<(String, PathBuf)> = names
+            .iter()
+            .map(|name| ((*name).to_owned(), PathBuf::from(format!("{name}.json"))))
+            .collect();
+        let processes = group_by_process(&configs);
+        let listed = |index: usize| -> Vec<String> {
+            processes[index]
+                .iter()
+                .map(|path| path.display().to_string())
+                .collect()
+        };
+        assert_eq!(listed(0), ["validator-v0.json", "validator-v2.json"]);
+        assert_eq!(listed(1), ["validator-v1.json"]);
+        assert_eq!(
+            listed(2),
+            ["sequencer.json", "shards.json", "archiver.json"]
+        );
+        assert_eq!(listed(3), ["gateway.json"]);
+        let placed: usize = processes.iter().map(Vec::len).sum();
+        assert_eq!(placed, names.len(), "each service once");
+        let one_validator = group_by_process(&configs[..4]);
+        assert!(
+            one_validator[1].is_empty(),
+            "no second validators process for one validator"
+        );
+    }
 
     fn options(dir: &Path, validators: usize, shards: u32) -> Options {
         Options {

@@ -241,7 +241,20 @@ impl Drop for Network {
     fn drop(&mut self) {
         if std::thread::panicking() {
             if let Some(running) = &self.running {
-                eprintln!("--- the network's log (end) ---\n{}", running.log_tail());
+                // The request lines (polls, mostly) would hide what went wrong.
+                let log = running.log();
+                let telling: Vec<&str> = log
+                    .lines()
+                    .filter(|line| {
+                        !line.starts_with("[wrangler:info] GET ")
+                            && !line.starts_with("[wrangler:info] POST ")
+                    })
+                    .collect();
+                let tail = &telling[telling.len().saturating_sub(80)..];
+                eprintln!(
+                    "--- the network's log, requests left out (end) ---\n{}",
+                    tail.join("\n")
+                );
             }
         }
     }
