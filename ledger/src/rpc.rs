@@ -36,7 +36,7 @@ mod format_tests;
 mod parse_tests;
 
 pub use envelope::{RpcBody, RpcEntry, RpcError, RpcId, RpcResponse, encode_body, parse_body};
-pub use errors::{insufficient_funds, nonce_too_low, rejection_error};
+pub use errors::{check_payable, insufficient_funds, nonce_too_low, rejection_error};
 pub use format::{
     Quantity, TxLocation, block_object, call, code, data, estimate_gas, fee_history, gas_price,
     gas_used_ratio, quantity, receipt_object, transaction_object,

@@ -295,33 +295,22 @@ fn submission_value(result: &SubmissionResult) -> Result<Value, RpcError> {
     }
 }
 
-/// Whether the sender of `tx` could pay it now: the refusal's code (none for a failure of
-/// ours) and the JSON-RPC error otherwise.
+/// Whether the sender of `tx` could pay it now ([`rpc::check_payable`] on its committed
+/// account): the refusal's code (none for a failure of ours) and the JSON-RPC error otherwise.
 fn check_payable(
     tx: &VerifiedTx,
     accounts: &BTreeMap<Address, Result<Account, RpcError>>,
 ) -> Result<(), (Option<&'static str>, RpcError)> {
-    let sender = match accounts.get(&tx.sender) {
-        Some(Ok(sender)) => sender,
-        Some(Err(error)) => return Err((None, error.clone())),
-        None => {
-            return Err((
-                None,
-                RpcError::internal("the sender was not read".to_owned()),
-            ));
+    match accounts.get(&tx.sender) {
+        Some(Ok(sender)) => {
+            rpc::check_payable(tx.transfer(), sender).map_err(|(code, error)| (Some(code), error))
         }
-    };
-    let transfer = tx.transfer();
-    if transfer.nonce < sender.nonce {
-        let error = rpc::nonce_too_low(sender.nonce, transfer.nonce);
-        return Err((Some("nonce_too_low"), error));
+        Some(Err(error)) => Err((None, error.clone())),
+        None => Err((
+            None,
+            RpcError::internal("the sender was not read".to_owned()),
+        )),
     }
-    let cost = transfer.max_cost();
-    if sender.balance < cost {
-        let error = rpc::insufficient_funds(sender.balance, cost);
-        return Err((Some("insufficient_funds"), error));
-    }
-    Ok(())
 }
 
 /// A transaction with where it is: raw bytes, sender, block location and receipt.

@@ -11,6 +11,8 @@
 use super::envelope::RpcError;
 use crate::api::Reason;
 use crate::primitives::U256;
+use crate::state::Account;
+use crate::transaction::Transfer;
 
 /// The JSON-RPC code and geth's wording for one of edgeledger's refusal codes
 /// (`TxRejection`, `AdmissionRejection` and `Exclusion` codes); `None`: our message says it.
@@ -73,4 +75,28 @@ pub fn nonce_too_low(expected: u64, got: u64) -> RpcError {
         code: "nonce_too_low".to_owned(),
         message: format!("nonce too low: next nonce {expected}, tx nonce {got}"),
     })
+}
+
+/// What `eth_sendRawTransaction` refuses at once, as Ethereum nodes do before queueing, given
+/// the sender's committed `account`: a nonce already used (`nonce_too_low`), and a sender who
+/// cannot pay `gas_limit × max fee + value` (`insufficient_funds`). The refusal's code (for
+/// the rejected counter) and its JSON-RPC error.
+pub fn check_payable(
+    transfer: &Transfer,
+    account: &Account,
+) -> Result<(), (&'static str, RpcError)> {
+    if transfer.nonce < account.nonce {
+        return Err((
+            "nonce_too_low",
+            nonce_too_low(account.nonce, transfer.nonce),
+        ));
+    }
+    let cost = transfer.max_cost();
+    if account.balance < cost {
+        return Err((
+            "insufficient_funds",
+            insufficient_funds(account.balance, cost),
+        ));
+    }
+    Ok(())
 }

@@ -671,6 +671,36 @@ fn ethers_recognises_funds_and_nonce_refusals() {
     assert!(admitted.message.contains("nonce") && admitted.message.contains("too low"));
 }
 
+#[test]
+fn a_transfer_is_payable_only_from_an_unused_nonce_and_enough_balance() {
+    let transfer = crate::transaction::Transfer {
+        kind: crate::transaction::TxKind::DynamicFee,
+        chain_id: CHAIN_ID,
+        nonce: 3,
+        max_fee_per_gas: 10,
+        max_priority_fee_per_gas: 1,
+        gas_limit: 21_000,
+        to: crate::primitives::Address([9; 20]),
+        value: U256::from(7u64),
+    };
+    let cost = U256::from(21_000u64 * 10 + 7);
+    let account = |nonce, balance| crate::state::Account { nonce, balance };
+    assert_eq!(check_payable(&transfer, &account(3, cost)), Ok(()));
+    assert_eq!(
+        check_payable(&transfer, &account(1, cost)),
+        Ok(()),
+        "a nonce ahead waits"
+    );
+    let (code, error) = check_payable(&transfer, &account(4, cost)).expect_err("used nonce");
+    assert_eq!((code, error), ("nonce_too_low", nonce_too_low(4, 3)));
+    let short = cost - U256::from(1u64);
+    let (code, error) = check_payable(&transfer, &account(3, short)).expect_err("cannot pay");
+    assert_eq!(
+        (code, error),
+        ("insufficient_funds", insufficient_funds(short, cost))
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
