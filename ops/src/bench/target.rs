@@ -140,25 +140,12 @@ impl Rpc {
     }
 
     fn post(&self, body: &Value) -> Result<Value> {
-        let mut response = self
+        let response = self
             .agent
             .post(&self.url)
             .header("content-type", "application/json")
-            .send(body.to_string())
-            .with_context(|| format!("posting to {}", self.url))?;
-        let status = response.status().as_u16();
-        let bytes = response
-            .body_mut()
-            .with_config()
-            .limit(ANSWER_BYTES_MAX)
-            .read_to_vec()
-            .with_context(|| format!("reading the answer of {}", self.url))?;
-        ensure!(
-            status == 200,
-            "{} answered {status}: {}",
-            self.url,
-            String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
-        );
+            .send(body.to_string());
+        let bytes = ok_answer(response, &self.url)?;
         serde_json::from_slice(&bytes).with_context(|| format!("{} answered no JSON", self.url))
     }
 }
@@ -186,25 +173,12 @@ impl Native {
             .map(|raw| serde_bytes::Bytes::new(raw))
             .collect();
         let body = rmp_serde::to_vec(&elements).context("encoding a batch")?;
-        let mut response = self
+        let response = self
             .agent
             .post(&self.url)
             .header("content-type", "application/msgpack")
-            .send(&body[..])
-            .with_context(|| format!("posting a batch to {}", self.url))?;
-        let status = response.status().as_u16();
-        let bytes = response
-            .body_mut()
-            .with_config()
-            .limit(ANSWER_BYTES_MAX)
-            .read_to_vec()
-            .with_context(|| format!("reading the answer of {}", self.url))?;
-        ensure!(
-            status == 200,
-            "{} answered {status}: {}",
-            self.url,
-            String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
-        );
+            .send(&body[..]);
+        let bytes = ok_answer(response, &self.url)?;
         let answer: BatchAnswer = serde_json::from_slice(&bytes).context("a batch answer")?;
         ensure!(
             answer.results.len() == raws.len(),
@@ -225,6 +199,28 @@ impl Native {
             })
             .collect())
     }
+}
+
+/// The body of a 200 answer to a POST to `url` (at most [`ANSWER_BYTES_MAX`]); a failed
+/// exchange or any other status is an error naming the start of the body.
+fn ok_answer(
+    response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    url: &str,
+) -> Result<Vec<u8>> {
+    let mut response = response.with_context(|| format!("posting to {url}"))?;
+    let status = response.status().as_u16();
+    let bytes = response
+        .body_mut()
+        .with_config()
+        .limit(ANSWER_BYTES_MAX)
+        .read_to_vec()
+        .with_context(|| format!("reading the answer of {url}"))?;
+    ensure!(
+        status == 200,
+        "{url} answered {status}: {}",
+        String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
+    );
+    Ok(bytes)
 }
 
 fn agent() -> ureq::Agent {
