@@ -57,8 +57,16 @@ async fn handle(request: &mut Request, env: &Env) -> Result<Response, ErrorAnswe
         InternalCall::Propose => {
             let request_ids = worker_shell::request_ids(request);
             let started_ms = now_ms();
-            let outcome = propose(env, &body).await;
-            log_vote(&body, &request_ids, now_ms() - started_ms, &outcome);
+            let proposal = wire::decode::<Proposal>(&body, PROPOSAL_BYTES_MAX);
+            let block = proposal.as_ref().ok().map(|proposal| GuardRequest {
+                height: proposal.header.height,
+                block_hash: proposal.header.hash(),
+            });
+            let outcome = match proposal {
+                Ok(proposal) => propose(env, &proposal).await,
+                Err(error) => Err(error.into()),
+            };
+            log_vote(block, &request_ids, now_ms() - started_ms, &outcome);
             outcome.map(|(_, response)| response)
         }
         InternalCall::SetFault => set_fault(env, &body).await,
@@ -71,26 +79,17 @@ async fn handle(request: &mut Request, env: &Env) -> Result<Response, ErrorAnswe
 /// Logs the ruling on a proposal with the request ids it carried: which block (when it
 /// decoded), whether it was signed, and why not.
 fn log_vote(
-    body: &[u8],
+    block: Option<GuardRequest>,
     request_ids: &[String],
     elapsed_ms: u64,
-    outcome: &Result<(Option<GuardRequest>, Response), ErrorAnswer>,
+    outcome: &Result<(bool, Response), ErrorAnswer>,
 ) {
-    let block = match outcome {
-        Ok((block, _)) => *block,
-        Err(_) => wire::decode::<Proposal>(body, PROPOSAL_BYTES_MAX)
-            .ok()
-            .map(|proposal| GuardRequest {
-                height: proposal.header.height,
-                block_hash: proposal.header.hash(),
-            }),
-    };
     let refusal = outcome.as_ref().err().map(|error| &error.body.error);
     worker_shell::log_event(&serde_json::json!({
         "event": "vote",
         "height": block.map(|block| block.height),
         "block_hash": block.map(|block| block.block_hash.to_string()),
-        "signed": matches!(outcome, Ok((Some(_), _))),
+        "signed": matches!(outcome, Ok((true, _))),
         "refusal": refusal.map(|error| &error.code),
         "reason": refusal.map(|error| &error.message),
         "elapsed_ms": elapsed_ms,
@@ -99,8 +98,8 @@ fn log_vote(
 }
 
 /// Verifies a proposal and, if it is valid and the guard allows it, answers a signed vote
-/// (with the block it signed; `None` when a simulated fault answered instead).
-async fn propose(env: &Env, body: &[u8]) -> Result<(Option<GuardRequest>, Response), ErrorAnswer> {
+/// (and `true`; `false` when a simulated fault answered instead).
+async fn propose(env: &Env, proposal: &Proposal) -> Result<(bool, Response), ErrorAnswer> {
     let guard = guard_stub(env)?;
     let fault: FaultRequest = worker_shell::call(
         Target::Object(&guard),
@@ -119,14 +118,13 @@ async fn propose(env: &Env, body: &[u8]) -> Result<(Option<GuardRequest>, Respon
                 rules::GARBAGE_VOTE.to_vec(),
                 wire::INTERNAL_CONTENT_TYPE,
             )
-            .map(|response| (None, response))
+            .map(|response| (false, response))
             .map_err(|error| internal(error).into());
         }
     }
     let chain = worker_shell::chain(env)?;
     let key = secret_key(env)?;
-    let proposal: Proposal = wire::decode(body, PROPOSAL_BYTES_MAX)?;
-    let checked = check_proposal(&chain.context, &proposal, now_ms()).map_err(rules::refusal)?;
+    let checked = check_proposal(&chain.context, proposal, now_ms()).map_err(rules::refusal)?;
     let height = proposal.header.height;
     let request = GuardRequest {
         height,
@@ -155,7 +153,7 @@ async fn propose(env: &Env, body: &[u8]) -> Result<(Option<GuardRequest>, Respon
         ))
     })?;
     internal_answer(&vote)
-        .map(|response| (Some(request), response))
+        .map(|response| (true, response))
         .map_err(|error| internal(error).into())
 }
 

@@ -114,18 +114,20 @@ impl Client {
 
     /// `POST /v1/txs` with a MessagePack batch of raw transactions.
     pub fn submit_batch_raw(&self, raws: &[Vec<u8>]) -> Answer {
+        self.submit_batch_with_headers(raws, &[])
+    }
+
+    /// [`Self::submit_batch_raw`] with more request headers (an `x-request-id`, say).
+    pub fn submit_batch_with_headers(&self, raws: &[Vec<u8>], headers: &[(&str, &str)]) -> Answer {
         let elements: Vec<serde_bytes::ByteBuf> = raws
             .iter()
             .cloned()
             .map(serde_bytes::ByteBuf::from)
             .collect();
         let body = rmp_serde::to_vec(&elements).expect("encodes");
-        self.send(
-            "POST",
-            "/v1/txs",
-            &[("content-type", "application/msgpack")],
-            Some(&body),
-        )
+        let mut all = vec![("content-type", "application/msgpack")];
+        all.extend_from_slice(headers);
+        self.send("POST", "/v1/txs", &all, Some(&body))
     }
 
     /// Submits a batch and returns the per-transaction results (asserting a 200).

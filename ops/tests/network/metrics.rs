@@ -9,7 +9,6 @@ use ledger::api::{SubmissionStatus, TxState};
 use ledger::primitives::U256;
 use ledger::random::SplitMix64;
 
-use crate::client::Answer;
 use crate::harness::{Network, NetworkOptions, Transfers};
 use crate::{COMMIT_TIMEOUT, random_address};
 
@@ -124,24 +123,6 @@ fn present(samples: &BTreeMap<String, f64>, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {series} in {samples:#?}"))
 }
 
-fn send_batch_with_request_id(network: &Network, raws: &[Vec<u8>], request_id: &str) -> Answer {
-    let elements: Vec<serde_bytes::ByteBuf> = raws
-        .iter()
-        .cloned()
-        .map(serde_bytes::ByteBuf::from)
-        .collect();
-    let body = rmp_serde::to_vec(&elements).expect("encodes");
-    network.client.send(
-        "POST",
-        "/v1/txs",
-        &[
-            ("content-type", "application/msgpack"),
-            ("x-request-id", request_id),
-        ],
-        Some(&body),
-    )
-}
-
 #[test]
 fn metrics_agree_with_the_api_and_count_exactly_what_happened() {
     let network = Network::start_with(NetworkOptions::default());
@@ -178,7 +159,9 @@ fn metrics_agree_with_the_api_and_count_exactly_what_happened() {
         .map(|sender| transfers.transfer(sender, random_address(&mut random), U256::from(7u64)))
         .collect();
     let request_id = "metrics-test-5e1f";
-    let answer = send_batch_with_request_id(&network, &raws, request_id);
+    let answer = network
+        .client
+        .submit_batch_with_headers(&raws, &[("x-request-id", request_id)]);
     assert_eq!(answer.status, 200, "{}", answer.text());
     let results = answer.json::<ledger::api::BatchAnswer>().results;
     assert!(
