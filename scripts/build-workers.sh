@@ -27,7 +27,8 @@ is_fresh() {
     local crate="$1" output="$ROOT/$1/build/index.js"
     [[ -f "$output" ]] || return 1
     local newer inputs=("$ROOT/$crate/src" "$ROOT/$crate/Cargo.toml" "$ROOT/ledger/src"
-        "$ROOT/ledger/Cargo.toml" "$ROOT/worker-shell" "$ROOT/Cargo.toml" "$ROOT/Cargo.lock")
+        "$ROOT/ledger/Cargo.toml" "$ROOT/worker-shell" "$ROOT/Cargo.toml" "$ROOT/Cargo.lock"
+        "$ROOT/.cargo/config.toml")
     # Files a crate embeds with include_str! (the sequencer's dashboard).
     [[ -d "$ROOT/$crate/dashboard" ]] && inputs+=("$ROOT/$crate/dashboard")
     newer="$(find "${inputs[@]}" -newer "$output" -print -quit 2>/dev/null)"

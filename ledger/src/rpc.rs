@@ -46,13 +46,19 @@ pub use request::{BlockTag, CallRequest, METHODS, RpcRequest};
 use crate::limits::BLOCK_TXS_MAX;
 use crate::transaction::TRANSFER_GAS;
 
-/// Requests in one batch. ethers batches at most 100 requests by default, so it never meets
-/// this limit; a larger batch is refused whole (-32600) before any entry is looked at.
-pub const RPC_BATCH_MAX: usize = 100;
+/// Requests in one batch: geth's default `--rpc.batch-request-limit`. A larger batch is
+/// refused whole (-32600) before any entry is looked at.
+pub const RPC_BATCH_MAX: usize = 1_000;
 
-/// Bytes of a JSON-RPC request body. A full batch of the largest request (a raw transaction
-/// of [`crate::limits::TX_BYTES_MAX`] bytes is about 1 KiB of hex) fits many times over.
-pub const RPC_BODY_BYTES_MAX: usize = 1 << 20;
+/// Requests in one batch other than `eth_sendRawTransaction`. Each read costs the front door
+/// a call to a Durable Object, one after another, and a Worker may make only so many calls per
+/// request; a batch's transactions are admitted together, with one call per shard and one to
+/// the `Sequencer`, so they are bounded by [`RPC_BATCH_MAX`] alone.
+pub const RPC_BATCH_READS_MAX: usize = 100;
+
+/// Bytes of a JSON-RPC request body. A full batch of the largest transaction (a raw
+/// transaction of [`crate::limits::TX_BYTES_MAX`] bytes is about 1 KiB of hex) fits.
+pub const RPC_BODY_BYTES_MAX: usize = 2 << 20;
 
 /// What `web3_clientVersion` answers: `edgeledger/v` and the crate version.
 pub const CLIENT_VERSION: &str = concat!("edgeledger/v", env!("CARGO_PKG_VERSION"));
@@ -73,6 +79,7 @@ pub const FEE_HISTORY_BLOCKS_MAX: u64 = 1_024;
 pub const FEE_HISTORY_PERCENTILES_MAX: usize = 100;
 
 const _: () = assert!(RPC_BATCH_MAX >= 1 && RPC_BODY_BYTES_MAX >= 64 * 1024);
+const _: () = assert!(RPC_BATCH_READS_MAX <= RPC_BATCH_MAX);
 // A full batch of the largest `eth_sendRawTransaction` requests fits a body.
 const _: () =
     assert!(RPC_BATCH_MAX * (2 * crate::limits::TX_BYTES_MAX + 128) <= RPC_BODY_BYTES_MAX);

@@ -90,6 +90,9 @@ pub enum InternalCall {
         /// Whether to include a proof against the shard root.
         proof: bool,
     },
+    /// Front door (JSON-RPC admission) → `Shard`: the committed state of several accounts,
+    /// body `Vec<Address>` (at most [`ACCOUNTS_REQUEST_MAX`]), answer [`ShardAccounts`].
+    ShardAccounts,
     /// `Sequencer` → validator: vote on a proposal, body [`crate::proposal::Proposal`],
     /// answer [`crate::consensus::Vote`].
     Propose,
@@ -168,6 +171,7 @@ impl InternalCall {
             | Self::SetPaused(_)
             | Self::Witness
             | Self::Apply
+            | Self::ShardAccounts
             | Self::Propose
             | Self::Authorize
             | Self::SetFault
@@ -204,6 +208,7 @@ impl InternalCall {
             Self::Witness => "/witness".to_owned(),
             Self::Apply => "/apply".to_owned(),
             Self::ShardAccount { address, proof } => format!("/accounts/{address}?proof={proof}"),
+            Self::ShardAccounts => "/accounts".to_owned(),
             Self::ShardStats => "/shard-stats".to_owned(),
             Self::Propose => "/propose".to_owned(),
             Self::Authorize => "/authorize".to_owned(),
@@ -255,6 +260,7 @@ impl InternalCall {
                     Some(_) => return None,
                 },
             },
+            ["", "accounts"] => Self::ShardAccounts,
             ["", "shard-stats"] => Self::ShardStats,
             ["", "propose"] => Self::Propose,
             ["", "authorize"] => Self::Authorize,
@@ -352,6 +358,26 @@ pub struct ShardAccount {
     pub account: Option<Account>,
     /// When asked for: its proof against `meta.root`.
     pub proof: Option<AccountProof>,
+}
+
+/// Accounts in one [`InternalCall::ShardAccounts`]: every sender of the largest batch.
+pub const ACCOUNTS_REQUEST_MAX: usize = crate::limits::BATCH_TXS_MAX;
+
+/// Bytes of an [`InternalCall::ShardAccounts`] body: [`ACCOUNTS_REQUEST_MAX`] addresses of
+/// 20 bytes with their MessagePack framing, and the array's.
+pub const ACCOUNTS_REQUEST_BYTES_MAX: usize = ACCOUNTS_REQUEST_MAX * 24 + 8;
+
+/// Bytes of an [`InternalCall::ShardAccounts`] answer: the metadata and, per account, a nonce
+/// and a balance of at most 32 bytes with their framing.
+pub const ACCOUNTS_ANSWER_BYTES_MAX: usize = ACCOUNTS_REQUEST_MAX * 64 + 512;
+
+/// Answer of [`InternalCall::ShardAccounts`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardAccounts {
+    /// The shard's metadata: the height and root the states are taken at.
+    pub meta: ShardMeta,
+    /// Each asked-for account in the order asked, `None` where it does not exist.
+    pub accounts: Vec<Option<Account>>,
 }
 
 /// What an apply did, with the shard's metadata afterwards.
@@ -770,6 +796,7 @@ mod tests {
                 address,
                 proof: false,
             },
+            InternalCall::ShardAccounts,
             InternalCall::ShardStats,
             InternalCall::Propose,
             InternalCall::Authorize,
@@ -788,6 +815,30 @@ mod tests {
             InternalCall::Backups,
             InternalCall::RestoreBackup,
         ]
+    }
+
+    #[test]
+    fn the_largest_accounts_request_and_answer_fit_their_limits() {
+        let addresses = vec![Address([0xff; 20]); ACCOUNTS_REQUEST_MAX];
+        assert!(encode(&addresses).len() <= ACCOUNTS_REQUEST_BYTES_MAX);
+        let richest = Account {
+            nonce: u64::MAX,
+            balance: crate::primitives::U256::MAX,
+        };
+        let answer = ShardAccounts {
+            meta: ShardMeta {
+                shard: u16::MAX,
+                applied_height: u64::MAX,
+                root: Hash([0xff; 32]),
+            },
+            accounts: vec![Some(richest); ACCOUNTS_REQUEST_MAX],
+        };
+        let bytes = encode(&answer);
+        assert!(bytes.len() <= ACCOUNTS_ANSWER_BYTES_MAX, "{}", bytes.len());
+        assert_eq!(
+            decode::<ShardAccounts>(&bytes, ACCOUNTS_ANSWER_BYTES_MAX),
+            Ok(answer)
+        );
     }
 
     #[test]

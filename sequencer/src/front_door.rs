@@ -451,18 +451,23 @@ pub(crate) async fn ask_shard_within<T: DeserializeOwned>(
     call: InternalCall,
     deadline: Duration,
 ) -> Result<T, ErrorAnswer> {
+    ask_shard_with(env, shard, &call, None, SHARD_ACCOUNT_BYTES_MAX, deadline).await
+}
+
+/// Makes `call` of a shard with this body, answer limit and deadline.
+pub(crate) async fn ask_shard_with<T: DeserializeOwned>(
+    env: &Env,
+    shard: ShardIndex,
+    call: &InternalCall,
+    body: Option<Vec<u8>>,
+    answer_limit: usize,
+    deadline: Duration,
+) -> Result<T, ErrorAnswer> {
     let stub = env
         .durable_object(SHARD_BINDING)
         .and_then(|namespace| namespace.get_by_name(&wire::shard_object_name(shard)))
         .map_err(|error| worker_shell::misconfigured(format!("{SHARD_BINDING}: {error}")))?;
-    worker_shell::call(
-        Target::Object(&stub),
-        &call,
-        None,
-        SHARD_ACCOUNT_BYTES_MAX,
-        deadline,
-    )
-    .await
+    worker_shell::call(Target::Object(&stub), call, body, answer_limit, deadline).await
 }
 
 /// Asks the `Sequencer` with this deadline.

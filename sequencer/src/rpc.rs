@@ -11,15 +11,15 @@ use ledger::primitives::{Address, Hash};
 use ledger::rpc::{
     self, BlockTag, RpcBody, RpcEntry, RpcError, RpcRequest, RpcResponse, TxLocation,
 };
-use ledger::state::Account;
+use ledger::state::{Account, ShardIndex};
 use ledger::transaction::{self, VerifiedTx};
-use ledger::wire::{FullBlockLookup, InternalCall, RawTxLookup, RefusalCount, ShardAccount};
+use ledger::wire::{self, FullBlockLookup, InternalCall, RawTxLookup, RefusalCount, ShardAccounts};
 use serde_json::Value;
 use worker::{Env, Request, Response};
 use worker_shell::{Chain, read_body};
 
 use crate::front_door::{
-    account, archived_block, ask_sequencer, ask_shard_within, count_refusals, submit_verified,
+    account, archived_block, ask_sequencer, ask_shard_with, count_refusals, submit_verified,
 };
 
 /// How long a sender's account read may take.
@@ -258,27 +258,69 @@ async fn send_raw_all(
         .collect()
 }
 
-/// The committed account of each distinct sender, asked of its shard (the checks need
-/// nothing else), all at the same time.
+/// The committed account of each distinct sender, asked of the shards that hold them (the
+/// checks need nothing else): one call per shard, all at the same time.
 async fn sender_accounts(
     env: &Env,
     chain: &Chain,
     senders: impl Iterator<Item = Address>,
 ) -> BTreeMap<Address, Result<Account, RpcError>> {
     let layout = chain.context.config.layout();
-    let senders: BTreeSet<Address> = senders.collect();
-    let answers = futures_util::future::join_all(senders.iter().map(|sender| async move {
-        let call = InternalCall::ShardAccount {
-            address: *sender,
-            proof: false,
-        };
-        ask_shard_within::<ShardAccount>(env, layout.shard_of(sender), call, SHARD_DEADLINE)
-            .await
-            .map(|answer| answer.account.unwrap_or_default())
-            .map_err(internal)
+    let mut by_shard: BTreeMap<ShardIndex, Vec<Address>> = BTreeMap::new();
+    for sender in senders.collect::<BTreeSet<Address>>() {
+        by_shard
+            .entry(layout.shard_of(&sender))
+            .or_default()
+            .push(sender);
+    }
+    let answers = futures_util::future::join_all(by_shard.into_values().map(|addresses| async {
+        let shard = layout.shard_of(&addresses[0]);
+        let answer = ask_shard_with::<ShardAccounts>(
+            env,
+            shard,
+            &InternalCall::ShardAccounts,
+            Some(wire::encode(&addresses)),
+            wire::ACCOUNTS_ANSWER_BYTES_MAX,
+            SHARD_DEADLINE,
+        )
+        .await;
+        (addresses, answer)
     }))
     .await;
-    senders.into_iter().zip(answers).collect()
+    let mut accounts = BTreeMap::new();
+    for (addresses, answer) in answers {
+        match answer {
+            Ok(answer) if answer.accounts.len() == addresses.len() => {
+                accounts.extend(
+                    addresses
+                        .into_iter()
+                        .zip(answer.accounts)
+                        .map(|(address, account)| (address, Ok(account.unwrap_or_default()))),
+                );
+            }
+            Ok(answer) => {
+                let error = RpcError::internal(format!(
+                    "a shard answered {} accounts for {}",
+                    answer.accounts.len(),
+                    addresses.len()
+                ));
+                accounts.extend(
+                    addresses
+                        .into_iter()
+                        .map(|address| (address, Err(error.clone()))),
+                );
+            }
+            Err(error) => {
+                let error = internal(error);
+                accounts.extend(
+                    addresses
+                        .into_iter()
+                        .map(|address| (address, Err(error.clone()))),
+                );
+            }
+        }
+    }
+    accounts
 }
 
 /// What `eth_sendRawTransaction` answers for the `Sequencer`'s ruling.

@@ -18,7 +18,7 @@ use ledger::shard::{
 use ledger::state::{Account, ShardIndex, ShardLayout};
 use ledger::trie::{NodePosition, Trie};
 use ledger::wire::{
-    self, ApplyAnswer, ApplyStatus, InternalCall, ShardAccount, ShardRestoreAnswer,
+    self, ApplyAnswer, ApplyStatus, InternalCall, ShardAccount, ShardAccounts, ShardRestoreAnswer,
     ShardRestoreStep, ShardStats, SnapshotOpenRequest, SnapshotOpened, SnapshotPageRequest,
 };
 use worker::{DurableObject, Env, Request, Response, State, console_error, durable_object};
@@ -100,6 +100,12 @@ impl Shard {
             InternalCall::ShardStats => {
                 let stats = self.with_shard(|shard| stats(shard))?;
                 worker_shell::internal_answer(&stats)
+            }
+            InternalCall::ShardAccounts => {
+                let addresses: Vec<Address> =
+                    wire::decode(&body, wire::ACCOUNTS_REQUEST_BYTES_MAX)?;
+                let answer = self.with_shard(|shard| accounts(shard, &addresses))?;
+                worker_shell::internal_answer(&answer)
             }
             InternalCall::ShardAccount { address, proof } => {
                 let answer = self.with_shard(|shard| account(shard, &address, proof))?;
@@ -414,6 +420,30 @@ fn log_apply(write_set: &WriteSet, status: ApplyStatus, request_ids: &[String]) 
 }
 
 /// An account's committed state at the shard's height, with a proof if asked for.
+fn accounts(
+    shard: &ShardMachine<SqlShardStore>,
+    addresses: &[Address],
+) -> Result<ShardAccounts, ApiError> {
+    if addresses.len() > wire::ACCOUNTS_REQUEST_MAX {
+        return Err(ApiError::bad_request(
+            "too_many_accounts",
+            format!(
+                "{} accounts asked for; at most {} in one call",
+                addresses.len(),
+                wire::ACCOUNTS_REQUEST_MAX
+            ),
+        ));
+    }
+    let accounts = addresses
+        .iter()
+        .map(|address| shard.account(address).map_err(shard_error))
+        .collect::<Result<_, _>>()?;
+    Ok(ShardAccounts {
+        meta: *shard.meta(),
+        accounts,
+    })
+}
+
 fn account(
     shard: &ShardMachine<SqlShardStore>,
     address: &Address,

@@ -4,7 +4,8 @@
 //! The rules that decide who gets an answer:
 //! - a body that is not JSON, or too large, is one -32700 answer with id `null`;
 //! - a body that is neither an object nor a non-empty array of at most [`RPC_BATCH_MAX`]
-//!   entries is one -32600 answer with id `null`;
+//!   entries, of which at most [`RPC_BATCH_READS_MAX`] are requests other than
+//!   `eth_sendRawTransaction`, is one -32600 answer with id `null`;
 //! - an entry that is not a valid request object (not an object, `jsonrpc` not `"2.0"`, a
 //!   method that is not a string, `params` neither array, object nor null, an id that is not
 //!   a string, number or null) is answered -32600, with its id when it has a valid one;
@@ -16,7 +17,7 @@ use serde::ser::SerializeMap;
 use serde_json::{Map, Value};
 
 use super::request::RpcRequest;
-use super::{RPC_BATCH_MAX, RPC_BODY_BYTES_MAX};
+use super::{RPC_BATCH_MAX, RPC_BATCH_READS_MAX, RPC_BODY_BYTES_MAX};
 
 /// A request id, echoed in its response: a number, a string or `null`.
 pub type RpcId = Value;
@@ -231,13 +232,28 @@ pub fn parse_body(bytes: &[u8]) -> Result<RpcBody, RpcResponse> {
                     entries.len()
                 ))));
             }
-            Ok(RpcBody::Batch(entries.iter().map(parse_entry).collect()))
+            let entries: Vec<RpcEntry> = entries.iter().map(parse_entry).collect();
+            let reads = entries.iter().filter(|entry| is_read(entry)).count();
+            if reads > RPC_BATCH_READS_MAX {
+                return Err(refuse(RpcError::invalid_request(format!(
+                    "batch of {reads} requests other than eth_sendRawTransaction exceeds the \
+                     limit of {RPC_BATCH_READS_MAX}"
+                ))));
+            }
+            Ok(RpcBody::Batch(entries))
         }
         Value::Object(_) => Ok(RpcBody::Single(parse_entry(&value))),
         _ => Err(refuse(RpcError::invalid_request(
             "expected a request object or a batch (array) of them",
         ))),
     }
+}
+
+/// Whether an entry is a call answered on its own (each costs the front door a subrequest),
+/// rather than a transaction admitted with the rest of its batch.
+fn is_read(entry: &RpcEntry) -> bool {
+    matches!(entry, RpcEntry::Call { request, .. }
+        if !matches!(request, RpcRequest::SendRawTransaction { .. }))
 }
 
 /// Parses one request object.

@@ -645,7 +645,7 @@ fn bodies_that_are_not_json_are_32700() {
     assert!(
         body_refusal(&too_large)
             .message
-            .contains("exceeds the limit of 1048576 bytes")
+            .contains("exceeds the limit of 2097152 bytes")
     );
     // Hostile nesting is refused by the JSON parser's depth limit, not by the stack.
     let nested = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
@@ -785,20 +785,39 @@ fn ids_are_echoed_and_a_missing_id_makes_a_notification() {
 
 #[test]
 fn batches_are_bounded_and_keep_their_order() {
-    let one = request("eth_chainId", json!([]));
-    let batch = |count: usize| Value::Array(vec![one.clone(); count]);
-    match body(&batch(RPC_BATCH_MAX)) {
+    let send = request("eth_sendRawTransaction", json!(["0x02f8"]));
+    let read = request("eth_chainId", json!([]));
+    let batch = |count: usize, entry: &Value| Value::Array(vec![entry.clone(); count]);
+    match body(&batch(RPC_BATCH_MAX, &send)) {
         Ok(RpcBody::Batch(entries)) => assert_eq!(entries.len(), RPC_BATCH_MAX),
         other => panic!("{other:?}"),
     }
-    let error = body_refusal(batch(RPC_BATCH_MAX + 1).to_string().as_bytes());
+    let error = body_refusal(batch(RPC_BATCH_MAX + 1, &send).to_string().as_bytes());
     assert_eq!(error.code, RpcError::INVALID_REQUEST);
     assert!(
         error
             .message
-            .contains("batch of 101 requests exceeds the limit of 100"),
+            .contains("batch of 1001 requests exceeds the limit of 1000"),
         "{error}"
     );
+    // Reads are bounded more tightly: each costs a call of its own.
+    let mut mixed = vec![send.clone(); RPC_BATCH_MAX - RPC_BATCH_READS_MAX];
+    mixed.extend(vec![read.clone(); RPC_BATCH_READS_MAX]);
+    assert!(matches!(
+        body(&Value::Array(mixed.clone())),
+        Ok(RpcBody::Batch(_))
+    ));
+    mixed[0] = read.clone();
+    let error = body_refusal(Value::Array(mixed).to_string().as_bytes());
+    assert_eq!(error.code, RpcError::INVALID_REQUEST);
+    assert!(
+        error.message.contains(
+            "batch of 101 requests other than eth_sendRawTransaction exceeds the limit of 100"
+        ),
+        "{error}"
+    );
+    let one = read;
+    let batch = |count: usize| Value::Array(vec![one.clone(); count]);
     // A batch of one is still a batch.
     assert!(matches!(body(&batch(1)), Ok(RpcBody::Batch(entries)) if entries.len() == 1));
 

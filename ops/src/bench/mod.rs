@@ -92,8 +92,8 @@ pub struct BenchArgs {
     /// Transactions per native batch.
     #[arg(long, default_value_t = 1_000)]
     pub batch: usize,
-    /// Transactions per JSON-RPC batch (edgeledger takes at most 100).
-    #[arg(long, default_value_t = 100)]
+    /// Transactions per JSON-RPC batch (edgeledger takes at most 1,000, geth's default limit).
+    #[arg(long, default_value_t = 1_000)]
     pub rpc_batch: usize,
     /// Concurrent connections submitting.
     #[arg(long, default_value_t = 4)]

@@ -90,7 +90,7 @@ impl Rpc {
     /// The nonce each address's next transaction takes, pending ones counted.
     pub fn next_nonces(&self, addresses: &[Address]) -> Result<Vec<u64>> {
         let mut nonces = Vec::with_capacity(addresses.len());
-        // Small batches: edgeledger answers at most 100 calls per batch.
+        // Small batches: edgeledger answers at most 100 reads per batch.
         for chunk in addresses.chunks(50) {
             let calls: Vec<(&str, Value)> = chunk
                 .iter()

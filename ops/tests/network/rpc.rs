@@ -571,7 +571,14 @@ fn json_rpc_answers_batches_and_refuses_bad_requests_with_standard_codes() {
     let empty: Value = post(b"[]").json();
     assert_eq!(code_of(&empty), Some(-32600), "{empty}");
     let call = r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}"#;
-    let too_many = format!("[{}]", vec![call; ledger::rpc::RPC_BATCH_MAX + 1].join(","));
+    let too_many_reads = format!(
+        "[{}]",
+        vec![call; ledger::rpc::RPC_BATCH_READS_MAX + 1].join(",")
+    );
+    let refused: Value = post(too_many_reads.as_bytes()).json();
+    assert_eq!(code_of(&refused), Some(-32600), "{refused}");
+    let send = r#"{"jsonrpc":"2.0","id":1,"method":"eth_sendRawTransaction","params":["0x02"]}"#;
+    let too_many = format!("[{}]", vec![send; ledger::rpc::RPC_BATCH_MAX + 1].join(","));
     let refused: Value = post(too_many.as_bytes()).json();
     assert_eq!(code_of(&refused), Some(-32600), "{refused}");
     let only_notifications = post(br#"[{"jsonrpc":"2.0","method":"eth_chainId"}]"#);
