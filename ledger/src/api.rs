@@ -9,6 +9,7 @@
 //! 422 a well-formed request the chain refuses, 429 a client over its share, 503 the chain
 //! over capacity.
 
+pub mod access;
 mod answers;
 mod routes;
 

@@ -90,6 +90,9 @@ enum NetAction {
         /// Pin backups through the Pinata stand-in instead of straight to the IPFS node.
         #[arg(long)]
         pinata: bool,
+        /// Public API requests each client address may make per 10 s (429 beyond).
+        #[arg(long, default_value_t = devnet::LOCAL_RATE_LIMIT)]
+        rate_limit: u32,
     },
 }
 
@@ -170,6 +173,7 @@ fn run(command: Command) -> Result<()> {
                     dir,
                     fresh,
                     pinata,
+                    rate_limit,
                 },
         } => {
             let defaults = devnet::Options::default();
@@ -185,6 +189,7 @@ fn run(command: Command) -> Result<()> {
                     devnet::Pinning::Kubo
                 },
                 archive_every: defaults.archive_every,
+                rate_limit,
             };
             start_network(&options)
         }

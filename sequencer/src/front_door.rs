@@ -25,6 +25,8 @@ use std::time::Duration;
 use worker::{Env, Request, Response};
 use worker_shell::{Chain, Target, header, internal, read_body};
 
+use crate::access::{Gate, Turned};
+
 /// How long the front door waits for the `Sequencer`, a shard or a validator.
 const CALL_DEADLINE: Duration = Duration::from_secs(20);
 
@@ -58,12 +60,33 @@ const SHARD_ACCOUNT_BYTES_MAX: usize = 256 + TRIE_DEPTH * 40;
 pub(crate) async fn handle(mut request: Request, env: &Env) -> worker::Result<Response> {
     let format = Format::from_accept(header(&request, "accept").as_deref());
     let request_id = crate::metrics::request_id(&request);
-    let mut response = match respond(&mut request, env, format, &request_id).await {
-        Ok(response) => response,
-        Err(error) => worker_shell::error_answer(format, error)?,
+    let gate = match Gate::from_env(env) {
+        Ok(gate) => gate,
+        Err(error) => return worker_shell::error_answer(format, error),
     };
+    let mut response = match gated(&gate, &mut request, env, format, &request_id).await {
+        Ok(response) => response,
+        Err(turned) => turned.answer(format)?,
+    };
+    gate.tag(header(&request, "origin").as_deref(), &mut response);
     crate::metrics::tag_response(&mut response, &request_id);
     Ok(response)
+}
+
+/// Counts the request against its client's rate limit, answers CORS preflights, and
+/// otherwise routes it.
+async fn gated(
+    gate: &Gate,
+    request: &mut Request,
+    env: &Env,
+    format: Format,
+    request_id: &str,
+) -> Result<Response, Turned> {
+    gate.admit(env, request).await?;
+    if request.method() == worker::Method::Options {
+        return Ok(gate.preflight(request)?);
+    }
+    Ok(respond(request, env, format, request_id).await?)
 }
 
 async fn respond(

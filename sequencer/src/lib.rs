@@ -12,6 +12,7 @@
 //! - `rpc`: Ethereum JSON-RPC on `POST /` and `POST /rpc`, performed with the same internal
 //!   calls as the v1 API.
 
+mod access;
 mod dashboard;
 mod front_door;
 mod metrics;

@@ -81,6 +81,18 @@ pub fn set_var(config: &mut Map<String, Value>, name: &str, value: &str) {
     }
 }
 
+/// Sets the request limit of every rate-limiting binding (`[[ratelimits]]`) in a flattened
+/// config.
+pub fn set_rate_limit(config: &mut Map<String, Value>, limit: u32) {
+    if let Some(Value::Array(limiters)) = config.get_mut("ratelimits") {
+        for limiter in limiters.iter_mut() {
+            if let Some(Value::Object(simple)) = limiter.get_mut("simple") {
+                simple.insert("limit".to_owned(), Value::from(limit));
+            }
+        }
+    }
+}
+
 /// A `.dev.vars` file: one `NAME='value'` line per variable. Values must not contain a single
 /// quote (JSON and hex never do), which is checked.
 pub fn dev_vars(variables: &[(&str, &str)]) -> Result<String> {
@@ -116,6 +128,17 @@ FAULT_INJECTION = "disabled"
 name = "GUARD"
 class_name = "Guard"
 "#;
+
+    #[test]
+    fn the_rate_limit_is_set_on_every_limiter() {
+        let mut config: Map<String, Value> = serde_json::from_str(
+            r#"{"ratelimits": [{"name": "RATE_LIMITER", "simple": {"limit": 1000, "period": 10}}]}"#,
+        )
+        .expect("json");
+        set_rate_limit(&mut config, 3_000);
+        assert_eq!(config["ratelimits"][0]["simple"]["limit"], 3_000);
+        assert_eq!(config["ratelimits"][0]["simple"]["period"], 10);
+    }
 
     #[test]
     fn an_environment_is_merged_over_the_top_level_and_build_is_dropped() {

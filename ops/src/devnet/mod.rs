@@ -54,6 +54,10 @@ pub fn development_balance() -> U256 {
 /// How long the sequencer waits after the first pending transaction before proposing.
 const BATCH_WINDOW_MS: u64 = 25;
 
+/// Public requests per client address per 10 s on the local network by default (production's
+/// wrangler.toml allows 1,000): the benchmark's observer alone makes about 800.
+pub const LOCAL_RATE_LIMIT: u32 = 3_000;
+
 /// Most validators the local network runs (the root wrangler.toml binds seven).
 pub const LOCAL_VALIDATORS_MAX: usize = 7;
 
@@ -115,6 +119,8 @@ pub struct Options {
     /// Run the archiver's scheduled work this often (`POST /v1/admin/archive/run`), as its
     /// cron would in production; `None`: only when asked.
     pub archive_every: Option<Duration>,
+    /// Public requests per client address per 10 s.
+    pub rate_limit: u32,
 }
 
 impl Default for Options {
@@ -127,6 +133,7 @@ impl Default for Options {
             fresh: false,
             pinning: Pinning::default(),
             archive_every: Some(LOCAL_ARCHIVE_EVERY),
+            rate_limit: LOCAL_RATE_LIMIT,
         }
     }
 }
@@ -397,7 +404,8 @@ fn write_configs(
     let mut services: Vec<Service<'_>> = Vec::new();
     let read =
         |path: &str| fs::read_to_string(root.join(path)).with_context(|| format!("reading {path}"));
-    let sequencer = config::flatten(&read("wrangler.toml")?, &root, None)?;
+    let mut sequencer = config::flatten(&read("wrangler.toml")?, &root, None)?;
+    set_public_limits(&mut sequencer, options.port, options.rate_limit);
     let front_door_vars = vec![
         ("GENESIS", genesis.as_str()),
         ("ADMIN_TOKEN", secrets.admin_token.as_str()),
@@ -454,6 +462,15 @@ fn write_configs(
         paths.push((name, path));
     }
     Ok(paths)
+}
+
+/// The local network's public limits: a rate limit high enough for the benchmark's observer
+/// and the test suite from one address, and CORS for the API's own origin (what the
+/// dashboard needs when a browser sends `Origin` on its own requests).
+fn set_public_limits(sequencer: &mut Map<String, Value>, port: u16, rate_limit: u32) {
+    config::set_rate_limit(sequencer, rate_limit);
+    let origins = format!("http://127.0.0.1:{port},http://localhost:{port}");
+    config::set_var(sequencer, "CORS_ORIGINS", &origins);
 }
 
 /// Points the archiver at the local IPFS node and Pinata stand-in. The stand-in serves
@@ -970,6 +987,7 @@ mod tests {
             fresh: false,
             pinning: Pinning::Kubo,
             archive_every: None,
+            rate_limit: LOCAL_RATE_LIMIT,
         }
     }
 

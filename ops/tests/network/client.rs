@@ -16,9 +16,19 @@ pub struct Answer {
     pub status: u16,
     pub content_type: String,
     pub body: Vec<u8>,
+    /// Every header, names in lower case.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Answer {
+    /// A header's value, if the answer has it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(header, _)| header.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
     /// The body as JSON of type `T`; panics with the body shown if it is not.
     pub fn json<T: DeserializeOwned>(&self) -> T {
         serde_json::from_slice(&self.body).unwrap_or_else(|error| {
@@ -95,6 +105,14 @@ impl Client {
             .and_then(|value| value.to_str().ok())
             .unwrap_or("")
             .to_owned();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_owned(), value)
+            })
+            .collect();
         let body = response
             .body_mut()
             .with_config()
@@ -105,6 +123,7 @@ impl Client {
             status,
             content_type,
             body,
+            headers,
         }
     }
 

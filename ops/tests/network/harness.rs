@@ -30,6 +30,8 @@ pub struct NetworkOptions {
     pub pinning: devnet::Pinning,
     /// Run the archiver on this timer (`None`: only when the test asks).
     pub archive_every: Option<std::time::Duration>,
+    /// Public requests per client address per 10 s.
+    pub rate_limit: u32,
 }
 
 impl Default for NetworkOptions {
@@ -40,6 +42,7 @@ impl Default for NetworkOptions {
             shards: 2,
             pinning: devnet::Pinning::Kubo,
             archive_every: None,
+            rate_limit: devnet::LOCAL_RATE_LIMIT,
         }
     }
 }
@@ -65,6 +68,7 @@ impl Network {
             fresh: true,
             pinning: options.pinning,
             archive_every: options.archive_every,
+            rate_limit: options.rate_limit,
         };
         let prepared = devnet::prepare(&options).expect("the network prepares");
         let running = prepared.spawn().expect("the network starts");

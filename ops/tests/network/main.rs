@@ -19,6 +19,7 @@ mod metrics;
 mod ops_cli;
 mod pinning;
 mod rpc;
+mod security;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
