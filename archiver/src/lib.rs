@@ -96,15 +96,18 @@ async fn leased<T>(
             .try_into()
             .map_err(|_| internal("a lease id"))?,
     );
+    let lease_ms = settings::lease_ms(peers.env)?;
     let take = LeaseRequest {
         holder,
         acquire: true,
+        lease_ms,
     };
     let _: Option<ArchiverLease> = peers.sequencer(InternalCall::Lease, Some(&take)).await?;
     let result = work.await;
     let give_back = LeaseRequest {
         holder,
         acquire: false,
+        lease_ms,
     };
     let released: Result<Option<ArchiverLease>, _> =
         peers.sequencer(InternalCall::Lease, Some(&give_back)).await;

@@ -25,7 +25,7 @@ const ANSWER_BYTES_MAX: usize = 2 * ledger::archive::ARCHIVE_ANSWER_BYTES_MAX;
 
 /// The objects the archiver talks to.
 pub(crate) struct Peers<'a> {
-    env: &'a Env,
+    pub(crate) env: &'a Env,
 }
 
 impl<'a> Peers<'a> {

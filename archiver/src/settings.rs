@@ -3,7 +3,7 @@
 //! when a run needs it, so a missing secret is a clear `misconfigured` error, not a crash.
 
 use ledger::api::ApiError;
-use ledger::archive::{ArchiveSettings, BackupSchedule, PinningBackend};
+use ledger::archive::{self, ArchiveSettings, BackupSchedule, PinningBackend};
 use ledger::backup::BackupKey;
 use worker::Env;
 use worker_shell::{misconfigured, optional_setting, text_setting};
@@ -49,6 +49,16 @@ pub(crate) fn backup_schedule(env: &Env) -> Result<BackupSchedule, ApiError> {
         number(env, "BACKUP_EVERY_MS", BACKUP_EVERY_MS_DEFAULT)?,
         usize::try_from(retention).unwrap_or(usize::MAX),
     )
+    .map_err(ApiError::from)
+}
+
+/// How long a run's lease lasts (`ARCHIVER_LEASE_MS`): a run killed midway holds it this long.
+pub(crate) fn lease_ms(env: &Env) -> Result<u64, ApiError> {
+    archive::check_lease_ms(number(
+        env,
+        "ARCHIVER_LEASE_MS",
+        archive::ARCHIVER_LEASE_MS,
+    )?)
     .map_err(ApiError::from)
 }
 

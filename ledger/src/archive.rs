@@ -54,9 +54,27 @@ pub const BACKUP_RETENTION_MAX: usize = 64;
 /// Longest content identifier accepted (CIDv0 is 46 characters, CIDv1 base32 about 60).
 pub const CID_CHARS_MAX: usize = 128;
 
-/// How long an archiver run may hold the lease: longer than any run takes, short enough that
-/// a run that died does not stop the next cron run for long.
+/// How long an archiver run may hold the lease by default (`ARCHIVER_LEASE_MS`): longer than
+/// any run takes, short enough that a run that died does not stop the next cron run, or a
+/// restore, for long.
 pub const ARCHIVER_LEASE_MS: u64 = 10 * 60 * 1_000;
+
+/// The shortest lease a run may ask for.
+pub const ARCHIVER_LEASE_MS_MIN: u64 = 5_000;
+
+/// The longest lease a run may ask for.
+pub const ARCHIVER_LEASE_MS_MAX: u64 = 60 * 60 * 1_000;
+
+/// Checks a lease duration (the archiver's `ARCHIVER_LEASE_MS`) against its bounds.
+pub fn check_lease_ms(lease_ms: u64) -> ArchiveResult<u64> {
+    check_setting(
+        "ARCHIVER_LEASE_MS",
+        lease_ms,
+        ARCHIVER_LEASE_MS_MIN,
+        ARCHIVER_LEASE_MS_MAX,
+    )?;
+    Ok(lease_ms)
+}
 
 /// The format version of [`BackupIndex`] this code writes and reads.
 pub const BACKUP_INDEX_FORMAT: u32 = 1;
@@ -365,9 +383,16 @@ pub struct ArchiverLease {
 }
 
 impl ArchiverLease {
-    /// Grants the lease to `holder` for [`ARCHIVER_LEASE_MS`] unless another holder's lease is
-    /// still running (the same holder renews it).
-    pub fn acquire(current: Option<Self>, holder: u64, now_ms: u64) -> ArchiveResult<Self> {
+    /// Grants the lease to `holder` for `lease_ms` (clamped to [`ARCHIVER_LEASE_MS_MIN`] ..
+    /// [`ARCHIVER_LEASE_MS_MAX`]) unless another holder's lease is still running (the same
+    /// holder renews it).
+    pub fn acquire(
+        current: Option<Self>,
+        holder: u64,
+        now_ms: u64,
+        lease_ms: u64,
+    ) -> ArchiveResult<Self> {
+        let lease_ms = lease_ms.clamp(ARCHIVER_LEASE_MS_MIN, ARCHIVER_LEASE_MS_MAX);
         match current {
             Some(lease) if lease.holder != holder && lease.expires_at_ms > now_ms => {
                 Err(ArchiveError::ArchiverBusy {
@@ -376,7 +401,7 @@ impl ArchiverLease {
             }
             _ => Ok(Self {
                 holder,
-                expires_at_ms: now_ms.saturating_add(ARCHIVER_LEASE_MS),
+                expires_at_ms: now_ms.saturating_add(lease_ms),
             }),
         }
     }

@@ -685,6 +685,13 @@ pub struct LeaseRequest {
     pub holder: u64,
     /// Take (or renew) the lease; `false`: give it back.
     pub acquire: bool,
+    /// How long the lease lasts unless given back or renewed, in ms.
+    #[serde(default = "default_lease_ms")]
+    pub lease_ms: u64,
+}
+
+const fn default_lease_ms() -> u64 {
+    crate::archive::ARCHIVER_LEASE_MS
 }
 
 /// Body of [`InternalCall::ArchiverRun`].

@@ -405,6 +405,7 @@ impl Sequencer {
                     current,
                     request.holder,
                     now_ms(),
+                    request.lease_ms,
                 )?)
             } else {
                 archive::ArchiverLease::release(current, request.holder)

@@ -236,20 +236,27 @@ fn the_backup_digest_is_standard_sha256() {
 
 #[test]
 fn one_archiver_run_holds_the_lease_until_it_lets_go_or_it_expires() {
-    let first = ArchiverLease::acquire(None, 1, 1_000).expect("free");
+    let first = ArchiverLease::acquire(None, 1, 1_000, ARCHIVER_LEASE_MS).expect("free");
     assert_eq!(first.expires_at_ms, 1_000 + ARCHIVER_LEASE_MS);
     assert_eq!(
-        ArchiverLease::acquire(Some(first), 2, 2_000),
+        ArchiverLease::acquire(Some(first), 2, 2_000, ARCHIVER_LEASE_MS),
         Err(ArchiveError::ArchiverBusy {
             until_ms: first.expires_at_ms
         })
     );
     // The holder renews; a stranger cannot release it; the holder can.
-    assert!(ArchiverLease::acquire(Some(first), 1, 2_000).is_ok());
+    assert!(ArchiverLease::acquire(Some(first), 1, 2_000, ARCHIVER_LEASE_MS).is_ok());
     assert_eq!(ArchiverLease::release(Some(first), 2), Some(first));
     assert_eq!(ArchiverLease::release(Some(first), 1), None);
     // A run that died: its lease expires.
-    assert!(ArchiverLease::acquire(Some(first), 2, first.expires_at_ms).is_ok());
+    assert!(ArchiverLease::acquire(Some(first), 2, first.expires_at_ms, ARCHIVER_LEASE_MS).is_ok());
+    // The length asked for is bounded both ways.
+    let short = ArchiverLease::acquire(None, 1, 0, 1).expect("free");
+    assert_eq!(short.expires_at_ms, ARCHIVER_LEASE_MS_MIN);
+    let long = ArchiverLease::acquire(None, 1, 0, u64::MAX).expect("free");
+    assert_eq!(long.expires_at_ms, ARCHIVER_LEASE_MS_MAX);
+    assert!(check_lease_ms(ARCHIVER_LEASE_MS_MIN - 1).is_err());
+    assert_eq!(check_lease_ms(15_000), Ok(15_000));
 }
 
 #[test]

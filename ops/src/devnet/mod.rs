@@ -74,6 +74,10 @@ const LOCAL_BACKUP_EVERY_MS: u64 = 60_000;
 /// Backups the local archiver keeps pinned.
 pub const LOCAL_BACKUP_RETENTION: u64 = 5;
 
+/// How long a local archiver run holds its lease (production: 10 min): a run killed midway
+/// keeps backups and restores waiting this long.
+pub const LOCAL_ARCHIVER_LEASE_MS: u64 = 15_000;
+
 /// How often `ops net start` runs the archiver (crons do not fire in local workerd).
 pub const LOCAL_ARCHIVE_EVERY: Duration = Duration::from_secs(10);
 
@@ -493,6 +497,7 @@ fn set_archive_vars(archiver: &mut Map<String, Value>) {
         ("BACKUP_EVERY_BLOCKS", LOCAL_BACKUP_EVERY_BLOCKS),
         ("BACKUP_EVERY_MS", LOCAL_BACKUP_EVERY_MS),
         ("BACKUP_RETENTION", LOCAL_BACKUP_RETENTION),
+        ("ARCHIVER_LEASE_MS", LOCAL_ARCHIVER_LEASE_MS),
     ];
     for (name, value) in settings {
         config::set_var(archiver, name, &value.to_string());

@@ -20,7 +20,11 @@ const LOCAL_HOT_BLOCKS: u64 = ops::devnet::LOCAL_ARCHIVE_HOT_BLOCKS;
 
 /// Commits `blocks` blocks, one small batch each (waiting for each to commit), of transfers
 /// from the development accounts to fresh addresses; returns the transaction hashes.
-fn commit_blocks(network: &Network, transfers: &mut Transfers, blocks: usize) -> Vec<Hash> {
+pub(crate) fn commit_blocks(
+    network: &Network,
+    transfers: &mut Transfers,
+    blocks: usize,
+) -> Vec<Hash> {
     let mut random = SplitMix64::new(blocks as u64);
     let mut hashes = Vec::new();
     for block in 0..blocks {
@@ -74,7 +78,7 @@ fn run_archiver(network: &Network) -> RunReport {
     answer.json()
 }
 
-fn back_up(network: &Network) -> ledger::archive::BackupRecord {
+pub(crate) fn back_up(network: &Network) -> ledger::archive::BackupRecord {
     let answer = network.admin("POST", "/v1/admin/backups", None);
     assert_eq!(answer.status, 200, "{}", answer.text());
     let report: RunReport = answer.json();
@@ -84,19 +88,22 @@ fn back_up(network: &Network) -> ledger::archive::BackupRecord {
         .unwrap_or_else(|| panic!("no backup made: {summary}"))
 }
 
-fn index(network: &Network) -> BackupIndex {
+pub(crate) fn index(network: &Network) -> BackupIndex {
     let answer = network.admin("GET", "/v1/admin/backups", None);
     assert_eq!(answer.status, 200, "{}", answer.text());
     answer.json()
 }
 
-fn restore(network: &Network, cid: &str) -> crate::client::Answer {
+pub(crate) fn restore(network: &Network, cid: &str) -> crate::client::Answer {
     let body = serde_json::json!({ "cid": cid }).to_string();
     network.admin("POST", "/v1/admin/restore", Some(body.as_bytes()))
 }
 
 /// The backup `cid`, fetched from the network's IPFS node and opened with its key.
-fn open_backup(network: &Network, record: &ledger::archive::BackupRecord) -> RestoredState {
+pub(crate) fn open_backup(
+    network: &Network,
+    record: &ledger::archive::BackupRecord,
+) -> RestoredState {
     let bytes = backups::fetch(&Source::IpfsApi(network.ipfs_api_url()), &record.cid)
         .expect("the backup is on the IPFS node");
     let key = BackupKey::from_hex(&network.backup_key()).expect("the network's key");

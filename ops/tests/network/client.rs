@@ -51,6 +51,16 @@ impl Answer {
     }
 }
 
+/// The MessagePack body of `POST /v1/txs`: an array of `bin` raw transactions.
+fn batch_body(raws: &[Vec<u8>]) -> Vec<u8> {
+    let elements: Vec<serde_bytes::ByteBuf> = raws
+        .iter()
+        .cloned()
+        .map(serde_bytes::ByteBuf::from)
+        .collect();
+    rmp_serde::to_vec(&elements).expect("encodes")
+}
+
 /// A client of one network's public API.
 pub struct Client {
     base: String,
@@ -78,7 +88,7 @@ impl Client {
         }
     }
 
-    /// Sends a request with optional body and headers.
+    /// Sends a request with optional body and headers; panics if no answer comes.
     pub fn send(
         &self,
         method: &str,
@@ -86,6 +96,18 @@ impl Client {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> Answer {
+        self.try_send(method, path, headers, body)
+            .unwrap_or_else(|error| panic!("{method} {}{path}: {error}", self.base))
+    }
+
+    /// [`Client::send`], with a failure to get an answer (the network is down, say) as `Err`.
+    pub fn try_send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<Answer, String> {
         let url = format!("{}{path}", self.base);
         let mut request = ureq::http::Request::builder().method(method).uri(&url);
         for (name, value) in headers {
@@ -93,11 +115,8 @@ impl Client {
         }
         let request = request
             .body(body.map(<[u8]>::to_vec).unwrap_or_default())
-            .expect("a well-formed request");
-        let mut response = self
-            .agent
-            .run(request)
-            .unwrap_or_else(|error| panic!("{method} {url}: {error}"));
+            .map_err(|error| error.to_string())?;
+        let mut response = self.agent.run(request).map_err(|error| error.to_string())?;
         let status = response.status().as_u16();
         let content_type = response
             .headers()
@@ -118,13 +137,13 @@ impl Client {
             .with_config()
             .limit(64 * 1024 * 1024)
             .read_to_vec()
-            .expect("a readable body");
-        Answer {
+            .map_err(|error| error.to_string())?;
+        Ok(Answer {
             status,
             content_type,
             body,
             headers,
-        }
+        })
     }
 
     pub fn get(&self, path: &str) -> Answer {
@@ -138,15 +157,15 @@ impl Client {
 
     /// [`Self::submit_batch_raw`] with more request headers (an `x-request-id`, say).
     pub fn submit_batch_with_headers(&self, raws: &[Vec<u8>], headers: &[(&str, &str)]) -> Answer {
-        let elements: Vec<serde_bytes::ByteBuf> = raws
-            .iter()
-            .cloned()
-            .map(serde_bytes::ByteBuf::from)
-            .collect();
-        let body = rmp_serde::to_vec(&elements).expect("encodes");
         let mut all = vec![("content-type", "application/msgpack")];
         all.extend_from_slice(headers);
-        self.send("POST", "/v1/txs", &all, Some(&body))
+        self.send("POST", "/v1/txs", &all, Some(&batch_body(raws)))
+    }
+
+    /// [`Self::submit_batch_raw`], with no answer (the network is down) as `Err`.
+    pub fn try_submit_batch(&self, raws: &[Vec<u8>]) -> Result<Answer, String> {
+        let headers = [("content-type", "application/msgpack")];
+        self.try_send("POST", "/v1/txs", &headers, Some(&batch_body(raws)))
     }
 
     /// Submits a batch and returns the per-transaction results (asserting a 200).
