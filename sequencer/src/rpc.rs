@@ -33,6 +33,12 @@ pub(crate) async fn handle(
     chain: &Chain,
     request_id: &str,
 ) -> Result<Response, ErrorAnswer> {
+    // As geth does: JSON-RPC over HTTP is `application/json`. This also keeps a page on
+    // another origin from posting to it without a CORS preflight (a `text/plain` form post).
+    ledger::api::check_content_type(
+        worker_shell::header(request, "content-type").as_deref(),
+        ledger::api::JSON_CONTENT_TYPE,
+    )?;
     let body = match read_body(request, rpc::RPC_BODY_BYTES_MAX).await {
         Ok(body) => body,
         Err(error) => {

@@ -14,6 +14,7 @@ mod archive;
 mod bench;
 mod client;
 mod dashboard;
+mod endpoints;
 mod faults;
 mod harness;
 mod metrics;
