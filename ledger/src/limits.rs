@@ -20,8 +20,11 @@ pub const BATCH_TXS_MAX: usize = 4_096;
 /// Bytes in one HTTP request body to the public API.
 pub const REQUEST_BYTES_MAX: usize = 4 * 1024 * 1024;
 
-/// Transactions waiting in the sequencer's mempool, all senders together.
-pub const MEMPOOL_TXS_MAX: usize = 65_536;
+/// Transactions waiting in the sequencer's mempool, all senders together: eight full blocks,
+/// about seven seconds of the peak rate on a 2-core machine. A full mempool with its latency
+/// entries is about 31 MiB of the `Sequencer`'s heap (`ledger/tests/memory.rs`), well inside
+/// an isolate's 128 MB; past it, submissions are refused with 503 `mempool_full`, to retry.
+pub const MEMPOOL_TXS_MAX: usize = 32_768;
 
 /// Transactions waiting for one sender.
 pub const SENDER_QUEUE_TXS_MAX: usize = 4_096;

@@ -1,0 +1,205 @@
+//! What the `Sequencer` object holds in memory at its worst, measured with a counting
+//! allocator: a full mempool ([`MEMPOOL_TXS_MAX`] transfers), the latency map that times each
+//! of them, and a full block's proposal (4,096 transfers to fresh accounts over a state of
+//! 100,000 accounts) with its execution, while it is voted on.
+//!
+//! workerd does not report memory per Durable Object, so this bounds it from the code: the
+//! object keeps nothing else but small counters (the shards keep only their bounded node cache;
+//! see `shards/src/cache.rs`). Measured natively with 8-byte pointers; wasm32's are 4 bytes,
+//! so the Worker's figures are lower. The measured figures are printed (`--nocapture`).
+#![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::panic, reason = "the test reports a broken bound by panicking")]
+
+use std::alloc::System;
+use std::rc::Rc;
+
+use ledger::consensus::ValidatorSet;
+use ledger::genesis::{ChainConfig, Genesis, GenesisAccount};
+use ledger::in_memory::InMemoryShards;
+use ledger::limits::{BLOCK_TXS_MAX, MEMPOOL_TXS_MAX, SENDER_QUEUE_TXS_MAX};
+use ledger::mempool::{Admission, MempoolLimits};
+use ledger::metrics::sequencer::SequencerMetrics;
+use ledger::random::SplitMix64;
+use ledger::sequencer::{Effect, Sequencer, Timing};
+use ledger::signature::SecretKey;
+use ledger::transaction::{Transfer, TxKind, VerifiedTx};
+use ledger::{Address, ShardLayout, U256};
+use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
+
+#[global_allocator]
+static ALLOCATOR: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Heap bytes in use now.
+fn in_use() -> usize {
+    let stats = ALLOCATOR.stats();
+    let grown = stats.bytes_allocated as isize + stats.bytes_reallocated;
+    usize::try_from(grown - stats.bytes_deallocated as isize).unwrap_or(0)
+}
+
+/// The `Sequencer` object's budget for the state measured here: under a third of an isolate's
+/// 128 MB, leaving the rest to the runtime, the request in flight and its encoding.
+const SEQUENCER_BUDGET_BYTES: usize = 40 << 20;
+
+/// Accounts at genesis: the 100,000 the target names.
+const ACCOUNTS: usize = 100_000;
+
+const CHAIN_ID: u64 = 31_337;
+
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / f64::from(1 << 20)
+}
+
+fn senders() -> Vec<SecretKey> {
+    let count = MEMPOOL_TXS_MAX / SENDER_QUEUE_TXS_MAX;
+    (1..=count as u64)
+        .map(|seed| {
+            let mut bytes = [0u8; 32];
+            bytes[24..].copy_from_slice(&seed.to_be_bytes());
+            bytes[0] = 0x11;
+            SecretKey::from_bytes(&bytes).expect("a valid key")
+        })
+        .collect()
+}
+
+fn genesis(senders: &[SecretKey]) -> Genesis {
+    let validators = ValidatorSet::new(vec![senders[0].public_key()]).expect("one validator");
+    let mut random = SplitMix64::new(100_000);
+    let mut accounts: Vec<GenesisAccount> = senders
+        .iter()
+        .map(|key| GenesisAccount {
+            address: key.address(),
+            balance: U256::from(10u128.pow(24)),
+        })
+        .collect();
+    while accounts.len() < ACCOUNTS {
+        let mut address = [0u8; 20];
+        for chunk in address.chunks_mut(8) {
+            let bytes = random.next_u64().to_be_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+        accounts.push(GenesisAccount {
+            address: Address(address),
+            balance: U256::from(1u64),
+        });
+    }
+    Genesis {
+        config: ChainConfig {
+            chain_id: CHAIN_ID,
+            shard_bits: ShardLayout::new(2).expect("four shards"),
+            validators,
+            proposer: Address([0x33; 20]),
+            fee_recipient: Address([0x44; 20]),
+            base_fee_per_gas: 0,
+            batch_window_ms: 25,
+        },
+        timestamp_ms: 1_700_000_000_000,
+        accounts,
+    }
+}
+
+/// A transfer from `key` with `nonce` to a fresh address, its sender recovered.
+fn transfer(key: &SecretKey, nonce: u64, to: Address) -> VerifiedTx {
+    Transfer {
+        kind: TxKind::DynamicFee,
+        chain_id: CHAIN_ID,
+        nonce,
+        max_fee_per_gas: 3,
+        max_priority_fee_per_gas: 3,
+        gas_limit: ledger::transaction::TRANSFER_GAS,
+        to,
+        value: U256::from(1u64),
+    }
+    .sign(key)
+    .recover()
+    .expect("own signature recovers")
+}
+
+fn fresh_address(index: usize) -> Address {
+    let mut address = [0xee; 20];
+    address[12..].copy_from_slice(&(index as u64).to_be_bytes());
+    Address(address)
+}
+
+#[test]
+fn the_sequencers_memory_stays_bounded_with_a_full_mempool_and_a_full_proposal() {
+    let senders = senders();
+    let genesis = genesis(&senders);
+    let shards = InMemoryShards::from_genesis(&genesis).expect("genesis shards");
+    let header = genesis.header().expect("genesis header");
+    let roots = genesis.shard_roots().expect("genesis roots");
+    // Signed before counting: the object receives them already decoded.
+    let mut transactions: Vec<VerifiedTx> = Vec::with_capacity(MEMPOOL_TXS_MAX);
+    for nonce in 0..SENDER_QUEUE_TXS_MAX as u64 {
+        for (index, key) in senders.iter().enumerate() {
+            let to = fresh_address(transactions.len() + index);
+            transactions.push(transfer(key, nonce, to));
+        }
+    }
+    let hashes: Vec<_> = transactions.iter().map(VerifiedTx::hash).collect();
+
+    let before = in_use();
+    let mut sequencer = Sequencer::new(
+        genesis.config.clone(),
+        Timing::default(),
+        MempoolLimits::default(),
+        header,
+        roots,
+        7,
+    )
+    .expect("a sequencer at genesis");
+    let mut metrics = SequencerMetrics::new(0);
+    let mut admitted = 0;
+    for (chunk, chunk_hashes) in transactions
+        .chunks(4_096)
+        .map(<[VerifiedTx]>::to_vec)
+        .zip(hashes.chunks(4_096))
+    {
+        let (admissions, effects) = sequencer.submit(1, chunk, |_| false);
+        admitted += admissions
+            .iter()
+            .filter(|admission| **admission == Admission::Accepted)
+            .count();
+        let request_id: Rc<str> = Rc::from("0123456789abcdef");
+        metrics.admissions(1, chunk_hashes, &admissions, Some(&request_id));
+        drop(effects);
+    }
+    assert_eq!(admitted, MEMPOOL_TXS_MAX, "the mempool took every transfer");
+    let full_mempool = in_use() - before;
+
+    // One round: the witnesses of a full block, then the proposal it is voted on.
+    let mut effects = sequencer.alarm(10_000);
+    let mut proposals = 0;
+    while let Some(effect) = effects.pop() {
+        match effect {
+            Effect::RequestWitness { round, request } => {
+                let answer = shards
+                    .shard(request.shard)
+                    .witness(&request)
+                    .map_err(|error| error.to_string());
+                effects.extend(sequencer.witness_received(10_001, round, request.shard, answer));
+            }
+            Effect::Propose(proposal) => {
+                assert_eq!(proposal.transactions.len(), BLOCK_TXS_MAX);
+                proposals += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(proposals, 1, "a full block was proposed");
+    let with_proposal = in_use() - before;
+
+    println!(
+        "Sequencer heap: full mempool of {MEMPOOL_TXS_MAX} transfers with their latency \
+         entries {:.1} MiB; with a {BLOCK_TXS_MAX}-transfer proposal over {ACCOUNTS} accounts \
+         being voted on {:.1} MiB (budget {:.0} MiB)",
+        mib(full_mempool),
+        mib(with_proposal),
+        mib(SEQUENCER_BUDGET_BYTES)
+    );
+    assert!(
+        with_proposal <= SEQUENCER_BUDGET_BYTES,
+        "the Sequencer holds {:.1} MiB",
+        mib(with_proposal)
+    );
+    drop((sequencer, metrics));
+}
