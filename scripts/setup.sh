@@ -20,6 +20,7 @@ SETUP_STEPS=(
     ensure_node
     ensure_wasm_bindgen_cli
     ensure_worker_build
+    ensure_cargo_fuzz
     ensure_npm_tools
     ensure_chromium
 )
@@ -155,6 +156,24 @@ ensure_worker_build() {
     log "installing worker-build $WORKER_BUILD_VERSION (a few minutes on 2 cores)"
     cargo install worker-build --version "=$WORKER_BUILD_VERSION" --locked --force ||
         cargo install worker-build --version "=$WORKER_BUILD_VERSION" --force
+}
+
+# cargo-fuzz runs the fuzz targets in fuzz/ (scripts/fuzz.sh, the test command's `fuzz` step).
+# libfuzzer-sys compiles libFuzzer from C++ source, so it needs a C++ compiler too. The nightly
+# toolchain is not required: scripts/fuzz.sh falls back to stable with RUSTC_BOOTSTRAP=1.
+CARGO_FUZZ_VERSION=0.13.2
+
+ensure_cargo_fuzz() {
+    local bin
+    have c++ || ensure_apt_packages g++
+    bin="$(cargo_bin_dir)"
+    if [[ "$("$bin/cargo-fuzz" --version 2>/dev/null)" == "cargo-fuzz $CARGO_FUZZ_VERSION" ]]; then
+        log "cargo-fuzz $CARGO_FUZZ_VERSION: installed"
+        return 0
+    fi
+    log "installing cargo-fuzz $CARGO_FUZZ_VERSION (about 2 minutes on 2 cores)"
+    cargo install cargo-fuzz --version "=$CARGO_FUZZ_VERSION" --locked --force ||
+        cargo install cargo-fuzz --version "=$CARGO_FUZZ_VERSION" --force
 }
 
 # wrangler (with workerd), esbuild and binaryen's wasm-opt, exactly as package-lock.json pins

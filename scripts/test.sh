@@ -20,6 +20,7 @@ TEST_STEPS=(
     docs
     ledger_purity
     native_tests
+    fuzz
     wasm_tests
     build_workers
     wrangler_dry_run
@@ -64,6 +65,16 @@ native_tests() {
         cargo test --workspace --exclude ops
         cargo test -p ops --lib --bins
     fi
+}
+
+# Every fuzz target (fuzz/, scripts/fuzz.sh) for FUZZ_SECONDS (20 s) each, from the committed
+# seed corpus: about two minutes with the build. A crash fails the step, printing the input and
+# how to reproduce it.
+fuzz() {
+    # The seeds first, on the stable compiler: each still decodes as its generator says, and
+    # the committed corpus is what fuzz/examples/make_corpus.rs writes.
+    cargo test --manifest-path "$ROOT/fuzz/Cargo.toml" --test corpus
+    "$ROOT/scripts/fuzz.sh" --seconds "${FUZZ_SECONDS:-20}"
 }
 
 # The ledger's wasm32 suite (ledger/tests/wasm.rs) under Node, through wasm-bindgen-test-runner.
