@@ -636,11 +636,7 @@ impl Sequencer {
                 .collect(),
             receipts: execution.receipts,
         };
-        for receipt in &block.receipts {
-            // Removes the included transaction too: nothing else is pending at its nonce.
-            self.mempool
-                .set_next_nonce(receipt.sender, receipt.nonce + 1);
-        }
+        let stale = self.learn_committed_nonces(&block.receipts);
         self.mempool.forget_idle_senders();
         let height = block.header.height;
         self.head = Head {
@@ -653,6 +649,9 @@ impl Sequencer {
             shard_roots: execution.shard_roots.clone(),
             write_sets: write_sets.clone(),
         });
+        if !stale.is_empty() {
+            effects.push(Effect::DropPending(stale));
+        }
         self.shard_roots = execution.shard_roots;
         if !write_sets.is_empty() {
             let by_shard = write_sets
@@ -664,6 +663,36 @@ impl Sequencer {
         effects.extend(write_sets.into_iter().map(Effect::SendWriteSet));
         // The alarm resends what is unconfirmed, or starts the next round once all is.
         self.request_alarm(now_ms + self.timing.resend_ms, effects);
+    }
+
+    /// Records each sender's nonce after the block, which removes its included transactions
+    /// from the mempool, and returns any other transaction of theirs this leaves stale. There
+    /// can be such: after a restart the mempool knows no nonces and admits a used one while
+    /// the stored proposal is voted on. Dropping them here keeps storage and memory agreeing;
+    /// removed silently they would stay pending in storage, never committed nor dropped.
+    fn learn_committed_nonces(
+        &mut self,
+        receipts: &[crate::block::Receipt],
+    ) -> Vec<(Hash, Exclusion)> {
+        let included: BTreeSet<Hash> = receipts.iter().map(|receipt| receipt.tx_hash).collect();
+        // Receipts are in block order, so a sender's last receipt has its highest nonce.
+        let next_nonces: BTreeMap<Address, u64> = receipts
+            .iter()
+            .map(|receipt| (receipt.sender, receipt.nonce + 1))
+            .collect();
+        let mut stale = Vec::new();
+        for (sender, next_nonce) in next_nonces {
+            for (hash, nonce) in self.mempool.set_next_nonce(sender, next_nonce) {
+                if !included.contains(&hash) {
+                    let reason = Exclusion::NonceTooLow {
+                        expected: next_nonce,
+                        got: nonce,
+                    };
+                    stale.push((hash, reason));
+                }
+            }
+        }
+        stale
     }
 
     fn resend_write_sets(&self, effects: &mut Vec<Effect>) {

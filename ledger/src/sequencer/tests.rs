@@ -1028,3 +1028,38 @@ fn a_transfer_waiting_for_an_earlier_nonce_is_kept_and_schedules_nothing() {
         Some(0)
     );
 }
+
+#[test]
+fn a_used_nonce_admitted_after_a_restart_mid_vote_is_dropped_at_the_commit() {
+    let mut harness = Harness::new();
+    let first = harness.transfer(&harness.alice, 0, U256::from(5u64));
+    let proposal = harness.propose(&[first]);
+    let effects = harness.certify(T0 + 100, &proposal);
+    let (_, _, write_sets) = commit_of(&effects).expect("commit");
+    harness.apply_and_confirm(T0 + 110, &write_sets);
+    let second = harness.transfer(&harness.alice, 1, U256::from(5u64));
+    harness.submit(T0 + 120, std::slice::from_ref(&second));
+    let effects = harness.alarm(T0 + 120 + WINDOW_MS);
+    let effects = harness.answer_all(T0 + 150, &effects);
+    let proposal = proposal_of(&effects).expect("a proposal of nonce 1");
+    // A restart mid-vote forgets Alice's nonce, so a second spend of nonce 0 is admitted...
+    harness.crash(T0 + 160);
+    let replay = harness.transfer(&harness.alice, 0, U256::from(6u64));
+    let (admissions, _) = harness.submit(T0 + 170, std::slice::from_ref(&replay));
+    assert_eq!(admissions, vec![Admission::Accepted]);
+    // ...and the commit of nonce 1, which leaves it no chance, drops it with the reason.
+    let effects = harness.certify(T0 + 180, &proposal);
+    assert!(commit_of(&effects).is_some());
+    assert!(effects.contains(&Effect::DropPending(vec![(
+        replay.hash(),
+        Exclusion::NonceTooLow {
+            expected: 2,
+            got: 0
+        }
+    )])));
+    assert!(!harness.sequencer.mempool().contains(&replay.hash()));
+    assert!(
+        harness.persisted.pending.is_empty(),
+        "nothing stays pending for good"
+    );
+}
