@@ -418,9 +418,18 @@ impl Sequencer {
             self.unconfirmed.remove(&height);
         }
         if self.unconfirmed.is_empty() {
-            self.schedule_round(now_ms, &mut effects);
+            self.schedule_next_round(now_ms, &mut effects);
         }
         effects
+    }
+
+    /// After the last write set of a commit is confirmed: whatever is ready has been waiting
+    /// at least as long as that round took, so the next round starts at once rather than after
+    /// another batching window (which only an idle chain's first submission waits).
+    fn schedule_next_round(&mut self, now_ms: u64, effects: &mut Vec<Effect>) {
+        if !self.paused && matches!(self.round, Round::Idle) && self.mempool.has_ready(1) {
+            self.request_alarm(now_ms, effects);
+        }
     }
 
     /// Asks for the alarm soon if there is work: immediately when a full block is ready,

@@ -183,6 +183,12 @@ impl Sequencer {
         sequencer.resend_write_sets(&mut effects);
         if let Some(proposal) = &persisted.proposal {
             sequencer.resume_proposal(now_ms, proposal.clone(), &mut effects);
+            // The shell may defer the calls of recovery to its first alarm (a Durable Object
+            // restarting does): that alarm must send the proposal again, not wait out a whole
+            // round timeout first. Sent twice, it is the same proposal: votes are idempotent.
+            if let Round::Voting(voting) = &mut sequencer.round {
+                voting.deadline_ms = now_ms;
+            }
         }
         // Whatever is pending or in flight, the alarm sorts out what comes next.
         sequencer.request_alarm(now_ms, &mut effects);
