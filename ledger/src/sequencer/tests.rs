@@ -239,6 +239,16 @@ impl Harness {
         self.record(effects)
     }
 
+    /// Commits Alice's transfer of nonce 0 and confirms every write set (at `T0 + 110`): the
+    /// mempool then knows nothing of her.
+    fn commit_alices_first_transfer(&mut self) {
+        let first = self.transfer(&self.alice, 0, U256::from(5u64));
+        let proposal = self.propose(&[first]);
+        let effects = self.certify(T0 + 100, &proposal);
+        let (_, _, write_sets) = commit_of(&effects).expect("commit");
+        self.apply_and_confirm(T0 + 110, &write_sets);
+    }
+
     fn transfer(&self, from: &SecretKey, nonce: u64, value: U256) -> VerifiedTx {
         signed(from, nonce, BASE_FEE, self.bob, value)
     }
@@ -990,11 +1000,7 @@ fn a_transfer_its_sender_cannot_pay_is_dropped_with_the_cost() {
 #[test]
 fn a_transfer_with_a_used_nonce_is_dropped_as_nonce_too_low() {
     let mut harness = Harness::new();
-    let first = harness.transfer(&harness.alice, 0, U256::from(5u64));
-    let proposal = harness.propose(&[first]);
-    let effects = harness.certify(T0 + 100, &proposal);
-    let (_, _, write_sets) = commit_of(&effects).expect("commit");
-    harness.apply_and_confirm(T0 + 110, &write_sets);
+    harness.commit_alices_first_transfer();
     // The mempool forgot Alice's nonce (she had nothing pending), so this is admitted...
     let replay = harness.transfer(&harness.alice, 0, U256::from(6u64));
     let (admissions, _) = harness.submit(T0 + 120, std::slice::from_ref(&replay));
@@ -1037,11 +1043,7 @@ fn a_transfer_waiting_for_an_earlier_nonce_is_kept_and_schedules_nothing() {
 #[test]
 fn a_used_nonce_admitted_after_a_restart_mid_vote_is_dropped_at_the_commit() {
     let mut harness = Harness::new();
-    let first = harness.transfer(&harness.alice, 0, U256::from(5u64));
-    let proposal = harness.propose(&[first]);
-    let effects = harness.certify(T0 + 100, &proposal);
-    let (_, _, write_sets) = commit_of(&effects).expect("commit");
-    harness.apply_and_confirm(T0 + 110, &write_sets);
+    harness.commit_alices_first_transfer();
     let second = harness.transfer(&harness.alice, 1, U256::from(5u64));
     harness.submit(T0 + 120, std::slice::from_ref(&second));
     let effects = harness.alarm(T0 + 120 + WINDOW_MS);

@@ -262,14 +262,7 @@ fn the_disaster_drill_restores_every_account_and_the_chain_goes_on() {
     // The restored chain takes new transfers (with the nonces the backup holds) and commits.
     let hashes = commit_blocks(&network, &mut transfers, 2);
     assert!(network.client.status().head_height > record.height);
-    for (address, expected) in &transfers.expected {
-        let now = network.client.account(address, false);
-        assert_eq!(
-            (now.nonce, now.balance),
-            (expected.nonce, expected.balance),
-            "{address}"
-        );
-    }
+    transfers.assert_on_chain(&network, "after the restore");
     let proof = network.client.account(&network.address(0), true);
     let verified = proof.proof.expect("asked for a proof").verify(
         &network.genesis.config.validators,

@@ -91,14 +91,7 @@ fn sigkill_under_sustained_load_loses_no_acknowledged_transfer() {
     );
 
     wait_for_nonces(&network, &transfers);
-    for (address, expected) in &transfers.expected {
-        let now = network.client.account(address, false);
-        assert_eq!(
-            (now.nonce, now.balance),
-            (expected.nonce, expected.balance),
-            "{address} (kill seed {seed:#x})"
-        );
-    }
+    transfers.assert_on_chain(&network, &format!("(kill seed {seed:#x})"));
     assert_eq!(
         total_supply(&network, &transfers),
         supply,
@@ -203,14 +196,7 @@ fn a_backup_killed_midway_is_never_the_one_a_restore_takes() {
         (status.head_height, status.head_hash),
         (latest.height, latest.block_hash)
     );
-    for (address, expected) in &transfers.expected {
-        let now = network.client.account(address, false);
-        assert_eq!(
-            (now.nonce, now.balance),
-            (expected.nonce, expected.balance),
-            "{address}"
-        );
-    }
+    transfers.assert_on_chain(&network, &format!("(kill seed {seed:#x})"));
 }
 
 /// Waits out a lease a killed run left: a restore of a CID the index does not hold (IPFS's

@@ -324,6 +324,19 @@ pub struct Transfers {
 const PRIORITY_FEE_PER_GAS: u128 = 3;
 
 impl Transfers {
+    /// Asserts that every account the transfers touched holds exactly the nonce and balance
+    /// booked for it; `context` goes into the failure message (a seed, say).
+    pub fn assert_on_chain(&self, network: &Network, context: &str) {
+        for (address, expected) in &self.expected {
+            let now = network.client.account(address, false);
+            assert_eq!(
+                (now.nonce, now.balance),
+                (expected.nonce, expected.balance),
+                "{address} {context}"
+            );
+        }
+    }
+
     pub fn new(network: &Network) -> Self {
         let mut expected = Expected::new();
         for account in &network.genesis.accounts {

@@ -77,14 +77,7 @@ fn transfers_within_and_across_shards_commit_and_conserve_the_supply() {
         .map(|address| network.genesis.config.layout().shard_of(address))
         .collect();
     assert!(shards.len() > 1, "the transfers touched only one shard");
-    for (address, expected) in &transfers.expected {
-        let account = network.client.account(address, false);
-        assert_eq!(
-            (account.balance, account.nonce),
-            (expected.balance, expected.nonce),
-            "{address}"
-        );
-    }
+    transfers.assert_on_chain(&network, "");
     let supply: U256 = transfers
         .expected
         .keys()
