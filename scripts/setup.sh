@@ -123,23 +123,32 @@ ensure_node() {
     log "node: $(node --version)"
 }
 
+# Installs crate `crate` at exactly `version` with cargo, unless `binary --version` already
+# prints `expected`; `how_long` is for the log line.
+ensure_cargo_tool() {
+    local crate="$1" version="$2" binary="$3" expected="$4" how_long="$5"
+    if [[ "$("$(cargo_bin_dir)/$binary" --version 2>/dev/null)" == "$expected" ]]; then
+        log "$crate $version: installed"
+        return 0
+    fi
+    log "installing $crate $version ($how_long on 2 cores)"
+    # --locked builds with the versions the tool was released with; if the registry lacks one
+    # of them (seen: a yanked webpki-roots), resolve afresh.
+    cargo install "$crate" --version "=$version" --locked --force ||
+        cargo install "$crate" --version "=$version" --force
+}
+
 # wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock: the generated glue must
 # match the library, and it brings wasm-bindgen-test-runner.
 ensure_wasm_bindgen_cli() {
-    local version bin
+    local version
     version="$(locked_version wasm-bindgen)"
     [[ -n "$version" ]] || die "wasm-bindgen is not in Cargo.lock"
-    bin="$(cargo_bin_dir)"
-    if [[ "$("$bin/wasm-bindgen" --version 2>/dev/null)" == "wasm-bindgen $version" &&
-        -x "$bin/wasm-bindgen-test-runner" ]]; then
-        log "wasm-bindgen-cli $version: installed"
-        return 0
-    fi
-    log "installing wasm-bindgen-cli $version (about 5 minutes on 2 cores)"
-    # --locked builds with the versions wasm-bindgen-cli was released with; if the registry
-    # lacks one of them (seen: a yanked webpki-roots), resolve afresh.
-    cargo install wasm-bindgen-cli --version "=$version" --locked --force ||
-        cargo install wasm-bindgen-cli --version "=$version" --force
+    # The runner comes with it: a copy without the runner is installed again.
+    [[ -x "$(cargo_bin_dir)/wasm-bindgen-test-runner" ]] ||
+        rm -f "$(cargo_bin_dir)/wasm-bindgen"
+    ensure_cargo_tool wasm-bindgen-cli "$version" wasm-bindgen "wasm-bindgen $version" \
+        "about 5 minutes"
 }
 
 # worker-build builds the Worker crates (scripts/build-workers.sh); the tools it would download
@@ -147,15 +156,8 @@ ensure_wasm_bindgen_cli() {
 WORKER_BUILD_VERSION=0.8.7
 
 ensure_worker_build() {
-    local bin
-    bin="$(cargo_bin_dir)"
-    if [[ "$("$bin/worker-build" --version 2>/dev/null)" == "$WORKER_BUILD_VERSION" ]]; then
-        log "worker-build $WORKER_BUILD_VERSION: installed"
-        return 0
-    fi
-    log "installing worker-build $WORKER_BUILD_VERSION (a few minutes on 2 cores)"
-    cargo install worker-build --version "=$WORKER_BUILD_VERSION" --locked --force ||
-        cargo install worker-build --version "=$WORKER_BUILD_VERSION" --force
+    ensure_cargo_tool worker-build "$WORKER_BUILD_VERSION" worker-build "$WORKER_BUILD_VERSION" \
+        "a few minutes"
 }
 
 # cargo-fuzz runs the fuzz targets in fuzz/ (scripts/fuzz.sh, the test command's `fuzz` step).
@@ -164,16 +166,9 @@ ensure_worker_build() {
 CARGO_FUZZ_VERSION=0.13.2
 
 ensure_cargo_fuzz() {
-    local bin
     have c++ || ensure_apt_packages g++
-    bin="$(cargo_bin_dir)"
-    if [[ "$("$bin/cargo-fuzz" --version 2>/dev/null)" == "cargo-fuzz $CARGO_FUZZ_VERSION" ]]; then
-        log "cargo-fuzz $CARGO_FUZZ_VERSION: installed"
-        return 0
-    fi
-    log "installing cargo-fuzz $CARGO_FUZZ_VERSION (about 2 minutes on 2 cores)"
-    cargo install cargo-fuzz --version "=$CARGO_FUZZ_VERSION" --locked --force ||
-        cargo install cargo-fuzz --version "=$CARGO_FUZZ_VERSION" --force
+    ensure_cargo_tool cargo-fuzz "$CARGO_FUZZ_VERSION" cargo-fuzz "cargo-fuzz $CARGO_FUZZ_VERSION" \
+        "about 2 minutes"
 }
 
 # wrangler (with workerd), esbuild and binaryen's wasm-opt, exactly as package-lock.json pins
