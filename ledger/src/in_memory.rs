@@ -20,14 +20,8 @@ pub fn witness_requests(
     shard_roots: &[Hash],
     addresses: &[Address],
 ) -> Vec<WitnessRequest> {
-    let mut by_shard: BTreeMap<ShardIndex, Vec<Address>> = BTreeMap::new();
-    for address in addresses {
-        by_shard
-            .entry(layout.shard_of(address))
-            .or_default()
-            .push(*address);
-    }
-    by_shard
+    layout
+        .group_by_shard(addresses)
         .into_iter()
         .map(|(shard, addresses)| WitnessRequest {
             shard,

@@ -3,6 +3,8 @@
 //! Shard `i` of `2^k` owns every address whose top `k` bits equal `i`: exactly one subtree of
 //! the state tree, rooted at depth `k`.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::limits::SHARD_BITS_MAX;
@@ -99,6 +101,22 @@ impl ShardLayout {
         top >> (16 - u16::from(self.shard_bits))
     }
 
+    /// `addresses` grouped by the shard that holds them, in shard order, each group in the
+    /// order given: one request per shard.
+    pub fn group_by_shard<'a>(
+        &self,
+        addresses: impl IntoIterator<Item = &'a Address>,
+    ) -> BTreeMap<ShardIndex, Vec<Address>> {
+        let mut groups: BTreeMap<ShardIndex, Vec<Address>> = BTreeMap::new();
+        for address in addresses {
+            groups
+                .entry(self.shard_of(address))
+                .or_default()
+                .push(*address);
+        }
+        groups
+    }
+
     /// Checks that `index` names a shard of this layout.
     pub fn check_index(&self, index: u32) -> Result<ShardIndex, LayoutError> {
         if index >= self.shard_count() {
@@ -139,6 +157,22 @@ impl From<ShardLayout> for u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_group_by_shard_in_the_order_given() {
+        let layout = ShardLayout::with_shard_count(4).expect("valid");
+        let at = |top: u8, last: u8| {
+            let mut bytes = [0u8; 20];
+            bytes[0] = top;
+            bytes[19] = last;
+            Address(bytes)
+        };
+        let addresses = [at(0xc0, 1), at(0x00, 2), at(0xc0, 3), at(0x40, 4)];
+        let groups = layout.group_by_shard(&addresses);
+        assert_eq!(groups.keys().copied().collect::<Vec<_>>(), vec![0, 1, 3]);
+        assert_eq!(groups[&3], vec![at(0xc0, 1), at(0xc0, 3)]);
+        assert_eq!(groups[&0], vec![at(0x00, 2)]);
+    }
 
     #[test]
     fn shard_of_uses_top_bits() {

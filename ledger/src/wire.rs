@@ -371,6 +371,22 @@ pub const ACCOUNTS_REQUEST_BYTES_MAX: usize = ACCOUNTS_REQUEST_MAX * 24 + 8;
 /// and a balance of at most 32 bytes with their framing.
 pub const ACCOUNTS_ANSWER_BYTES_MAX: usize = ACCOUNTS_REQUEST_MAX * 64 + 512;
 
+/// Decodes the body of [`InternalCall::ShardAccounts`]: at most [`ACCOUNTS_REQUEST_MAX`]
+/// addresses.
+pub fn decode_accounts_request(body: &[u8]) -> Result<Vec<Address>, ApiError> {
+    let addresses: Vec<Address> = decode(body, ACCOUNTS_REQUEST_BYTES_MAX)?;
+    if addresses.len() > ACCOUNTS_REQUEST_MAX {
+        return Err(ApiError::bad_request(
+            "too_many_accounts",
+            format!(
+                "{} accounts asked for; at most {ACCOUNTS_REQUEST_MAX} in one call",
+                addresses.len()
+            ),
+        ));
+    }
+    Ok(addresses)
+}
+
 /// Answer of [`InternalCall::ShardAccounts`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardAccounts {
@@ -828,6 +844,13 @@ mod tests {
     fn the_largest_accounts_request_and_answer_fit_their_limits() {
         let addresses = vec![Address([0xff; 20]); ACCOUNTS_REQUEST_MAX];
         assert!(encode(&addresses).len() <= ACCOUNTS_REQUEST_BYTES_MAX);
+        assert_eq!(
+            decode_accounts_request(&encode(&addresses)),
+            Ok(addresses.clone())
+        );
+        let one_too_many = vec![Address([0; 20]); ACCOUNTS_REQUEST_MAX + 1];
+        let refused = decode_accounts_request(&encode(&one_too_many)).expect_err("too many");
+        assert_eq!(refused.status, 400);
         let richest = Account {
             nonce: u64::MAX,
             balance: crate::primitives::U256::MAX,

@@ -11,7 +11,7 @@ use ledger::primitives::{Address, Hash};
 use ledger::rpc::{
     self, BlockTag, RpcBody, RpcEntry, RpcError, RpcRequest, RpcResponse, TxLocation,
 };
-use ledger::state::{Account, ShardIndex};
+use ledger::state::Account;
 use ledger::transaction::{self, VerifiedTx};
 use ledger::wire::{self, FullBlockLookup, InternalCall, RawTxLookup, RefusalCount, ShardAccounts};
 use serde_json::Value;
@@ -271,28 +271,22 @@ async fn sender_accounts(
     chain: &Chain,
     senders: impl Iterator<Item = Address>,
 ) -> BTreeMap<Address, Result<Account, RpcError>> {
-    let layout = chain.context.config.layout();
-    let mut by_shard: BTreeMap<ShardIndex, Vec<Address>> = BTreeMap::new();
-    for sender in senders.collect::<BTreeSet<Address>>() {
-        by_shard
-            .entry(layout.shard_of(&sender))
-            .or_default()
-            .push(sender);
-    }
-    let answers = futures_util::future::join_all(by_shard.into_values().map(|addresses| async {
-        let shard = layout.shard_of(&addresses[0]);
-        let answer = ask_shard_with::<ShardAccounts>(
-            env,
-            shard,
-            &InternalCall::ShardAccounts,
-            Some(wire::encode(&addresses)),
-            wire::ACCOUNTS_ANSWER_BYTES_MAX,
-            SHARD_DEADLINE,
-        )
+    let senders: BTreeSet<Address> = senders.collect();
+    let by_shard = chain.context.config.layout().group_by_shard(&senders);
+    let answers =
+        futures_util::future::join_all(by_shard.into_iter().map(|(shard, addresses)| async move {
+            let answer = ask_shard_with::<ShardAccounts>(
+                env,
+                shard,
+                &InternalCall::ShardAccounts,
+                Some(wire::encode(&addresses)),
+                wire::ACCOUNTS_ANSWER_BYTES_MAX,
+                SHARD_DEADLINE,
+            )
+            .await;
+            (addresses, answer)
+        }))
         .await;
-        (addresses, answer)
-    }))
-    .await;
     let mut accounts = BTreeMap::new();
     for (addresses, answer) in answers {
         match answer {

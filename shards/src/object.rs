@@ -102,8 +102,7 @@ impl Shard {
                 worker_shell::internal_answer(&stats)
             }
             InternalCall::ShardAccounts => {
-                let addresses: Vec<Address> =
-                    wire::decode(&body, wire::ACCOUNTS_REQUEST_BYTES_MAX)?;
+                let addresses = wire::decode_accounts_request(&body)?;
                 let answer = self.with_shard(|shard| accounts(shard, &addresses))?;
                 worker_shell::internal_answer(&answer)
             }
@@ -424,16 +423,6 @@ fn accounts(
     shard: &ShardMachine<SqlShardStore>,
     addresses: &[Address],
 ) -> Result<ShardAccounts, ApiError> {
-    if addresses.len() > wire::ACCOUNTS_REQUEST_MAX {
-        return Err(ApiError::bad_request(
-            "too_many_accounts",
-            format!(
-                "{} accounts asked for; at most {} in one call",
-                addresses.len(),
-                wire::ACCOUNTS_REQUEST_MAX
-            ),
-        ));
-    }
     let accounts = addresses
         .iter()
         .map(|address| shard.account(address).map_err(shard_error))
