@@ -549,12 +549,10 @@ impl Sequencer {
     async fn perform_recovery(&self, effects: Vec<Effect>) -> Result<(), ApiError> {
         let mut needs_alarm = false;
         for effect in effects {
-            match effect {
-                Effect::RequestWitness { .. }
-                | Effect::SendWriteSet(_)
-                | Effect::SetAlarm(_)
-                | Effect::Propose(_) => needs_alarm = true,
-                other => self.with(|loaded| loaded.store.record(&other))?,
+            if effect.is_call() {
+                needs_alarm = true;
+            } else {
+                self.with(|loaded| loaded.store.record(&effect))?;
             }
         }
         if needs_alarm {

@@ -117,6 +117,22 @@ pub enum Effect {
     SetPaused(bool),
 }
 
+impl Effect {
+    /// True for a call to another object or a request for the alarm, false for storage. A
+    /// shell recovering from a crash performs the storage effects of [`Sequencer::recover`] at
+    /// once and may leave its calls to the alarm, which makes them again (its first alarm
+    /// re-sends the proposal and the unconfirmed write sets).
+    pub const fn is_call(&self) -> bool {
+        matches!(
+            self,
+            Self::RequestWitness { .. }
+                | Self::SendWriteSet(_)
+                | Self::SetAlarm(_)
+                | Self::Propose(_)
+        )
+    }
+}
+
 /// What the sequencer is doing.
 #[derive(Debug, Clone)]
 enum Round {

@@ -1070,3 +1070,30 @@ fn a_used_nonce_admitted_after_a_restart_mid_vote_is_dropped_at_the_commit() {
         "nothing stays pending for good"
     );
 }
+
+#[test]
+fn recovery_effects_split_into_storage_and_the_calls_an_alarm_makes_again() {
+    let mut harness = Harness::new();
+    let tx = harness.transfer(&harness.alice, 0, U256::from(5u64));
+    let proposal = harness.propose(std::slice::from_ref(&tx));
+    let effects = harness.crash(T0 + 50);
+    let calls: Vec<&Effect> = effects.iter().filter(|effect| effect.is_call()).collect();
+    assert!(
+        calls
+            .iter()
+            .any(|effect| matches!(effect, Effect::Propose(p) if **p == proposal))
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|effect| matches!(effect, Effect::SetAlarm(_)))
+    );
+    assert!(
+        !Effect::ConfirmWriteSet {
+            height: 1,
+            shard: 0
+        }
+        .is_call()
+    );
+    assert!(!Effect::PersistPending(Vec::new()).is_call());
+}

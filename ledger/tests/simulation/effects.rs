@@ -208,12 +208,10 @@ impl Simulation {
         }
         let mut calls = false;
         for effect in effects {
-            match effect {
-                Effect::RequestWitness { .. }
-                | Effect::SendWriteSet(_)
-                | Effect::SetAlarm(_)
-                | Effect::Propose(_) => calls = true,
-                storage => self.perform_one(storage)?,
+            if effect.is_call() {
+                calls = true;
+            } else {
+                self.perform_one(effect)?;
             }
         }
         if calls {
