@@ -1,7 +1,10 @@
 //! Executing a 1,000-transfer block: the work the sequencer does per block and every validator
-//! repeats. Run: `cargo bench -p ledger --bench execution`.
+//! repeats. Run natively with `cargo bench -p ledger --bench execution`, and compiled to
+//! wasm32 under Node, as the Workers run it, with `scripts/wasm-cargo bench -p ledger --bench
+//! execution --target wasm32-unknown-unknown`.
 
-use criterion::{Criterion, criterion_group, criterion_main};
+#[cfg(not(target_arch = "wasm32"))]
+use criterion::Criterion;
 use ledger::consensus::ValidatorSet;
 use ledger::execution::{execute, touched_addresses};
 use ledger::genesis::{ChainConfig, Genesis, GenesisAccount};
@@ -72,6 +75,10 @@ fn setup() -> (ChainConfig, ledger::Hash, Vec<VerifiedTx>, Witness) {
     (config, state_root, txs, witness)
 }
 
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::Criterion;
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_bench)]
 fn bench_execution(criterion: &mut Criterion) {
     let (config, state_root, txs, witness) = setup();
     criterion.bench_function("execute_1000_transfer_block", |bencher| {
@@ -91,9 +98,15 @@ fn bench_execution(criterion: &mut Criterion) {
     });
 }
 
-criterion_group! {
+#[cfg(not(target_arch = "wasm32"))]
+criterion::criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(10);
     targets = bench_execution
 }
-criterion_main!(benches);
+#[cfg(not(target_arch = "wasm32"))]
+criterion::criterion_main!(benches);
+
+/// On wasm32 the runner calls the benchmark itself; the binary needs a `main` all the same.
+#[cfg(target_arch = "wasm32")]
+fn main() {}
