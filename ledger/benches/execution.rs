@@ -10,7 +10,7 @@ use ledger::execution::{execute, touched_addresses};
 use ledger::genesis::{ChainConfig, Genesis, GenesisAccount};
 use ledger::in_memory::InMemoryShards;
 use ledger::signature::SecretKey;
-use ledger::transaction::{Transfer, TxKind, VerifiedTx};
+use ledger::transaction::{Transfer, TxKind, VerifiedTx, verify_all};
 use ledger::trie::Witness;
 use ledger::{ShardLayout, U256};
 
@@ -89,10 +89,10 @@ fn bench_execution(criterion: &mut Criterion) {
     });
     let wire: Vec<_> = txs.iter().map(VerifiedTx::to_wire).collect();
     criterion.bench_function("validate_1000_transfer_block", |bencher| {
-        // What a validator does: verify every signature against its key, then execute.
+        // What a validator does: verify every signature against its key (all together, as
+        // `check_proposal` does), then execute.
         bencher.iter(|| {
-            let verified: Vec<VerifiedTx> =
-                wire.iter().map(|tx| tx.verify(1).expect("valid")).collect();
+            let verified = verify_all(&wire, 1).expect("valid");
             execute(&config, &state_root, 1, &verified, witness.clone()).expect("runs")
         });
     });

@@ -1,5 +1,7 @@
 //! The cost of admitting one transfer: decoding alone, decoding plus ecrecover (the front
-//! door), and decoding plus verification against a known key (validators).
+//! door), and decoding plus verification against a known key (validators), one by one and a
+//! block's 1,000 at once (`verify_all`, as validators check a proposal), from 20 senders (as
+//! `ops bench` sends by default) and from 1,000.
 //!
 //! The same benchmarks run natively under criterion (`cargo bench -p ledger --bench
 //! signatures`) and compiled to wasm32 under Node, as the Workers run them, through
@@ -11,7 +13,7 @@ use std::hint::black_box;
 #[cfg(not(target_arch = "wasm32"))]
 use criterion::Criterion;
 use ledger::signature::SecretKey;
-use ledger::transaction::{Transfer, TxKind, decode};
+use ledger::transaction::{Transfer, TxKind, WireTx, decode, verify_all};
 use ledger::{Address, U256};
 
 const CHAIN_ID: u64 = 1_337;
@@ -30,6 +32,36 @@ fn sample() -> (Vec<u8>, SecretKey) {
         value: U256::from(1_000_000_000_000_000_000u64),
     };
     (transfer.sign(&key).raw().to_vec(), key)
+}
+
+/// `count` transfers signed round-robin by `senders` keys, as a proposal carries them.
+fn block(count: usize, senders: usize) -> Vec<WireTx> {
+    let keys: Vec<SecretKey> = (1..=senders as u64)
+        .map(|seed| {
+            let mut bytes = [0x22; 32];
+            bytes[24..].copy_from_slice(&seed.to_be_bytes());
+            SecretKey::from_bytes(&bytes).unwrap_or_else(|_| unreachable!("valid key"))
+        })
+        .collect();
+    (0..count)
+        .map(|index| {
+            let transfer = Transfer {
+                kind: TxKind::DynamicFee,
+                chain_id: CHAIN_ID,
+                nonce: (index / senders) as u64,
+                max_fee_per_gas: 30_000_000_000,
+                max_priority_fee_per_gas: 1_000_000_000,
+                gas_limit: 21_000,
+                to: Address([0x42; 20]),
+                value: U256::from(1u64),
+            };
+            let signed = transfer.sign(&keys[index % senders]);
+            WireTx {
+                raw: signed.raw().to_vec(),
+                public_key: keys[index % senders].public_key(),
+            }
+        })
+        .collect()
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -56,6 +88,15 @@ fn signatures(criterion: &mut Criterion) {
                 .map(|verified| verified.sender)
         })
     });
+    for senders in [20, 250, 500, 1_000] {
+        let transactions = block(1_000, senders);
+        criterion.bench_function(
+            &format!("verify_all_1000_from_{senders}_senders"),
+            |bencher| {
+                bencher.iter(|| verify_all(black_box(&transactions), CHAIN_ID).map(|all| all.len()))
+            },
+        );
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]

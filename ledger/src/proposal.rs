@@ -17,7 +17,7 @@ use crate::genesis::ChainConfig;
 use crate::limits::{BLOCK_TXS_MAX, TIMESTAMP_DRIFT_MS_MAX};
 use crate::primitives::Hash;
 use crate::signature::SecretKey;
-use crate::transaction::{TxRejection, VerifiedTx, WireTx};
+use crate::transaction::{self, TxRejection, VerifiedTx, WireTx};
 use crate::trie::Witness;
 
 /// A block proposed for votes, with everything needed to check it without any storage.
@@ -216,9 +216,20 @@ fn check_header_fields(
 }
 
 /// Checks every signature against the public key carried with it, and refuses duplicates.
+///
+/// The signatures are checked together first ([`transaction::verify_all`]); only if that
+/// fails are they checked one by one, which finds the first bad transaction, so the refusal
+/// is the same either way.
 fn verify_transactions(chain_id: u64, wire: &[WireTx]) -> ProposalResult<Vec<VerifiedTx>> {
     if wire.is_empty() || wire.len() > BLOCK_TXS_MAX {
         return Err(ProposalError::TransactionCount(wire.len()));
+    }
+    if let Some(transactions) = transaction::verify_all(wire, chain_id) {
+        let mut seen = BTreeSet::new();
+        if let Some(duplicate) = transactions.iter().find(|tx| !seen.insert(tx.hash())) {
+            return Err(ProposalError::DuplicateTransaction(duplicate.hash()));
+        }
+        return Ok(transactions);
     }
     let mut seen = BTreeSet::new();
     let mut transactions = Vec::with_capacity(wire.len());

@@ -166,6 +166,35 @@ mod signature {
     );
 
     #[wasm_test]
+    fn a_batch_verifies_together_and_one_bad_signature_fails_it() {
+        use ledger::signature::{ExactCheck, SecretKey, verify_exact_batch};
+        let keys: Vec<SecretKey> = (1..=3u8)
+            .map(|seed| SecretKey::from_bytes(&[seed; 32]).expect("key"))
+            .collect();
+        let mut batch: Vec<_> = (0..9u64)
+            .map(|index| {
+                let key = &keys[index as usize % 3];
+                let digest = keccak256(index.to_be_bytes());
+                (digest, key.sign(&digest), key.public_key())
+            })
+            .collect();
+        let checks = |batch: &[(ledger::Hash, RecoverableSignature, PublicKey)]| {
+            let checks: Vec<ExactCheck<'_>> = batch
+                .iter()
+                .map(|(prehash, signature, public_key)| ExactCheck {
+                    prehash,
+                    signature,
+                    public_key,
+                })
+                .collect();
+            verify_exact_batch(&checks)
+        };
+        assert!(checks(&batch));
+        batch[4].1.y_parity = !batch[4].1.y_parity;
+        assert!(!checks(&batch));
+    }
+
+    #[wasm_test]
     fn malformed_signatures_and_keys_are_refused() {
         let digest = keccak256(b"edgeledger");
         let signature = dev_key().sign(&digest);

@@ -4,7 +4,8 @@
 //! 1. [`decode`]: size limit, strict canonical RLP and every stateless rule (chain id, low `s`,
 //!    no data, no access list, gas and fee ranges). No elliptic-curve work.
 //! 2. [`SignedTransfer::recover`] (front door: ecrecover) or [`SignedTransfer::verify_with`]
-//!    (validators: check against the public key the proposal carries).
+//!    (validators: check against the public key the proposal carries; [`verify_all`] checks a
+//!    whole block's together).
 //! 3. [`VerifiedTx`] travels as a [`WireTx`] (raw bytes plus public key) between parts.
 //!
 //! The transaction hash is keccak256 of the raw bytes, type byte included, as in Ethereum.
@@ -21,7 +22,9 @@ pub use rejection::{TrailingPosition, TxField, TxRejection, TxResult};
 
 use crate::limits::TX_BYTES_MAX;
 use crate::primitives::{Address, Hash, U256, keccak256};
-use crate::signature::{PublicKey, RecoverableSignature, SecretKey};
+use crate::signature::{
+    ExactCheck, PublicKey, RecoverableSignature, SecretKey, verify_exact_batch,
+};
 
 /// Gas a value transfer costs, and the least gas limit a transaction may carry. The chain
 /// charges exactly this much gas per transaction.
@@ -276,4 +279,38 @@ impl WireTx {
     pub fn decode_trusted(&self, chain_id: u64) -> TxResult<VerifiedTx> {
         Ok(decode(&self.raw, chain_id)?.trusting(self.public_key))
     }
+}
+
+/// Decodes every transaction and verifies all their signatures against the keys they carry
+/// together ([`crate::signature::verify_exact_batch`], about half the cost of one by one).
+/// `None` if any fails: [`WireTx::verify`] one by one then says which and why.
+pub fn verify_all(transactions: &[WireTx], chain_id: u64) -> Option<Vec<VerifiedTx>> {
+    let decoded = transactions
+        .iter()
+        .map(|tx| decode(&tx.raw, chain_id).ok())
+        .collect::<Option<Vec<SignedTransfer>>>()?;
+    let digests: Vec<Hash> = decoded
+        .iter()
+        .map(|signed| signed.transfer.signing_hash())
+        .collect();
+    let checks: Vec<ExactCheck<'_>> = decoded
+        .iter()
+        .zip(&digests)
+        .zip(transactions)
+        .map(|((signed, prehash), tx)| ExactCheck {
+            prehash,
+            signature: &signed.signature,
+            public_key: &tx.public_key,
+        })
+        .collect();
+    if !verify_exact_batch(&checks) {
+        return None;
+    }
+    Some(
+        decoded
+            .into_iter()
+            .zip(transactions)
+            .map(|(signed, tx)| signed.trusting(tx.public_key))
+            .collect(),
+    )
 }

@@ -663,6 +663,39 @@ fn wire_form_is_two_binaries_and_round_trips() {
     assert_eq!(forged.verify(CHAIN_ID), Err(TxRejection::SignatureMismatch));
 }
 
+#[test]
+fn verifying_all_together_agrees_with_one_by_one() {
+    let other = SecretKey::from_bytes(&[7u8; 32]).expect("key");
+    let wires: Vec<WireTx> = (0..6u64)
+        .map(|nonce| {
+            let key = if nonce % 2 == 0 {
+                dev_key()
+            } else {
+                other.clone()
+            };
+            Transfer {
+                nonce,
+                ..transfer(KINDS[nonce as usize % 3])
+            }
+            .sign(&key)
+            .recover()
+            .expect("recovers")
+            .to_wire()
+        })
+        .collect();
+    let one_by_one: Vec<VerifiedTx> = wires
+        .iter()
+        .map(|tx| tx.verify(CHAIN_ID).expect("valid"))
+        .collect();
+    assert_eq!(verify_all(&wires, CHAIN_ID), Some(one_by_one));
+    let mut swapped = wires.clone();
+    swapped[3].public_key = dev_key().public_key();
+    assert_eq!(verify_all(&swapped, CHAIN_ID), None);
+    let mut undecodable = wires;
+    undecodable[5].raw.push(0);
+    assert_eq!(verify_all(&undecodable, CHAIN_ID), None);
+}
+
 /// Property tests: random transfers round trip; random corruption never panics.
 #[cfg(not(target_arch = "wasm32"))]
 mod properties {
