@@ -32,6 +32,7 @@ use serde_bytes::ByteBuf;
 use worker::{SqlStorage, SqlStorageValue};
 
 use worker_shell::internal;
+use worker_shell::sql::{self, Statement};
 
 /// Result of a storage operation: failures are the runtime's, reported as 500.
 pub(crate) type StoreResult<T> = Result<T, ApiError>;
@@ -160,21 +161,16 @@ impl Store {
     pub(crate) fn record(&self, effect: &Effect) -> StoreResult<()> {
         match effect {
             Effect::PersistPending(txs) => {
-                for (hash, tx) in txs {
-                    self.execute(
-                        "INSERT OR REPLACE INTO pending (hash, tx) VALUES (?, ?)",
-                        vec![hash_value(hash), codec::encode(tx).into()],
-                    )?;
-                    self.execute(
-                        "DELETE FROM rejected WHERE hash = ?",
-                        vec![hash_value(hash)],
-                    )?;
-                }
-                Ok(())
+                let rows = txs
+                    .iter()
+                    .map(|(hash, tx)| vec![hash_value(hash), codec::encode(tx).into()])
+                    .collect();
+                self.run(sql::insert_all("pending", &["hash", "tx"], rows))?;
+                // A transaction refused before and accepted now is no longer refused.
+                let hashes = txs.iter().map(|(hash, _)| hash_value(hash)).collect();
+                self.run(sql::delete_where_in("rejected", "hash", hashes))
             }
-            Effect::DropPending(dropped) => dropped
-                .iter()
-                .try_for_each(|(hash, exclusion)| self.reject(hash, exclusion)),
+            Effect::DropPending(dropped) => self.reject(dropped),
             Effect::Propose(proposal) => self.put_blob(PROPOSAL_BLOB, &**proposal),
             Effect::Commit {
                 block,
@@ -189,17 +185,25 @@ impl Store {
         }
     }
 
-    fn reject(&self, hash: &Hash, exclusion: &Exclusion) -> StoreResult<()> {
-        self.execute("DELETE FROM pending WHERE hash = ?", vec![hash_value(hash)])?;
-        self.execute(
-            "INSERT OR REPLACE INTO rejected (hash, code, message) VALUES (?, ?, ?)",
-            vec![
-                hash_value(hash),
-                exclusion.code().into(),
-                exclusion.to_string().into(),
-            ],
-        )?;
-        Ok(())
+    /// Moves dropped transactions from `pending` to `rejected`, with why.
+    fn reject(&self, dropped: &[(Hash, Exclusion)]) -> StoreResult<()> {
+        let hashes = dropped.iter().map(|(hash, _)| hash_value(hash)).collect();
+        self.run(sql::delete_where_in("pending", "hash", hashes))?;
+        let rows = dropped
+            .iter()
+            .map(|(hash, exclusion)| {
+                vec![
+                    hash_value(hash),
+                    exclusion.code().into(),
+                    exclusion.to_string().into(),
+                ]
+            })
+            .collect();
+        self.run(sql::insert_all(
+            "rejected",
+            &["hash", "code", "message"],
+            rows,
+        ))
     }
 
     /// The commit point: the certified block and its index, the new head and roots, the
@@ -211,25 +215,29 @@ impl Store {
         write_sets: &[WriteSet],
     ) -> StoreResult<()> {
         self.insert_block_row(&block.header, &block.certificate, shard_roots)?;
+        let height = integer(block.header.height)?;
+        let mut rows = Vec::with_capacity(block.transactions.len());
         for (position, (raw, receipt)) in block.transactions.iter().zip(&block.receipts).enumerate()
         {
-            let hash = receipt.tx_hash;
-            self.execute(
-                "INSERT OR REPLACE INTO txs (hash, height, position, raw, receipt) \
-                 VALUES (?, ?, ?, ?, ?)",
-                vec![
-                    hash_value(&hash),
-                    integer(block.header.height)?,
-                    integer(position as u64)?,
-                    raw.to_vec().into(),
-                    codec::encode(receipt).into(),
-                ],
-            )?;
-            self.execute(
-                "DELETE FROM pending WHERE hash = ?",
-                vec![hash_value(&hash)],
-            )?;
+            rows.push(vec![
+                hash_value(&receipt.tx_hash),
+                height.clone(),
+                integer(position as u64)?,
+                raw.to_vec().into(),
+                codec::encode(receipt).into(),
+            ]);
         }
+        self.run(sql::insert_all(
+            "txs",
+            &["hash", "height", "position", "raw", "receipt"],
+            rows,
+        ))?;
+        let hashes = block
+            .receipts
+            .iter()
+            .map(|receipt| hash_value(&receipt.tx_hash))
+            .collect();
+        self.run(sql::delete_where_in("pending", "hash", hashes))?;
         self.put_meta(
             HEAD_KEY,
             &Head {
@@ -645,6 +653,14 @@ impl Store {
         .iter()
         .map(|row| text_column(row, 0))
         .collect()
+    }
+
+    /// Runs `statements` in order; the first failure stops them (and, as every write of an
+    /// effect happens between two awaits, none of them lands).
+    fn run(&self, statements: Vec<Statement>) -> StoreResult<()> {
+        statements
+            .into_iter()
+            .try_for_each(|statement| self.execute(&statement.query, statement.bindings))
     }
 
     fn execute(&self, query: &str, bindings: Vec<SqlStorageValue>) -> StoreResult<()> {

@@ -348,10 +348,11 @@ pub(crate) fn clear_restore(store: &SqlShardStore) -> TrieResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{STATEMENT_PARAMETERS_MAX, account_row, count_from_row};
+    use crate::store::{account_row, count_from_row};
     use ledger::primitives::U256;
     use ledger::trie::TrieError;
     use ledger::wire::{self, ShardRestoreStep, SnapshotOpenRequest, SnapshotPageRequest};
+    use worker_shell::sql::STATEMENT_PARAMETERS_MAX;
 
     /// Four shards; shard 2 holds the addresses starting with bits `10`.
     fn layout() -> ShardLayout {

@@ -26,6 +26,7 @@ use worker::js_sys::{Function, Reflect};
 use worker::wasm_bindgen::closure::Closure;
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::{SqlStorage, SqlStorageValue, Storage};
+pub(crate) use worker_shell::sql::{Statement, insert_all, insert_rows, plain};
 
 use crate::cache::{NODE_CACHE_ENTRIES_MAX, NodeCache};
 
@@ -55,65 +56,23 @@ pub(crate) const ACCOUNT_COLUMNS: [&str; 3] = ["address", "nonce", "balance"];
 /// The columns of every metadata-shaped table, in row order ([`meta_row`]).
 pub(crate) const META_COLUMNS: [&str; 4] = ["id", "shard", "applied_height", "root"];
 
-/// Bound parameters in one statement: Durable Object SQLite allows at most 100.
-pub(crate) const STATEMENT_PARAMETERS_MAX: usize = 100;
-
-/// Rows per multi-row insert into `nodes` (two parameters each).
-const NODE_ROWS_PER_STATEMENT: usize = STATEMENT_PARAMETERS_MAX / 2;
-
-/// Rows per multi-row insert into an account-shaped table (three parameters each).
-pub(crate) const ACCOUNT_ROWS_PER_STATEMENT: usize = STATEMENT_PARAMETERS_MAX / 3;
-
 /// Bytes of a stored node: a leaf at its widest is about 75.
 const NODE_BYTES_MAX: usize = 128;
-
-/// One SQL statement with its bound values.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Statement {
-    /// The SQL, with `?` placeholders.
-    pub(crate) query: String,
-    /// One value per placeholder.
-    pub(crate) bindings: Vec<SqlStorageValue>,
-}
 
 /// A storage failure, as the tree reports it.
 pub(crate) fn store_error(context: &str, error: impl std::fmt::Display) -> TrieError {
     TrieError::Store(format!("{context}: {error}"))
 }
 
-/// A multi-row insert (or replace) of `rows`, each `columns.len()` values. Callers keep
-/// `rows × columns` within [`STATEMENT_PARAMETERS_MAX`].
-pub(crate) fn insert_rows(
-    table: &str,
-    columns: &[&str],
-    rows: Vec<Vec<SqlStorageValue>>,
-) -> Statement {
-    let placeholders = format!("({})", vec!["?"; columns.len()].join(", "));
-    let query = format!(
-        "INSERT OR REPLACE INTO {table} ({}) VALUES {}",
-        columns.join(", "),
-        vec![placeholders; rows.len()].join(", ")
-    );
-    Statement {
-        query,
-        bindings: rows.into_iter().flatten().collect(),
-    }
-}
-
 /// The statements that write `batch`: nodes and accounts in multi-row inserts that stay under
 /// the parameter limit, then the metadata row.
 pub(crate) fn batch_statements(batch: &ShardBatch) -> Vec<Statement> {
-    let nodes: Vec<(&NodePosition, &Node)> = batch.nodes.puts().collect();
-    let mut statements: Vec<Statement> = nodes
-        .chunks(NODE_ROWS_PER_STATEMENT)
-        .map(|chunk| {
-            let rows = chunk
-                .iter()
-                .map(|(position, node)| node_row(position, node))
-                .collect();
-            insert_rows("nodes", &["position", "node"], rows)
-        })
+    let nodes = batch
+        .nodes
+        .puts()
+        .map(|(position, node)| node_row(position, node))
         .collect();
+    let mut statements = insert_all("nodes", &["position", "node"], nodes);
     statements.extend(account_statements("accounts", &batch.accounts));
     statements.push(insert_rows(
         "meta",
@@ -125,24 +84,11 @@ pub(crate) fn batch_statements(batch: &ShardBatch) -> Vec<Statement> {
 
 /// Multi-row inserts of `accounts` into the account-shaped `table`, under the parameter limit.
 pub(crate) fn account_statements(table: &str, accounts: &[(Address, Account)]) -> Vec<Statement> {
-    accounts
-        .chunks(ACCOUNT_ROWS_PER_STATEMENT)
-        .map(|chunk| {
-            let rows = chunk
-                .iter()
-                .map(|(address, account)| account_row(address, account))
-                .collect();
-            insert_rows(table, &ACCOUNT_COLUMNS, rows)
-        })
-        .collect()
-}
-
-/// A statement without bound values.
-pub(crate) fn plain(query: &str) -> Statement {
-    Statement {
-        query: query.to_owned(),
-        bindings: Vec::new(),
-    }
+    let rows = accounts
+        .iter()
+        .map(|(address, account)| account_row(address, account))
+        .collect();
+    insert_all(table, &ACCOUNT_COLUMNS, rows)
 }
 
 /// The statements of [`ShardStore::replace`]: empty the three state tables, then write
@@ -411,6 +357,7 @@ impl ShardStore for SqlShardStore {
 mod tests {
     use super::*;
     use ledger::trie::NodeBatch;
+    use worker_shell::sql::STATEMENT_PARAMETERS_MAX;
 
     fn address(byte: u8) -> Address {
         Address([byte; 20])

@@ -5,6 +5,8 @@
 //! Decisions live in `ledger`; this crate only moves bytes between `worker` types and the
 //! ledger's typed requests and answers ([`ledger::api`], [`ledger::wire`]).
 
+pub mod sql;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;

@@ -1,0 +1,114 @@
+//! SQL statements built as values, for the objects' SQLite storage.
+//!
+//! A Durable Object's SQLite binds at most [`STATEMENT_PARAMETERS_MAX`] parameters per
+//! statement, and every `exec` is a call through the runtime that costs far more than the row
+//! it writes (a cursor, a typed array per blob, work for the garbage collector). So many rows
+//! go in few statements: multi-row inserts and `IN (…)` deletes, each as full as the limit
+//! allows. Building the statements is plain code, tested natively; running them is the
+//! caller's.
+
+use worker::SqlStorageValue;
+
+/// Bound parameters in one statement: Durable Object SQLite allows at most 100.
+pub const STATEMENT_PARAMETERS_MAX: usize = 100;
+
+/// One SQL statement with its bound values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    /// The SQL, with `?` placeholders.
+    pub query: String,
+    /// One value per placeholder.
+    pub bindings: Vec<SqlStorageValue>,
+}
+
+/// A statement without parameters.
+pub fn plain(query: &str) -> Statement {
+    Statement {
+        query: query.to_owned(),
+        bindings: Vec::new(),
+    }
+}
+
+/// A multi-row insert (or replace) of `rows`, each `columns.len()` values. Callers keep
+/// `rows × columns` within [`STATEMENT_PARAMETERS_MAX`] (or use [`insert_all`]).
+pub fn insert_rows(table: &str, columns: &[&str], rows: Vec<Vec<SqlStorageValue>>) -> Statement {
+    let placeholders = format!("({})", vec!["?"; columns.len()].join(", "));
+    let query = format!(
+        "INSERT OR REPLACE INTO {table} ({}) VALUES {}",
+        columns.join(", "),
+        vec![placeholders; rows.len()].join(", ")
+    );
+    Statement {
+        query,
+        bindings: rows.into_iter().flatten().collect(),
+    }
+}
+
+/// Inserts (or replaces) every row of `rows` in as few statements as the parameter limit
+/// allows. No rows, no statements.
+pub fn insert_all(
+    table: &str,
+    columns: &[&str],
+    rows: Vec<Vec<SqlStorageValue>>,
+) -> Vec<Statement> {
+    let per_statement = (STATEMENT_PARAMETERS_MAX / columns.len().max(1)).max(1);
+    let mut statements = Vec::with_capacity(rows.len().div_ceil(per_statement));
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(per_statement).collect();
+        statements.push(insert_rows(table, columns, chunk));
+    }
+    statements
+}
+
+/// Deletes the rows of `table` whose `column` is one of `values`, in as few statements as the
+/// parameter limit allows. No values, no statements.
+pub fn delete_where_in(table: &str, column: &str, values: Vec<SqlStorageValue>) -> Vec<Statement> {
+    values
+        .chunks(STATEMENT_PARAMETERS_MAX)
+        .map(|chunk| Statement {
+            query: format!(
+                "DELETE FROM {table} WHERE {column} IN ({})",
+                vec!["?"; chunk.len()].join(", ")
+            ),
+            bindings: chunk.to_vec(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blob(byte: u8) -> SqlStorageValue {
+        SqlStorageValue::Blob(vec![byte])
+    }
+
+    #[test]
+    fn inserts_fill_statements_up_to_the_parameter_limit() {
+        let rows: Vec<Vec<SqlStorageValue>> = (0..101u8)
+            .map(|index| vec![blob(index), blob(index), blob(index)])
+            .collect();
+        let statements = insert_all("t", &["a", "b", "c"], rows);
+        // 33 rows of 3 fit under 100 parameters: 33 + 33 + 33 + 2.
+        let sizes: Vec<usize> = statements.iter().map(|s| s.bindings.len()).collect();
+        assert_eq!(sizes, [99, 99, 99, 6]);
+        assert_eq!(
+            statements[3].query,
+            "INSERT OR REPLACE INTO t (a, b, c) VALUES (?, ?, ?), (?, ?, ?)"
+        );
+        assert_eq!(statements[3].bindings[0], blob(99));
+        assert!(insert_all("t", &["a"], Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn deletes_take_at_most_the_parameter_limit_each() {
+        let values: Vec<SqlStorageValue> = (0..=200u8).map(blob).collect();
+        let statements = delete_where_in("t", "k", values);
+        let sizes: Vec<usize> = statements.iter().map(|s| s.bindings.len()).collect();
+        assert_eq!(sizes, [100, 100, 1]);
+        assert_eq!(statements[2].query, "DELETE FROM t WHERE k IN (?)");
+        assert_eq!(statements[2].bindings, [blob(200)]);
+        assert!(delete_where_in("t", "k", Vec::new()).is_empty());
+    }
+}
