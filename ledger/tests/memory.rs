@@ -10,7 +10,6 @@
 #![cfg(not(target_arch = "wasm32"))]
 #![allow(clippy::panic, reason = "the test reports a broken bound by panicking")]
 
-use std::alloc::System;
 use std::rc::Rc;
 
 use ledger::consensus::ValidatorSet;
@@ -22,18 +21,20 @@ use ledger::metrics::sequencer::SequencerMetrics;
 use ledger::random::SplitMix64;
 use ledger::sequencer::{Effect, Sequencer, Timing};
 use ledger::signature::SecretKey;
-use ledger::transaction::{Transfer, TxKind, VerifiedTx};
+use ledger::transaction::{Transfer, TxKind, VerifiedTx, WireTx, verify_all};
 use ledger::{Address, ShardLayout, U256};
-use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
+use peak_alloc::PeakAlloc;
 
 #[global_allocator]
-static ALLOCATOR: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+static ALLOCATOR: PeakAlloc = PeakAlloc;
+
+/// Held by each test while it measures: the allocator's counts are the whole process's, so
+/// the tests must not allocate at the same time.
+static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Heap bytes in use now.
 fn in_use() -> usize {
-    let stats = ALLOCATOR.stats();
-    let grown = stats.bytes_allocated as isize + stats.bytes_reallocated;
-    usize::try_from(grown - stats.bytes_deallocated as isize).unwrap_or(0)
+    ALLOCATOR.current_usage()
 }
 
 /// The `Sequencer` object's budget for the state measured here: under a third of an isolate's
@@ -122,6 +123,9 @@ fn fresh_address(index: usize) -> Address {
 
 #[test]
 fn the_sequencers_memory_stays_bounded_with_a_full_mempool_and_a_full_proposal() {
+    let _measuring = MEASURING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let senders = senders();
     let genesis = genesis(&senders);
     let shards = InMemoryShards::from_genesis(&genesis).expect("genesis shards");
@@ -202,4 +206,43 @@ fn the_sequencers_memory_stays_bounded_with_a_full_mempool_and_a_full_proposal()
         mib(with_proposal)
     );
     drop((sequencer, metrics));
+}
+
+/// What checking a full block's signatures together may add to a validator isolate's heap at
+/// its highest: the multi-scalar multiplication's tables, chunk by chunk.
+const BATCH_CHECK_BUDGET_BYTES: usize = 8 << 20;
+
+#[test]
+fn checking_a_full_blocks_signatures_together_stays_bounded() {
+    let _measuring = MEASURING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Every transfer from another sender: the most terms a batch can have.
+    let block: Vec<WireTx> = (0..BLOCK_TXS_MAX)
+        .map(|index| {
+            let mut bytes = [0x33; 32];
+            bytes[24..].copy_from_slice(&(index as u64 + 1).to_be_bytes());
+            let key = SecretKey::from_bytes(&bytes).expect("a valid key");
+            transfer(&key, 0, fresh_address(index)).to_wire()
+        })
+        .collect();
+    let before = in_use();
+    ALLOCATOR.reset_peak_usage();
+    let verified = verify_all(&block, CHAIN_ID).expect("every signature verifies");
+    let peak = ALLOCATOR.peak_usage() - before;
+    let result = in_use() - before;
+    assert_eq!(verified.len(), BLOCK_TXS_MAX);
+    println!(
+        "Validator heap: checking {BLOCK_TXS_MAX} signatures from as many senders together \
+         peaked {:.1} MiB above what it started with, {:.1} MiB of it the verified transfers \
+         (budget {:.0} MiB)",
+        mib(peak),
+        mib(result),
+        mib(BATCH_CHECK_BUDGET_BYTES)
+    );
+    assert!(
+        peak <= BATCH_CHECK_BUDGET_BYTES,
+        "the check peaked at {:.1} MiB",
+        mib(peak)
+    );
 }
