@@ -626,38 +626,14 @@ impl Prepared {
         )?;
         let log_path = self.options.dir.join("wrangler.log");
         let log = fs::File::create(&log_path)?;
-        let mut children: Vec<Child> = Vec::new();
-        for (index, configs) in self.processes.iter().enumerate() {
-            let (name, _) = PROCESSES[index];
-            if configs.is_empty() {
-                continue;
-            }
-            let port = if name == "gateway" {
-                self.options.port
-            } else {
-                self.ports.process[index]
-            };
-            // One process group for all of them, so stopping it stops every workerd.
-            let group = children.first().map_or(0, Child::id);
-            let started = self
-                .spawn_workers(
-                    &wrangler,
-                    configs,
-                    port,
-                    self.ports.inspector[index],
-                    &log,
-                    group,
-                )
-                .map(|child| children.push(child))
-                // Each process serves before the next starts: a process that binds services
-                // of another picks them up from wrangler's dev registry as it starts, and one
-                // started before them was seen to stall its first round.
-                .and_then(|()| wait_serving(port, READY_TIMEOUT));
-            if let Err(error) = started {
-                kill_children(&mut children);
-                return Err(error.context(format!("starting the {name} process")));
-            }
+        // Once in a full test run a restarted wrangler never served; every process is stopped
+        // and the whole set started once more before the network gives up.
+        let mut started = self.start_processes(&wrangler, &log);
+        if let Err(error) = &started {
+            eprintln!("the Workers' processes did not start ({error:#}); starting them again");
+            started = self.start_processes(&wrangler, &log);
         }
+        let children = started?;
         let running = Running {
             children,
             url: self.url(),
@@ -681,6 +657,44 @@ impl Prepared {
 }
 
 impl Prepared {
+    /// Starts every Workers process in [`PROCESSES`] order, each serving before the next
+    /// starts; on a failure, stops those started.
+    fn start_processes(&self, wrangler: &Path, log: &fs::File) -> Result<Vec<Child>> {
+        let mut children: Vec<Child> = Vec::new();
+        for (index, configs) in self.processes.iter().enumerate() {
+            let (name, _) = PROCESSES[index];
+            if configs.is_empty() {
+                continue;
+            }
+            let port = if name == "gateway" {
+                self.options.port
+            } else {
+                self.ports.process[index]
+            };
+            // One process group for all of them, so stopping it stops every workerd.
+            let group = children.first().map_or(0, Child::id);
+            let started = self
+                .spawn_workers(
+                    wrangler,
+                    configs,
+                    port,
+                    self.ports.inspector[index],
+                    log,
+                    group,
+                )
+                .map(|child| children.push(child))
+                // Each process serves before the next starts: a process that binds services
+                // of another picks them up from wrangler's dev registry as it starts, and one
+                // started before them was seen to stall its first round.
+                .and_then(|()| wait_serving(port, READY_TIMEOUT));
+            if let Err(error) = started {
+                kill_children(&mut children);
+                return Err(error.context(format!("starting the {name} process")));
+            }
+        }
+        Ok(children)
+    }
+
     /// Starts one `wrangler dev` for `configs` on `port`, its output appended to `log`, in
     /// process group `group` (0: a new group, led by it).
     fn spawn_workers(
