@@ -724,6 +724,15 @@ impl Prepared {
                 "info",
             ])
             .env("WRANGLER_SEND_METRICS", "false")
+            // The network's own dev registry: its processes find each other there and nowhere
+            // else, so entries left by another network (or one killed before it could remove
+            // them) are never picked up. And wrangler's debug log (every message, appended one
+            // by one) goes with the network instead of piling up in the home directory.
+            .env("WRANGLER_REGISTRY_PATH", self.options.dir.join("registry"))
+            .env(
+                "WRANGLER_LOG_PATH",
+                self.options.dir.join("wrangler-debug.log"),
+            )
             .env("CI", "1")
             .current_dir(&self.options.dir)
             .stdin(Stdio::null())
