@@ -17,6 +17,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SETUP_STEPS=(
     ensure_native_toolchain
     ensure_wasm_toolchain
+    ensure_wasm_c_compiler
     ensure_node
     ensure_wasm_bindgen_cli
     ensure_worker_build
@@ -115,6 +116,17 @@ ensure_wasm_toolchain() {
         rustup) log "wasm32: rustup toolchain ($(cd "$ROOT" && rustc --version))" ;;
         debian) log "wasm32: Debian $(/usr/bin/rustc --version) with -Zbuild-std" ;;
     esac
+}
+
+# libsecp256k1 (the `secp256k1` crate, for sender recovery) is C: cc-rs compiles it for
+# wasm32 with clang and archives it with llvm-ar. Debian's clang has the WebAssembly target.
+ensure_wasm_c_compiler() {
+    if ! have clang || ! have llvm-ar; then
+        ensure_apt_packages clang llvm
+    fi
+    clang --print-targets | grep -q wasm32 ||
+        die "$(command -v clang) cannot target wasm32: install a clang with the WebAssembly target"
+    log "wasm32 C: $(clang --version | head -1)"
 }
 
 # Node.js runs the wasm tests (wasm-bindgen-test-runner) and, later, wrangler.

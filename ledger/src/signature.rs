@@ -58,11 +58,28 @@ impl RecoverableSignature {
     }
 
     /// Recovers the signer's public key from `prehash`.
+    ///
+    /// The checks (scalar range, low `s`) are k256's, as everywhere else; the recovery itself
+    /// is libsecp256k1's, which in wasm takes about half k256's time. Both compute the one key
+    /// with `s·R = z·G + r·Q` for the nonce point `R` the signature names, so they accept and
+    /// refuse the same signatures (a property test holds them to it).
     pub fn recover(&self, prehash: &Hash) -> SignatureResult<PublicKey> {
-        let (signature, recovery_id) = self.to_k256()?;
-        VerifyingKey::recover_from_prehash(&prehash.0, &signature, recovery_id)
-            .map(PublicKey)
-            .map_err(|_| SignatureError::Unrecoverable)
+        use secp256k1::ecdsa::{RecoverableSignature as LibsecpSignature, RecoveryId};
+        self.to_k256()?;
+        let recovery_id = RecoveryId::from_u8_masked(u8::from(self.y_parity));
+        let mut compact = [0u8; 64];
+        compact[..32].copy_from_slice(&self.r.0);
+        compact[32..].copy_from_slice(&self.s.0);
+        let signature = LibsecpSignature::from_compact(&compact, recovery_id)
+            .map_err(|_| SignatureError::ScalarOutOfRange)?;
+        let key = signature
+            .recover_ecdsa(secp256k1::Message::from_digest(prehash.0))
+            .map_err(|_| SignatureError::Unrecoverable)?;
+        let uncompressed = key.serialize_uncompressed();
+        let xy: &[u8; 64] = uncompressed[1..]
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("an uncompressed key is 0x04 ‖ x ‖ y"));
+        PublicKey::from_xy(xy)
     }
 
     /// Verifies against a known public key (faster than recovery).
@@ -550,6 +567,42 @@ mod tests {
                     .all(|(prehash, signature, key)| signature.verify_exact(prehash, key).is_ok());
                 prop_assert_eq!(verify_exact_batch(&checks(&batch)), every);
             }
+
+            /// libsecp256k1's recovery (ours) and k256's agree on every signature: the same key,
+            /// or both refuse. Corrupted `r`, `s`, parity and digests reach both recoveries,
+            /// including nonce points that do not exist (`r` not an x coordinate).
+            #[test]
+            fn recovery_agrees_with_k256_on_any_signature(
+                seed in any::<[u8; 32]>(),
+                message in any::<[u8; 32]>(),
+                corruption in proptest::option::of((0usize..4, any::<u8>(), any::<u8>())),
+            ) {
+                let key = SecretKey::from_bytes(&seed);
+                prop_assume!(key.is_ok());
+                let mut digest = Hash(message);
+                let mut signature = key.expect("checked").sign(&digest);
+                if let Some((field, index, byte)) = corruption {
+                    let index = usize::from(index) % 32;
+                    match field {
+                        0 => signature.r.0[index] ^= 1 | byte,
+                        1 => signature.s.0[index] ^= 1 | byte,
+                        2 => signature.y_parity = !signature.y_parity,
+                        _ => digest.0[index] ^= 1 | byte,
+                    }
+                }
+                prop_assert_eq!(signature.recover(&digest), recover_with_k256(&signature, &digest));
+            }
+        }
+
+        /// k256's recovery, the reference `recover` is held to.
+        fn recover_with_k256(
+            signature: &RecoverableSignature,
+            prehash: &Hash,
+        ) -> SignatureResult<PublicKey> {
+            let (k256_signature, recovery_id) = signature.to_k256()?;
+            VerifyingKey::recover_from_prehash(&prehash.0, &k256_signature, recovery_id)
+                .map(PublicKey)
+                .map_err(|_| SignatureError::Unrecoverable)
         }
     }
 }
