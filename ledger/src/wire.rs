@@ -97,12 +97,14 @@ pub enum InternalCall {
     /// answer [`crate::consensus::Vote`].
     Propose,
     /// Validator → its `Guard`: may it sign this block? Body [`GuardRequest`], answer
-    /// [`GuardAnswer`]; a refusal is an error answer (409).
+    /// [`GuardAnswer`] (which also says when the validator simulates a fault, so a vote
+    /// takes one call to the guard); a refusal is an error answer (409).
     Authorize,
     /// Front door (admin) → validator → its `Guard`: set the fault the validator simulates.
     /// Body [`FaultRequest`], answer [`FaultRequest`] (the mode now in force).
     SetFault,
-    /// Validator → its `Guard`: the fault mode in force, [`FaultRequest`].
+    /// Validator → its `Guard`: the fault mode in force, [`FaultRequest`]. Asked only when a
+    /// proposal fails its checks: a simulated fault answers before any check would have.
     Fault,
     /// Archiver → `Sequencer`: the head and what is archived, [`ArchiveStatus`].
     ArchiveStatus,
@@ -434,7 +436,7 @@ pub struct GuardRequest {
 }
 
 /// Answer of [`InternalCall::Authorize`]: the guard recorded the block (durably) and allows
-/// signing it.
+/// signing it, or the validator simulates a fault and nothing was recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GuardAnswer {
@@ -442,6 +444,9 @@ pub enum GuardAnswer {
     Sign,
     /// The block signed before at this height: signing again is a retry.
     Resign,
+    /// The validator simulates this fault (never [`FaultMode::Healthy`]): it must answer as
+    /// the fault says, not sign.
+    Simulating(FaultMode),
 }
 
 impl From<GuardDecision> for GuardAnswer {
@@ -988,6 +993,14 @@ mod tests {
         };
         let decoded: FaultRequest = decode(&encode(&fault), 1024).expect("decodes");
         assert_eq!(decoded, fault);
+        for answer in [
+            GuardAnswer::Sign,
+            GuardAnswer::Resign,
+            GuardAnswer::Simulating(FaultMode::Down),
+        ] {
+            let decoded: GuardAnswer = decode(&encode(&answer), 1024).expect("decodes");
+            assert_eq!(decoded, answer);
+        }
         assert!(decode::<GuardRequest>(b"\x01", 1024).is_err());
     }
 }

@@ -5,9 +5,10 @@
 //! `Authorize` checks, records and persists before answering: the write is synchronous and a
 //! Durable Object releases no answer before its writes are durable, so a validator that got
 //! permission to sign can never, after any crash, get permission for another block at that
-//! height.
+//! height. While a fault is simulated it records nothing and answers the fault instead, so a
+//! vote takes one call to the guard.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use ledger::api::{ApiError, ErrorAnswer};
 use ledger::codec;
@@ -31,6 +32,11 @@ pub struct Guard {
     state: State,
     /// The signing record, once read from storage (storage is the source of truth).
     record: RefCell<Option<SigningRecord>>,
+    /// The fault mode, once read from storage. Every change goes through this object
+    /// (`SetFault`), so the copy never goes stale.
+    fault: Cell<Option<FaultMode>>,
+    /// Whether this instance has created its table.
+    schema_ready: Cell<bool>,
 }
 
 impl DurableObject for Guard {
@@ -38,6 +44,8 @@ impl DurableObject for Guard {
         Self {
             state,
             record: RefCell::new(None),
+            fault: Cell::new(None),
+            schema_ready: Cell::new(false),
         }
     }
 
@@ -52,18 +60,25 @@ impl DurableObject for Guard {
 impl Guard {
     async fn handle(&self, request: &mut Request) -> Result<Response, ErrorAnswer> {
         let (call, body) = worker_shell::read_internal(request, VALUE_BYTES_MAX).await?;
-        self.execute(SCHEMA, Vec::new())?;
+        if !self.schema_ready.get() {
+            self.execute(SCHEMA, Vec::new())?;
+            self.schema_ready.set(true);
+        }
         let answer = match call {
             InternalCall::Authorize => {
                 let request: GuardRequest = wire::decode(&body, VALUE_BYTES_MAX)?;
-                internal_answer(&self.authorize(request)?)
+                match self.fault_mode()? {
+                    FaultMode::Healthy => internal_answer(&self.authorize(request)?),
+                    fault => internal_answer(&GuardAnswer::Simulating(fault)),
+                }
             }
             InternalCall::Fault => internal_answer(&FaultRequest {
-                mode: self.get::<FaultMode>(FAULT_KEY)?.unwrap_or_default(),
+                mode: self.fault_mode()?,
             }),
             InternalCall::SetFault => {
                 let request: FaultRequest = wire::decode(&body, VALUE_BYTES_MAX)?;
                 self.put(FAULT_KEY, &request.mode)?;
+                self.fault.set(Some(request.mode));
                 internal_answer(&request)
             }
             other => {
@@ -87,6 +102,15 @@ impl Guard {
         self.put(RECORD_KEY, &record)?;
         *self.record.borrow_mut() = Some(record);
         Ok(decision.into())
+    }
+
+    fn fault_mode(&self) -> Result<FaultMode, ApiError> {
+        if let Some(mode) = self.fault.get() {
+            return Ok(mode);
+        }
+        let mode = self.get::<FaultMode>(FAULT_KEY)?.unwrap_or_default();
+        self.fault.set(Some(mode));
+        Ok(mode)
     }
 
     fn record(&self) -> Result<SigningRecord, ApiError> {

@@ -99,39 +99,35 @@ fn log_vote(
 
 /// Verifies a proposal and, if it is valid and the guard allows it, answers a signed vote
 /// (and `true`; `false` when a simulated fault answered instead).
+///
+/// A valid proposal takes one call to the guard (`Authorize`, which also answers the fault
+/// mode). Only a proposal that fails its checks asks for the fault mode first, so a validator
+/// simulating a fault answers as the fault says whatever it was sent.
 async fn propose(env: &Env, proposal: &Proposal) -> Result<(bool, Response), ErrorAnswer> {
     let guard = guard_stub(env)?;
-    let fault: FaultRequest = worker_shell::call(
-        Target::Object(&guard),
-        &InternalCall::Fault,
-        None,
-        GUARD_ANSWER_BYTES_MAX,
-        GUARD_DEADLINE,
-    )
-    .await?;
-    match fault.mode {
-        FaultMode::Healthy => {}
-        FaultMode::Down => return Err(rules::simulated_down().into()),
-        FaultMode::Garbage => {
-            return worker_shell::bytes_response(
-                200,
-                rules::GARBAGE_VOTE.to_vec(),
-                wire::INTERNAL_CONTENT_TYPE,
-            )
-            .map(|response| (false, response))
-            .map_err(|error| internal(error).into());
-        }
-    }
     let chain = worker_shell::chain(env)?;
     let key = secret_key(env)?;
-    let checked = check_proposal(&chain.context, proposal, now_ms()).map_err(rules::refusal)?;
+    let checked = match check_proposal(&chain.context, proposal, now_ms()) {
+        Ok(checked) => checked,
+        Err(error) => {
+            let fault: FaultRequest = worker_shell::call(
+                Target::Object(&guard),
+                &InternalCall::Fault,
+                None,
+                GUARD_ANSWER_BYTES_MAX,
+                GUARD_DEADLINE,
+            )
+            .await?;
+            return simulated(fault.mode).unwrap_or_else(|| Err(rules::refusal(error).into()));
+        }
+    };
     let height = proposal.header.height;
     let request = GuardRequest {
         height,
         block_hash: checked.block_hash,
     };
     // The guard records the block durably before it answers: only then may we sign.
-    let _allowed: GuardAnswer = worker_shell::call(
+    let allowed: GuardAnswer = worker_shell::call(
         Target::Object(&guard),
         &InternalCall::Authorize,
         Some(wire::encode(&request)),
@@ -139,6 +135,10 @@ async fn propose(env: &Env, proposal: &Proposal) -> Result<(bool, Response), Err
         GUARD_DEADLINE,
     )
     .await?;
+    if let GuardAnswer::Simulating(mode) = allowed {
+        return simulated(mode)
+            .unwrap_or_else(|| Err(internal("the guard answered a healthy fault").into()));
+    }
     let config = &chain.context.config;
     let vote = Vote::sign(
         &key,
@@ -155,6 +155,23 @@ async fn propose(env: &Env, proposal: &Proposal) -> Result<(bool, Response), Err
     internal_answer(&vote)
         .map(|response| (true, response))
         .map_err(|error| internal(error).into())
+}
+
+/// What a validator simulating `mode` answers instead of a vote; `None` when it is healthy.
+fn simulated(mode: FaultMode) -> Option<Result<(bool, Response), ErrorAnswer>> {
+    match mode {
+        FaultMode::Healthy => None,
+        FaultMode::Down => Some(Err(rules::simulated_down().into())),
+        FaultMode::Garbage => Some(
+            worker_shell::bytes_response(
+                200,
+                rules::GARBAGE_VOTE.to_vec(),
+                wire::INTERNAL_CONTENT_TYPE,
+            )
+            .map(|response| (false, response))
+            .map_err(|error| internal(error).into()),
+        ),
+    }
 }
 
 /// Sets the simulated fault, where the configuration allows fault injection.
