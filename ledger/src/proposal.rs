@@ -219,28 +219,26 @@ fn check_header_fields(
 ///
 /// The signatures are checked together first ([`transaction::verify_all`]); only if that
 /// fails are they checked one by one, which finds the first bad transaction, so the refusal
-/// is the same either way.
+/// is the same either way. Duplicates are looked for once every signature has passed.
 fn verify_transactions(chain_id: u64, wire: &[WireTx]) -> ProposalResult<Vec<VerifiedTx>> {
     if wire.is_empty() || wire.len() > BLOCK_TXS_MAX {
         return Err(ProposalError::TransactionCount(wire.len()));
     }
-    if let Some(transactions) = transaction::verify_all(wire, chain_id) {
-        let mut seen = BTreeSet::new();
-        if let Some(duplicate) = transactions.iter().find(|tx| !seen.insert(tx.hash())) {
-            return Err(ProposalError::DuplicateTransaction(duplicate.hash()));
-        }
-        return Ok(transactions);
-    }
+    // The batch check says only whether all pass; one by one names the first that does not.
+    let transactions = match transaction::verify_all(wire, chain_id) {
+        Some(transactions) => transactions,
+        None => wire
+            .iter()
+            .enumerate()
+            .map(|(index, tx)| {
+                tx.verify(chain_id)
+                    .map_err(|reason| ProposalError::Transaction { index, reason })
+            })
+            .collect::<ProposalResult<Vec<_>>>()?,
+    };
     let mut seen = BTreeSet::new();
-    let mut transactions = Vec::with_capacity(wire.len());
-    for (index, tx) in wire.iter().enumerate() {
-        let verified = tx
-            .verify(chain_id)
-            .map_err(|reason| ProposalError::Transaction { index, reason })?;
-        if !seen.insert(verified.hash()) {
-            return Err(ProposalError::DuplicateTransaction(verified.hash()));
-        }
-        transactions.push(verified);
+    if let Some(duplicate) = transactions.iter().find(|tx| !seen.insert(tx.hash())) {
+        return Err(ProposalError::DuplicateTransaction(duplicate.hash()));
     }
     Ok(transactions)
 }

@@ -64,16 +64,19 @@ pub fn insert_all(
 /// Deletes the rows of `table` whose `column` is one of `values`, in as few statements as the
 /// parameter limit allows. No values, no statements.
 pub fn delete_where_in(table: &str, column: &str, values: Vec<SqlStorageValue>) -> Vec<Statement> {
-    values
-        .chunks(STATEMENT_PARAMETERS_MAX)
-        .map(|chunk| Statement {
+    let mut statements = Vec::with_capacity(values.len().div_ceil(STATEMENT_PARAMETERS_MAX));
+    let mut values = values.into_iter().peekable();
+    while values.peek().is_some() {
+        let bindings: Vec<_> = values.by_ref().take(STATEMENT_PARAMETERS_MAX).collect();
+        statements.push(Statement {
             query: format!(
                 "DELETE FROM {table} WHERE {column} IN ({})",
-                vec!["?"; chunk.len()].join(", ")
+                vec!["?"; bindings.len()].join(", ")
             ),
-            bindings: chunk.to_vec(),
-        })
-        .collect()
+            bindings,
+        });
+    }
+    statements
 }
 
 #[cfg(test)]

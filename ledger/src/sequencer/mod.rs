@@ -434,17 +434,18 @@ impl Sequencer {
             self.unconfirmed.remove(&height);
         }
         if self.unconfirmed.is_empty() {
-            self.schedule_next_round(now_ms, &mut effects);
+            self.start_next_round(now_ms, &mut effects);
         }
         effects
     }
 
     /// After the last write set of a commit is confirmed: whatever is ready has been waiting
-    /// at least as long as that round took, so the next round starts at once rather than after
-    /// another batching window (which only an idle chain's first submission waits).
-    fn schedule_next_round(&mut self, now_ms: u64, effects: &mut Vec<Effect>) {
-        if !self.paused && matches!(self.round, Round::Idle) && self.mempool.has_ready(1) {
-            self.request_alarm(now_ms, effects);
+    /// at least as long as that round took, so the next round starts here and now, not after
+    /// another batching window (which only an idle chain's first submission waits) nor from an
+    /// alarm (a storage write and an event a block, for nothing).
+    fn start_next_round(&mut self, now_ms: u64, effects: &mut Vec<Effect>) {
+        if matches!(self.round, Round::Idle) && self.mempool.has_ready(1) {
+            self.start_round(now_ms, effects);
         }
     }
 
