@@ -282,7 +282,7 @@ impl WireTx {
 }
 
 /// Decodes every transaction and verifies all their signatures against the keys they carry
-/// together ([`crate::signature::verify_exact_batch`], about half the cost of one by one).
+/// together ([`crate::signature::verify_exact_batch`], about a third of the cost of one by one).
 /// `None` if any fails: [`WireTx::verify`] one by one then says which and why.
 pub fn verify_all(transactions: &[WireTx], chain_id: u64) -> Option<Vec<VerifiedTx>> {
     let decoded = transactions

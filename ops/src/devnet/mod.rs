@@ -711,6 +711,18 @@ impl Prepared {
         for config in configs {
             command.arg("-c").arg(config);
         }
+        // No DevTools inspector proxy. `wrangler dev` always connects one to each workerd
+        // and enables the Network domain, so every fetch between Workers (proposals,
+        // witnesses, votes) also goes out as four DevTools events, the response body
+        // base64-encoded in one, through a proxy Worker to Node, which appends each to the
+        // debug log: 4.5 of the 31 CPU seconds of a 15 s run at 2,000 transfers/s. The CLI
+        // has no switch for it; wrangler skips the proxy when this variable says a VS Code
+        // debug terminal attaches its own (ProxyController.inspectorEnabled in wrangler 4.86).
+        // Worker logs do not depend on it: they arrive on workerd's stdout. Set
+        // EDGELEDGER_DEVTOOLS to keep the proxy (to attach DevTools on the inspector port).
+        if std::env::var_os("EDGELEDGER_DEVTOOLS").is_none() {
+            command.env("VSCODE_INSPECTOR_OPTIONS", "edgeledger");
+        }
         command
             .args(["--ip", "127.0.0.1", "--port"])
             .arg(port.to_string())
@@ -734,15 +746,6 @@ impl Prepared {
                 self.options.dir.join("wrangler-debug.log"),
             )
             .env("CI", "1")
-            // No DevTools inspector proxy. `wrangler dev` always connects one to each workerd
-            // and enables the Network domain, so every fetch between Workers (proposals,
-            // witnesses, votes) also goes out as four DevTools events, the response body
-            // base64-encoded in one, through a proxy Worker to Node, which appends each to the
-            // debug log: a third of the machine's CPU at 2,000 transfers/s. The CLI has no
-            // switch for it; wrangler skips the proxy when this variable says a VS Code debug
-            // terminal attaches its own (ProxyController.inspectorEnabled in wrangler 4.86).
-            // Worker logs do not depend on it: they arrive on workerd's stdout.
-            .env("VSCODE_INSPECTOR_OPTIONS", "edgeledger")
             .current_dir(&self.options.dir)
             .stdin(Stdio::null())
             // Clones of one handle share its offset: the processes' lines interleave, whole.
