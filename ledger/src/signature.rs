@@ -268,9 +268,9 @@ pub struct ExactCheck<'a> {
 /// point in full, not only its x modulo the order, is what makes it exact). The batch checks
 /// one random combination of them, `(Σ aᵢu1ᵢ)·G + Σ (Σ aᵢu2ᵢ)·Q + Σ aᵢ·(−Rᵢ) = O`: one
 /// multi-scalar multiplication in which `G` appears once and each distinct key once. The
-/// inverses `1/sᵢ` cost one field inversion per chunk (batch inversion), and each nonce point
-/// is multiplied only by its short coefficient `aᵢ`, which k256's endomorphism split leaves
-/// whole (half the additions of a full-length scalar).
+/// inverses `1/sᵢ` cost one inversion modulo the order per chunk (batch inversion), and each
+/// nonce point is multiplied only by its short coefficient `aᵢ`, which k256's endomorphism split
+/// leaves whole (half the additions of a full-length scalar).
 ///
 /// If some equation fails, the combination is `O` for at most one value of that signature's
 /// coefficient, so with 127-bit coefficients derived by hashing the whole batch (chosen after

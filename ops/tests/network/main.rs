@@ -93,6 +93,20 @@ fn transfers_within_and_across_shards_commit_and_conserve_the_supply() {
         block.certificate.block_hash, block.hash,
         "the head carries its own certificate"
     );
+
+    // The Workers run without wrangler's DevTools proxy (ops/src/devnet: it copied every call
+    // between them into Node). Were a wrangler upgrade to bring it back, its Network events
+    // would show in the debug log, next to the Workers' own log lines.
+    let debug_log = std::fs::read_to_string(network.dir().join("wrangler-debug.log"))
+        .expect("the network's wrangler debug log");
+    assert!(
+        debug_log.contains("[edgeledger-shards]"),
+        "the debug log holds the Workers' log lines"
+    );
+    assert!(
+        !debug_log.contains("Network.requestWillBeSent"),
+        "wrangler's DevTools proxy is connected again"
+    );
 }
 
 #[test]
