@@ -444,9 +444,8 @@ pub enum GuardAnswer {
     Sign,
     /// The block signed before at this height: signing again is a retry.
     Resign,
-    /// The validator simulates this fault (never [`FaultMode::Healthy`]): it must answer as
-    /// the fault says, not sign.
-    Simulating(FaultMode),
+    /// The validator simulates this fault: it must answer as the fault says, not sign.
+    Simulating(SimulatedFault),
 }
 
 impl From<GuardDecision> for GuardAnswer {
@@ -469,6 +468,27 @@ pub enum FaultMode {
     /// Answers every proposal with 503, as if stopped.
     Down,
     /// Answers every proposal with bytes that are not a vote.
+    Garbage,
+}
+
+impl FaultMode {
+    /// The fault this mode simulates; `None` when the validator is healthy.
+    pub fn simulated(self) -> Option<SimulatedFault> {
+        match self {
+            Self::Healthy => None,
+            Self::Down => Some(SimulatedFault::Down),
+            Self::Garbage => Some(SimulatedFault::Garbage),
+        }
+    }
+}
+
+/// A fault being simulated: the [`FaultMode`]s other than `healthy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SimulatedFault {
+    /// See [`FaultMode::Down`].
+    Down,
+    /// See [`FaultMode::Garbage`].
     Garbage,
 }
 
@@ -996,11 +1016,17 @@ mod tests {
         for answer in [
             GuardAnswer::Sign,
             GuardAnswer::Resign,
-            GuardAnswer::Simulating(FaultMode::Down),
+            GuardAnswer::Simulating(SimulatedFault::Down),
         ] {
             let decoded: GuardAnswer = decode(&encode(&answer), 1024).expect("decodes");
             assert_eq!(decoded, answer);
         }
+        assert_eq!(FaultMode::Healthy.simulated(), None);
+        assert_eq!(FaultMode::Down.simulated(), Some(SimulatedFault::Down));
+        assert_eq!(
+            FaultMode::Garbage.simulated(),
+            Some(SimulatedFault::Garbage)
+        );
         assert!(decode::<GuardRequest>(b"\x01", 1024).is_err());
     }
 }

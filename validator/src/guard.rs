@@ -67,9 +67,9 @@ impl Guard {
         let answer = match call {
             InternalCall::Authorize => {
                 let request: GuardRequest = wire::decode(&body, VALUE_BYTES_MAX)?;
-                match self.fault_mode()? {
-                    FaultMode::Healthy => internal_answer(&self.authorize(request)?),
-                    fault => internal_answer(&GuardAnswer::Simulating(fault)),
+                match self.fault_mode()?.simulated() {
+                    None => internal_answer(&self.authorize(request)?),
+                    Some(fault) => internal_answer(&GuardAnswer::Simulating(fault)),
                 }
             }
             InternalCall::Fault => internal_answer(&FaultRequest {

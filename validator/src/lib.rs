@@ -21,7 +21,7 @@ use ledger::limits::PROPOSAL_BYTES_MAX;
 use ledger::proposal::{Proposal, check_proposal};
 use ledger::signature::SecretKey;
 use ledger::wire::{
-    self, FaultMode, FaultRequest, GUARD_OBJECT_NAME, GuardAnswer, GuardRequest, InternalCall,
+    self, FaultRequest, GUARD_OBJECT_NAME, GuardAnswer, GuardRequest, InternalCall, SimulatedFault,
 };
 use worker::{Context, Env, Request, Response, Stub, event};
 use worker_shell::{Target, internal, internal_answer, internal_error_answer, now_ms};
@@ -118,7 +118,10 @@ async fn propose(env: &Env, proposal: &Proposal) -> Result<(bool, Response), Err
                 GUARD_DEADLINE,
             )
             .await?;
-            return simulated(fault.mode).unwrap_or_else(|| Err(rules::refusal(error).into()));
+            return match fault.mode.simulated() {
+                Some(fault) => simulated_answer(fault),
+                None => Err(rules::refusal(error).into()),
+            };
         }
     };
     let height = proposal.header.height;
@@ -135,9 +138,8 @@ async fn propose(env: &Env, proposal: &Proposal) -> Result<(bool, Response), Err
         GUARD_DEADLINE,
     )
     .await?;
-    if let GuardAnswer::Simulating(mode) = allowed {
-        return simulated(mode)
-            .unwrap_or_else(|| Err(internal("the guard answered a healthy fault").into()));
+    if let GuardAnswer::Simulating(fault) = allowed {
+        return simulated_answer(fault);
     }
     let config = &chain.context.config;
     let vote = Vote::sign(
@@ -157,20 +159,17 @@ async fn propose(env: &Env, proposal: &Proposal) -> Result<(bool, Response), Err
         .map_err(|error| internal(error).into())
 }
 
-/// What a validator simulating `mode` answers instead of a vote; `None` when it is healthy.
-fn simulated(mode: FaultMode) -> Option<Result<(bool, Response), ErrorAnswer>> {
-    match mode {
-        FaultMode::Healthy => None,
-        FaultMode::Down => Some(Err(rules::simulated_down().into())),
-        FaultMode::Garbage => Some(
-            worker_shell::bytes_response(
-                200,
-                rules::GARBAGE_VOTE.to_vec(),
-                wire::INTERNAL_CONTENT_TYPE,
-            )
-            .map(|response| (false, response))
-            .map_err(|error| internal(error).into()),
-        ),
+/// What a validator simulating `fault` answers instead of a vote.
+fn simulated_answer(fault: SimulatedFault) -> Result<(bool, Response), ErrorAnswer> {
+    match fault {
+        SimulatedFault::Down => Err(rules::simulated_down().into()),
+        SimulatedFault::Garbage => worker_shell::bytes_response(
+            200,
+            rules::GARBAGE_VOTE.to_vec(),
+            wire::INTERNAL_CONTENT_TYPE,
+        )
+        .map(|response| (false, response))
+        .map_err(|error| internal(error).into()),
     }
 }
 
