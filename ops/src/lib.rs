@@ -9,5 +9,6 @@ pub mod devnet;
 pub mod download;
 mod http;
 pub mod ipfs;
+pub mod ports;
 pub mod progress;
 pub mod units;

@@ -4,7 +4,6 @@
 //! unless told) and chain id
 //! 31337, so the same signed transfers are valid on both.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,7 +32,7 @@ impl Anvil {
     /// until it answers.
     pub fn start(repository: &Path) -> Result<Self> {
         let binary = foundry_binary(repository, "anvil")?;
-        let port = free_port()?;
+        let port = crate::ports::reserve_one()?;
         let child = Command::new(&binary)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--block-time", "1"])
@@ -119,10 +118,4 @@ pub fn foundry_binary(repository: &Path, tool: &str) -> Result<PathBuf> {
             wrapper.display()
         )
     }
-}
-
-/// A loopback port nothing listens on now.
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(listener.local_addr()?.port())
 }

@@ -285,25 +285,16 @@ fn remove_all_but_ipfs(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Two distinct free loopback ports (the OS picks them), other than the API's: for the IPFS
-/// API and the Pinata stand-in. Both are held while choosing, so they differ; another process
-/// could still take one before the services start, which is unlikely.
+/// Distinct free loopback ports ([`crate::ports`]) other than the API's: for the IPFS API, the
+/// Pinata stand-in, and each Workers' process and its inspector.
 fn free_ports(api_port: u16) -> Result<Ports> {
-    let mut held = Vec::new();
-    let mut ports = Vec::new();
-    while ports.len() < 2 + 2 * PROCESSES.len() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-        let port = listener.local_addr()?.port();
-        if port != api_port {
-            ports.push(port);
-        }
-        held.push(listener);
-    }
     let processes = PROCESSES.len();
+    let mut ports = crate::ports::reserve(2 + 2 * processes + 1)?;
+    ports.retain(|&port| port != api_port);
     let mut process = [0; PROCESSES.len()];
     let mut inspector = [0; PROCESSES.len()];
     process.copy_from_slice(&ports[2..2 + processes]);
-    inspector.copy_from_slice(&ports[2 + processes..]);
+    inspector.copy_from_slice(&ports[2 + processes..2 + 2 * processes]);
     Ok(Ports {
         ipfs_api: ports[0],
         pinata: ports[1],

@@ -63,7 +63,7 @@ impl Network {
         let options = devnet::Options {
             validators: options.validators,
             shards: options.shards,
-            port: free_port(),
+            port: ops::ports::reserve_one().expect("a free port"),
             dir: dir.path().to_path_buf(),
             fresh: true,
             pinning: options.pinning,
@@ -300,14 +300,6 @@ fn delete_kv_namespace(dir: &std::path::Path, binding: &str) -> usize {
     }
     assert!(deleted <= 1, "one namespace holds {binding}'s keys");
     deleted
-}
-
-/// A free TCP port on loopback (the OS picks; a race with another process is unlikely).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
 }
 
 /// Signs transfers from the development accounts with the right nonces, and keeps the

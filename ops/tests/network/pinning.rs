@@ -27,7 +27,11 @@ impl Store {
     fn start() -> Self {
         let dir = tempfile::tempdir().expect("a temporary folder");
         std::fs::write(dir.path().join("pinata.jwt"), format!("{JWT}\n")).expect("written");
-        let (ipfs, pinata) = start_services(dir.path(), free_port(), free_port());
+        let (ipfs, pinata) = start_services(
+            dir.path(),
+            ops::ports::reserve_one().expect("a free port"),
+            ops::ports::reserve_one().expect("a free port"),
+        );
         Self {
             ipfs_client: Client::new(ipfs.api_url()),
             pinata_client: Client::new(pinata.url()),
@@ -239,13 +243,6 @@ fn backup_bytes(seed: u64, length: usize) -> Vec<u8> {
     let mut bytes: Vec<u8> = (0..length).map(|_| random.next_u64() as u8).collect();
     bytes[100..106].copy_from_slice(b"\r\n--\r\n");
     bytes
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
 }
 
 fn port_of(url: &str) -> u16 {
