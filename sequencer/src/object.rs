@@ -7,7 +7,7 @@
 //! request, exactly as after a crash, so memory is never ahead of disk.
 
 use std::cell::RefCell;
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -261,12 +261,7 @@ impl Sequencer {
         }
         let hashes: Vec<Hash> = verified.iter().map(|tx| tx.hash()).collect();
         let (admissions, effects) = self.with(|loaded| {
-            let mut committed = HashSet::new();
-            for hash in &hashes {
-                if loaded.store.is_committed(hash)? {
-                    committed.insert(*hash);
-                }
-            }
+            let committed = loaded.store.committed_among(&hashes)?;
             Ok(loaded
                 .machine
                 .submit(now_ms(), verified, |hash| committed.contains(hash)))

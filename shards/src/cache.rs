@@ -4,8 +4,8 @@
 //! request starts at the shard root, so the top of the tree is read over and over. Caching
 //! nodes saves those reads. The cache is a plain map that empties itself when full: simple,
 //! bounded, and never stale, because the store drops every position it writes before writing
-//! it (see [`NodeCache::forget`]), and everything before a restore replaces the whole state
-//! ([`NodeCache::clear`]).
+//! it (see [`NodeCache::forget`]) and remembers what it wrote only once the write committed,
+//! and drops everything before a restore replaces the whole state ([`NodeCache::clear`]).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -50,8 +50,18 @@ impl NodeCache {
         entries.insert(position, node);
     }
 
-    /// Drops positions about to be written, so the next read goes to storage. Dropping rather
-    /// than updating keeps the shard's read-back check honest: it reads what storage kept.
+    /// Remembers what storage holds at each of `entries`' positions (a batch just written).
+    pub(crate) fn remember_all(
+        &self,
+        entries: impl IntoIterator<Item = (NodePosition, Option<Node>)>,
+    ) {
+        for (position, node) in entries {
+            self.remember(position, node);
+        }
+    }
+
+    /// Drops positions about to be written, so the next read goes to storage should the write
+    /// roll back.
     pub(crate) fn forget<'a>(&self, positions: impl IntoIterator<Item = &'a NodePosition>) {
         let mut entries = self.entries.borrow_mut();
         for position in positions {
@@ -107,6 +117,19 @@ mod tests {
             Some(Some(leaf)),
             "a re-read replaces"
         );
+    }
+
+    #[test]
+    fn remembers_a_written_batch_over_what_was_read() {
+        let cache = NodeCache::new(8);
+        cache.remember(position(1), None);
+        cache.remember_all([
+            (position(1), Some(internal(1))),
+            (position(2), Some(internal(2))),
+        ]);
+        assert_eq!(cache.get(&position(1)), Some(Some(internal(1))));
+        assert_eq!(cache.get(&position(2)), Some(Some(internal(2))));
+        assert_eq!(cache.len(), 2);
     }
 
     #[test]

@@ -338,11 +338,21 @@ impl ShardStore for SqlShardStore {
     }
 
     fn commit(&mut self, batch: &ShardBatch) -> TrieResult<()> {
-        // Forget before writing: whether the transaction commits or rolls back, the next read
-        // of a written position goes to storage.
+        // Forget before writing: if the transaction rolls back, the next read of a written
+        // position goes to storage.
         self.cache
             .forget(batch.nodes.puts().map(|(position, _)| position));
-        self.transaction(batch_statements(batch))
+        self.transaction(batch_statements(batch))?;
+        // Committed: storage holds the batch, so the next block's witness, which reads the
+        // same paths again, need not read them back one statement a node. All but the
+        // shallowest position, the shard's root (positions order by depth first, and every
+        // batch rewrites its root): the shard reads that back from storage to check the
+        // write.
+        let mut written = batch.nodes.puts();
+        written.next();
+        self.cache
+            .remember_all(written.map(|(position, node)| (*position, Some(*node))));
+        Ok(())
     }
 
     fn replace(&mut self, batch: &ShardBatch) -> TrieResult<()> {

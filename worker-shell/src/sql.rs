@@ -64,13 +64,30 @@ pub fn insert_all(
 /// Deletes the rows of `table` whose `column` is one of `values`, in as few statements as the
 /// parameter limit allows. No values, no statements.
 pub fn delete_where_in(table: &str, column: &str, values: Vec<SqlStorageValue>) -> Vec<Statement> {
+    where_in(&format!("DELETE FROM {table}"), column, values)
+}
+
+/// Selects `columns` of the rows of `table` whose `column` is one of `values`, in as few
+/// statements as the parameter limit allows (the caller gathers their rows). No values, no
+/// statements.
+pub fn select_where_in(
+    columns: &str,
+    table: &str,
+    column: &str,
+    values: Vec<SqlStorageValue>,
+) -> Vec<Statement> {
+    where_in(&format!("SELECT {columns} FROM {table}"), column, values)
+}
+
+/// `head WHERE column IN (…)` over `values`, at most the parameter limit per statement.
+fn where_in(head: &str, column: &str, values: Vec<SqlStorageValue>) -> Vec<Statement> {
     let mut statements = Vec::with_capacity(values.len().div_ceil(STATEMENT_PARAMETERS_MAX));
     let mut values = values.into_iter().peekable();
     while values.peek().is_some() {
         let bindings: Vec<_> = values.by_ref().take(STATEMENT_PARAMETERS_MAX).collect();
         statements.push(Statement {
             query: format!(
-                "DELETE FROM {table} WHERE {column} IN ({})",
+                "{head} WHERE {column} IN ({})",
                 vec!["?"; bindings.len()].join(", ")
             ),
             bindings,
@@ -113,5 +130,16 @@ mod tests {
         assert_eq!(statements[2].query, "DELETE FROM t WHERE k IN (?)");
         assert_eq!(statements[2].bindings, [blob(200)]);
         assert!(delete_where_in("t", "k", Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn selects_take_at_most_the_parameter_limit_each() {
+        let values: Vec<SqlStorageValue> = (0..=100u8).map(blob).collect();
+        let statements = select_where_in("1", "t", "k", values);
+        let sizes: Vec<usize> = statements.iter().map(|s| s.bindings.len()).collect();
+        assert_eq!(sizes, [100, 1]);
+        assert_eq!(statements[1].query, "SELECT 1 FROM t WHERE k IN (?)");
+        assert_eq!(statements[0].bindings[99], blob(99));
+        assert!(select_where_in("1", "t", "k", Vec::new()).is_empty());
     }
 }
