@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::primitives::{Address, Hash, keccak256};
 
+mod buckets;
+
 /// Why a signature or key was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
@@ -259,42 +261,31 @@ pub struct ExactCheck<'a> {
 }
 
 /// Whether every signature of `batch` verifies exactly ([`RecoverableSignature::verify_exact`]
-/// accepts each), checked together at about a third of the cost of checking them one by one,
+/// accepts each), checked together at a fraction of the cost of checking them one by one,
 /// less when keys repeat. `false` says only that at least one does not: check them one by one
 /// to learn which.
 ///
 /// Exact verification of one signature is the point equation `u1·G + u2·Q = R`, with
 /// `u1 = z/s`, `u2 = r/s` and `R` the nonce point of x `r` and the stated y parity (the same
 /// point in full, not only its x modulo the order, is what makes it exact). The batch checks
-/// one random combination of them, `(Σ aᵢu1ᵢ)·G + Σ (Σ aᵢu2ᵢ)·Q + Σ aᵢ·(−Rᵢ) = O`: one
-/// multi-scalar multiplication in which `G` appears once and each distinct key once. The
-/// inverses `1/sᵢ` cost one inversion modulo the order per chunk (batch inversion), and each
-/// nonce point is multiplied only by its short coefficient `aᵢ`, which k256's endomorphism split
-/// leaves whole (half the additions of a full-length scalar).
+/// one random combination of them, `(Σ aᵢu1ᵢ)·G + Σ (Σ aᵢu2ᵢ)·Q + Σ aᵢ·(−Rᵢ) = O`, in which
+/// `G` appears once and each distinct key once. The inverses `1/sᵢ` cost one inversion modulo
+/// the order for the whole batch (batch inversion), and each nonce point is multiplied only by
+/// its short coefficient `aᵢ`: those terms, one a signature, are summed by the bucket method
+/// ([`buckets`]), and the keys' and the generator's full-length terms by k256's windowed
+/// multiplication, [`KEY_TERMS_PER_MULTIPLICATION`] at a time (its tables take about 6 KB a
+/// term, so that bounds the memory however many senders a block has).
 ///
 /// If some equation fails, the combination is `O` for at most one value of that signature's
 /// coefficient, so with 127-bit coefficients derived by hashing the whole batch (chosen after
 /// every signature is fixed, and not by the signer), a bad batch passes with probability
 /// below 2⁻¹²⁶ per attempt.
-///
-/// The multiplication keeps a table of 32 points (about 6 KB with its digits) per term, so a
-/// batch is checked in chunks of [`BATCH_CHUNK_SIGNATURES`]: at most about 3 MB at a time
-/// however large the block, at the price of a chunk's doublings and each key's term once per
-/// chunk rather than once.
 pub fn verify_exact_batch(batch: &[ExactCheck<'_>]) -> bool {
-    batch.chunks(BATCH_CHUNK_SIGNATURES).all(verify_exact_chunk)
-}
-
-/// Signatures checked in one multi-scalar multiplication by [`verify_exact_batch`].
-pub const BATCH_CHUNK_SIGNATURES: usize = 256;
-
-/// [`verify_exact_batch`] for one chunk, with coefficients of its own.
-fn verify_exact_chunk(batch: &[ExactCheck<'_>]) -> bool {
     use k256::elliptic_curve::ff::BatchInvert;
     use k256::elliptic_curve::group::Group;
     use k256::elliptic_curve::ops::{LinearCombination, Reduce};
     use k256::{FieldBytes, ProjectivePoint, Scalar};
-    use std::collections::HashMap;
+    use std::collections::BTreeMap;
 
     if let [single] = batch {
         return single
@@ -316,8 +307,9 @@ fn verify_exact_chunk(batch: &[ExactCheck<'_>]) -> bool {
     let keys: Vec<[u8; 64]> = batch.iter().map(|check| check.public_key.to_xy()).collect();
     let seed = batch_seed(batch, &keys);
     let mut generator_scalar = Scalar::ZERO;
-    let mut terms: Vec<(ProjectivePoint, Scalar)> = Vec::with_capacity(batch.len() + 1);
-    let mut key_terms: HashMap<&[u8; 64], usize> = HashMap::new();
+    let mut nonce_terms = Vec::with_capacity(batch.len());
+    // A BTreeMap, not a hash map: the keys are the senders' (chosen by clients).
+    let mut key_terms: BTreeMap<&[u8; 64], (ProjectivePoint, Scalar)> = BTreeMap::new();
     for (index, ((check, key), ((r, _), s_inverse))) in batch
         .iter()
         .zip(&keys)
@@ -329,25 +321,36 @@ fn verify_exact_chunk(batch: &[ExactCheck<'_>]) -> bool {
         };
         let digest = <Scalar as Reduce<FieldBytes>>::reduce(&FieldBytes::from(check.prehash.0));
         let coefficient = batch_coefficient(&seed, index);
-        let weight = coefficient * s_inverse;
+        let weight = Scalar::from(coefficient) * s_inverse;
         generator_scalar += weight * digest;
         // The point is negated rather than the scalar: -aᵢ would be a full-length scalar.
-        terms.push((-ProjectivePoint::from(nonce_point), coefficient));
+        nonce_terms.push((-nonce_point, coefficient));
         let key_scalar = weight * **r;
-        match key_terms.get(key) {
-            Some(&term) => terms[term].1 += key_scalar,
-            None => {
-                key_terms.insert(key, terms.len());
-                terms.push((
+        key_terms
+            .entry(key)
+            .and_modify(|(_, scalar)| *scalar += key_scalar)
+            .or_insert_with(|| {
+                (
                     ProjectivePoint::from(*check.public_key.0.as_affine()),
                     key_scalar,
-                ));
-            }
-        }
+                )
+            });
     }
-    terms.push((ProjectivePoint::GENERATOR, generator_scalar));
-    bool::from(ProjectivePoint::lincomb_vartime(terms.as_slice()).is_identity())
+    let mut full_terms: Vec<(ProjectivePoint, Scalar)> = key_terms.into_values().collect();
+    full_terms.push((ProjectivePoint::GENERATOR, generator_scalar));
+    let sum = full_terms
+        .chunks(KEY_TERMS_PER_MULTIPLICATION)
+        .map(ProjectivePoint::lincomb_vartime)
+        .fold(
+            buckets::short_linear_combination(&nonce_terms),
+            |sum, part| sum + part,
+        );
+    bool::from(sum.is_identity())
 }
+
+/// Full-length terms (distinct keys, and the generator) per windowed multiplication in
+/// [`verify_exact_batch`]: at most about 1.5 MB of tables at a time.
+pub const KEY_TERMS_PER_MULTIPLICATION: usize = 256;
 
 /// keccak256 of everything the batch checks, in order: the coefficients depend on all of it.
 fn batch_seed(batch: &[ExactCheck<'_>], keys: &[[u8; 64]]) -> Hash {
@@ -365,14 +368,12 @@ fn batch_seed(batch: &[ExactCheck<'_>], keys: &[[u8; 64]]) -> Hash {
 }
 
 /// The coefficient of signature `index`: 127 bits of keccak256(seed ‖ index), odd so it is
-/// never zero. Below 2¹²⁷, k256's endomorphism split of a scalar `k` is `(k, 0)`: the
-/// rounded quotients it subtracts are both zero (they are below 0.43), so the nonce point's
-/// term costs half a full-length one.
-fn batch_coefficient(seed: &Hash, index: usize) -> k256::Scalar {
+/// never zero. Below 2¹²⁷ it stays short for the bucket method ([`buckets`]).
+fn batch_coefficient(seed: &Hash, index: usize) -> u128 {
     let digest = crate::primitives::keccak256_concat(&[&seed.0, &(index as u64).to_be_bytes()]);
     let mut bits = [0u8; 16];
     bits.copy_from_slice(&digest.0[..16]);
-    k256::Scalar::from((u128::from_be_bytes(bits) >> 1) | 1)
+    (u128::from_be_bytes(bits) >> 1) | 1
 }
 
 #[cfg(test)]
@@ -517,12 +518,21 @@ mod tests {
         }
     }
 
+    /// More distinct keys than one windowed multiplication takes: the keys' terms go in two.
     #[test]
-    fn a_bad_signature_in_any_chunk_fails_the_batch() {
-        let count = 2 * BATCH_CHUNK_SIGNATURES + 3;
-        let valid = signed_batch(count, 5);
+    fn a_bad_signature_anywhere_fails_a_batch_of_more_keys_than_a_multiplication_takes() {
+        let count = KEY_TERMS_PER_MULTIPLICATION + 45;
+        let valid: Vec<Signed> = (0..count as u64)
+            .map(|index| {
+                let mut secret = [7u8; 32];
+                secret[..8].copy_from_slice(&index.to_be_bytes());
+                let key = SecretKey::from_bytes(&secret).expect("key");
+                let digest = keccak256(index.to_be_bytes());
+                (digest, key.sign(&digest), key.public_key())
+            })
+            .collect();
         assert!(verify_exact_batch(&checks(&valid)));
-        for position in [0, BATCH_CHUNK_SIGNATURES + 1, count - 1] {
+        for position in [0, KEY_TERMS_PER_MULTIPLICATION + 1, count - 1] {
             let mut batch = valid.clone();
             batch[position].1.y_parity = !batch[position].1.y_parity;
             assert!(!verify_exact_batch(&checks(&batch)), "bad at {position}");

@@ -209,7 +209,8 @@ fn the_sequencers_memory_stays_bounded_with_a_full_mempool_and_a_full_proposal()
 }
 
 /// What checking a full block's signatures together may add to a validator isolate's heap at
-/// its highest: the multi-scalar multiplication's tables, chunk by chunk.
+/// its highest: the nonce points and their buckets, and the keys' windowed tables, a
+/// multiplication's worth at a time.
 const BATCH_CHECK_BUDGET_BYTES: usize = 8 << 20;
 
 #[test]
