@@ -86,7 +86,11 @@ async fn gated(
     if request.method() == worker::Method::Options {
         return Ok(gate.preflight(request)?);
     }
-    Ok(respond(request, env, format, request_id).await?)
+    let answer = respond(request, env, format, request_id).await;
+    if let Err(error) = &answer {
+        crate::metrics::log_server_error(request_id, error);
+    }
+    Ok(answer?)
 }
 
 async fn respond(

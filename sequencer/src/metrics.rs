@@ -102,6 +102,22 @@ pub(crate) fn tag_response(response: &mut Response, request_id: &str) {
     let _ = response.headers_mut().set(REQUEST_ID_HEADER, request_id);
 }
 
+/// The front door's log line for an answer of 500 or more: what failed, for the operator
+/// (the client sees the same code and message; 4xx answers are the client's own doing and
+/// are not logged).
+pub(crate) fn log_server_error(request_id: &str, error: &ledger::api::ErrorAnswer) {
+    if error.status < 500 {
+        return;
+    }
+    worker_shell::log_event(&serde_json::json!({
+        "event": "server_error",
+        "request_id": request_id,
+        "status": error.status,
+        "code": error.body.error.code,
+        "message": error.body.error.message,
+    }));
+}
+
 /// The `Sequencer`'s log line for one submission's rulings.
 pub(crate) fn log_admission(
     request_id: Option<&str>,

@@ -545,11 +545,11 @@ fn send_jobs(
             .map(|tx| tx.raw.as_slice())
             .collect();
         let at = job.due.unwrap_or_else(Instant::now);
-        let outcome = match (protocol, &chain.native) {
+        let outcome = submit_until_taken(RESUBMIT_PAUSE, || match (protocol, &chain.native) {
             (Protocol::Native, Some(native)) => native.submit_batch(&raws),
             (Protocol::Native, None) => bail!("{} has no native API", chain.name),
             (Protocol::JsonRpc | Protocol::Both, _) => chain.rpc.send_raw_batch(&raws),
-        };
+        });
         // A batch the chain could not take at all is refused as a whole (and counted so).
         let outcome = outcome
             .unwrap_or_else(|error| vec![Submitted::Refused(format!("{error:#}")); raws.len()]);
@@ -561,6 +561,34 @@ fn send_jobs(
             }
         }
     }
+}
+
+/// Times a batch answered 503 is sent again, the pause doubling from [`RESUBMIT_PAUSE`]:
+/// about 6 s in all, as a client that means to get its transactions in would.
+const RESUBMIT_ATTEMPTS: u32 = 7;
+
+/// The first pause before sending a batch again.
+const RESUBMIT_PAUSE: Duration = Duration::from_millis(50);
+
+/// `submit()`, again after a pause (from `first_pause`, doubling) while it answers 503 (the
+/// chain took nothing and asks to be asked again). A refused batch would leave a nonce gap
+/// that every later transfer of its senders waits behind, so giving up at once would stall
+/// the run.
+fn submit_until_taken(
+    first_pause: Duration,
+    submit: impl Fn() -> Result<Vec<Submitted>>,
+) -> Result<Vec<Submitted>> {
+    let mut pause = first_pause;
+    for _ in 1..RESUBMIT_ATTEMPTS {
+        match submit() {
+            Err(error) if error.downcast_ref::<target::Unavailable>().is_some() => {
+                std::thread::sleep(pause);
+                pause *= 2;
+            }
+            outcome => return outcome,
+        }
+    }
+    submit()
 }
 
 /// What the observer saw.
@@ -899,5 +927,46 @@ mod tests {
         assert_eq!(covered.len(), 25);
         let last_due = queued.last().and_then(|job| job.due).expect("paced");
         assert!(last_due.duration_since(started) >= Duration::from_millis(300));
+    }
+
+    fn unavailable() -> anyhow::Error {
+        target::Unavailable {
+            url: "http://chain/v1/txs".to_owned(),
+            body: "busy".to_owned(),
+        }
+        .into()
+    }
+
+    #[test]
+    fn a_batch_answered_503_is_sent_again_until_taken() {
+        let calls = std::cell::Cell::new(0);
+        let outcome = submit_until_taken(Duration::ZERO, || {
+            calls.set(calls.get() + 1);
+            if calls.get() < 3 {
+                Err(unavailable())
+            } else {
+                Ok(vec![Submitted::Accepted])
+            }
+        });
+        assert_eq!(outcome.expect("taken"), vec![Submitted::Accepted]);
+        assert_eq!(calls.get(), 3);
+    }
+
+    #[test]
+    fn other_failures_and_a_chain_that_stays_unavailable_are_given_up() {
+        let calls = std::cell::Cell::new(0);
+        let outcome = submit_until_taken(Duration::ZERO, || {
+            calls.set(calls.get() + 1);
+            Err(unavailable())
+        });
+        assert!(outcome.is_err());
+        assert_eq!(calls.get(), RESUBMIT_ATTEMPTS);
+        calls.set(0);
+        let outcome = submit_until_taken(Duration::ZERO, || {
+            calls.set(calls.get() + 1);
+            Err(anyhow::anyhow!("answered 400"))
+        });
+        assert!(outcome.is_err());
+        assert_eq!(calls.get(), 1, "only 503 is retried");
     }
 }

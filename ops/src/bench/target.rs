@@ -15,6 +15,15 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Largest answer read: a block's transaction hashes, or a batch's results.
 const ANSWER_BYTES_MAX: u64 = 64 * 1024 * 1024;
 
+/// An answer of 503: the chain took nothing and asks to be asked again (a full mempool, or
+/// on the local network a moment when wrangler's dev registry cannot find a Worker).
+#[derive(Debug, thiserror::Error)]
+#[error("{url} answered 503: {body}")]
+pub struct Unavailable {
+    pub(crate) url: String,
+    pub(crate) body: String,
+}
+
 /// What became of one submitted transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Submitted {
@@ -201,8 +210,9 @@ impl Native {
     }
 }
 
-/// The body of a 200 answer to a POST to `url` (at most [`ANSWER_BYTES_MAX`]); a failed
-/// exchange or any other status is an error naming the start of the body.
+/// The body of a 200 answer to a POST to `url` (at most [`ANSWER_BYTES_MAX`]); 503 is an
+/// [`Unavailable`] error, a failed exchange or any other status an error naming the start of
+/// the body.
 fn ok_answer(
     response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     url: &str,
@@ -215,11 +225,15 @@ fn ok_answer(
         .limit(ANSWER_BYTES_MAX)
         .read_to_vec()
         .with_context(|| format!("reading the answer of {url}"))?;
-    ensure!(
-        status == 200,
-        "{url} answered {status}: {}",
-        String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
-    );
+    let start = || String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
+    if status == 503 {
+        return Err(Unavailable {
+            url: url.to_owned(),
+            body: start(),
+        }
+        .into());
+    }
+    ensure!(status == 200, "{url} answered {status}: {}", start());
     Ok(bytes)
 }
 
