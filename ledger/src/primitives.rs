@@ -9,14 +9,14 @@ use std::str::FromStr;
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use sha3::{Digest, Keccak256};
+use tiny_keccak::Hasher as _;
 
 /// 256-bit unsigned integer for balances and values, as in Ethereum.
 pub type U256 = ruint::aliases::U256;
 
 /// keccak256 of `bytes`: the hash of everything consensus-visible.
 pub fn keccak256(bytes: impl AsRef<[u8]>) -> Hash {
-    Hash(Keccak256::digest(bytes.as_ref()).into())
+    keccak256_concat(&[bytes.as_ref()])
 }
 
 /// keccak256 over several byte strings, as if they were concatenated, without copying them.
@@ -25,7 +25,36 @@ pub fn keccak256_concat(parts: &[&[u8]]) -> Hash {
     for part in parts {
         hasher.update(part);
     }
-    Hash(hasher.finalize().into())
+    hasher.finalize()
+}
+
+/// keccak256 fed piece by piece.
+#[derive(Clone)]
+pub struct Keccak256(tiny_keccak::Keccak);
+
+impl Keccak256 {
+    /// A hasher that has absorbed nothing.
+    pub fn new() -> Self {
+        Self(tiny_keccak::Keccak::v256())
+    }
+
+    /// Absorbs `bytes`.
+    pub fn update(&mut self, bytes: impl AsRef<[u8]>) {
+        self.0.update(bytes.as_ref());
+    }
+
+    /// The hash of everything absorbed.
+    pub fn finalize(self) -> Hash {
+        let mut digest = [0u8; 32];
+        self.0.finalize(&mut digest);
+        Hash(digest)
+    }
+}
+
+impl Default for Keccak256 {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Why a hex string could not be parsed into a fixed-size value.
@@ -114,12 +143,14 @@ macro_rules! fixed_bytes {
         }
 
         impl fmt::Display for $name {
+            /// `0x` and lowercase hex, written at once: a `{:02x}` a byte went through the
+            /// formatting machinery 32 times a hash, a measurable part of a batch's answer
+            /// in wasm (it carries a hash a transaction).
             fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-                formatter.write_str("0x")?;
-                for byte in &self.0 {
-                    write!(formatter, "{byte:02x}")?;
-                }
-                Ok(())
+                let mut text = [0u8; 2 + 2 * $len];
+                text[..2].copy_from_slice(b"0x");
+                hex::encode_to_slice(self.0, &mut text[2..]).map_err(|_| fmt::Error)?;
+                formatter.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
             }
         }
 

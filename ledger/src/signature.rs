@@ -354,8 +354,7 @@ pub const KEY_TERMS_PER_MULTIPLICATION: usize = 256;
 
 /// keccak256 of everything the batch checks, in order: the coefficients depend on all of it.
 fn batch_seed(batch: &[ExactCheck<'_>], keys: &[[u8; 64]]) -> Hash {
-    use sha3::{Digest, Keccak256};
-    let mut transcript = Keccak256::new();
+    let mut transcript = crate::primitives::Keccak256::new();
     transcript.update(b"edgeledger exact ecdsa batch");
     for (check, key) in batch.iter().zip(keys) {
         transcript.update(check.prehash.0);
@@ -364,7 +363,7 @@ fn batch_seed(batch: &[ExactCheck<'_>], keys: &[[u8; 64]]) -> Hash {
         transcript.update([u8::from(check.signature.y_parity)]);
         transcript.update(key);
     }
-    Hash(transcript.finalize().into())
+    transcript.finalize()
 }
 
 /// The coefficient of signature `index`: 127 bits of keccak256(seed ‖ index), odd so it is
