@@ -272,9 +272,9 @@ pub struct ExactCheck<'a> {
 /// `G` appears once and each distinct key once. The inverses `1/sᵢ` cost one inversion modulo
 /// the order for the whole batch (batch inversion), and each nonce point is multiplied only by
 /// its short coefficient `aᵢ`: those terms, one a signature, are summed by the bucket method
-/// ([`buckets`]), and the keys' and the generator's full-length terms by k256's windowed
-/// multiplication, [`KEY_TERMS_PER_MULTIPLICATION`] at a time (its tables take about 6 KB a
-/// term, so that bounds the memory however many senders a block has).
+/// (the private module `buckets`), and the keys' and the generator's full-length terms by
+/// k256's windowed multiplication, [`KEY_TERMS_PER_MULTIPLICATION`] at a time (its tables take
+/// about 6 KB a term, so that bounds the memory however many senders a block has).
 ///
 /// If some equation fails, the combination is `O` for at most one value of that signature's
 /// coefficient, so with 127-bit coefficients derived by hashing the whole batch (chosen after
