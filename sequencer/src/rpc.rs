@@ -159,12 +159,14 @@ fn height_of(height: u64) -> ledger::api::BlockSelector {
     ledger::api::BlockSelector::Height(height)
 }
 
-/// -32603 for a failure of the chain itself (a service, storage), with its code.
+/// A failure of the chain itself (a service, storage), with its code: -32002 to retry when a
+/// service was unreachable or late, -32603 otherwise ([`RpcError::chain_failure`]).
 fn internal(error: ErrorAnswer) -> RpcError {
-    RpcError::internal(format!(
-        "{}: {}",
-        error.body.error.code, error.body.error.message
-    ))
+    RpcError::chain_failure(
+        error.status,
+        &error.body.error.code,
+        &error.body.error.message,
+    )
 }
 
 async fn head_height(env: &Env) -> Result<u64, RpcError> {

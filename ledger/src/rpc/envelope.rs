@@ -82,6 +82,9 @@ impl RpcError {
     /// A capacity limit was hit (EIP-1474 "limit exceeded"). viem and alloy retry these with
     /// backoff, which is what a full mempool wants.
     pub const LIMIT_EXCEEDED: i64 = -32005;
+    /// A service of the chain could not be reached or did not answer in time (EIP-1474
+    /// "resource unavailable"): nothing is wrong with the request, ask again.
+    pub const RESOURCE_UNAVAILABLE: i64 = -32002;
 
     /// An error with this code and message and no data.
     pub fn new(code: i64, message: impl Into<String>) -> Self {
@@ -137,6 +140,21 @@ impl RpcError {
             Self::INTERNAL_ERROR,
             format!("internal error: {}", detail.into()),
         )
+    }
+
+    /// A failure of the chain itself (one of its services, or their storage), from the HTTP
+    /// status, code and message of the internal answer: -32002 when the service could not be
+    /// reached, was unavailable or did not answer in time (502, 503, 504: asking again is the
+    /// cure, and a transaction sent again is idempotent), -32603 otherwise.
+    pub fn chain_failure(status: u16, code: &str, message: &str) -> Self {
+        if matches!(status, 502..=504) {
+            Self::new(
+                Self::RESOURCE_UNAVAILABLE,
+                format!("resource unavailable, retry: {code}: {message}"),
+            )
+        } else {
+            Self::internal(format!("{code}: {message}"))
+        }
     }
 
     /// -32000 `header not found`, as geth answers for a block it does not have (yet).

@@ -724,3 +724,18 @@ proptest! {
         prop_assert_eq!(quantity(value), Value::String(format!("{value:#x}")));
     }
 }
+
+#[test]
+fn a_chain_service_unreachable_or_late_is_a_retry_and_any_other_failure_internal() {
+    for status in [502, 503, 504] {
+        let error = RpcError::chain_failure(status, "internal_call_failed", "the sequencer");
+        assert_eq!(error.code, RpcError::RESOURCE_UNAVAILABLE, "{status}");
+        assert!(error.message.contains("retry"), "{}", error.message);
+    }
+    let error = RpcError::chain_failure(500, "internal_error", "storage: disk full");
+    assert_eq!(error.code, RpcError::INTERNAL_ERROR);
+    assert_eq!(
+        error.message,
+        "internal error: internal_error: storage: disk full"
+    );
+}

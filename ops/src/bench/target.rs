@@ -24,6 +24,20 @@ pub struct Unavailable {
     pub(crate) body: String,
 }
 
+/// A JSON-RPC error answer.
+#[derive(Debug, thiserror::Error)]
+#[error("{message} ({code})")]
+pub struct RpcAnswerError {
+    /// The error code.
+    pub code: i64,
+    /// The message.
+    pub message: String,
+}
+
+/// EIP-1474 "resource unavailable": edgeledger answers it when one of its services could not
+/// take the call (`ledger::rpc::RpcError::RESOURCE_UNAVAILABLE`), and asks to be asked again.
+const RPC_RESOURCE_UNAVAILABLE: i64 = -32002;
+
 /// What became of one submitted transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Submitted {
@@ -132,14 +146,23 @@ impl Rpc {
             .collect()
     }
 
-    /// `eth_sendRawTransaction` for each of `raws`, in one batch.
+    /// `eth_sendRawTransaction` for each of `raws`, in one batch. Any of them answered
+    /// "resource unavailable" makes the whole batch [`Unavailable`], to be sent again (what
+    /// the chain did take comes back as already known, which counts as accepted).
     pub fn send_raw_batch(&self, raws: &[&[u8]]) -> Result<Vec<Submitted>> {
         let calls: Vec<(&str, Value)> = raws
             .iter()
             .map(|raw| ("eth_sendRawTransaction", json!([to_hex(raw)])))
             .collect();
-        Ok(self
-            .batch(&calls)?
+        let answers = self.batch(&calls)?;
+        if let Some(message) = unavailable_in(&answers) {
+            return Err(Unavailable {
+                url: self.url.clone(),
+                body: message,
+            }
+            .into());
+        }
+        Ok(answers
             .into_iter()
             .map(|answer| match answer {
                 Ok(_) => Submitted::Accepted,
@@ -247,14 +270,22 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-/// A JSON-RPC answer's result, or its error as an error.
+/// The message of the first answer that is a "resource unavailable" error, if any.
+fn unavailable_in(answers: &[Result<Value>]) -> Option<String> {
+    answers.iter().find_map(|answer| {
+        let error = answer.as_ref().err()?.downcast_ref::<RpcAnswerError>()?;
+        (error.code == RPC_RESOURCE_UNAVAILABLE).then(|| error.message.clone())
+    })
+}
+
+/// A JSON-RPC answer's result, or its error as an [`RpcAnswerError`].
 fn result_of(answer: &Value) -> Result<Value> {
     if let Some(error) = answer.get("error") {
-        bail!(
-            "{} ({})",
-            error["message"].as_str().unwrap_or("an error"),
-            error["code"]
-        );
+        return Err(RpcAnswerError {
+            code: error["code"].as_i64().unwrap_or_default(),
+            message: error["message"].as_str().unwrap_or("an error").to_owned(),
+        }
+        .into());
     }
     answer
         .get("result")
@@ -292,5 +323,21 @@ mod tests {
             "nonce too low (-32000)"
         );
         assert!(result_of(&json!({"id": 1})).is_err());
+    }
+
+    #[test]
+    fn a_batch_with_any_resource_unavailable_answer_is_unavailable() {
+        let refused = json!({"error": {"code": -32000, "message": "nonce too low"}});
+        let unavailable = json!({"error": {"code": -32002, "message": "resource unavailable"}});
+        let taken = json!({"result": "0x12"});
+        let answers = |values: &[&Value]| -> Vec<Result<Value>> {
+            values.iter().map(|value| result_of(value)).collect()
+        };
+        assert_eq!(unavailable_in(&answers(&[&taken, &refused])), None);
+        assert_eq!(
+            unavailable_in(&answers(&[&taken, &unavailable, &refused])).as_deref(),
+            Some("resource unavailable")
+        );
+        assert_eq!(unavailable_in(&[]), None);
     }
 }
