@@ -29,7 +29,7 @@ pub(super) fn short_linear_combination(terms: &[(AffinePoint, u128)]) -> Project
         for _ in 0..window {
             total = total.double();
         }
-        let column = digits.iter().map(|digits| digits[index]);
+        let column = digits.chunks_exact(windows).map(|term| term[index]);
         total += window_sum(terms, column, window);
     }
     total
@@ -49,29 +49,28 @@ fn window_count(bits: u32) -> usize {
 }
 
 /// Each scalar as [`window_count`] signed digits in `(−2^(c−1), 2^(c−1)]`, least significant
-/// first: `k = Σ dⱼ·2^(c·j)`.
-fn signed_digits(terms: &[(AffinePoint, u128)], bits: u32) -> Vec<Vec<i32>> {
+/// first: `k = Σ dⱼ·2^(c·j)`. One flat array, term after term (one allocation a batch, not
+/// one a signature).
+fn signed_digits(terms: &[(AffinePoint, u128)], bits: u32) -> Vec<i32> {
     let full = 1i64 << bits;
     let half = full / 2;
-    terms
-        .iter()
-        .map(|&(_, scalar)| {
-            let mut rest = scalar;
-            let mut carry = 0i64;
-            (0..window_count(bits))
-                .map(|_| {
-                    let mut digit = (rest & (full as u128 - 1)) as i64 + carry;
-                    rest >>= bits;
-                    carry = 0;
-                    if digit > half {
-                        digit -= full;
-                        carry = 1;
-                    }
-                    digit as i32
-                })
-                .collect()
-        })
-        .collect()
+    let windows = window_count(bits);
+    let mut digits = Vec::with_capacity(terms.len() * windows);
+    for &(_, scalar) in terms {
+        let mut rest = scalar;
+        let mut carry = 0i64;
+        for _ in 0..windows {
+            let mut digit = (rest & (full as u128 - 1)) as i64 + carry;
+            rest >>= bits;
+            carry = 0;
+            if digit > half {
+                digit -= full;
+                carry = 1;
+            }
+            digits.push(digit as i32);
+        }
+    }
+    digits
 }
 
 /// `Σ dᵢ·Pᵢ` for one window's digits `dᵢ`: each point into the bucket of its digit, then the
@@ -126,7 +125,7 @@ mod tests {
     fn digits_rebuild_the_scalar() {
         for bits in 2..=12 {
             for scalar in [0, 1, u128::MAX >> 1, (1u128 << 126) + 12_345, 0x5555 << 100] {
-                let digits = &signed_digits(&[(AffinePoint::GENERATOR, scalar)], bits)[0];
+                let digits = &signed_digits(&[(AffinePoint::GENERATOR, scalar)], bits);
                 let half = 1i128 << (bits - 1);
                 assert!(
                     digits

@@ -289,6 +289,8 @@ fn remove_all_but_ipfs(dir: &Path) -> Result<()> {
 /// Pinata stand-in, and each Workers' process and its inspector.
 fn free_ports(api_port: u16) -> Result<Ports> {
     let processes = PROCESSES.len();
+    // One spare: the API's port can be among them only when the system leaves no room below
+    // its ephemeral range and the OS picks them all.
     let mut ports = crate::ports::reserve(2 + 2 * processes + 1)?;
     ports.retain(|&port| port != api_port);
     let mut process = [0; PROCESSES.len()];
