@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Measures the chain's CPU bound on this machine: the transfers per second its signature work
+# alone allows, with every core doing that work at once.
+#
+#     scripts/cpu-bound.sh                 # validators 1 and 4
+#     scripts/cpu-bound.sh 1 2 4 7
+#
+# Every transfer costs one sender recovery at the front door (`recover_sender`) and, per
+# validator, its share of a block's batch check (`verify_all_1000_from_20_senders` / 1,000,
+# ops bench's 20 senders). The wasm32 signature benchmark runs once on each core at the same
+# time (pinned with taskset), because one core's speed alone overstates what all of them give
+# together on a shared host: here a recovery took 87-94 µs alone and 90-140 µs with the other
+# core busy. With per-core times r_i and b_i the bound for V validators is
+#
+#     Σ_i 1 / (r_i + V × b_i)    transfers per second.
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+VALIDATOR_COUNTS=("$@")
+[[ ${#VALIDATOR_COUNTS[@]} -gt 0 ]] || VALIDATOR_COUNTS=(1 4)
+
+have taskset || die "taskset (util-linux) is needed to pin one benchmark to each core"
+
+# Builds the wasm32 benchmark and prints the path of its .wasm file.
+build_benchmark() {
+    "$ROOT/scripts/wasm-cargo" bench -p ledger --bench signatures --target "$WASM_TARGET" \
+        --no-run --message-format=json 2>/dev/null |
+        python3 -c '
+import json, sys
+for line in sys.stdin:
+    message = json.loads(line)
+    if message.get("reason") == "compiler-artifact" and message["target"]["name"] == "signatures" \
+            and message.get("executable"):
+        print(message["executable"])
+'
+}
+
+# The median of a Criterion result line's estimate, in microseconds.
+median_us() {
+    local name="$1" file="$2"
+    sed 's/\x1b\[[0-9;]*m//g' "$file" | awk -v name="$name" '
+        $0 ~ "^" name "($|[[:space:]])" { found = 1 }
+        found && /time:/ {
+            sub(/.*time:[[:space:]]*\[/, "")
+            value = $3; unit = $4
+            if (unit == "ns") value /= 1000
+            else if (unit == "ms") value *= 1000
+            else if (unit == "s") value *= 1000000
+            print value; exit
+        }'
+}
+
+main() {
+    local wasm cores core outputs=() pids=()
+    log "building the wasm32 signature benchmark"
+    wasm="$(build_benchmark)"
+    [[ -f "$wasm" ]] || die "the signature benchmark did not build (scripts/wasm-cargo bench -p ledger --bench signatures)"
+    # shellcheck source=scripts/wasm-env.sh
+    source "$ROOT/scripts/wasm-env.sh"
+    cores="$(nproc)"
+    log "running it on each of the $cores cores at once (about 80 s)"
+    for ((core = 0; core < cores; core++)); do
+        outputs+=("$(mktemp)")
+        (cd "$ROOT/ledger" && taskset -c "$core" "$CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER" \
+            "$wasm" --bench >"${outputs[$core]}" 2>&1) &
+        pids+=($!)
+    done
+    for pid in "${pids[@]}"; do
+        wait "$pid" || die "a benchmark run failed"
+    done
+    local recoveries=() batches=()
+    for ((core = 0; core < cores; core++)); do
+        recoveries+=("$(median_us recover_sender "${outputs[$core]}")")
+        batches+=("$(median_us verify_all_1000_from_20_senders "${outputs[$core]}")")
+        rm -f "${outputs[$core]}"
+        [[ -n "${recoveries[$core]}" && -n "${batches[$core]}" ]] ||
+            die "core $core: the benchmark printed no recover_sender or verify_all_1000_from_20_senders"
+        printf 'core %d: recover_sender %.1f µs, batch check %.1f µs a signature\n' \
+            "$core" "${recoveries[$core]}" "$(awk -v b="${batches[$core]}" 'BEGIN { print b / 1000 }')"
+    done
+    local validators
+    for validators in "${VALIDATOR_COUNTS[@]}"; do
+        awk -v v="$validators" -v r="${recoveries[*]}" -v b="${batches[*]}" 'BEGIN {
+            n = split(r, rs, " "); split(b, bs, " ")
+            for (i = 1; i <= n; i++) total += 1000000 / (rs[i] + v * bs[i] / 1000)
+            printf "bound with %d validator%s: %.0f transfers/s\n", v, (v == 1 ? "" : "s"), total
+        }'
+    done
+}
+
+main
