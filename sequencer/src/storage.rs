@@ -46,24 +46,104 @@ const RECEIPT_BYTES_MAX: usize = 1024;
 /// Bytes of a stored certificate: one signature per validator.
 const CERTIFICATE_BYTES_MAX: usize = 16 * 1024;
 
-const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS blobs (name TEXT NOT NULL, part INTEGER NOT NULL, \
-     bytes BLOB NOT NULL, PRIMARY KEY (name, part))",
-    "CREATE TABLE IF NOT EXISTS pending (hash BLOB PRIMARY KEY, tx BLOB NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, \
-     header BLOB NOT NULL, certificate BLOB NOT NULL, shard_roots BLOB NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS txs (hash BLOB PRIMARY KEY, height INTEGER NOT NULL, \
-     position INTEGER NOT NULL, raw BLOB NOT NULL, receipt BLOB NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS txs_by_block ON txs (height, position)",
-    "CREATE TABLE IF NOT EXISTS rejected (hash BLOB PRIMARY KEY, code TEXT NOT NULL, \
-     message TEXT NOT NULL)",
+/// Version of the layout below. A store written by an earlier build is brought up to it by
+/// [`migration_statements`] when the object opens it.
+const SCHEMA_VERSION: u64 = 2;
+
+/// A table of the layout: its name and what follows `CREATE TABLE name`.
+struct Table {
+    name: &'static str,
+    definition: &'static str,
+}
+
+/// The tables. Those keyed by a hash are `WITHOUT ROWID`: a rowid table keeps its rows in
+/// one b-tree and its primary key in another, so every row written or deleted touched both,
+/// and the `Sequencer`'s per-transaction rows (`pending` in and out, `txs` in) are most of
+/// the core's SQLite work under load. Rows keyed by name or height stay rowid tables: the
+/// blobs' parts are up to a megabyte, which SQLite stores better outside the key's b-tree.
+const TABLES: &[Table] = &[
+    Table {
+        name: "meta",
+        definition: "(key TEXT PRIMARY KEY, value BLOB NOT NULL)",
+    },
+    Table {
+        name: "blobs",
+        definition: "(name TEXT NOT NULL, part INTEGER NOT NULL, bytes BLOB NOT NULL, \
+                     PRIMARY KEY (name, part))",
+    },
+    Table {
+        name: "pending",
+        definition: "(hash BLOB PRIMARY KEY, tx BLOB NOT NULL) WITHOUT ROWID",
+    },
+    Table {
+        name: "blocks",
+        definition: "(height INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, \
+                     header BLOB NOT NULL, certificate BLOB NOT NULL, shard_roots BLOB NOT NULL)",
+    },
+    Table {
+        name: "txs",
+        definition: "(hash BLOB PRIMARY KEY, height INTEGER NOT NULL, position INTEGER NOT NULL, \
+                     raw BLOB NOT NULL, receipt BLOB NOT NULL) WITHOUT ROWID",
+    },
+    Table {
+        name: "rejected",
+        definition: "(hash BLOB PRIMARY KEY, code TEXT NOT NULL, message TEXT NOT NULL) \
+                     WITHOUT ROWID",
+    },
     // Locators of archived blocks and transactions: their bodies are in KV.
-    "CREATE TABLE IF NOT EXISTS archived_blocks (height INTEGER PRIMARY KEY, \
-     hash BLOB NOT NULL UNIQUE)",
-    "CREATE TABLE IF NOT EXISTS archived_txs (hash BLOB PRIMARY KEY, height INTEGER NOT NULL, \
-     position INTEGER NOT NULL)",
+    Table {
+        name: "archived_blocks",
+        definition: "(height INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE)",
+    },
+    Table {
+        name: "archived_txs",
+        definition: "(hash BLOB PRIMARY KEY, height INTEGER NOT NULL, position INTEGER NOT NULL) \
+                     WITHOUT ROWID",
+    },
 ];
+
+/// The indexes, created after the tables (and again after a migration rebuilt a table, which
+/// drops the old table's indexes with it).
+const INDEXES: &[&str] = &["CREATE INDEX IF NOT EXISTS txs_by_block ON txs (height, position)"];
+
+/// Tables that layout version 2 made `WITHOUT ROWID`: a version 1 store rebuilds them.
+const REBUILT_IN_VERSION_2: &[&str] = &["pending", "txs", "rejected", "archived_txs"];
+
+/// Statements that create whatever of the layout is missing (all of it in a new store).
+fn schema_statements() -> Vec<String> {
+    TABLES
+        .iter()
+        .map(|table| {
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} {}",
+                table.name, table.definition
+            )
+        })
+        .chain(INDEXES.iter().map(|index| index.to_string()))
+        .collect()
+}
+
+/// Statements that bring a store of layout `version` (after [`schema_statements`]) to
+/// [`SCHEMA_VERSION`], keeping every row: each changed table is copied into a new one of the
+/// current definition, which then takes the old one's name.
+fn migration_statements(version: u64) -> Vec<String> {
+    if version >= 2 {
+        return Vec::new();
+    }
+    let mut statements = Vec::new();
+    for table in TABLES
+        .iter()
+        .filter(|table| REBUILT_IN_VERSION_2.contains(&table.name))
+    {
+        let (name, rebuilt) = (table.name, format!("{}_rebuilt", table.name));
+        statements.push(format!("CREATE TABLE {rebuilt} {}", table.definition));
+        statements.push(format!("INSERT INTO {rebuilt} SELECT * FROM {name}"));
+        statements.push(format!("DROP TABLE {name}"));
+        statements.push(format!("ALTER TABLE {rebuilt} RENAME TO {name}"));
+    }
+    statements.extend(INDEXES.iter().map(|index| index.to_string()));
+    statements
+}
 
 /// Tables a restore empties: the history of the chain being replaced. `pending` stays:
 /// acknowledged transactions are re-evaluated against the restored state, never lost.
@@ -75,6 +155,7 @@ const RESTORE_CLEARED_HISTORY: &[&str] = &[
     "archived_txs",
 ];
 
+const SCHEMA_VERSION_KEY: &str = "schema_version";
 const HEAD_KEY: &str = "head";
 const SHARD_ROOTS_KEY: &str = "shard_roots";
 const PAUSED_KEY: &str = "paused";
@@ -99,11 +180,20 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    /// Opens the storage, creating the tables on first use.
+    /// Opens the storage, creating the tables on first use and migrating a store written
+    /// with an older layout (all in the caller's storage transaction: no await in between).
     pub(crate) fn open(sql: SqlStorage) -> StoreResult<Self> {
         let store = Self { sql };
-        for statement in SCHEMA {
-            store.execute(statement, Vec::new())?;
+        for statement in schema_statements() {
+            store.execute(&statement, Vec::new())?;
+        }
+        // A store without a version predates versions: it has layout 1.
+        let version = store.meta::<u64>(SCHEMA_VERSION_KEY, 16)?.unwrap_or(1);
+        if version < SCHEMA_VERSION {
+            for statement in migration_statements(version) {
+                store.execute(&statement, Vec::new())?;
+            }
+            store.put_meta(SCHEMA_VERSION_KEY, &SCHEMA_VERSION)?;
         }
         Ok(store)
     }
@@ -762,4 +852,145 @@ fn decode_column<T: DeserializeOwned>(
 ) -> StoreResult<T> {
     codec::decode(&blob_column(row, index)?, limit)
         .map_err(|error| internal(format!("stored column {index}: {error}")))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The layout's statements run against SQLite itself (the bundled library, natively; a
+    //! Durable Object runs the same statements through `SqlStorage`).
+
+    use super::*;
+    use rusqlite::Connection;
+
+    /// The tables as the first layout created them (before versions), which stores written
+    /// by earlier builds still hold.
+    const VERSION_1_SCHEMA: &[&str] = &[
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL)",
+        "CREATE TABLE blobs (name TEXT NOT NULL, part INTEGER NOT NULL, \
+         bytes BLOB NOT NULL, PRIMARY KEY (name, part))",
+        "CREATE TABLE pending (hash BLOB PRIMARY KEY, tx BLOB NOT NULL)",
+        "CREATE TABLE blocks (height INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, \
+         header BLOB NOT NULL, certificate BLOB NOT NULL, shard_roots BLOB NOT NULL)",
+        "CREATE TABLE txs (hash BLOB PRIMARY KEY, height INTEGER NOT NULL, \
+         position INTEGER NOT NULL, raw BLOB NOT NULL, receipt BLOB NOT NULL)",
+        "CREATE INDEX txs_by_block ON txs (height, position)",
+        "CREATE TABLE rejected (hash BLOB PRIMARY KEY, code TEXT NOT NULL, \
+         message TEXT NOT NULL)",
+        "CREATE TABLE archived_blocks (height INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE)",
+        "CREATE TABLE archived_txs (hash BLOB PRIMARY KEY, height INTEGER NOT NULL, \
+         position INTEGER NOT NULL)",
+    ];
+
+    /// What [`Store::open`] runs on a store of layout `version`.
+    fn open(connection: &Connection, version: u64) {
+        for statement in schema_statements()
+            .into_iter()
+            .chain(migration_statements(version))
+        {
+            connection
+                .execute(&statement, [])
+                .map_err(|error| format!("{statement}: {error}"))
+                .expect("every statement of the layout runs");
+        }
+    }
+
+    fn without_rowid_tables(connection: &Connection) -> BTreeSet<String> {
+        let mut query = connection
+            .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+            .expect("the schema is readable");
+        query
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
+            .expect("the schema is readable")
+            .map(|row| row.expect("a schema row"))
+            .filter(|(_, sql)| sql.ends_with("WITHOUT ROWID"))
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    fn rows(connection: &Connection, query: &str) -> Vec<(Vec<u8>, i64)> {
+        let mut statement = connection.prepare(query).expect("the query is valid");
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .expect("the query runs")
+            .map(|row| row.expect("a row"))
+            .collect()
+    }
+
+    fn expected_without_rowid() -> BTreeSet<String> {
+        REBUILT_IN_VERSION_2
+            .iter()
+            .map(|name| name.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_new_store_gets_the_current_layout() {
+        let connection = Connection::open_in_memory().expect("SQLite opens");
+        open(&connection, 1);
+        assert_eq!(without_rowid_tables(&connection), expected_without_rowid());
+        // Opening again (the next time the object starts) changes nothing and fails nothing.
+        open(&connection, SCHEMA_VERSION);
+        assert_eq!(without_rowid_tables(&connection), expected_without_rowid());
+    }
+
+    #[test]
+    fn a_version_1_store_keeps_its_rows_and_index_when_migrated() {
+        let connection = Connection::open_in_memory().expect("SQLite opens");
+        for statement in VERSION_1_SCHEMA {
+            connection.execute(statement, []).expect("the old layout");
+        }
+        connection
+            .execute_batch(
+                "INSERT INTO pending VALUES (x'01', x'aa'), (x'02', x'bb');
+                 INSERT INTO txs VALUES (x'03', 7, 1, x'cc', x'dd'), (x'04', 7, 0, x'ee', x'ff');
+                 INSERT INTO rejected VALUES (x'05', 'nonce_too_low', 'why');
+                 INSERT INTO archived_txs VALUES (x'06', 2, 0);
+                 INSERT INTO meta VALUES ('head', x'00');",
+            )
+            .expect("rows of the old layout");
+        assert!(without_rowid_tables(&connection).is_empty());
+
+        open(&connection, 1);
+
+        assert_eq!(without_rowid_tables(&connection), expected_without_rowid());
+        assert_eq!(
+            rows(
+                &connection,
+                "SELECT hash, length(tx) FROM pending ORDER BY hash"
+            ),
+            vec![(vec![1], 1), (vec![2], 1)]
+        );
+        // The block's transactions come back in position order, through the rebuilt index.
+        assert_eq!(
+            rows(
+                &connection,
+                "SELECT hash, position FROM txs WHERE height = 7 ORDER BY position"
+            ),
+            vec![(vec![4], 0), (vec![3], 1)]
+        );
+        let plan: String = connection
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT hash FROM txs WHERE height = 7 ORDER BY position",
+                [],
+                |row| row.get(3),
+            )
+            .expect("a plan");
+        assert!(plan.contains("txs_by_block"), "{plan}");
+        assert_eq!(
+            rows(&connection, "SELECT hash, length(code) FROM rejected"),
+            vec![(vec![5], 13)]
+        );
+        assert_eq!(
+            rows(&connection, "SELECT hash, height FROM archived_txs"),
+            vec![(vec![6], 2)]
+        );
+        // A rebuilt table still refuses a second row with the same hash.
+        assert!(
+            connection
+                .execute("INSERT INTO pending VALUES (x'01', x'00')", [])
+                .is_err()
+        );
+    }
 }

@@ -226,6 +226,31 @@ impl Network {
         self.running = Some(running);
     }
 
+    /// Stops the network, hands `edit` each SQLite database of the named Durable Object class
+    /// (as in [`Self::restart_forgetting`]), and starts it again on what `edit` left.
+    pub fn restart_editing_storage(
+        &mut self,
+        object: &str,
+        mut edit: impl FnMut(&rusqlite::Connection),
+    ) {
+        self.stop();
+        let folder = self.prepared.dir().join("state/v3/do").join(object);
+        let mut edited = 0;
+        for entry in std::fs::read_dir(&folder).expect("the class's storage") {
+            let path = entry.expect("an entry").path();
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            // Miniflare's own `metadata.sqlite` sits beside the objects' databases.
+            if name.ends_with(".sqlite") && !name.starts_with("metadata") {
+                edit(&rusqlite::Connection::open(&path).expect("the database opens"));
+                edited += 1;
+            }
+        }
+        assert!(edited > 0, "no database in {}", folder.display());
+        let running = self.prepared.spawn().expect("the network restarts");
+        self.client = Client::new(running.url());
+        self.running = Some(running);
+    }
+
     /// Everything the runtime logged since the last start.
     pub fn log(&self) -> String {
         self.running

@@ -22,6 +22,7 @@ mod ops_cli;
 mod pinning;
 mod rpc;
 mod security;
+mod upgrade;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
