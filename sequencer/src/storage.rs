@@ -48,7 +48,7 @@ const CERTIFICATE_BYTES_MAX: usize = 16 * 1024;
 
 /// Version of the layout below. A store written by an earlier build is brought up to it by
 /// [`migration_statements`] when the object opens it.
-const SCHEMA_VERSION: u64 = 2;
+const SCHEMA_VERSION: u64 = 3;
 
 /// A table of the layout: its name and what follows `CREATE TABLE name`.
 struct Table {
@@ -56,11 +56,14 @@ struct Table {
     definition: &'static str,
 }
 
-/// The tables. Those keyed by a hash are `WITHOUT ROWID`: a rowid table keeps its rows in
-/// one b-tree and its primary key in another, so every row written or deleted touched both,
-/// and the `Sequencer`'s per-transaction rows (`pending` in and out, `txs` in) are most of
-/// the core's SQLite work under load. Rows keyed by name or height stay rowid tables: the
-/// blobs' parts are up to a megabyte, which SQLite stores better outside the key's b-tree.
+/// The tables, laid out for SQLite's page cache. Under load the `Sequencer`'s per-transaction
+/// rows (`pending` in and out, `txs` and `tx_locations` in) are most of the core's work, and
+/// most of that was pages missing from the cache: rows of a few hundred bytes inserted at
+/// random places (keyed by hash) into tables of many megabytes. So the wide rows go where
+/// their keys grow: `pending` in admission order, `txs` by height and position (a block's
+/// rows are appended together, and pruned as one range). Only narrow rows are keyed by hash:
+/// `pending`'s hash index and `tx_locations` (about 45 bytes a row), which locates every
+/// committed transaction, hot or archived.
 const TABLES: &[Table] = &[
     Table {
         name: "meta",
@@ -71,43 +74,49 @@ const TABLES: &[Table] = &[
         definition: "(name TEXT NOT NULL, part INTEGER NOT NULL, bytes BLOB NOT NULL, \
                      PRIMARY KEY (name, part))",
     },
+    // `seq` is the rowid: each admission is appended.
     Table {
         name: "pending",
-        definition: "(hash BLOB PRIMARY KEY, tx BLOB NOT NULL) WITHOUT ROWID",
+        definition: "(seq INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, tx BLOB NOT NULL)",
     },
     Table {
         name: "blocks",
         definition: "(height INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, \
                      header BLOB NOT NULL, certificate BLOB NOT NULL, shard_roots BLOB NOT NULL)",
     },
+    // The bodies of hot blocks' transactions (those of archived blocks are in KV).
     Table {
         name: "txs",
-        definition: "(hash BLOB PRIMARY KEY, height INTEGER NOT NULL, position INTEGER NOT NULL, \
-                     raw BLOB NOT NULL, receipt BLOB NOT NULL) WITHOUT ROWID",
+        definition: "(height INTEGER NOT NULL, position INTEGER NOT NULL, hash BLOB NOT NULL, \
+                     raw BLOB NOT NULL, receipt BLOB NOT NULL, PRIMARY KEY (height, position)) \
+                     WITHOUT ROWID",
+    },
+    // Where every committed transaction is: its block is archived if the height is at most
+    // `archived_through`.
+    Table {
+        name: "tx_locations",
+        definition: "(hash BLOB PRIMARY KEY, height INTEGER NOT NULL, position INTEGER NOT NULL) \
+                     WITHOUT ROWID",
     },
     Table {
         name: "rejected",
         definition: "(hash BLOB PRIMARY KEY, code TEXT NOT NULL, message TEXT NOT NULL) \
                      WITHOUT ROWID",
     },
-    // Locators of archived blocks and transactions: their bodies are in KV.
+    // Locators of archived blocks: their bodies are in KV.
     Table {
         name: "archived_blocks",
         definition: "(height INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE)",
     },
-    Table {
-        name: "archived_txs",
-        definition: "(hash BLOB PRIMARY KEY, height INTEGER NOT NULL, position INTEGER NOT NULL) \
-                     WITHOUT ROWID",
-    },
 ];
 
-/// The indexes, created after the tables (and again after a migration rebuilt a table, which
-/// drops the old table's indexes with it).
-const INDEXES: &[&str] = &["CREATE INDEX IF NOT EXISTS txs_by_block ON txs (height, position)"];
-
-/// Tables that layout version 2 made `WITHOUT ROWID`: a version 1 store rebuilds them.
-const REBUILT_IN_VERSION_2: &[&str] = &["pending", "txs", "rejected", "archived_txs"];
+/// Tables whose definition changed since the first layout, with the columns they keep: a
+/// store of an earlier layout copies each into one of the current definition.
+const REBUILT_SINCE_VERSION_1: &[(&str, &str)] = &[
+    ("pending", "hash, tx"),
+    ("txs", "height, position, hash, raw, receipt"),
+    ("rejected", "hash, code, message"),
+];
 
 /// Statements that create whatever of the layout is missing (all of it in a new store).
 fn schema_statements() -> Vec<String> {
@@ -119,29 +128,45 @@ fn schema_statements() -> Vec<String> {
                 table.name, table.definition
             )
         })
-        .chain(INDEXES.iter().map(|index| index.to_string()))
         .collect()
 }
 
 /// Statements that bring a store of layout `version` (after [`schema_statements`]) to
-/// [`SCHEMA_VERSION`], keeping every row: each changed table is copied into a new one of the
-/// current definition, which then takes the old one's name.
+/// [`SCHEMA_VERSION`], keeping every row. Layouts 1 and 2 held the same columns (2 made the
+/// hash-keyed tables `WITHOUT ROWID`), so one path serves both: the locations of committed
+/// transactions come from the old `txs` and `archived_txs`, then each changed table is copied
+/// into a new one of the current definition, which takes the old one's name (the old
+/// `txs_by_block` index goes with the old `txs`). A new store runs it too, on empty tables.
 fn migration_statements(version: u64) -> Vec<String> {
-    if version >= 2 {
+    if version >= SCHEMA_VERSION {
         return Vec::new();
     }
-    let mut statements = Vec::new();
-    for table in TABLES
-        .iter()
-        .filter(|table| REBUILT_IN_VERSION_2.contains(&table.name))
-    {
-        let (name, rebuilt) = (table.name, format!("{}_rebuilt", table.name));
-        statements.push(format!("CREATE TABLE {rebuilt} {}", table.definition));
-        statements.push(format!("INSERT INTO {rebuilt} SELECT * FROM {name}"));
+    let mut statements = vec![
+        "CREATE TABLE IF NOT EXISTS archived_txs (hash BLOB PRIMARY KEY, \
+         height INTEGER NOT NULL, position INTEGER NOT NULL)"
+            .to_owned(),
+        "INSERT OR REPLACE INTO tx_locations (hash, height, position) \
+         SELECT hash, height, position FROM archived_txs"
+            .to_owned(),
+        "INSERT OR REPLACE INTO tx_locations (hash, height, position) \
+         SELECT hash, height, position FROM txs"
+            .to_owned(),
+        "DROP TABLE archived_txs".to_owned(),
+    ];
+    for (name, columns) in REBUILT_SINCE_VERSION_1 {
+        let definition = TABLES
+            .iter()
+            .find(|table| table.name == *name)
+            .map(|table| table.definition)
+            .unwrap_or_default();
+        let rebuilt = format!("{name}_rebuilt");
+        statements.push(format!("CREATE TABLE {rebuilt} {definition}"));
+        statements.push(format!(
+            "INSERT INTO {rebuilt} ({columns}) SELECT {columns} FROM {name}"
+        ));
         statements.push(format!("DROP TABLE {name}"));
         statements.push(format!("ALTER TABLE {rebuilt} RENAME TO {name}"));
     }
-    statements.extend(INDEXES.iter().map(|index| index.to_string()));
     statements
 }
 
@@ -150,9 +175,9 @@ fn migration_statements(version: u64) -> Vec<String> {
 const RESTORE_CLEARED_HISTORY: &[&str] = &[
     "blocks",
     "txs",
+    "tx_locations",
     "rejected",
     "archived_blocks",
-    "archived_txs",
 ];
 
 const SCHEMA_VERSION_KEY: &str = "schema_version";
@@ -208,7 +233,7 @@ impl Store {
             .meta::<Vec<Hash>>(SHARD_ROOTS_KEY, 64 * 1024)?
             .ok_or_else(|| internal("stored head without shard roots"))?;
         let mut pending = BTreeMap::new();
-        for row in self.rows("SELECT hash, tx FROM pending", Vec::new())? {
+        for row in self.rows("SELECT hash, tx FROM pending ORDER BY seq", Vec::new())? {
             let hash = hash_column(&row, 0)?;
             let tx: WireTx = decode_column(&row, 1, TX_BYTES_MAX + 256)?;
             pending.insert(hash, tx);
@@ -306,21 +331,29 @@ impl Store {
     ) -> StoreResult<()> {
         self.insert_block_row(&block.header, &block.certificate, shard_roots)?;
         let height = integer(block.header.height)?;
-        let mut rows = Vec::with_capacity(block.transactions.len());
+        let mut bodies = Vec::with_capacity(block.transactions.len());
+        let mut locations = Vec::with_capacity(block.transactions.len());
         for (position, (raw, receipt)) in block.transactions.iter().zip(&block.receipts).enumerate()
         {
-            rows.push(vec![
-                hash_value(&receipt.tx_hash),
+            let position = integer(position as u64)?;
+            bodies.push(vec![
                 height.clone(),
-                integer(position as u64)?,
+                position.clone(),
+                hash_value(&receipt.tx_hash),
                 raw.to_vec().into(),
                 codec::encode(receipt).into(),
             ]);
+            locations.push(vec![hash_value(&receipt.tx_hash), height.clone(), position]);
         }
         self.run(sql::insert_all(
             "txs",
-            &["hash", "height", "position", "raw", "receipt"],
-            rows,
+            &["height", "position", "hash", "raw", "receipt"],
+            bodies,
+        ))?;
+        self.run(sql::insert_all(
+            "tx_locations",
+            &["hash", "height", "position"],
+            locations,
         ))?;
         let hashes = block
             .receipts
@@ -365,14 +398,18 @@ impl Store {
         Ok(())
     }
 
-    /// Which of `hashes` are transactions of committed blocks: a statement per hundred, not
-    /// one per transaction (each `exec` costs far more than its lookup).
+    /// Which of `hashes` are transactions of hot committed blocks: a statement per hundred,
+    /// not one per transaction (each `exec` costs far more than its lookup). Those of archived
+    /// blocks are left to the nonce check, as before there was one index for both.
     pub(crate) fn committed_among(&self, hashes: &[Hash]) -> StoreResult<BTreeSet<Hash>> {
+        let archived_through = self.archived_through()?;
         let values = hashes.iter().map(hash_value).collect();
         let mut committed = BTreeSet::new();
-        for statement in sql::select_where_in("hash", "txs", "hash", values) {
+        for statement in sql::select_where_in("hash, height", "tx_locations", "hash", values) {
             for row in self.rows(&statement.query, statement.bindings)? {
-                committed.insert(hash_column(&row, 0)?);
+                if integer_column(&row, 1)? > archived_through {
+                    committed.insert(hash_column(&row, 0)?);
+                }
             }
         }
         Ok(committed)
@@ -380,17 +417,17 @@ impl Store {
 
     /// Where a transaction stands, or where its archived block is.
     pub(crate) fn transaction_lookup(&self, hash: &Hash) -> StoreResult<TxLookup> {
-        let archived = self.rows(
-            "SELECT height, position FROM archived_txs WHERE hash = ?",
+        let located = self.rows(
+            "SELECT height, position FROM tx_locations WHERE hash = ?",
             vec![hash_value(hash)],
         )?;
-        if let Some(row) = archived.first() {
-            let position = u32::try_from(integer_column(row, 1)?)
-                .map_err(|_| internal("an archived position beyond u32"))?;
-            return Ok(TxLookup::Archived {
-                height: integer_column(row, 0)?,
-                position,
-            });
+        if let Some(row) = located.first() {
+            let height = integer_column(row, 0)?;
+            if height <= self.archived_through()? {
+                let position = u32::try_from(integer_column(row, 1)?)
+                    .map_err(|_| internal("an archived position beyond u32"))?;
+                return Ok(TxLookup::Archived { height, position });
+            }
         }
         Ok(TxLookup::Found(Box::new(
             self.transaction_status(hash)?.into(),
@@ -400,8 +437,10 @@ impl Store {
     /// Where a transaction stands in hot storage: committed, pending, rejected or unknown.
     pub(crate) fn transaction_status(&self, hash: &Hash) -> StoreResult<TxStatusAnswer> {
         let committed = self.rows(
-            "SELECT txs.height, blocks.hash, txs.receipt FROM txs \
-             JOIN blocks ON blocks.height = txs.height WHERE txs.hash = ?",
+            "SELECT txs.height, blocks.hash, txs.receipt FROM tx_locations \
+             JOIN txs ON txs.height = tx_locations.height \
+             AND txs.position = tx_locations.position \
+             JOIN blocks ON blocks.height = txs.height WHERE tx_locations.hash = ?",
             vec![hash_value(hash)],
         )?;
         if let Some(row) = committed.first() {
@@ -475,8 +514,10 @@ impl Store {
     /// A transaction's raw bytes and where it is (for JSON-RPC's transaction objects).
     pub(crate) fn raw_transaction(&self, hash: &Hash) -> StoreResult<RawTxLookup> {
         let committed = self.rows(
-            "SELECT txs.height, blocks.hash, txs.raw, txs.receipt FROM txs \
-             JOIN blocks ON blocks.height = txs.height WHERE txs.hash = ?",
+            "SELECT txs.height, blocks.hash, txs.raw, txs.receipt FROM tx_locations \
+             JOIN txs ON txs.height = tx_locations.height \
+             AND txs.position = tx_locations.position \
+             JOIN blocks ON blocks.height = txs.height WHERE tx_locations.hash = ?",
             vec![hash_value(hash)],
         )?;
         if let Some(row) = committed.first() {
@@ -583,15 +624,11 @@ impl Store {
     }
 
     /// Prunes blocks `from..=to`, whose copies in KV the caller checked: their bodies leave,
-    /// their locators stay. Idempotent, and all in one storage transaction with the caller's
-    /// other writes (no await in between).
+    /// their locators stay (the transactions' in `tx_locations`, which the new
+    /// `archived_through` marks as archived). Idempotent, and all in one storage transaction
+    /// with the caller's other writes (no await in between).
     pub(crate) fn prune(&self, from: u64, to: u64) -> StoreResult<()> {
         let range = || Ok::<_, ApiError>(vec![integer(from)?, integer(to)?]);
-        self.execute(
-            "INSERT OR REPLACE INTO archived_txs (hash, height, position) \
-             SELECT hash, height, position FROM txs WHERE height BETWEEN ? AND ?",
-            range()?,
-        )?;
         self.execute("DELETE FROM txs WHERE height BETWEEN ? AND ?", range()?)?;
         self.execute(
             "INSERT OR REPLACE INTO archived_blocks (height, hash) \
@@ -894,9 +931,14 @@ mod tests {
         }
     }
 
-    fn without_rowid_tables(connection: &Connection) -> BTreeSet<String> {
+    /// The definition of every table of the database, as [`TABLES`] states them (a renamed
+    /// table's name comes back quoted; the runtime's own `_cf_` tables are left out).
+    fn definitions(connection: &Connection) -> BTreeSet<String> {
         let mut query = connection
-            .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+            .prepare(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'table' \
+                 AND substr(name, 1, 4) != '_cf_'",
+            )
             .expect("the schema is readable");
         query
             .query_map([], |row| {
@@ -904,8 +946,14 @@ mod tests {
             })
             .expect("the schema is readable")
             .map(|row| row.expect("a schema row"))
-            .filter(|(_, sql)| sql.ends_with("WITHOUT ROWID"))
-            .map(|(name, _)| name)
+            .map(|(name, sql)| sql.replace(&format!("\"{name}\""), &name))
+            .collect()
+    }
+
+    fn current_definitions() -> BTreeSet<String> {
+        TABLES
+            .iter()
+            .map(|table| format!("CREATE TABLE {} {}", table.name, table.definition))
             .collect()
     }
 
@@ -918,43 +966,36 @@ mod tests {
             .collect()
     }
 
-    fn expected_without_rowid() -> BTreeSet<String> {
-        REBUILT_IN_VERSION_2
-            .iter()
-            .map(|name| name.to_string())
-            .collect()
-    }
-
     #[test]
     fn a_new_store_gets_the_current_layout() {
         let connection = Connection::open_in_memory().expect("SQLite opens");
         open(&connection, 1);
-        assert_eq!(without_rowid_tables(&connection), expected_without_rowid());
+        assert_eq!(definitions(&connection), current_definitions());
         // Opening again (the next time the object starts) changes nothing and fails nothing.
         open(&connection, SCHEMA_VERSION);
-        assert_eq!(without_rowid_tables(&connection), expected_without_rowid());
+        assert_eq!(definitions(&connection), current_definitions());
     }
 
     #[test]
-    fn a_version_1_store_keeps_its_rows_and_index_when_migrated() {
+    fn a_version_1_store_keeps_every_row_when_migrated() {
         let connection = Connection::open_in_memory().expect("SQLite opens");
         for statement in VERSION_1_SCHEMA {
             connection.execute(statement, []).expect("the old layout");
         }
         connection
             .execute_batch(
-                "INSERT INTO pending VALUES (x'01', x'aa'), (x'02', x'bb');
+                "INSERT INTO pending VALUES (x'02', x'bb'), (x'01', x'aa');
                  INSERT INTO txs VALUES (x'03', 7, 1, x'cc', x'dd'), (x'04', 7, 0, x'ee', x'ff');
                  INSERT INTO rejected VALUES (x'05', 'nonce_too_low', 'why');
                  INSERT INTO archived_txs VALUES (x'06', 2, 0);
                  INSERT INTO meta VALUES ('head', x'00');",
             )
             .expect("rows of the old layout");
-        assert!(without_rowid_tables(&connection).is_empty());
+        assert_ne!(definitions(&connection), current_definitions());
 
         open(&connection, 1);
 
-        assert_eq!(without_rowid_tables(&connection), expected_without_rowid());
+        assert_eq!(definitions(&connection), current_definitions());
         assert_eq!(
             rows(
                 &connection,
@@ -962,35 +1003,40 @@ mod tests {
             ),
             vec![(vec![1], 1), (vec![2], 1)]
         );
-        // The block's transactions come back in position order, through the rebuilt index.
+        // A block's transactions come back in position order, with their bodies.
         assert_eq!(
             rows(
                 &connection,
-                "SELECT hash, position FROM txs WHERE height = 7 ORDER BY position"
+                "SELECT CAST(hash || raw || receipt AS BLOB), position FROM txs \
+                 WHERE height = 7 ORDER BY position"
             ),
-            vec![(vec![4], 0), (vec![3], 1)]
+            vec![(vec![4, 0xee, 0xff], 0), (vec![3, 0xcc, 0xdd], 1)]
         );
-        let plan: String = connection
-            .query_row(
-                "EXPLAIN QUERY PLAN SELECT hash FROM txs WHERE height = 7 ORDER BY position",
-                [],
-                |row| row.get(3),
-            )
-            .expect("a plan");
-        assert!(plan.contains("txs_by_block"), "{plan}");
+        // Every committed transaction is located, the archived one too.
+        assert_eq!(
+            rows(
+                &connection,
+                "SELECT hash, height * 10 + position FROM tx_locations ORDER BY hash"
+            ),
+            vec![(vec![3], 71), (vec![4], 70), (vec![6], 20)]
+        );
         assert_eq!(
             rows(&connection, "SELECT hash, length(code) FROM rejected"),
             vec![(vec![5], 13)]
         );
         assert_eq!(
-            rows(&connection, "SELECT hash, height FROM archived_txs"),
-            vec![(vec![6], 2)]
+            rows(
+                &connection,
+                "SELECT CAST(key AS BLOB), length(value) FROM meta"
+            ),
+            vec![(b"head".to_vec(), 1)]
         );
-        // A rebuilt table still refuses a second row with the same hash.
-        assert!(
-            connection
-                .execute("INSERT INTO pending VALUES (x'01', x'00')", [])
-                .is_err()
-        );
+        // The rebuilt tables still refuse a second row with the same hash.
+        for duplicate in [
+            "INSERT INTO pending (hash, tx) VALUES (x'01', x'00')",
+            "INSERT INTO tx_locations VALUES (x'03', 9, 0)",
+        ] {
+            assert!(connection.execute(duplicate, []).is_err(), "{duplicate}");
+        }
     }
 }

@@ -54,7 +54,7 @@ pub(crate) fn commit_blocks(
 }
 
 /// Every public read of blocks and transactions, as the client receives it (JSON bodies).
-fn reads(network: &Network, heights: u64, hashes: &[Hash]) -> BTreeMap<String, String> {
+pub(crate) fn reads(network: &Network, heights: u64, hashes: &[Hash]) -> BTreeMap<String, String> {
     let mut reads = BTreeMap::new();
     for height in 0..=heights {
         let path = format!("/v1/blocks/{height}");
@@ -72,7 +72,7 @@ fn reads(network: &Network, heights: u64, hashes: &[Hash]) -> BTreeMap<String, S
     reads
 }
 
-fn run_archiver(network: &Network) -> RunReport {
+pub(crate) fn run_archiver(network: &Network) -> RunReport {
     let answer = network.admin("POST", "/v1/admin/archive/run", None);
     assert_eq!(answer.status, 200, "{}", answer.text());
     answer.json()

@@ -1,117 +1,106 @@
 //! A network started on storage that an earlier build wrote.
 
-use ledger::api::TxState;
 use rusqlite::Connection;
 
-use crate::COMMIT_TIMEOUT;
-use crate::archive::commit_blocks;
-use crate::harness::{Network, Transfers};
+use crate::archive::{commit_blocks, reads, run_archiver};
+use crate::harness::{Network, NetworkOptions, Transfers};
 
 /// The `Sequencer`'s class, as its storage folder is named.
 const SEQUENCER: &str = "edgeledger-sequencer-Sequencer";
 
-/// The tables layout version 2 made `WITHOUT ROWID`.
-const REBUILT_IN_VERSION_2: &[&str] = &["pending", "txs", "rejected", "archived_txs"];
+/// Blocks the local network keeps hot (its `ARCHIVE_HOT_BLOCKS`).
+const LOCAL_HOT_BLOCKS: u64 = ops::devnet::LOCAL_ARCHIVE_HOT_BLOCKS;
 
-/// A `Sequencer` whose storage has the first layout (rowid tables, no layout version: what
-/// every build before versions wrote) is migrated when it starts: the history it held is still
-/// served, the chain goes on from it, and its tables have the current layout.
+/// A `Sequencer` whose storage has the first layout (rowid tables keyed by hash, archived
+/// transactions apart, no layout version: what every build before versions wrote) is migrated
+/// when it starts: every block and transaction, hot or archived, reads as before, the chain goes
+/// on from it, and the next start finds the current layout.
 #[test]
 fn a_sequencer_store_of_the_first_layout_is_migrated_when_it_starts() {
-    let mut network = Network::start(1, 2);
+    let mut network = Network::start_with(NetworkOptions::default());
     let mut transfers = Transfers::new(&network);
-    let before = commit_blocks(&network, &mut transfers, 2);
+    let hashes = commit_blocks(&network, &mut transfers, LOCAL_HOT_BLOCKS as usize + 3);
+    let archived = run_archiver(&network).archive.archived_through;
+    assert!(archived > 0, "nothing was archived");
+    let head = network.client.status().head_height;
+    let before = reads(&network, head, &hashes);
+
+    let mut current_layout = String::new();
     network.restart_editing_storage(SEQUENCER, |database| {
-        assert_eq!(without_rowid_tables(database), REBUILT_IN_VERSION_2);
+        current_layout = layout(database);
         downgrade_to_the_first_layout(database);
-        assert!(without_rowid_tables(database).is_empty());
+        assert!(layout(database).contains("archived_txs"));
     });
 
-    let answers = network.client.wait_final(&before, COMMIT_TIMEOUT);
-    assert!(
-        answers
-            .iter()
-            .all(|answer| answer.status == TxState::Committed),
-        "{answers:?}"
-    );
+    assert_eq!(reads(&network, head, &hashes), before);
     commit_blocks(&network, &mut transfers, 1);
     transfers.assert_on_chain(&network, "after the migration");
 
     network.restart_editing_storage(SEQUENCER, |database| {
-        assert_eq!(without_rowid_tables(database), REBUILT_IN_VERSION_2);
-        let version: Vec<u8> = database
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'schema_version'",
-                [],
-                |row| row.get(0),
-            )
-            .expect("the migration recorded the layout's version");
-        assert!(!version.is_empty());
+        assert_eq!(layout(database), current_layout);
     });
     transfers.assert_on_chain(&network, "after a second start");
 }
 
-/// The names of the database's `WITHOUT ROWID` tables, sorted as [`REBUILT_IN_VERSION_2`].
-fn without_rowid_tables(database: &Connection) -> Vec<String> {
-    let mut names: Vec<String> = table_definitions(database)
-        .into_iter()
-        .filter(|(_, sql)| sql.ends_with("WITHOUT ROWID"))
-        .map(|(name, _)| name)
-        .collect();
-    let order = |name: &String| REBUILT_IN_VERSION_2.iter().position(|table| table == name);
-    names.sort_by_key(order);
-    names
-}
-
-/// The `Sequencer`'s tables and their definitions (not the runtime's own `_cf_` tables).
-fn table_definitions(database: &Connection) -> Vec<(String, String)> {
+/// The definitions of the `Sequencer`'s tables and indexes (not the runtime's own `_cf_`
+/// tables) and the layout version, one per line; a renamed table's quoted name unquoted.
+fn layout(database: &Connection) -> String {
     let mut query = database
         .prepare(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND sql IS NOT NULL \
-             AND substr(name, 1, 4) != '_cf_'",
+            "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL \
+             AND substr(name, 1, 4) != '_cf_' ORDER BY name",
         )
         .expect("the schema is readable");
-    query
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+    let mut lines: Vec<String> = query
+        .query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })
         .expect("the schema is readable")
         .map(|row| row.expect("a schema row"))
-        .collect()
+        .map(|(name, sql)| sql.replace(&format!("\"{name}\""), &name))
+        .collect();
+    let version: Option<Vec<u8>> = database
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |row| row.get(0),
+        )
+        .ok();
+    lines.push(format!("schema_version {version:?}"));
+    lines.join("\n")
 }
 
-/// Rewrites the current layout as the first one: each `WITHOUT ROWID` table becomes a rowid
-/// table of the same columns (rows kept), with its indexes, and the layout version goes.
+/// Rewrites the `Sequencer`'s storage in the first layout, every row kept: transactions keyed
+/// by hash with an index by block, the archived ones' locators in `archived_txs` (those whose
+/// bodies are no longer hot), pending transactions and rejections keyed by hash, no version.
 fn downgrade_to_the_first_layout(database: &Connection) {
-    for (name, sql) in table_definitions(database) {
-        let Some(columns) = sql.strip_suffix("WITHOUT ROWID") else {
-            continue;
-        };
-        // `CREATE TABLE "name" (columns)`: a renamed table's name is quoted.
-        let columns = columns
-            .find('(')
-            .map(|start| columns[start..].trim())
-            .expect("the definition lists columns");
-        let indexes: Vec<String> = database
-            .prepare(
-                "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 \
-                      AND sql IS NOT NULL",
-            )
-            .expect("the schema is readable")
-            .query_map([&name], |row| row.get(0))
-            .expect("the schema is readable")
-            .map(|row| row.expect("an index"))
-            .collect();
-        database
-            .execute_batch(&format!(
-                "CREATE TABLE {name}_rowid {columns};
-                 INSERT INTO {name}_rowid SELECT * FROM {name};
-                 DROP TABLE {name};
-                 ALTER TABLE {name}_rowid RENAME TO {name};
-                 {}",
-                indexes.join(";\n")
-            ))
-            .expect("the table is rewritten");
-    }
     database
-        .execute("DELETE FROM meta WHERE key = 'schema_version'", [])
-        .expect("the version is forgotten");
+        .execute_batch(
+            "CREATE TABLE old_txs (hash BLOB PRIMARY KEY, height INTEGER NOT NULL, \
+                 position INTEGER NOT NULL, raw BLOB NOT NULL, receipt BLOB NOT NULL);
+             INSERT INTO old_txs SELECT hash, height, position, raw, receipt FROM txs;
+             CREATE TABLE archived_txs (hash BLOB PRIMARY KEY, height INTEGER NOT NULL, \
+                 position INTEGER NOT NULL);
+             INSERT INTO archived_txs SELECT hash, height, position FROM tx_locations \
+                 WHERE hash NOT IN (SELECT hash FROM txs);
+             DROP TABLE txs;
+             DROP TABLE tx_locations;
+             ALTER TABLE old_txs RENAME TO txs;
+             CREATE INDEX txs_by_block ON txs (height, position);
+             CREATE TABLE old_pending (hash BLOB PRIMARY KEY, tx BLOB NOT NULL);
+             INSERT INTO old_pending SELECT hash, tx FROM pending;
+             DROP TABLE pending;
+             ALTER TABLE old_pending RENAME TO pending;
+             CREATE TABLE old_rejected (hash BLOB PRIMARY KEY, code TEXT NOT NULL, \
+                 message TEXT NOT NULL);
+             INSERT INTO old_rejected SELECT hash, code, message FROM rejected;
+             DROP TABLE rejected;
+             ALTER TABLE old_rejected RENAME TO rejected;
+             DELETE FROM meta WHERE key = 'schema_version';",
+        )
+        .expect("the storage is rewritten in the first layout");
+    let archived: i64 = database
+        .query_row("SELECT count(*) FROM archived_txs", [], |row| row.get(0))
+        .expect("counted");
+    assert!(archived > 0, "no archived transaction to migrate");
 }
