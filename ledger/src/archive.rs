@@ -300,6 +300,12 @@ impl ArchiveStatus {
     }
 }
 
+/// Whether the block at `height` (and so every transaction in it) lives in cold storage, when
+/// every block from 1 through `archived_through` was moved there. The genesis never is.
+pub fn is_archived(height: u64, archived_through: u64) -> bool {
+    (1..=archived_through).contains(&height)
+}
+
 /// What the `Sequencer` may prune: heights above what it already pruned, up to
 /// [`HOT_BLOCKS_MIN`] below its head. Returns the heights to prune, `None` if already done.
 pub fn check_prune(status: &ArchiveStatus, through: u64) -> ArchiveResult<Option<(u64, u64)>> {

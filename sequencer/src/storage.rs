@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ledger::api::{ApiError, BlockAnswer, Reason, TxStatusAnswer};
-use ledger::archive::{ArchiveStatus, ArchiverLease};
+use ledger::archive::{self, ArchiveStatus, ArchiverLease};
 use ledger::block::{CertifiedBlock, Header, Receipt};
 use ledger::codec;
 use ledger::consensus::QuorumCertificate;
@@ -54,6 +54,9 @@ const SCHEMA_VERSION: u64 = 3;
 struct Table {
     name: &'static str,
     definition: &'static str,
+    /// For a table whose definition changed since the first layout, the columns a store of
+    /// an earlier layout copies into one of the current definition.
+    rebuilt_keeping: Option<&'static str>,
 }
 
 /// The tables, laid out for SQLite's page cache. Under load the `Sequencer`'s per-transaction
@@ -68,21 +71,25 @@ const TABLES: &[Table] = &[
     Table {
         name: "meta",
         definition: "(key TEXT PRIMARY KEY, value BLOB NOT NULL)",
+        rebuilt_keeping: None,
     },
     Table {
         name: "blobs",
         definition: "(name TEXT NOT NULL, part INTEGER NOT NULL, bytes BLOB NOT NULL, \
                      PRIMARY KEY (name, part))",
+        rebuilt_keeping: None,
     },
     // `seq` is the rowid: each admission is appended.
     Table {
         name: "pending",
         definition: "(seq INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, tx BLOB NOT NULL)",
+        rebuilt_keeping: Some("hash, tx"),
     },
     Table {
         name: "blocks",
         definition: "(height INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, \
                      header BLOB NOT NULL, certificate BLOB NOT NULL, shard_roots BLOB NOT NULL)",
+        rebuilt_keeping: None,
     },
     // The bodies of hot blocks' transactions (those of archived blocks are in KV).
     Table {
@@ -90,32 +97,28 @@ const TABLES: &[Table] = &[
         definition: "(height INTEGER NOT NULL, position INTEGER NOT NULL, hash BLOB NOT NULL, \
                      raw BLOB NOT NULL, receipt BLOB NOT NULL, PRIMARY KEY (height, position)) \
                      WITHOUT ROWID",
+        rebuilt_keeping: Some("height, position, hash, raw, receipt"),
     },
-    // Where every committed transaction is: its block is archived if the height is at most
-    // `archived_through`.
+    // Where every committed transaction is: archived with its block (`archive::is_archived`
+    // against `archived_through`) or hot.
     Table {
         name: "tx_locations",
         definition: "(hash BLOB PRIMARY KEY, height INTEGER NOT NULL, position INTEGER NOT NULL) \
                      WITHOUT ROWID",
+        rebuilt_keeping: None,
     },
     Table {
         name: "rejected",
         definition: "(hash BLOB PRIMARY KEY, code TEXT NOT NULL, message TEXT NOT NULL) \
                      WITHOUT ROWID",
+        rebuilt_keeping: Some("hash, code, message"),
     },
     // Locators of archived blocks: their bodies are in KV.
     Table {
         name: "archived_blocks",
         definition: "(height INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE)",
+        rebuilt_keeping: None,
     },
-];
-
-/// Tables whose definition changed since the first layout, with the columns they keep: a
-/// store of an earlier layout copies each into one of the current definition.
-const REBUILT_SINCE_VERSION_1: &[(&str, &str)] = &[
-    ("pending", "hash, tx"),
-    ("txs", "height, position, hash, raw, receipt"),
-    ("rejected", "hash, code, message"),
 ];
 
 /// Statements that create whatever of the layout is missing (all of it in a new store).
@@ -153,14 +156,12 @@ fn migration_statements(version: u64) -> Vec<String> {
             .to_owned(),
         "DROP TABLE archived_txs".to_owned(),
     ];
-    for (name, columns) in REBUILT_SINCE_VERSION_1 {
-        let definition = TABLES
-            .iter()
-            .find(|table| table.name == *name)
-            .map(|table| table.definition)
-            .unwrap_or_default();
-        let rebuilt = format!("{name}_rebuilt");
-        statements.push(format!("CREATE TABLE {rebuilt} {definition}"));
+    for table in TABLES {
+        let Some(columns) = table.rebuilt_keeping else {
+            continue;
+        };
+        let (name, rebuilt) = (table.name, format!("{}_rebuilt", table.name));
+        statements.push(format!("CREATE TABLE {rebuilt} {}", table.definition));
         statements.push(format!(
             "INSERT INTO {rebuilt} ({columns}) SELECT {columns} FROM {name}"
         ));
@@ -407,7 +408,7 @@ impl Store {
         let mut committed = BTreeSet::new();
         for statement in sql::select_where_in("hash, height", "tx_locations", "hash", values) {
             for row in self.rows(&statement.query, statement.bindings)? {
-                if integer_column(&row, 1)? > archived_through {
+                if !archive::is_archived(integer_column(&row, 1)?, archived_through) {
                     committed.insert(hash_column(&row, 0)?);
                 }
             }
@@ -423,7 +424,7 @@ impl Store {
         )?;
         if let Some(row) = located.first() {
             let height = integer_column(row, 0)?;
-            if height <= self.archived_through()? {
+            if archive::is_archived(height, self.archived_through()?) {
                 let position = u32::try_from(integer_column(row, 1)?)
                     .map_err(|_| internal("an archived position beyond u32"))?;
                 return Ok(TxLookup::Archived { height, position });
@@ -489,8 +490,7 @@ impl Store {
         if let Some(block) = self.block(height)? {
             return Ok(Some(BlockLookup::Found(Box::new(block))));
         }
-        let archived = self.archived_through()?;
-        Ok((height >= 1 && height <= archived)
+        Ok(archive::is_archived(height, self.archived_through()?)
             .then_some(BlockLookup::Archived { height, hash: None }))
     }
 

@@ -277,3 +277,13 @@ fn a_restore_may_not_move_the_chain_back_or_onto_another_block() {
     ));
     assert!(check_no_rollback(6, &ours, 5, &ours).is_err());
 }
+
+#[test]
+fn archived_heights_are_one_through_archived_through_never_the_genesis() {
+    assert!(!is_archived(0, 0));
+    assert!(!is_archived(0, 5));
+    assert!(!is_archived(1, 0));
+    assert!(is_archived(1, 5));
+    assert!(is_archived(5, 5));
+    assert!(!is_archived(6, 5));
+}
