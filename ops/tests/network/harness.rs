@@ -148,11 +148,21 @@ impl Network {
         }
     }
 
-    fn start_again(&mut self) {
-        self.prepared = devnet::prepare(&self.options).expect("the network prepares again");
+    /// Where miniflare keeps the Durable Objects' storage: a folder per class.
+    fn object_storage(&self) -> std::path::PathBuf {
+        self.dir().join("state/v3/do")
+    }
+
+    /// Starts the prepared network again (after a stop) and points the client at it.
+    fn spawn_again(&mut self) {
         let running = self.prepared.spawn().expect("the network restarts");
         self.client = Client::new(running.url());
         self.running = Some(running);
+    }
+
+    fn start_again(&mut self) {
+        self.prepared = devnet::prepare(&self.options).expect("the network prepares again");
+        self.spawn_again();
     }
 
     /// Restarts with the archiver holding another backup key.
@@ -183,7 +193,7 @@ impl Network {
     /// the off-site IPFS node survive. Then the network starts again.
     pub fn restart_destroying_all_but_the_index(&mut self) {
         self.stop();
-        let objects = self.dir().join("state/v3/do");
+        let objects = self.object_storage();
         for entry in std::fs::read_dir(&objects).expect("Durable Object storage") {
             let entry = entry.expect("an entry");
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -201,29 +211,21 @@ impl Network {
 
     /// Stops the whole network (every process) and starts it again on the same state.
     pub fn restart(&mut self) {
-        if let Some(running) = self.running.take() {
-            running.stop().expect("the network stops");
-        }
-        let running = self.prepared.spawn().expect("the network restarts");
-        self.client = Client::new(running.url());
-        self.running = Some(running);
+        self.stop();
+        self.spawn_again();
     }
 
     /// Stops the network, deletes the storage of the named Durable Object classes (as
     /// `<script>-<Class>`, e.g. `edgeledger-sequencer-Sequencer`), and starts it again: those
     /// objects start over from genesis, the others keep their state.
     pub fn restart_forgetting(&mut self, objects: &[&str]) {
-        if let Some(running) = self.running.take() {
-            running.stop().expect("the network stops");
-        }
+        self.stop();
         for object in objects {
-            let path = self.prepared.dir().join("state/v3/do").join(object);
+            let path = self.object_storage().join(object);
             assert!(path.exists(), "no storage at {}", path.display());
             std::fs::remove_dir_all(&path).expect("storage deleted");
         }
-        let running = self.prepared.spawn().expect("the network restarts");
-        self.client = Client::new(running.url());
-        self.running = Some(running);
+        self.spawn_again();
     }
 
     /// Stops the network, hands `edit` each SQLite database of the named Durable Object class
@@ -234,7 +236,7 @@ impl Network {
         mut edit: impl FnMut(&rusqlite::Connection),
     ) {
         self.stop();
-        let folder = self.prepared.dir().join("state/v3/do").join(object);
+        let folder = self.object_storage().join(object);
         let mut edited = 0;
         for entry in std::fs::read_dir(&folder).expect("the class's storage") {
             let path = entry.expect("an entry").path();
@@ -246,9 +248,7 @@ impl Network {
             }
         }
         assert!(edited > 0, "no database in {}", folder.display());
-        let running = self.prepared.spawn().expect("the network restarts");
-        self.client = Client::new(running.url());
-        self.running = Some(running);
+        self.spawn_again();
     }
 
     /// Everything the runtime logged since the last start.
