@@ -30,9 +30,13 @@ pub const WITNESS_REQUEST_BYTES_MAX: usize = 64 + WITNESS_ACCOUNTS_MAX * 22;
 /// and an account of a 9-byte nonce and a 34-byte balance, with their array headers).
 pub const WRITE_SET_BYTES_MAX: usize = 128 + BLOCK_ACCOUNTS_MAX * 67;
 
-// Both travel from the sequencer to a shard in one request body.
+/// Bytes of an encoded [`ApplyThenWitnessRequest`]: its array header and the two parts.
+pub const APPLY_THEN_WITNESS_BYTES_MAX: usize = 8 + WRITE_SET_BYTES_MAX + WITNESS_REQUEST_BYTES_MAX;
+
+// Each travels from the sequencer to a shard in one request body.
 const _: () = assert!(WITNESS_REQUEST_BYTES_MAX <= REQUEST_BYTES_MAX);
 const _: () = assert!(WRITE_SET_BYTES_MAX <= REQUEST_BYTES_MAX);
+const _: () = assert!(APPLY_THEN_WITNESS_BYTES_MAX <= REQUEST_BYTES_MAX);
 
 /// Why a shard refused a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -103,6 +107,16 @@ pub struct ShardMeta {
     pub applied_height: u64,
     /// The shard's root after that block.
     pub root: Hash,
+}
+
+/// A committed write set and the next round's witness request, which the shard answers after
+/// applying the write set (`InternalCall::ApplyThenWitness`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplyThenWitnessRequest {
+    /// What to apply first.
+    pub write_set: WriteSet,
+    /// What to prove afterwards, at the root the write set produces.
+    pub witness: WitnessRequest,
 }
 
 /// A request for proofs of some accounts against the shard's current root.

@@ -81,6 +81,10 @@ pub enum InternalCall {
     /// `Sequencer` → `Shard`: apply a committed write set, body
     /// [`crate::execution::WriteSet`], answer [`ApplyAnswer`].
     Apply,
+    /// `Sequencer` → `Shard`: apply a committed write set, then answer the next round's
+    /// witness request against the new root. Body [`crate::shard::ApplyThenWitnessRequest`],
+    /// answer [`ApplyThenWitnessAnswer`].
+    ApplyThenWitness,
     /// Front door (`GET /metrics`) → `Shard`: its height and account count, [`ShardStats`].
     ShardStats,
     /// Front door → `Shard`: an account's committed state, [`ShardAccount`].
@@ -173,6 +177,7 @@ impl InternalCall {
             | Self::SetPaused(_)
             | Self::Witness
             | Self::Apply
+            | Self::ApplyThenWitness
             | Self::ShardAccounts
             | Self::Propose
             | Self::Authorize
@@ -209,6 +214,7 @@ impl InternalCall {
             Self::SetPaused(false) => "/resume".to_owned(),
             Self::Witness => "/witness".to_owned(),
             Self::Apply => "/apply".to_owned(),
+            Self::ApplyThenWitness => "/apply-then-witness".to_owned(),
             Self::ShardAccount { address, proof } => format!("/accounts/{address}?proof={proof}"),
             Self::ShardAccounts => "/accounts".to_owned(),
             Self::ShardStats => "/shard-stats".to_owned(),
@@ -254,6 +260,7 @@ impl InternalCall {
             ["", "resume"] => Self::SetPaused(false),
             ["", "witness"] => Self::Witness,
             ["", "apply"] => Self::Apply,
+            ["", "apply-then-witness"] => Self::ApplyThenWitness,
             ["", "accounts", address] => Self::ShardAccount {
                 address: parse_address(address).ok()?,
                 proof: match query {
@@ -415,6 +422,16 @@ pub struct ApplyAnswer {
     pub status: ApplyStatus,
     /// The shard's metadata afterwards.
     pub meta: ShardMeta,
+}
+
+/// Answer of [`InternalCall::ApplyThenWitness`]: the write set's outcome, and the witness or
+/// why the shard could not give it (the write set stays applied either way).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplyThenWitnessAnswer {
+    /// What applying did.
+    pub applied: ApplyAnswer,
+    /// The proofs against the root after the write set.
+    pub witness: Result<crate::trie::PartialTree, String>,
 }
 
 /// Answer of [`InternalCall::ShardStats`]: what `GET /metrics` reports per shard.
@@ -836,6 +853,7 @@ mod tests {
             InternalCall::SetPaused(false),
             InternalCall::Witness,
             InternalCall::Apply,
+            InternalCall::ApplyThenWitness,
             InternalCall::ShardAccount {
                 address,
                 proof: true,

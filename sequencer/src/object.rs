@@ -26,12 +26,12 @@ use ledger::metrics::sequencer::{SequencerMetrics, SequencerSnapshot};
 use ledger::primitives::Hash;
 use ledger::proposal::Proposal;
 use ledger::sequencer::{Effect, Head, Persisted, RoundId, Sequencer as Machine, Timing};
-use ledger::shard::WitnessRequest;
+use ledger::shard::{ApplyThenWitnessRequest, WitnessRequest};
 use ledger::state::ShardIndex;
 use ledger::trie::PartialTree;
 use ledger::wire::{
-    self, AccountContext, ApplyAnswer, Checkpoint, InternalCall, LeaseRequest, RestoreRequest,
-    SubmitRequest,
+    self, AccountContext, ApplyAnswer, ApplyThenWitnessAnswer, Checkpoint, InternalCall,
+    LeaseRequest, RestoreRequest, SubmitRequest,
 };
 use worker::{DurableObject, Env, Request, Response, ScheduledTime, State, durable_object};
 use worker_shell::{Chain, Target, internal, internal_answer, internal_error_answer, now_ms};
@@ -81,6 +81,15 @@ enum Input {
         height: u64,
         shard: ShardIndex,
         result: Result<(), String>,
+    },
+    /// The answer to a write set sent with the next round's witness request: both parts
+    /// fail together when the call does.
+    AppliedThenWitness {
+        height: u64,
+        shard: ShardIndex,
+        applied: Result<(), String>,
+        round: RoundId,
+        witness: Result<PartialTree, String>,
     },
 }
 
@@ -605,6 +614,14 @@ impl Sequencer {
             Effect::SendWriteSet(write_set) => {
                 in_flight.push(Box::pin(self.send_write_set(write_set)));
             }
+            Effect::ApplyThenWitness {
+                write_set,
+                round,
+                request,
+            } => {
+                let call = self.apply_then_witness(write_set, round, request);
+                in_flight.push(Box::pin(call));
+            }
             Effect::PersistPending(_)
             | Effect::DropPending(_)
             | Effect::Commit { .. }
@@ -670,6 +687,63 @@ impl Sequencer {
 
     async fn send_write_set(&self, write_set: WriteSet) -> Input {
         let (height, shard) = (write_set.height, write_set.shard);
+        let result = self
+            .call_shard_traced::<ApplyAnswer>(
+                height,
+                shard,
+                &InternalCall::Apply,
+                wire::encode(&write_set),
+                1024,
+            )
+            .await
+            .map(|_| ());
+        Input::Applied {
+            height,
+            shard,
+            result,
+        }
+    }
+
+    async fn apply_then_witness(
+        &self,
+        write_set: WriteSet,
+        round: RoundId,
+        witness: WitnessRequest,
+    ) -> Input {
+        let (height, shard) = (write_set.height, write_set.shard);
+        let request = ApplyThenWitnessRequest { write_set, witness };
+        let answer = self
+            .call_shard_traced::<ApplyThenWitnessAnswer>(
+                height,
+                shard,
+                &InternalCall::ApplyThenWitness,
+                wire::encode(&request),
+                WITNESS_BYTES_MAX + 1024,
+            )
+            .await;
+        let (applied, witness) = match answer {
+            Ok(answer) => (Ok(()), answer.witness),
+            Err(error) => (Err(error.clone()), Err(error)),
+        };
+        Input::AppliedThenWitness {
+            height,
+            shard,
+            applied,
+            round,
+            witness,
+        }
+    }
+
+    /// A call to a shard about the block at `height`, carrying the request ids of the
+    /// transactions that made it.
+    async fn call_shard_traced<T: serde::de::DeserializeOwned>(
+        &self,
+        height: u64,
+        shard: ShardIndex,
+        call: &InternalCall,
+        body: Vec<u8>,
+        answer_bytes_max: usize,
+    ) -> Result<T, String> {
         let request_ids = logs::request_ids_header(
             self.metrics
                 .borrow()
@@ -677,25 +751,17 @@ impl Sequencer {
                 .iter()
                 .map(|id| &**id),
         );
-        let result = match self.shard_target(shard) {
-            Ok(stub) => worker_shell::call_traced::<ApplyAnswer>(
-                Target::Object(&stub),
-                &InternalCall::Apply,
-                Some(wire::encode(&write_set)),
-                1024,
-                deadline(),
-                request_ids.as_deref(),
-            )
-            .await
-            .map(|_| ())
-            .map_err(describe),
-            Err(error) => Err(error),
-        };
-        Input::Applied {
-            height,
-            shard,
-            result,
-        }
+        let stub = self.shard_target(shard)?;
+        worker_shell::call_traced::<T>(
+            Target::Object(&stub),
+            call,
+            Some(body),
+            answer_bytes_max,
+            deadline(),
+            request_ids.as_deref(),
+        )
+        .await
+        .map_err(describe)
     }
 
     /// The `x-request-id` value of the proposal being voted on: the requests that submitted
@@ -772,6 +838,13 @@ fn feed(machine: &mut Machine, input: Input) -> Vec<Effect> {
             shard,
             result,
         } => machine.write_set_applied(now, height, shard, result),
+        Input::AppliedThenWitness {
+            height,
+            shard,
+            applied,
+            round,
+            witness,
+        } => machine.applied_then_witnessed(now, (height, shard), applied, round, witness),
     }
 }
 

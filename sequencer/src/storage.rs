@@ -297,7 +297,10 @@ impl Store {
                 self.delete_blob(&write_set_blob_name(*height, *shard))
             }
             Effect::SetPaused(paused) => self.put_meta(PAUSED_KEY, paused),
-            Effect::SetAlarm(_) | Effect::RequestWitness { .. } | Effect::SendWriteSet(_) => Ok(()),
+            Effect::SetAlarm(_)
+            | Effect::RequestWitness { .. }
+            | Effect::SendWriteSet(_)
+            | Effect::ApplyThenWitness { .. } => Ok(()),
         }
     }
 

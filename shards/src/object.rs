@@ -12,14 +12,15 @@ use ledger::api::ApiError;
 use ledger::execution::WriteSet;
 use ledger::primitives::{Address, Hash};
 use ledger::shard::{
-    ApplyOutcome, Shard as ShardMachine, ShardStore, WITNESS_REQUEST_BYTES_MAX,
-    WRITE_SET_BYTES_MAX, WitnessRequest,
+    APPLY_THEN_WITNESS_BYTES_MAX, ApplyOutcome, ApplyThenWitnessRequest, Shard as ShardMachine,
+    ShardStore, WITNESS_REQUEST_BYTES_MAX, WRITE_SET_BYTES_MAX, WitnessRequest,
 };
 use ledger::state::{Account, ShardIndex, ShardLayout};
 use ledger::trie::{NodePosition, Trie};
 use ledger::wire::{
-    self, ApplyAnswer, ApplyStatus, InternalCall, ShardAccount, ShardAccounts, ShardRestoreAnswer,
-    ShardRestoreStep, ShardStats, SnapshotOpenRequest, SnapshotOpened, SnapshotPageRequest,
+    self, ApplyAnswer, ApplyStatus, ApplyThenWitnessAnswer, InternalCall, ShardAccount,
+    ShardAccounts, ShardRestoreAnswer, ShardRestoreStep, ShardStats, SnapshotOpenRequest,
+    SnapshotOpened, SnapshotPageRequest,
 };
 use worker::{DurableObject, Env, Request, Response, State, console_error, durable_object};
 use worker_shell::{Chain, internal, misconfigured};
@@ -32,10 +33,11 @@ use crate::errors::{
 use crate::store::SqlShardStore;
 
 /// The largest body any shard call carries; each call then decodes with its own limit. It
-/// admits a witness request, a write set (every account a block touches) and a restore page
-/// (a full page of a backup's accounts, about 270 KiB, which the archiver sends in one body).
+/// admits a write set (every account a block touches) with a witness request, and a restore
+/// page (a full page of a backup's accounts, about 270 KiB, which the archiver sends in one
+/// body).
 const SHARD_REQUEST_BYTES_MAX: usize = larger(
-    larger(WITNESS_REQUEST_BYTES_MAX, WRITE_SET_BYTES_MAX),
+    larger(APPLY_THEN_WITNESS_BYTES_MAX, WRITE_SET_BYTES_MAX),
     RESTORE_STEP_BYTES_MAX,
 );
 
@@ -95,6 +97,13 @@ impl Shard {
                 let write_set: WriteSet = wire::decode(&body, WRITE_SET_BYTES_MAX)?;
                 let answer = self.with_shard(|shard| apply(shard, &write_set))?;
                 log_apply(&write_set, answer.status, &request_ids);
+                worker_shell::internal_answer(&answer)
+            }
+            InternalCall::ApplyThenWitness => {
+                let request: ApplyThenWitnessRequest =
+                    wire::decode(&body, APPLY_THEN_WITNESS_BYTES_MAX)?;
+                let answer = self.with_shard(|shard| apply_then_witness(shard, &request))?;
+                log_apply(&request.write_set, answer.applied.status, &request_ids);
                 worker_shell::internal_answer(&answer)
             }
             InternalCall::ShardStats => {
@@ -386,6 +395,20 @@ fn apply(
         status,
         meta: *shard.meta(),
     })
+}
+
+/// Applies a committed write set, then proves the requested accounts at the root it left.
+/// A witness the shard cannot give is part of the answer, not an error: the write set is
+/// applied and the sequencer must learn that.
+fn apply_then_witness(
+    shard: &mut ShardMachine<SqlShardStore>,
+    request: &ApplyThenWitnessRequest,
+) -> Result<ApplyThenWitnessAnswer, ApiError> {
+    let applied = apply(shard, &request.write_set)?;
+    let witness = shard
+        .witness(&request.witness)
+        .map_err(|error| error.to_string());
+    Ok(ApplyThenWitnessAnswer { applied, witness })
 }
 
 /// The shard's height and account count, for `GET /metrics` (counting scans the account

@@ -278,6 +278,7 @@ impl SequencerMetrics {
             | Effect::SetAlarm(_)
             | Effect::RequestWitness { .. }
             | Effect::SendWriteSet(_)
+            | Effect::ApplyThenWitness { .. }
             | Effect::ConfirmWriteSet { .. }
             | Effect::SetPaused(_) => None,
         }

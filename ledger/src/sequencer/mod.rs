@@ -7,9 +7,11 @@
 //! a crash (memory lost, storage kept).
 //!
 //! One round at a time: gather witnesses for the candidate transactions from the touched
-//! shards, execute, propose, collect votes; at a quorum, commit and send write sets. The next
-//! round starts when every shard confirmed the last commit, so witnesses are always taken
-//! against the committed roots. A proposal is persisted before it is sent and re-proposed
+//! shards, execute, propose, collect votes; at a quorum, commit and send write sets. Witnesses
+//! are always taken against the committed roots: the next round starts at the commit when
+//! every earlier write set is confirmed, its witness requests riding on the write sets (a
+//! shard answers one after applying the other, [`Effect::ApplyThenWitness`]), and otherwise
+//! when every shard has confirmed the last commit. A proposal is persisted before it is sent and re-proposed
 //! unchanged until certified: a validator that signed it may not sign anything else at that
 //! height, so changing it could stall the chain.
 
@@ -106,6 +108,18 @@ pub enum Effect {
     },
     /// Send a write set to its shard; feed the answer to [`Sequencer::write_set_applied`].
     SendWriteSet(crate::execution::WriteSet),
+    /// Send a write set to its shard with the next round's witness request, which the shard
+    /// answers once the write set is applied (so against the root it produces): one call
+    /// instead of two, and no wait between the commit and the next round. Feed the answers
+    /// to [`Sequencer::write_set_applied`], then to [`Sequencer::witness_received`].
+    ApplyThenWitness {
+        /// What the shard must apply.
+        write_set: crate::execution::WriteSet,
+        /// The attempt the witness belongs to.
+        round: RoundId,
+        /// The witness request, at the root after the write set.
+        request: WitnessRequest,
+    },
     /// Record that a shard confirmed the write set of this height.
     ConfirmWriteSet {
         /// Height of the block.
@@ -127,6 +141,7 @@ impl Effect {
             self,
             Self::RequestWitness { .. }
                 | Self::SendWriteSet(_)
+                | Self::ApplyThenWitness { .. }
                 | Self::SetAlarm(_)
                 | Self::Propose(_)
         )
@@ -439,6 +454,22 @@ impl Sequencer {
         effects
     }
 
+    /// A shard answered an [`Effect::ApplyThenWitness`]: the write set's outcome counts first,
+    /// then the witness (both are errors when the call failed).
+    pub fn applied_then_witnessed(
+        &mut self,
+        now_ms: u64,
+        write_set: (u64, ShardIndex),
+        applied: Result<(), String>,
+        round: RoundId,
+        witness: Result<PartialTree, String>,
+    ) -> Vec<Effect> {
+        let (height, shard) = write_set;
+        let mut effects = self.write_set_applied(now_ms, height, shard, applied);
+        effects.extend(self.witness_received(now_ms, round, shard, witness));
+        effects
+    }
+
     /// After the last write set of a commit is confirmed: whatever is ready has been waiting
     /// at least as long as that round took, so the next round starts here and now, not after
     /// another batching window (which only an idle chain's first submission waits) nor from an
@@ -477,12 +508,36 @@ impl Sequencer {
 
     /// Picks candidates and asks the shards they touch for witnesses.
     fn start_round(&mut self, now_ms: u64, effects: &mut Vec<Effect>) {
+        if let Some((round, requests)) = self.open_round(now_ms) {
+            effects.extend(
+                requests
+                    .into_iter()
+                    .map(|request| Effect::RequestWitness { round, request }),
+            );
+            self.request_round_deadline(effects);
+        }
+    }
+
+    /// The alarm that gives up on the round in progress if it is not done by then.
+    fn request_round_deadline(&mut self, effects: &mut Vec<Effect>) {
+        let deadline_ms = match &self.round {
+            Round::Idle => return,
+            Round::Witnessing(witnessing) => witnessing.deadline_ms,
+            Round::Voting(voting) => voting.deadline_ms,
+        };
+        self.request_alarm(deadline_ms, effects);
+    }
+
+    /// Picks candidates and starts witnessing them: returns the witness requests to send (none
+    /// if nothing is ready or production is paused). The caller asks for the round's deadline
+    /// alarm.
+    fn open_round(&mut self, now_ms: u64) -> Option<(RoundId, Vec<WitnessRequest>)> {
         if self.paused {
-            return;
+            return None;
         }
         let candidates = self.mempool.candidates(BLOCK_TXS_MAX);
         if candidates.is_empty() {
-            return;
+            return None;
         }
         let id = RoundId {
             height: self.head.header.height + 1,
@@ -492,9 +547,6 @@ impl Sequencer {
         let touched = touched_addresses(&self.config, &candidates);
         let requests = witness_requests(self.config.layout(), &self.shard_roots, &touched);
         let waiting = requests.iter().map(|request| request.shard).collect();
-        for request in requests {
-            effects.push(Effect::RequestWitness { round: id, request });
-        }
         let deadline_ms = now_ms + self.timing.round_timeout_ms;
         self.round = Round::Witnessing(Box::new(Witnessing {
             id,
@@ -503,7 +555,7 @@ impl Sequencer {
             parts: BTreeMap::new(),
             deadline_ms,
         }));
-        self.request_alarm(deadline_ms, effects);
+        Some((id, requests))
     }
 
     /// All witnesses are in: learn the senders' nonces, execute, drop what can never be
@@ -679,6 +731,13 @@ impl Sequencer {
             effects.push(Effect::DropPending(stale));
         }
         self.shard_roots = execution.shard_roots;
+        // With an earlier write set unconfirmed some shard may be behind the roots a witness
+        // would be asked at, so the next round waits for the confirmations as it always did.
+        let next_round = if self.unconfirmed.is_empty() {
+            self.open_round(now_ms)
+        } else {
+            None
+        };
         if !write_sets.is_empty() {
             let by_shard = write_sets
                 .iter()
@@ -686,9 +745,15 @@ impl Sequencer {
                 .collect();
             self.unconfirmed.insert(height, by_shard);
         }
-        effects.extend(write_sets.into_iter().map(Effect::SendWriteSet));
         // The alarm resends what is unconfirmed, or starts the next round once all is.
         self.request_alarm(now_ms + self.timing.resend_ms, effects);
+        self.request_round_deadline(effects);
+        match next_round {
+            Some((round, requests)) => {
+                effects.extend(pair_with_write_sets(round, requests, write_sets));
+            }
+            None => effects.extend(write_sets.into_iter().map(Effect::SendWriteSet)),
+        }
     }
 
     /// Records each sender's nonce after the block, which removes its included transactions
@@ -728,6 +793,37 @@ impl Sequencer {
             }
         }
     }
+}
+
+/// One call per shard: a shard with both a write set and a witness request gets them together
+/// (it answers the witness after applying), the others whichever they have. A shard that has
+/// no write set keeps its root, so its witness can be asked at once.
+fn pair_with_write_sets(
+    round: RoundId,
+    requests: Vec<WitnessRequest>,
+    write_sets: Vec<crate::execution::WriteSet>,
+) -> Vec<Effect> {
+    let mut requests: BTreeMap<ShardIndex, WitnessRequest> = requests
+        .into_iter()
+        .map(|request| (request.shard, request))
+        .collect();
+    let mut effects: Vec<Effect> = write_sets
+        .into_iter()
+        .map(|write_set| match requests.remove(&write_set.shard) {
+            Some(request) => Effect::ApplyThenWitness {
+                write_set,
+                round,
+                request,
+            },
+            None => Effect::SendWriteSet(write_set),
+        })
+        .collect();
+    effects.extend(
+        requests
+            .into_values()
+            .map(|request| Effect::RequestWitness { round, request }),
+    );
+    effects
 }
 
 #[cfg(test)]

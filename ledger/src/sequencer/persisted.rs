@@ -138,7 +138,10 @@ impl Persisted {
                 }
             }
             Effect::SetPaused(paused) => self.paused = *paused,
-            Effect::SetAlarm(_) | Effect::RequestWitness { .. } | Effect::SendWriteSet(_) => {}
+            Effect::SetAlarm(_)
+            | Effect::RequestWitness { .. }
+            | Effect::SendWriteSet(_)
+            | Effect::ApplyThenWitness { .. } => {}
         }
     }
 }

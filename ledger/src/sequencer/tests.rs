@@ -249,6 +249,18 @@ impl Harness {
         self.apply_and_confirm(T0 + 110, &write_sets);
     }
 
+    /// Commits Alice's transfer of nonce 0 (at `T0 + 100`, returned) while her nonce 1 waits
+    /// in the mempool; returns that transfer and the commit's effects.
+    fn commit_with_a_transfer_waiting(&mut self) -> (u64, VerifiedTx, Vec<Effect>) {
+        let first = self.transfer(&self.alice, 0, U256::from(5u64));
+        let proposal = self.propose(&[first]);
+        let next = self.transfer(&self.alice, 1, U256::from(5u64));
+        self.submit(T0 + 50, std::slice::from_ref(&next));
+        let now = T0 + 100;
+        let effects = self.certify(now, &proposal);
+        (now, next, effects)
+    }
+
     fn transfer(&self, from: &SecretKey, nonce: u64, value: U256) -> VerifiedTx {
         signed(from, nonce, BASE_FEE, self.bob, value)
     }
@@ -552,6 +564,104 @@ fn votes_below_quorum_duplicates_and_invalid_votes_do_nothing_and_a_quorum_commi
     assert_eq!(status.voting_height, None);
     // A late fourth vote changes nothing.
     assert!(harness.feed_vote(now, Ok(votes[3])).is_empty());
+}
+
+/// Each write set sent with a witness request, and the request.
+fn applied_then_witnessed(effects: &[Effect]) -> Vec<(WriteSet, RoundId, WitnessRequest)> {
+    effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::ApplyThenWitness {
+                write_set,
+                round,
+                request,
+            } => Some((write_set.clone(), *round, request.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_commit_with_transfers_waiting_asks_their_witnesses_with_the_write_sets() {
+    let mut harness = Harness::new();
+    let (now, next, effects) = harness.commit_with_a_transfer_waiting();
+    let (_, shard_roots, write_sets) = commit_of(&effects).expect("commit");
+    // The next transfer touches the same shards (Alice's, Bob's, the fee recipient's): one
+    // call each, nothing sent on its own.
+    let calls = applied_then_witnessed(&effects);
+    assert!(sent_write_sets(&effects).is_empty());
+    assert!(requests(&effects).is_empty());
+    let sent: Vec<WriteSet> = calls.iter().map(|(set, _, _)| set.clone()).collect();
+    assert_eq!(sent, write_sets);
+    for (write_set, round, request) in &calls {
+        assert_eq!(
+            *round,
+            RoundId {
+                height: 2,
+                attempt: 1
+            }
+        );
+        assert_eq!(request.shard, write_set.shard);
+        assert_eq!(
+            request.expected_root,
+            shard_roots[usize::from(request.shard)],
+            "asked at the root the write set leaves"
+        );
+    }
+    assert_eq!(alarms(&effects), vec![now + RESEND_MS]);
+    // Each shard applies, then proves; the last answer completes the witness and proposes.
+    let mut out = Vec::new();
+    for (write_set, round, request) in calls {
+        let shard = write_set.shard;
+        harness.shards[usize::from(shard)]
+            .apply(&write_set)
+            .expect("an honest write set applies");
+        let witness = harness.witness_answer(&request);
+        let effects = harness.sequencer.applied_then_witnessed(
+            now + 5,
+            (write_set.height, shard),
+            Ok(()),
+            round,
+            witness,
+        );
+        out.extend(harness.record(effects));
+    }
+    assert!(harness.sequencer.status().unconfirmed_heights.is_empty());
+    let proposal = proposal_of(&out).expect("the next proposal");
+    assert_eq!(proposal.header.height, 2);
+    assert_eq!(proposal.transactions, vec![next.to_wire()]);
+}
+
+#[test]
+fn a_witness_that_fails_with_its_write_set_is_asked_again_once_all_is_confirmed() {
+    let mut harness = Harness::new();
+    let (now, _, effects) = harness.commit_with_a_transfer_waiting();
+    let (_, _, write_sets) = commit_of(&effects).expect("commit");
+    let (failed, round, _) = applied_then_witnessed(&effects)[0].clone();
+    let error = "503 shard restarting".to_owned();
+    let out = harness.sequencer.applied_then_witnessed(
+        now + 5,
+        (failed.height, failed.shard),
+        Err(error.clone()),
+        round,
+        Err(error),
+    );
+    // The round is given up; the resend alarm the commit set (earlier than a retry's) stands.
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(harness.sequencer.status().voting_height, None);
+    // The alarm resends the write sets alone; once they are confirmed the round starts
+    // afresh with plain witness requests.
+    let effects = harness.alarm(now + RESEND_MS);
+    assert_eq!(sent_write_sets(&effects), write_sets);
+    assert!(requests(&effects).is_empty());
+    let effects = harness.apply_and_confirm(now + RESEND_MS + 5, &write_sets);
+    let asked = requests(&effects);
+    assert_eq!(asked.len(), write_sets.len());
+    assert!(
+        asked
+            .iter()
+            .all(|(round, _)| round.height == 2 && round.attempt == 2)
+    );
 }
 
 #[test]

@@ -5,9 +5,9 @@ use std::rc::Rc;
 use ledger::codec;
 use ledger::consensus::Vote;
 use ledger::execution::WriteSet;
-use ledger::sequencer::RoundId;
 use ledger::shard::{ShardError, WitnessRequest};
 use ledger::state::ShardIndex;
+use ledger::trie::PartialTree;
 
 use crate::certificates::VOTE_BYTES_MAX;
 use crate::cluster::Simulation;
@@ -38,8 +38,29 @@ impl Simulation {
 
     fn at_shard(&mut self, index: ShardIndex, message: Message) -> Result<(), Violation> {
         let answer = match message.payload {
-            Payload::WitnessRequest(round, request) => self.witness(index, round, &request),
-            Payload::WriteSet(write_set) => self.apply(index, &write_set)?,
+            Payload::WitnessRequest(round, request) => {
+                Payload::WitnessAnswer(round, index, self.witness(index, &request))
+            }
+            Payload::WriteSet(write_set) => {
+                let answer = self.apply(index, &write_set)?;
+                Payload::WriteSetAnswer(write_set.height, index, answer)
+            }
+            Payload::WriteSetThenWitness(write_set, round, request) => {
+                // As the shard object does in one call: the witness at the root the write
+                // set left.
+                let applied = self.apply(index, &write_set)?;
+                let witness = match &applied {
+                    Ok(()) => self.witness(index, &request),
+                    Err(error) => Err(error.clone()),
+                };
+                Payload::WriteSetThenWitnessAnswer {
+                    height: write_set.height,
+                    shard: index,
+                    applied,
+                    round,
+                    witness,
+                }
+            }
             other => unreachable!("a shard receives only calls, got {other:?}"),
         };
         let reply = Message {
@@ -51,17 +72,20 @@ impl Simulation {
         Ok(())
     }
 
-    fn witness(&self, index: ShardIndex, round: RoundId, request: &WitnessRequest) -> Payload {
-        let answer = self.shards[usize::from(index)]
+    fn witness(&self, index: ShardIndex, request: &WitnessRequest) -> Result<PartialTree, String> {
+        self.shards[usize::from(index)]
             .witness(request)
-            .map_err(|error| error.to_string());
-        Payload::WitnessAnswer(round, index, answer)
+            .map_err(|error| error.to_string())
     }
 
     /// A shard applies a write set. Refusing one that does not start from its root is
     /// normal (it is behind, or the write set is stale); any other refusal of a certified
     /// block's writes is a bug.
-    fn apply(&mut self, index: ShardIndex, write_set: &WriteSet) -> Result<Payload, Violation> {
+    fn apply(
+        &mut self,
+        index: ShardIndex,
+        write_set: &WriteSet,
+    ) -> Result<Result<(), String>, Violation> {
         let result = self.shards[usize::from(index)].apply(write_set);
         let refused = result.as_ref().err();
         if let Some(error) = refused.filter(|e| !matches!(e, ShardError::RootMismatch { .. })) {
@@ -73,8 +97,7 @@ impl Simulation {
                 ),
             });
         }
-        let answer = result.map(|_| ()).map_err(|error| error.to_string());
-        Ok(Payload::WriteSetAnswer(write_set.height, index, answer))
+        Ok(result.map(|_| ()).map_err(|error| error.to_string()))
     }
 
     fn at_validator(&mut self, index: usize, message: Message) -> Result<(), Violation> {
@@ -132,6 +155,19 @@ impl Simulation {
             Payload::WriteSetAnswer(height, shard, answer) => self
                 .sequencer
                 .write_set_applied(now_ms, height, shard, answer),
+            Payload::WriteSetThenWitnessAnswer {
+                height,
+                shard,
+                applied,
+                round,
+                witness,
+            } => self.sequencer.applied_then_witnessed(
+                now_ms,
+                (height, shard),
+                applied,
+                round,
+                witness,
+            ),
             other => unreachable!("the sequencer receives only answers, got {other:?}"),
         };
         self.perform(effects)?;

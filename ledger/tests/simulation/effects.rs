@@ -94,6 +94,7 @@ impl Simulation {
             Effect::SetAlarm(_)
             | Effect::RequestWitness { .. }
             | Effect::SendWriteSet(_)
+            | Effect::ApplyThenWitness { .. }
             | Effect::SetPaused(_) => {}
         }
         Ok(())
@@ -126,6 +127,14 @@ impl Simulation {
             Effect::SendWriteSet(write_set) => {
                 let to = Endpoint::Shard(write_set.shard);
                 self.send(to, Payload::WriteSet(write_set));
+            }
+            Effect::ApplyThenWitness {
+                write_set,
+                round,
+                request,
+            } => {
+                let to = Endpoint::Shard(write_set.shard);
+                self.send(to, Payload::WriteSetThenWitness(write_set, round, request));
             }
             Effect::PersistPending(_)
             | Effect::DropPending(_)
@@ -237,6 +246,13 @@ impl Simulation {
                     Payload::WitnessAnswer(round, index, Err(error))
                 }
                 Payload::WriteSet(set) => Payload::WriteSetAnswer(set.height, index, Err(error)),
+                Payload::WriteSetThenWitness(set, round, _) => Payload::WriteSetThenWitnessAnswer {
+                    height: set.height,
+                    shard: index,
+                    applied: Err(error.clone()),
+                    round,
+                    witness: Err(error),
+                },
                 _ => continue,
             };
             let failure = Message {

@@ -39,6 +39,16 @@ pub(crate) enum Payload {
     WriteSet(WriteSet),
     /// A shard's answer to a write set.
     WriteSetAnswer(u64, ShardIndex, Result<(), String>),
+    /// A committed block's writes for one shard, then the next round's witness request.
+    WriteSetThenWitness(WriteSet, RoundId, WitnessRequest),
+    /// A shard's answers to both (an error fails both).
+    WriteSetThenWitnessAnswer {
+        height: u64,
+        shard: ShardIndex,
+        applied: Result<(), String>,
+        round: RoundId,
+        witness: Result<PartialTree, String>,
+    },
 }
 
 impl Payload {
@@ -72,6 +82,28 @@ impl Payload {
             Self::WriteSetAnswer(height, shard, answer) => {
                 format!("write set {height} answer from shard {shard}: {answer:?}")
             }
+            Self::WriteSetThenWitness(set, round, request) => format!(
+                "write set {} for shard {} then witness request {}/{} for {} addresses",
+                set.height,
+                set.shard,
+                round.height,
+                round.attempt,
+                request.addresses.len()
+            ),
+            Self::WriteSetThenWitnessAnswer {
+                height,
+                shard,
+                applied,
+                round,
+                witness,
+            } => format!(
+                "write set {height} answer from shard {shard}: {applied:?}, witness {}/{}: {}",
+                round.height,
+                round.attempt,
+                witness
+                    .as_ref()
+                    .map_or_else(String::clone, |_| "ok".to_owned())
+            ),
         }
     }
 }
