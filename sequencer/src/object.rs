@@ -325,7 +325,7 @@ impl Sequencer {
                 head_timestamp_ms: loaded.machine.head().header.timestamp_ms,
                 mempool_transactions: status.mempool_size as u64,
                 paused: status.paused,
-                unconfirmed_write_sets: loaded.store.unconfirmed_write_sets()?,
+                unconfirmed_write_sets: loaded.machine.unconfirmed_write_sets(),
                 archived_through: loaded.store.archived_through()?,
                 latency_tracked: metrics.latency_tracked() as u64,
                 counters: metrics.counters().clone(),
@@ -625,7 +625,6 @@ impl Sequencer {
             Effect::PersistPending(_)
             | Effect::DropPending(_)
             | Effect::Commit { .. }
-            | Effect::ConfirmWriteSet { .. }
             | Effect::SetPaused(_) => {}
         }
         Ok(())

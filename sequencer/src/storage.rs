@@ -292,10 +292,8 @@ impl Store {
                 block,
                 shard_roots,
                 write_sets,
-            } => self.commit(block, shard_roots, write_sets),
-            Effect::ConfirmWriteSet { height, shard } => {
-                self.delete_blob(&write_set_blob_name(*height, *shard))
-            }
+                confirmed,
+            } => self.commit(block, shard_roots, write_sets, confirmed),
             Effect::SetPaused(paused) => self.put_meta(PAUSED_KEY, paused),
             Effect::SetAlarm(_)
             | Effect::RequestWitness { .. }
@@ -326,12 +324,14 @@ impl Store {
     }
 
     /// The commit point: the certified block and its index, the new head and roots, the
-    /// write sets still to confirm; its transactions leave pending and the proposal is done.
+    /// write sets still to confirm; its transactions leave pending, the write sets confirmed
+    /// since the last commit are deleted and the proposal is done.
     fn commit(
         &self,
         block: &CertifiedBlock,
         shard_roots: &[Hash],
         write_sets: &[WriteSet],
+        confirmed: &[(u64, ShardIndex)],
     ) -> StoreResult<()> {
         self.insert_block_row(&block.header, &block.certificate, shard_roots)?;
         let height = integer(block.header.height)?;
@@ -379,6 +379,11 @@ impl Store {
                 write_set,
             )?;
         }
+        let confirmed = confirmed
+            .iter()
+            .map(|(height, shard)| write_set_blob_name(*height, *shard).into())
+            .collect();
+        self.run(sql::delete_where_in("blobs", "name", confirmed))?;
         self.delete_blob(PROPOSAL_BLOB)
     }
 
@@ -566,18 +571,6 @@ impl Store {
     /// Every block from 1 through this height is archived in KV and pruned here (0: none).
     pub(crate) fn archived_through(&self) -> StoreResult<u64> {
         Ok(self.meta::<u64>(ARCHIVED_THROUGH_KEY, 16)?.unwrap_or(0))
-    }
-
-    /// The write sets committed but not yet confirmed, as (height, shard), read from the
-    /// names of their blobs (the blobs themselves are not read).
-    pub(crate) fn unconfirmed_write_sets(&self) -> StoreResult<Vec<(u64, ShardIndex)>> {
-        self.blob_names(WRITE_SET_BLOB_PREFIX)?
-            .iter()
-            .map(|name| {
-                parse_write_set_blob_name(name)
-                    .ok_or_else(|| internal(format!("malformed write set blob name {name:?}")))
-            })
-            .collect()
     }
 
     /// The archiver's lease, if one was ever taken.
@@ -823,12 +816,6 @@ impl Store {
 /// Blob name of a write set; zero-padded heights sort in height order.
 fn write_set_blob_name(height: u64, shard: ShardIndex) -> String {
     format!("{WRITE_SET_BLOB_PREFIX}{height:020}/{shard:05}")
-}
-
-/// The height and shard of a [`write_set_blob_name`].
-fn parse_write_set_blob_name(name: &str) -> Option<(u64, ShardIndex)> {
-    let (height, shard) = name.strip_prefix(WRITE_SET_BLOB_PREFIX)?.split_once('/')?;
-    Some((height.parse().ok()?, shard.parse().ok()?))
 }
 
 fn hash_value(hash: &Hash) -> SqlStorageValue {

@@ -279,7 +279,6 @@ impl SequencerMetrics {
             | Effect::RequestWitness { .. }
             | Effect::SendWriteSet(_)
             | Effect::ApplyThenWitness { .. }
-            | Effect::ConfirmWriteSet { .. }
             | Effect::SetPaused(_) => None,
         }
     }

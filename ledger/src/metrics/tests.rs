@@ -303,6 +303,7 @@ fn commit(block: CertifiedBlock) -> Effect {
         block: Box::new(block),
         shard_roots: Vec::new(),
         write_sets: Vec::new(),
+        confirmed: Vec::new(),
     }
 }
 

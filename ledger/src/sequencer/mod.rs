@@ -97,7 +97,8 @@ pub enum Effect {
     Propose(Box<Proposal>),
     /// The commit point. Atomically: store the certified block and its transaction index,
     /// make it the head, store the new shard roots, remove its transactions from pending,
-    /// record its write sets as unconfirmed, and delete the stored proposal.
+    /// record its write sets as unconfirmed, forget the stored copies of the write sets
+    /// confirmed since the last commit, and delete the stored proposal.
     Commit {
         /// The certified block.
         block: Box<CertifiedBlock>,
@@ -105,6 +106,11 @@ pub enum Effect {
         shard_roots: Vec<Hash>,
         /// What each touched shard must apply.
         write_sets: Vec<crate::execution::WriteSet>,
+        /// The write sets, as (height, shard), that their shards confirmed since the last
+        /// commit. A confirmation is not worth a storage transaction of its own (one a shard
+        /// a block, each a disk sync): until a commit records it, a restart resends that
+        /// write set, and the shard answers that it already applied it.
+        confirmed: Vec<(u64, ShardIndex)>,
     },
     /// Send a write set to its shard; feed the answer to [`Sequencer::write_set_applied`].
     SendWriteSet(crate::execution::WriteSet),
@@ -119,13 +125,6 @@ pub enum Effect {
         round: RoundId,
         /// The witness request, at the root after the write set.
         request: WitnessRequest,
-    },
-    /// Record that a shard confirmed the write set of this height.
-    ConfirmWriteSet {
-        /// Height of the block.
-        height: u64,
-        /// The shard that applied it.
-        shard: ShardIndex,
     },
     /// Store whether block production is paused.
     SetPaused(bool),
@@ -187,6 +186,8 @@ pub struct Sequencer {
     round: Round,
     next_attempt: u32,
     unconfirmed: BTreeMap<u64, BTreeMap<ShardIndex, crate::execution::WriteSet>>,
+    /// Confirmed write sets the next [`Effect::Commit`] records as such.
+    confirmed_since_commit: Vec<(u64, ShardIndex)>,
     alarm_at: Option<u64>,
     paused: bool,
 }
@@ -240,6 +241,7 @@ impl Sequencer {
             round: Round::Idle,
             next_attempt: 0,
             unconfirmed: BTreeMap::new(),
+            confirmed_since_commit: Vec::new(),
             alarm_at: None,
             paused: false,
         })
@@ -273,6 +275,14 @@ impl Sequencer {
             Round::Idle | Round::Witnessing(_) => &[],
         };
         receipts.iter().map(|receipt| &receipt.tx_hash)
+    }
+
+    /// The committed write sets some shard has not confirmed yet, as (height, shard).
+    pub fn unconfirmed_write_sets(&self) -> Vec<(u64, ShardIndex)> {
+        self.unconfirmed
+            .iter()
+            .flat_map(|(height, sets)| sets.keys().map(move |shard| (*height, *shard)))
+            .collect()
     }
 
     /// A summary of the sequencer's state.
@@ -444,7 +454,7 @@ impl Sequencer {
         if pending.remove(&shard).is_none() {
             return effects;
         }
-        effects.push(Effect::ConfirmWriteSet { height, shard });
+        self.confirmed_since_commit.push((height, shard));
         if pending.is_empty() {
             self.unconfirmed.remove(&height);
         }
@@ -726,6 +736,7 @@ impl Sequencer {
             block: Box::new(block),
             shard_roots: execution.shard_roots.clone(),
             write_sets: write_sets.clone(),
+            confirmed: std::mem::take(&mut self.confirmed_since_commit),
         });
         if !stale.is_empty() {
             effects.push(Effect::DropPending(stale));

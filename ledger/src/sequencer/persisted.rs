@@ -29,7 +29,9 @@ pub struct Persisted {
     pub pending: BTreeMap<Hash, WireTx>,
     /// The proposal waiting for votes, if any.
     pub proposal: Option<Proposal>,
-    /// Write sets not yet confirmed by their shards, by height and shard.
+    /// Write sets not known to be confirmed by their shards, by height and shard: the
+    /// confirmations since the last commit are recorded by the next one, so after a restart
+    /// some of these may be applied already (resending them is harmless).
     pub unconfirmed: BTreeMap<u64, BTreeMap<ShardIndex, WriteSet>>,
     /// Whether block production is paused.
     pub paused: bool,
@@ -113,7 +115,11 @@ impl Persisted {
                 block,
                 shard_roots,
                 write_sets,
+                confirmed,
             } => {
+                for (height, shard) in confirmed {
+                    self.forget_write_set(*height, *shard);
+                }
                 for hash in block.tx_hashes() {
                     self.pending.remove(&hash);
                 }
@@ -126,22 +132,26 @@ impl Persisted {
                     .iter()
                     .map(|set| (set.shard, set.clone()))
                     .collect();
-                self.unconfirmed.insert(block.header.height, sets);
-                self.proposal = None;
-            }
-            Effect::ConfirmWriteSet { height, shard } => {
-                if let Some(sets) = self.unconfirmed.get_mut(height) {
-                    sets.remove(shard);
-                    if sets.is_empty() {
-                        self.unconfirmed.remove(height);
-                    }
+                if !write_sets.is_empty() {
+                    self.unconfirmed.insert(block.header.height, sets);
                 }
+                self.proposal = None;
             }
             Effect::SetPaused(paused) => self.paused = *paused,
             Effect::SetAlarm(_)
             | Effect::RequestWitness { .. }
             | Effect::SendWriteSet(_)
             | Effect::ApplyThenWitness { .. } => {}
+        }
+    }
+
+    /// A confirmed write set is no longer kept (nothing if it is not).
+    fn forget_write_set(&mut self, height: u64, shard: ShardIndex) {
+        if let Some(sets) = self.unconfirmed.get_mut(&height) {
+            sets.remove(&shard);
+            if sets.is_empty() {
+                self.unconfirmed.remove(&height);
+            }
         }
     }
 }
@@ -179,6 +189,7 @@ impl Sequencer {
             round: Round::Idle,
             next_attempt: 0,
             unconfirmed: persisted.unconfirmed.clone(),
+            confirmed_since_commit: Vec::new(),
             alarm_at: None,
             paused: persisted.paused,
         };

@@ -289,7 +289,16 @@ fn commit_of(effects: &[Effect]) -> Option<(CertifiedBlock, Vec<Hash>, Vec<Write
             block,
             shard_roots,
             write_sets,
+            ..
         } => Some(((**block).clone(), shard_roots.clone(), write_sets.clone())),
+        _ => None,
+    })
+}
+
+/// The write sets a commit records as confirmed since the commit before.
+fn recorded_confirmations(effects: &[Effect]) -> Option<Vec<(u64, ShardIndex)>> {
+    effects.iter().find_map(|effect| match effect {
+        Effect::Commit { confirmed, .. } => Some(confirmed.clone()),
         _ => None,
     })
 }
@@ -695,21 +704,14 @@ fn no_round_starts_until_every_write_set_is_confirmed() {
     assert!(sequencer.write_set_applied(at, 1, 2, Ok(())).is_empty());
     let effects = harness.apply_and_confirm(at, &write_sets);
     assert_eq!(
-        effects[..3],
-        [
-            Effect::ConfirmWriteSet {
-                height: 1,
-                shard: 0
-            },
-            Effect::ConfirmWriteSet {
-                height: 1,
-                shard: 1
-            },
-            Effect::ConfirmWriteSet {
-                height: 1,
-                shard: 3
-            },
-        ]
+        harness.sequencer.unconfirmed_write_sets(),
+        Vec::new(),
+        "all confirmed"
+    );
+    // Confirmations write nothing themselves: the next commit records them.
+    assert!(
+        effects.iter().all(Effect::is_call),
+        "no storage effect: {effects:?}"
     );
     // The transfer waiting since the round began goes next, at once: the last confirmation
     // starts its round (no batching window, no alarm first).
@@ -832,7 +834,7 @@ fn recovery_mid_vote_reproposes_the_stored_proposal() {
 }
 
 #[test]
-fn recovery_after_a_commit_resends_only_the_unconfirmed_write_sets() {
+fn recovery_resends_the_write_sets_no_commit_recorded_as_confirmed() {
     let mut harness = Harness::new();
     let tx = harness.transfer(&harness.alice, 0, U256::from(5u64));
     let proposal = harness.propose(&[tx]);
@@ -841,32 +843,39 @@ fn recovery_after_a_commit_resends_only_the_unconfirmed_write_sets() {
     harness.apply_and_confirm(T0 + 110, &write_sets[..1]);
     let now = T0 + 120;
     let effects = harness.crash(now);
+    // The first confirmation was not recorded yet (the next commit would have): that write
+    // set is sent again with the others, and its shard answers that it has applied it.
     assert!(proposal_of(&effects).is_none());
-    assert_eq!(sent_write_sets(&effects), write_sets[1..]);
+    assert_eq!(sent_write_sets(&effects), write_sets);
     assert_eq!(alarms(&effects), vec![now]);
     assert_eq!(harness.sequencer.head().header, block.header);
     assert_eq!(harness.sequencer.head().certificate, block.certificate);
     assert_eq!(harness.sequencer.shard_roots(), shard_roots);
     assert_eq!(harness.sequencer.status().unconfirmed_heights, vec![1]);
-    // Confirming the rest starts the next round at once, without waiting for an alarm.
+    // Confirming them starts the next round at once, without waiting for an alarm.
     let next = harness.transfer(&harness.alice, 1, U256::from(5u64));
     harness.submit(now + 1, &[next]);
-    let effects = harness.apply_and_confirm(now + 2, &write_sets[1..]);
+    let effects = harness.apply_and_confirm(now + 2, &write_sets);
     assert!(harness.sequencer.status().unconfirmed_heights.is_empty());
-    assert!(effects.contains(&Effect::ConfirmWriteSet {
-        height: 1,
-        shard: 3
-    }));
-    assert!(
-        requests(&effects)
-            .iter()
-            .all(|(round, _)| round.height == 2)
-    );
-    assert_eq!(requests(&effects).len(), 3);
+    let asked = requests(&effects);
+    assert!(asked.iter().all(|(round, _)| round.height == 2));
+    assert_eq!(asked.len(), 3);
     assert!(
         requests(&harness.alarm(now + 500)).is_empty(),
         "one round at a time"
     );
+    // The next commit records those confirmations; after another crash only its own write
+    // sets are sent again.
+    let effects = harness.answer_all(now + 501, &effects);
+    let proposal = proposal_of(&effects).expect("the next proposal");
+    let effects = harness.certify(now + 502, &proposal);
+    let confirmed: Vec<_> = write_sets.iter().map(|set| (1, set.shard)).collect();
+    assert_eq!(recorded_confirmations(&effects), Some(confirmed));
+    let (_, _, next_write_sets) = commit_of(&effects).expect("commit of height 2");
+    assert!(harness.persisted.unconfirmed.keys().eq([&2]));
+    let effects = harness.crash(now + 503);
+    assert_eq!(sent_write_sets(&effects), next_write_sets);
+    assert_eq!(harness.sequencer.status().unconfirmed_heights, vec![2]);
 }
 
 #[test]
@@ -1041,26 +1050,20 @@ fn persisted_records_the_storage_meaning_of_every_effect() {
             addresses: Vec::new(),
         },
     });
-    // Neither does confirming a height or shard that is not unconfirmed.
-    copy.record(&Effect::ConfirmWriteSet {
-        height: 9,
-        shard: 0,
-    });
-    copy.record(&Effect::ConfirmWriteSet {
-        height: 1,
-        shard: 2,
-    });
     assert_eq!(copy, persisted);
 
-    copy.record(&Effect::ConfirmWriteSet {
-        height: 1,
-        shard: 0,
-    });
+    // A later commit (here one that wrote nothing new) records the confirmations since the
+    // one before; a height or shard that is not unconfirmed is passed over.
+    let recording = |confirmed: Vec<(u64, ShardIndex)>| Effect::Commit {
+        block: Box::new(block.clone()),
+        shard_roots: shard_roots.clone(),
+        write_sets: Vec::new(),
+        confirmed,
+    };
+    copy.record(&recording(vec![(9, 0), (1, 2), (1, 0)]));
     let remaining: Vec<ShardIndex> = copy.unconfirmed[&1].keys().copied().collect();
     assert_eq!(remaining, vec![1, 3]);
-    for shard in [1, 3] {
-        copy.record(&Effect::ConfirmWriteSet { height: 1, shard });
-    }
+    copy.record(&recording(vec![(1, 1), (1, 3)]));
     assert!(copy.unconfirmed.is_empty());
     copy.record(&Effect::SetPaused(true));
     assert!(copy.paused);
@@ -1201,12 +1204,6 @@ fn recovery_effects_split_into_storage_and_the_calls_an_alarm_makes_again() {
             .iter()
             .any(|effect| matches!(effect, Effect::SetAlarm(_)))
     );
-    assert!(
-        !Effect::ConfirmWriteSet {
-            height: 1,
-            shard: 0
-        }
-        .is_call()
-    );
+    assert!(!Effect::SetPaused(true).is_call());
     assert!(!Effect::PersistPending(Vec::new()).is_call());
 }

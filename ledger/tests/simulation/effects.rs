@@ -57,7 +57,17 @@ impl Simulation {
                 block,
                 shard_roots,
                 write_sets,
+                confirmed,
             } => {
+                for (height, shard) in confirmed {
+                    let applied = self.shards[usize::from(*shard)].meta().applied_height;
+                    ensure!(
+                        applied >= *height,
+                        ShardRoots,
+                        "write set {height} recorded as confirmed for shard {shard}, which \
+                         applied only {applied}"
+                    );
+                }
                 self.certificates
                     .certificate_seen(&block.header, &block.certificate)?;
                 let height = block.header.height;
@@ -69,14 +79,6 @@ impl Simulation {
                     "commit height {height}: {} txs",
                     block.transactions.len()
                 ));
-            }
-            Effect::ConfirmWriteSet { height, shard } => {
-                let applied = self.shards[usize::from(*shard)].meta().applied_height;
-                ensure!(
-                    applied >= *height,
-                    ShardRoots,
-                    "write set {height} confirmed for shard {shard}, which applied only {applied}"
-                );
             }
             Effect::Propose(proposal) => {
                 let head = &self.persisted.head.header;
@@ -139,7 +141,6 @@ impl Simulation {
             Effect::PersistPending(_)
             | Effect::DropPending(_)
             | Effect::Commit { .. }
-            | Effect::ConfirmWriteSet { .. }
             | Effect::SetPaused(_) => {}
         }
     }
