@@ -11,6 +11,7 @@
 
 pub mod access;
 mod answers;
+pub mod block_waiters;
 mod routes;
 
 use serde::{Deserialize, Serialize};

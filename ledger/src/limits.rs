@@ -66,6 +66,14 @@ pub const PROPOSAL_BYTES_MAX: usize = 32 * 1024 * 1024;
 /// pending transaction before proposing.
 pub const BATCH_WINDOW_MS_MAX: u64 = 10_000;
 
+/// Longest a block request may wait for its block to be committed (`?wait_ms=`): long enough
+/// to cover a round under load, short enough that no proxy gives up on the request first.
+pub const BLOCK_WAIT_MS_MAX: u64 = 10_000;
+
+/// Block requests the sequencer holds at once while they wait for their block; past it a
+/// request is answered 503 at once, so waiting costs the object bounded memory.
+pub const BLOCK_WAITERS_MAX: usize = 1_024;
+
 /// How far a proposal's timestamp may be ahead of a validator's clock.
 pub const TIMESTAMP_DRIFT_MS_MAX: u64 = 15_000;
 

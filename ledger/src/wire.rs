@@ -58,6 +58,14 @@ pub enum InternalCall {
     Transaction(Hash),
     /// Front door → `Sequencer`: a block, [`BlockLookup`].
     Block(BlockSelector),
+    /// Front door → `Sequencer`: the block at `height`, [`BlockLookup`], answered when it is
+    /// committed or after `wait_ms` (then 404 if it still is not).
+    AwaitBlock {
+        /// The block's height.
+        height: u64,
+        /// How long to wait, at most [`crate::limits::BLOCK_WAIT_MS_MAX`].
+        wait_ms: u64,
+    },
     /// Front door (JSON-RPC) → `Sequencer`: a block with its transactions and receipts,
     /// [`FullBlockLookup`].
     FullBlock(BlockSelector),
@@ -163,6 +171,7 @@ impl InternalCall {
             | Self::Metrics
             | Self::Transaction(_)
             | Self::Block(_)
+            | Self::AwaitBlock { .. }
             | Self::FullBlock(_)
             | Self::RawTransaction(_)
             | Self::AccountContext { .. }
@@ -203,6 +212,7 @@ impl InternalCall {
             Self::Block(BlockSelector::Latest) => "/blocks/latest".to_owned(),
             Self::Block(BlockSelector::Height(height)) => format!("/blocks/{height}"),
             Self::Block(BlockSelector::Hash(hash)) => format!("/blocks/{hash}"),
+            Self::AwaitBlock { height, wait_ms } => format!("/blocks/{height}?wait_ms={wait_ms}"),
             Self::FullBlock(BlockSelector::Latest) => "/full-blocks/latest".to_owned(),
             Self::FullBlock(BlockSelector::Height(height)) => format!("/full-blocks/{height}"),
             Self::FullBlock(BlockSelector::Hash(hash)) => format!("/full-blocks/{hash}"),
@@ -249,7 +259,14 @@ impl InternalCall {
             ["", "status"] => Self::Status,
             ["", "metrics"] => Self::Metrics,
             ["", "txs", hash] => Self::Transaction(parse_hash(hash).ok()?),
-            ["", "blocks", block] => Self::Block(parse_block_selector(block).ok()?),
+            ["", "blocks", block] => match (parse_block_selector(block).ok()?, query) {
+                (selector, None) => Self::Block(selector),
+                (BlockSelector::Height(height), Some(query)) => Self::AwaitBlock {
+                    height,
+                    wait_ms: query.strip_prefix("wait_ms=")?.parse().ok()?,
+                },
+                (_, Some(_)) => return None,
+            },
             ["", "full-blocks", block] => Self::FullBlock(parse_block_selector(block).ok()?),
             ["", "raw-txs", hash] => Self::RawTransaction(parse_hash(hash).ok()?),
             ["", "account-context", address, height] => Self::AccountContext {
@@ -844,6 +861,10 @@ mod tests {
             InternalCall::Block(BlockSelector::Latest),
             InternalCall::Block(BlockSelector::Height(12)),
             InternalCall::Block(BlockSelector::Hash(hash)),
+            InternalCall::AwaitBlock {
+                height: 13,
+                wait_ms: 1_000,
+            },
             InternalCall::FullBlock(BlockSelector::Latest),
             InternalCall::FullBlock(BlockSelector::Height(3)),
             InternalCall::FullBlock(BlockSelector::Hash(hash)),

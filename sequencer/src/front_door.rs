@@ -118,14 +118,9 @@ async fn respond(
             };
             reply(format, 200, &answer)
         }
-        Route::Block(selector) => {
-            let answer = match ask_sequencer(env, InternalCall::Block(selector)).await? {
-                BlockLookup::Found(answer) => *answer,
-                BlockLookup::Archived { height, hash } => {
-                    archive::archived_block_answer(&archived_block(env, height, hash).await?)
-                }
-            };
-            reply(format, 200, &answer)
+        Route::Block(selector) => block(env, format, InternalCall::Block(selector)).await,
+        Route::AwaitBlock { height, wait_ms } => {
+            block(env, format, InternalCall::AwaitBlock { height, wait_ms }).await
         }
         Route::Status => {
             let answer: StatusAnswer = ask_sequencer(env, InternalCall::Status).await?;
@@ -400,6 +395,17 @@ async fn admin(
             reply(format, 200, &report)
         }
     }
+}
+
+/// A block as the sequencer finds it (`call` is a block call), from KV if it is archived.
+async fn block(env: &Env, format: Format, call: InternalCall) -> Result<Response, ErrorAnswer> {
+    let answer = match ask_sequencer(env, call).await? {
+        BlockLookup::Found(answer) => *answer,
+        BlockLookup::Archived { height, hash } => {
+            archive::archived_block_answer(&archived_block(env, height, hash).await?)
+        }
+    };
+    reply(format, 200, &answer)
 }
 
 /// An archived block, read from KV and checked to be the one asked for.

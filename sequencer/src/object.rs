@@ -13,7 +13,9 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Duration;
 
+use futures_channel::oneshot;
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use ledger::api::block_waiters::BlockWaiters;
 use ledger::api::{ApiError, BlockSelector, StatusAnswer, SubmissionResult};
 use ledger::archive::{self, ARCHIVE_ANSWER_BYTES_MAX, ARCHIVE_BLOCKS_PER_RUN_MAX, ArchiveStatus};
 use ledger::block::CertifiedBlock;
@@ -30,8 +32,8 @@ use ledger::shard::{ApplyThenWitnessRequest, WitnessRequest};
 use ledger::state::ShardIndex;
 use ledger::trie::PartialTree;
 use ledger::wire::{
-    self, AccountContext, ApplyAnswer, ApplyThenWitnessAnswer, Checkpoint, InternalCall,
-    LeaseRequest, RestoreRequest, SubmitRequest,
+    self, AccountContext, ApplyAnswer, ApplyThenWitnessAnswer, BlockLookup, Checkpoint,
+    InternalCall, LeaseRequest, RestoreRequest, SubmitRequest,
 };
 use worker::{DurableObject, Env, Request, Response, ScheduledTime, State, durable_object};
 use worker_shell::{Chain, Target, internal, internal_answer, internal_error_answer, now_ms};
@@ -111,6 +113,8 @@ pub struct Sequencer {
     /// [`ledger::metrics::sequencer`]). Kept apart from [`Loaded`], so that reloading the
     /// machine after a storage failure does not reset it.
     metrics: RefCell<SequencerMetrics>,
+    /// Block requests waiting for their block (`?wait_ms=`), woken by the commit of it.
+    block_waiters: RefCell<BlockWaiters<oneshot::Sender<()>>>,
 }
 
 impl DurableObject for Sequencer {
@@ -120,6 +124,7 @@ impl DurableObject for Sequencer {
             env,
             loaded: RefCell::new(None),
             metrics: RefCell::new(SequencerMetrics::new(now_ms())),
+            block_waiters: RefCell::new(BlockWaiters::new()),
         }
     }
 
@@ -166,6 +171,9 @@ impl Sequencer {
                 })?;
                 let block = block.ok_or_else(|| ApiError::not_found("no such block"))?;
                 internal_answer(&block)
+            }
+            InternalCall::AwaitBlock { height, wait_ms } => {
+                internal_answer(&self.await_block(height, wait_ms).await?)
             }
             InternalCall::FullBlock(selector) => {
                 let block = self.with(|loaded| match selector {
@@ -292,6 +300,26 @@ impl Sequencer {
                 })
             })
             .collect())
+    }
+
+    /// The block at `height`, once it is committed or `wait_ms` has passed (then 404 if it
+    /// still is not). The request waits on a waker the commit of that height fires.
+    async fn await_block(&self, height: u64, wait_ms: u64) -> Result<BlockLookup, ApiError> {
+        let committed = self.with(|loaded| Ok(loaded.machine.head().header.height >= height))?;
+        if !committed && wait_ms > 0 {
+            let (waker, woken) = oneshot::channel();
+            {
+                let mut waiters = self.block_waiters.borrow_mut();
+                waiters.forget(oneshot::Sender::is_canceled);
+                waiters.wait_for(height, waker)?;
+            }
+            let deadline = std::pin::pin!(worker::Delay::from(Duration::from_millis(wait_ms)));
+            futures_util::future::select(woken, deadline).await;
+            // A storage failure while this waited unloads the machine: load it again.
+            self.ensure_loaded().await?;
+        }
+        self.with(|loaded| loaded.store.block_lookup(Some(height), None))?
+            .ok_or_else(|| ApiError::not_found(format!("block {height} is not committed yet")))
     }
 
     fn status(&self, chain: &Chain) -> Result<StatusAnswer, ApiError> {
@@ -622,10 +650,14 @@ impl Sequencer {
                 let call = self.apply_then_witness(write_set, round, request);
                 in_flight.push(Box::pin(call));
             }
-            Effect::PersistPending(_)
-            | Effect::DropPending(_)
-            | Effect::Commit { .. }
-            | Effect::SetPaused(_) => {}
+            Effect::Commit { block, .. } => {
+                let committed = block.header.height;
+                for waker in self.block_waiters.borrow_mut().committed_through(committed) {
+                    // A request that gave up dropped its end: nobody to tell.
+                    let _ = waker.send(());
+                }
+            }
+            Effect::PersistPending(_) | Effect::DropPending(_) | Effect::SetPaused(_) => {}
         }
         Ok(())
     }

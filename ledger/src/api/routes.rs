@@ -2,7 +2,7 @@
 //! the ones that are not. Path identifiers (addresses, hashes, block heights) are parsed here
 //! so a malformed one is a precise 400, never a lookup of garbage.
 
-use crate::limits::VALIDATORS_MAX;
+use crate::limits::{BLOCK_WAIT_MS_MAX, VALIDATORS_MAX};
 use crate::primitives::{Address, Hash};
 
 use super::ApiError;
@@ -36,6 +36,15 @@ pub enum Route {
     },
     /// `GET /v1/blocks/{height|hash|latest}`.
     Block(BlockSelector),
+    /// `GET /v1/blocks/{height}?wait_ms=N`: the block at `height`, waiting up to `wait_ms`
+    /// for it to be committed (a long poll: a client learns of the next block as it commits,
+    /// with one request instead of polling the head).
+    AwaitBlock {
+        /// The block's height.
+        height: u64,
+        /// How long to wait for it, at most [`BLOCK_WAIT_MS_MAX`].
+        wait_ms: u64,
+    },
     /// `GET /v1/status`.
     Status,
     /// `/v1/admin/...`: operator actions behind the admin token.
@@ -85,7 +94,7 @@ pub fn route(method: &str, path: &str, query: Option<&str>) -> Result<Route, Api
         ["", "v1", "tx"] => ("POST", Ok(Route::SubmitOne)),
         ["", "v1", "txs", hash] => ("GET", parse_hash(hash).map(Route::Transaction)),
         ["", "v1", "accounts", address] => ("GET", account_route(address, query)),
-        ["", "v1", "blocks", block] => ("GET", parse_block_selector(block).map(Route::Block)),
+        ["", "v1", "blocks", block] => ("GET", block_route(block, query)),
         ["", "v1", "status"] => ("GET", Ok(Route::Status)),
         ["", "metrics"] => ("GET", Ok(Route::Metrics)),
         ["", "dashboard"] => ("GET", Ok(Route::DashboardPage)),
@@ -119,6 +128,48 @@ fn account_route(address: &str, query: Option<&str>) -> Result<Route, ApiError> 
         address: parse_address(address)?,
         proof: parse_proof_flag(query)?,
     })
+}
+
+/// A block by selector; with `wait_ms=N` (a height only) one that may be waited for.
+fn block_route(block: &str, query: Option<&str>) -> Result<Route, ApiError> {
+    let selector = parse_block_selector(block)?;
+    let Some(wait_ms) = parse_wait_ms(query)? else {
+        return Ok(Route::Block(selector));
+    };
+    match selector {
+        BlockSelector::Height(height) => Ok(Route::AwaitBlock { height, wait_ms }),
+        BlockSelector::Latest | BlockSelector::Hash(_) => Err(ApiError::bad_request(
+            "invalid_query",
+            "wait_ms waits for a block by height; a hash or latest is answered at once",
+        )),
+    }
+}
+
+/// `wait_ms=N` with `N` a decimal of at most [`BLOCK_WAIT_MS_MAX`], or nothing; any other
+/// parameter is refused so a typo is not ignored.
+fn parse_wait_ms(query: Option<&str>) -> Result<Option<u64>, ApiError> {
+    let mut wait_ms = None;
+    for pair in query
+        .unwrap_or("")
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+    {
+        let value = pair
+            .strip_prefix("wait_ms=")
+            .filter(|value| !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit()))
+            .and_then(|value| value.parse::<u64>().ok())
+            .filter(|value| *value <= BLOCK_WAIT_MS_MAX);
+        let Some(value) = value else {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!(
+                    "unknown query parameter {pair:?}; only wait_ms=0..={BLOCK_WAIT_MS_MAX} is accepted"
+                ),
+            ));
+        };
+        wait_ms = Some(value);
+    }
+    Ok(wait_ms)
 }
 
 /// `proof=true` or `proof=false`; other parameters are refused so a typo is not ignored.

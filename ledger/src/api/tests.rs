@@ -268,6 +268,7 @@ fn submission_results_carry_the_ethereum_hash_and_the_reason() {
 mod routing {
     use super::super::*;
     use crate::Address;
+    use crate::limits::BLOCK_WAIT_MS_MAX;
 
     const ADDRESS: &str = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266";
     const HASH: &str = "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470";
@@ -389,6 +390,55 @@ mod routing {
         let error = route("GET", &format!("/v1/accounts/{ADDRESS}"), Some("proof=yes"))
             .expect_err("bad flag");
         assert_eq!((error.status, error.code), (400, "invalid_query"));
+    }
+
+    #[test]
+    fn a_block_by_height_may_be_waited_for_up_to_the_limit() {
+        let wait = |query: &str| route("GET", "/v1/blocks/12", Some(query));
+        assert_eq!(
+            wait("wait_ms=2500"),
+            Ok(Route::AwaitBlock {
+                height: 12,
+                wait_ms: 2_500
+            })
+        );
+        let limit = format!("wait_ms={BLOCK_WAIT_MS_MAX}");
+        assert_eq!(
+            wait(&limit),
+            Ok(Route::AwaitBlock {
+                height: 12,
+                wait_ms: BLOCK_WAIT_MS_MAX
+            })
+        );
+        assert_eq!(
+            route("GET", "/v1/blocks/12", Some("")),
+            Ok(Route::Block(BlockSelector::Height(12)))
+        );
+        let over = format!("wait_ms={}", BLOCK_WAIT_MS_MAX + 1);
+        for query in [
+            over.as_str(),
+            "wait_ms=",
+            "wait_ms=-1",
+            "wait_ms=1e3",
+            "wait=100",
+            "wait_ms=100&x=1",
+        ] {
+            let error = wait(query).expect_err(query);
+            assert_eq!(
+                (error.status, error.code),
+                (400, "invalid_query"),
+                "{query}"
+            );
+        }
+        for block in ["latest".to_owned(), HASH.to_owned()] {
+            let error = route("GET", &format!("/v1/blocks/{block}"), Some("wait_ms=100"))
+                .expect_err("only a height is waited for");
+            assert_eq!(
+                (error.status, error.code),
+                (400, "invalid_query"),
+                "{block}"
+            );
+        }
     }
 
     #[test]

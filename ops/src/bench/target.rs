@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use ledger::api::{BatchAnswer, SubmissionStatus};
+use ledger::api::{BatchAnswer, BlockAnswer, SubmissionStatus};
 use ledger::primitives::{Address, Hash, to_hex};
 use serde_json::{Value, json};
 
@@ -182,20 +182,45 @@ impl Rpc {
     }
 }
 
-/// Edgeledger's native batch endpoint.
+/// Edgeledger's native API: the batch endpoint, and blocks waited for as they commit.
 #[derive(Debug, Clone)]
 pub struct Native {
     url: String,
+    blocks_url: String,
     agent: ureq::Agent,
 }
 
 impl Native {
     /// The API at `base` (`http://127.0.0.1:8787`).
     pub fn new(base: &str) -> Self {
+        let base = base.trim_end_matches('/');
         Self {
-            url: format!("{}/v1/txs", base.trim_end_matches('/')),
+            url: format!("{base}/v1/txs"),
+            blocks_url: format!("{base}/v1/blocks"),
             agent: agent(),
         }
+    }
+
+    /// The transaction hashes of block `height`, asked with `?wait_ms=` so the chain answers
+    /// as the block commits; `None` if it was not committed within `wait` (answer 404).
+    pub fn await_block(&self, height: u64, wait: Duration) -> Result<Option<Vec<Hash>>> {
+        let url = format!("{}/{height}?wait_ms={}", self.blocks_url, wait.as_millis());
+        let response = self
+            .agent
+            .get(&url)
+            .header("accept", "application/json")
+            .call();
+        if matches!(&response, Ok(answer) if answer.status() == 404) {
+            return Ok(None);
+        }
+        let bytes = ok_answer(response, &url)?;
+        let block: BlockAnswer = serde_json::from_slice(&bytes).context("a block answer")?;
+        ensure!(
+            block.header.height == height,
+            "asked for block {height}, got {}",
+            block.header.height
+        );
+        Ok(Some(block.transactions))
     }
 
     /// `POST /v1/txs` with `raws` as a MessagePack array of byte strings.
@@ -233,14 +258,14 @@ impl Native {
     }
 }
 
-/// The body of a 200 answer to a POST to `url` (at most [`ANSWER_BYTES_MAX`]); 503 is an
+/// The body of a 200 answer to a request to `url` (at most [`ANSWER_BYTES_MAX`]); 503 is an
 /// [`Unavailable`] error, a failed exchange or any other status an error naming the start of
 /// the body.
 fn ok_answer(
     response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     url: &str,
 ) -> Result<Vec<u8>> {
-    let mut response = response.with_context(|| format!("posting to {url}"))?;
+    let mut response = response.with_context(|| format!("asking {url}"))?;
     let status = response.status().as_u16();
     let bytes = response
         .body_mut()

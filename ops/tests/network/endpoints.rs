@@ -256,6 +256,30 @@ fn table(token: &str, replayed: &str, foreign: &str) -> Vec<Case> {
             Error(404, "not_found"),
         ),
         case(
+            "block: not committed within the wait",
+            "GET",
+            "/v1/blocks/999999?wait_ms=50",
+            Error(404, "not_found"),
+        ),
+        case(
+            "block: a wait past the limit",
+            "GET",
+            "/v1/blocks/999999?wait_ms=10001",
+            Error(400, "invalid_query"),
+        ),
+        case(
+            "block: a wait for latest",
+            "GET",
+            "/v1/blocks/latest?wait_ms=50",
+            Error(400, "invalid_query"),
+        ),
+        case(
+            "block: an unknown query parameter",
+            "GET",
+            "/v1/blocks/1?since=0",
+            Error(400, "invalid_query"),
+        ),
+        case(
             "status: wrong method",
             "POST",
             "/v1/status",

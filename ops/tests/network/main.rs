@@ -241,6 +241,74 @@ fn a_nonce_gap_waits_duplicates_are_idempotent_and_bad_input_is_refused() {
 }
 
 #[test]
+fn a_block_request_may_wait_for_its_block_and_is_answered_as_it_commits() {
+    let network = Network::start(1, 2);
+    let client = &network.client;
+    let mut transfers = Transfers::new(&network);
+    let next = client.status().head_height + 1;
+
+    // Nothing is submitted, so nothing commits: the wait runs out and the block is unknown.
+    let answer = client.get(&format!("/v1/blocks/{next}?wait_ms=300"));
+    assert_eq!(
+        (answer.status, answer.error_code().as_str()),
+        (404, "not_found")
+    );
+
+    // Asked with a long wait, the next block is answered when a transfer commits in it, well
+    // before the wait runs out (the answer after a wait that ran out would be the same block,
+    // so the time tells the two apart).
+    let wait_ms = 10_000;
+    let transfer = transfers.transfer(0, network.address(1), U256::from(7u64));
+    let (answer, waited) = std::thread::scope(|scope| {
+        let waiting = scope.spawn(|| {
+            let started = std::time::Instant::now();
+            let answer = client.get(&format!("/v1/blocks/{next}?wait_ms={wait_ms}"));
+            (answer, started.elapsed())
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            !waiting.is_finished(),
+            "answered before anything was submitted"
+        );
+        assert_eq!(client.submit_one(&transfer).status, 202);
+        waiting.join().expect("the waiting request")
+    });
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    assert!(
+        waited < Duration::from_millis(wait_ms),
+        "answered only when the wait ran out ({waited:?})"
+    );
+    let block: ledger::api::BlockAnswer = answer.json();
+    assert_eq!(block.header.height, next);
+    assert_eq!(
+        block.transactions,
+        vec![ledger::primitives::keccak256(&transfer)]
+    );
+
+    // A committed block is answered at once, whatever the wait; latest and hashes are not
+    // waited for, and waits past the limit are refused.
+    let answer = client.get(&format!("/v1/blocks/{next}?wait_ms={wait_ms}"));
+    assert_eq!(answer.json::<ledger::api::BlockAnswer>(), block);
+    for path in [
+        "/v1/blocks/latest?wait_ms=100".to_owned(),
+        format!("/v1/blocks/{}?wait_ms=100", block.hash),
+        format!("/v1/blocks/{next}?wait_ms=10001"),
+    ] {
+        let answer = client.get(&path);
+        assert_eq!(
+            (answer.status, answer.error_code().as_str()),
+            (400, "invalid_query"),
+            "{path}"
+        );
+    }
+}
+
+#[test]
 fn a_restart_keeps_committed_state_and_every_acknowledged_transaction() {
     let mut network = Network::start(4, 4);
     let mut transfers = Transfers::new(&network);
