@@ -21,7 +21,7 @@ use ledger::archive::{self, ARCHIVE_ANSWER_BYTES_MAX, ARCHIVE_BLOCKS_PER_RUN_MAX
 use ledger::block::CertifiedBlock;
 use ledger::consensus::{QuorumCertificate, Vote};
 use ledger::execution::WriteSet;
-use ledger::limits::{PROPOSAL_BYTES_MAX, REQUEST_BYTES_MAX, WITNESS_NODES_MAX};
+use ledger::limits::{BLOCK_WAIT_MS_MAX, PROPOSAL_BYTES_MAX, REQUEST_BYTES_MAX, WITNESS_NODES_MAX};
 use ledger::mempool::{Admission, MempoolLimits};
 use ledger::metrics::logs;
 use ledger::metrics::sequencer::{SequencerMetrics, SequencerSnapshot};
@@ -313,7 +313,9 @@ impl Sequencer {
                 waiters.forget(oneshot::Sender::is_canceled);
                 waiters.wait_for(height, waker)?;
             }
-            let deadline = std::pin::pin!(worker::Delay::from(Duration::from_millis(wait_ms)));
+            // The front door checked the wait; the limit holds here too, whoever asks.
+            let wait = Duration::from_millis(wait_ms.min(BLOCK_WAIT_MS_MAX));
+            let deadline = std::pin::pin!(worker::Delay::from(wait));
             futures_util::future::select(woken, deadline).await;
             // A storage failure while this waited unloads the machine: load it again.
             self.ensure_loaded().await?;
