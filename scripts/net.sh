@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the local network: sets up the tools (scripts/setup.sh), builds the Workers
-# (scripts/build-workers.sh), then runs every service on 127.0.0.1 (in up to four workerd
-# processes: gateway, core, two of validators) and prints the API URL. Ctrl-C stops it; running this again resumes the same chain.
+# (scripts/build-workers.sh), then runs every service on 127.0.0.1 (in several workerd
+# processes: two gateways behind a balancer on the API port, the core, two of validators) and
+# prints the API URL. Ctrl-C stops it; running this again resumes the same chain.
 #
 #     scripts/net.sh                                   # 4 validators, 4 shards, port 8787
 #     scripts/net.sh --validators 7 --shards 16 --port 9000

@@ -90,9 +90,15 @@ enum NetAction {
         /// Pin backups through the Pinata stand-in instead of straight to the IPFS node.
         #[arg(long)]
         pinata: bool,
-        /// Public API requests each client address may make per 10 s (429 beyond).
+        /// Public API requests each client address may make per 10 s (429 beyond), counted
+        /// by each gateway process on its own.
         #[arg(long, default_value_t = devnet::LOCAL_RATE_LIMIT)]
         rate_limit: u32,
+        /// Gateway processes (the stateless front door, which recovers every sender), 1 to 4:
+        /// one workerd process uses one core, so with more the API's port is a balancer that
+        /// hands each connection to the next.
+        #[arg(long, default_value_t = devnet::LOCAL_GATEWAYS)]
+        gateways: usize,
     },
 }
 
@@ -174,6 +180,7 @@ fn run(command: Command) -> Result<()> {
                     fresh,
                     pinata,
                     rate_limit,
+                    gateways,
                 },
         } => {
             let defaults = devnet::Options::default();
@@ -190,6 +197,7 @@ fn run(command: Command) -> Result<()> {
                 },
                 archive_every: defaults.archive_every,
                 rate_limit,
+                gateways,
             };
             start_network(&options)
         }

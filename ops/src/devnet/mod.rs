@@ -1,6 +1,7 @@
-//! The local network: every service of the chain on 127.0.0.1, in up to four `wrangler dev`
-//! (workerd) processes (gateway, core and two of validators), with generated keys, genesis
-//! and secrets, and state persisted on disk.
+//! The local network: every service of the chain on 127.0.0.1, in `wrangler dev` (workerd)
+//! processes (the gateways, by default two behind a [`balancer`] on the API's port; the core;
+//! and the validators in two), with generated keys, genesis and secrets, and state persisted
+//! on disk.
 //!
 //! [`prepare`] writes (once) and then reuses everything under the network folder:
 //!
@@ -22,6 +23,7 @@
 //! ([`crate::ipfs::PinataStandin`]) on free loopback ports, then the Workers, and waits until
 //! the API answers; the archiver is configured to pin backups to one of them ([`Pinning`]).
 
+pub mod balancer;
 pub mod config;
 pub mod keys;
 
@@ -60,6 +62,13 @@ pub const LOCAL_RATE_LIMIT: u32 = 3_000;
 
 /// Most validators the local network runs (the root wrangler.toml binds seven).
 pub const LOCAL_VALIDATORS_MAX: usize = 7;
+
+/// Gateway processes `ops net start` runs by default: one a core of these machines, so the
+/// front door's sender recovery can use both (see [`balancer`]).
+pub const LOCAL_GATEWAYS: usize = 2;
+
+/// Most gateway processes the local network runs.
+pub const LOCAL_GATEWAYS_MAX: usize = 4;
 
 /// How long a start may take before it is reported as failed.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -123,8 +132,11 @@ pub struct Options {
     /// Run the archiver's scheduled work this often (`POST /v1/admin/archive/run`), as its
     /// cron would in production; `None`: only when asked.
     pub archive_every: Option<Duration>,
-    /// Public requests per client address per 10 s.
+    /// Public requests per client address per 10 s (each gateway process counts its own).
     pub rate_limit: u32,
+    /// Gateway processes, 1 to [`LOCAL_GATEWAYS_MAX`]: one serves the API's port itself; more
+    /// serve ports of their own behind a [`balancer::Balancer`] on it.
+    pub gateways: usize,
 }
 
 impl Default for Options {
@@ -138,6 +150,7 @@ impl Default for Options {
             pinning: Pinning::default(),
             archive_every: Some(LOCAL_ARCHIVE_EVERY),
             rate_limit: LOCAL_RATE_LIMIT,
+            gateways: LOCAL_GATEWAYS,
         }
     }
 }
@@ -156,7 +169,7 @@ struct Secrets {
 
 /// The loopback ports of the services beside the Workers, and of the Workers' processes
 /// other than the gateway (which serves the API's port), chosen by [`prepare`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Ports {
     ipfs_api: u16,
     pinata: u16,
@@ -165,6 +178,8 @@ struct Ports {
     process: [u16; PROCESSES.len()],
     /// Each wrangler process's inspector port (they would all take 9229 otherwise).
     inspector: [u16; PROCESSES.len()],
+    /// With more than one gateway, each one's HTTP and inspector port.
+    gateways: Vec<(u16, u16)>,
 }
 
 /// The Workers' processes, in start order, and the services each runs (a process with none
@@ -230,6 +245,10 @@ pub fn prepare(options: &Options) -> Result<Prepared> {
         options.shards.is_power_of_two() && options.shards <= 256,
         "--shards must be a power of two from 1 to 256"
     );
+    ensure!(
+        (1..=LOCAL_GATEWAYS_MAX).contains(&options.gateways),
+        "--gateways must be 1 to {LOCAL_GATEWAYS_MAX}"
+    );
     if options.fresh && options.dir.exists() {
         remove_all_but_ipfs(&options.dir)?;
     }
@@ -253,8 +272,8 @@ pub fn prepare(options: &Options) -> Result<Prepared> {
         &options.dir.join(PINATA_JWT_FILE),
         secrets.pinata_jwt.as_bytes(),
     )?;
-    let ports = free_ports(options.port)?;
-    let configs = write_configs(options, &secrets, ports)?;
+    let ports = free_ports(options.port, options.gateways)?;
+    let configs = write_configs(options, &secrets, &ports)?;
     Ok(Prepared {
         options: options.clone(),
         development_keys: keys::development_keys(keys::DEVELOPMENT_ACCOUNT_COUNT)?,
@@ -286,22 +305,29 @@ fn remove_all_but_ipfs(dir: &Path) -> Result<()> {
 }
 
 /// Distinct free loopback ports ([`crate::ports`]) other than the API's: for the IPFS API, the
-/// Pinata stand-in, and each Workers' process and its inspector.
-fn free_ports(api_port: u16) -> Result<Ports> {
+/// Pinata stand-in, each Workers' process and its inspector, and with several gateways each
+/// one's two.
+fn free_ports(api_port: u16, gateways: usize) -> Result<Ports> {
     let processes = PROCESSES.len();
+    let balanced = if gateways > 1 { gateways } else { 0 };
     // One spare: the API's port can be among them only when the system leaves no room below
     // its ephemeral range and the OS picks them all.
-    let mut ports = crate::ports::reserve(2 + 2 * processes + 1)?;
+    let mut ports = crate::ports::reserve(2 + 2 * processes + 2 * balanced + 1)?;
     ports.retain(|&port| port != api_port);
     let mut process = [0; PROCESSES.len()];
     let mut inspector = [0; PROCESSES.len()];
     process.copy_from_slice(&ports[2..2 + processes]);
     inspector.copy_from_slice(&ports[2 + processes..2 + 2 * processes]);
+    let gateways = ports[2 + 2 * processes..2 + 2 * processes + 2 * balanced]
+        .chunks(2)
+        .map(|pair| (pair[0], pair[1]))
+        .collect();
     Ok(Ports {
         ipfs_api: ports[0],
         pinata: ports[1],
         process,
         inspector,
+        gateways,
     })
 }
 
@@ -394,7 +420,7 @@ type Service<'a> = (String, Map<String, Value>, Vec<(&'a str, &'a str)>);
 fn write_configs(
     options: &Options,
     secrets: &Secrets,
-    ports: Ports,
+    ports: &Ports,
 ) -> Result<Vec<(String, PathBuf)>> {
     let root = repository_root();
     let genesis = serde_json::to_string(&secrets.genesis)?;
@@ -472,7 +498,7 @@ fn set_public_limits(sequencer: &mut Map<String, Value>, port: u16, rate_limit: 
 
 /// Points the archiver at the local IPFS node and Pinata stand-in. The stand-in serves
 /// Pinata's API, upload and gateway hosts on one port, so the three URLs are the same.
-fn set_pinning_vars(archiver: &mut Map<String, Value>, pinning: Pinning, ports: Ports) {
+fn set_pinning_vars(archiver: &mut Map<String, Value>, pinning: Pinning, ports: &Ports) {
     let kubo = format!("http://127.0.0.1:{}", ports.ipfs_api);
     let pinata = format!("http://127.0.0.1:{}", ports.pinata);
     config::set_var(archiver, "BACKUP_PINNING", pinning.as_var());
@@ -588,7 +614,7 @@ impl Prepared {
         &self.secrets.backup_key
     }
 
-    /// Starts the IPFS node and the Pinata stand-in, then the Workers (up to four processes, in one
+    /// Starts the IPFS node and the Pinata stand-in, then the Workers (their processes in one
     /// process group), and waits until the API answers. Each runs in its own process group; a failed start
     /// stops what had started.
     pub fn spawn(&self) -> Result<Running> {
@@ -627,8 +653,15 @@ impl Prepared {
             started = self.start_processes(&wrangler, &log);
         }
         let children = started?;
+        let balancer = if self.ports.gateways.is_empty() {
+            None
+        } else {
+            let gateway_ports = self.ports.gateways.iter().map(|(port, _)| *port).collect();
+            Some(balancer::Balancer::start(self.options.port, gateway_ports)?)
+        };
         let running = Running {
             children,
+            balancer,
             url: self.url(),
             log_path,
             pinata_jwt: self.secrets.pinata_jwt.clone(),
@@ -659,33 +692,34 @@ impl Prepared {
             if configs.is_empty() {
                 continue;
             }
-            let port = if name == "gateway" {
-                self.options.port
-            } else {
-                self.ports.process[index]
-            };
-            // One process group for all of them, so stopping it stops every workerd.
-            let group = children.first().map_or(0, Child::id);
-            let started = self
-                .spawn_workers(
-                    wrangler,
-                    configs,
-                    port,
-                    self.ports.inspector[index],
-                    log,
-                    group,
-                )
-                .map(|child| children.push(child))
-                // Each process serves before the next starts: a process that binds services
-                // of another picks them up from wrangler's dev registry as it starts, and one
-                // started before them was seen to stall its first round.
-                .and_then(|()| wait_serving(port, READY_TIMEOUT));
-            if let Err(error) = started {
-                kill_children(&mut children);
-                return Err(error.context(format!("starting the {name} process")));
+            for (port, inspector_port) in self.ports_of(index) {
+                // One process group for all of them, so stopping it stops every workerd.
+                let group = children.first().map_or(0, Child::id);
+                let started = self
+                    .spawn_workers(wrangler, configs, port, inspector_port, log, group)
+                    .map(|child| children.push(child))
+                    // Each process serves before the next starts: a process that binds
+                    // services of another picks them up from wrangler's dev registry as it
+                    // starts, and one started before them was seen to stall its first round.
+                    .and_then(|()| wait_serving(port, READY_TIMEOUT));
+                if let Err(error) = started {
+                    kill_children(&mut children);
+                    return Err(error.context(format!("starting the {name} process")));
+                }
             }
         }
         Ok(children)
+    }
+
+    /// The HTTP and inspector ports of each copy of process `index` of [`PROCESSES`]: one,
+    /// but for the gateway when there are several (the API's port is then the balancer's).
+    fn ports_of(&self, index: usize) -> Vec<(u16, u16)> {
+        let inspector = self.ports.inspector[index];
+        match PROCESSES[index].0 {
+            "gateway" if self.ports.gateways.is_empty() => vec![(self.options.port, inspector)],
+            "gateway" => self.ports.gateways.clone(),
+            _ => vec![(self.ports.process[index], inspector)],
+        }
     }
 
     /// Starts one `wrangler dev` for `configs` on `port`, its output appended to `log`, in
@@ -785,6 +819,8 @@ fn kill_children(children: &mut Vec<Child>) {
 pub struct Running {
     /// The Workers' processes; the first leads their process group.
     children: Vec<Child>,
+    /// The API's port, with several gateways.
+    balancer: Option<balancer::Balancer>,
     url: String,
     log_path: PathBuf,
     pinata_jwt: String,
@@ -861,6 +897,13 @@ impl Running {
     /// The token the Pinata stand-in accepts (the archiver's `PINATA_JWT`).
     pub fn pinata_jwt(&self) -> &str {
         &self.pinata_jwt
+    }
+
+    /// With several gateways, how many client connections each was handed; empty with one.
+    pub fn gateway_connections(&self) -> Vec<u64> {
+        self.balancer
+            .as_ref()
+            .map_or_else(Vec::new, balancer::Balancer::connections_handed)
     }
 
     /// Waits until `GET /v1/status` answers 200.
@@ -951,6 +994,9 @@ impl Running {
         if let Some(mut timer) = self.archive_timer.take() {
             timer.stop();
         }
+        if let Some(mut balancer) = self.balancer.take() {
+            balancer.stop();
+        }
         let workers = self.kill_workers();
         let pinata = self.pinata.take().map_or(Ok(()), PinataStandin::stop);
         let ipfs = self.ipfs.take().map_or(Ok(()), IpfsNode::stop);
@@ -1021,6 +1067,7 @@ mod tests {
             pinning: Pinning::Kubo,
             archive_every: None,
             rate_limit: LOCAL_RATE_LIMIT,
+            gateways: 1,
         }
     }
 
@@ -1171,5 +1218,12 @@ mod tests {
         assert!(prepare(&options(dir.path(), 8, 4)).is_err());
         assert!(prepare(&options(dir.path(), 4, 3)).is_err());
         assert!(prepare(&options(dir.path(), 4, 512)).is_err());
+        for gateways in [0, LOCAL_GATEWAYS_MAX + 1] {
+            let options = Options {
+                gateways,
+                ..options(dir.path(), 4, 4)
+            };
+            assert!(prepare(&options).is_err(), "{gateways} gateways");
+        }
     }
 }

@@ -32,6 +32,8 @@ pub struct NetworkOptions {
     pub archive_every: Option<std::time::Duration>,
     /// Public requests per client address per 10 s.
     pub rate_limit: u32,
+    /// Gateway processes (more than one: behind the balancer on the API's port).
+    pub gateways: usize,
 }
 
 impl Default for NetworkOptions {
@@ -43,6 +45,7 @@ impl Default for NetworkOptions {
             pinning: devnet::Pinning::Kubo,
             archive_every: None,
             rate_limit: devnet::LOCAL_RATE_LIMIT,
+            gateways: 1,
         }
     }
 }
@@ -69,6 +72,7 @@ impl Network {
             pinning: options.pinning,
             archive_every: options.archive_every,
             rate_limit: options.rate_limit,
+            gateways: options.gateways,
         };
         let prepared = devnet::prepare(&options).expect("the network prepares");
         let running = prepared.spawn().expect("the network starts");
@@ -249,6 +253,15 @@ impl Network {
         }
         assert!(edited > 0, "no database in {}", folder.display());
         self.spawn_again();
+    }
+
+    /// With several gateways, how many client connections the balancer handed each since the
+    /// last start.
+    pub fn gateway_connections(&self) -> Vec<u64> {
+        self.running
+            .as_ref()
+            .map(devnet::Running::gateway_connections)
+            .unwrap_or_default()
     }
 
     /// Everything the runtime logged since the last start.

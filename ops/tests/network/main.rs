@@ -309,6 +309,57 @@ fn a_block_request_may_wait_for_its_block_and_is_answered_as_it_commits() {
 }
 
 #[test]
+fn two_gateways_share_the_api_port_and_every_transfer_through_either_commits() {
+    let mut network = Network::start_with(harness::NetworkOptions {
+        gateways: 2,
+        ..harness::NetworkOptions::default()
+    });
+    let mut transfers = Transfers::new(&network);
+    let to = random_address(&mut SplitMix64::new(11));
+    let round = |network: &Network, transfers: &mut Transfers| {
+        // One batch a sender, each from a client of its own (a connection of its own), at once.
+        let batches: Vec<Vec<u8>> = (0..4)
+            .map(|sender| transfers.transfer(sender, to, U256::from(1_000u64 + sender as u64)))
+            .collect();
+        let hashes: Vec<_> = std::thread::scope(|scope| {
+            let sending: Vec<_> = batches
+                .iter()
+                .map(|raw| {
+                    scope.spawn(|| {
+                        let client = client::Client::new(network.client.base());
+                        let results = client.submit_batch(std::slice::from_ref(raw));
+                        assert_eq!(results[0].status, SubmissionStatus::Accepted);
+                        results[0].hash
+                    })
+                })
+                .collect();
+            sending
+                .into_iter()
+                .map(|thread| thread.join().expect("a sender"))
+                .collect()
+        });
+        let finals = network.client.wait_final(&hashes, COMMIT_TIMEOUT);
+        assert!(
+            finals
+                .iter()
+                .all(|answer| answer.status == TxState::Committed),
+            "{finals:?}"
+        );
+    };
+    round(&network, &mut transfers);
+    let handed = network.gateway_connections();
+    assert_eq!(handed.len(), 2);
+    assert!(
+        handed.iter().all(|&count| count > 0),
+        "each gateway served: {handed:?}"
+    );
+    // After a restart the balancer takes the API's port again and the chain goes on.
+    network.restart();
+    round(&network, &mut transfers);
+    transfers.assert_on_chain(&network, "");
+}
+
+#[test]
 fn a_restart_keeps_committed_state_and_every_acknowledged_transaction() {
     let mut network = Network::start(4, 4);
     let mut transfers = Transfers::new(&network);
