@@ -17,7 +17,7 @@ use ledger::genesis::{ChainConfig, Genesis, GenesisAccount};
 use ledger::in_memory::{self, InMemoryShards};
 use ledger::primitives::{Address, Hash, parse_hex_array};
 use ledger::proposal::Proposal;
-use ledger::shard::{ShardMeta, WitnessRequest};
+use ledger::shard::{ApplyThenWitnessRequest, ShardMeta, WitnessRequest};
 use ledger::signature::SecretKey;
 use ledger::snapshot::{SNAPSHOT_FORMAT, ShardStart, SnapshotManifest, SnapshotSealer};
 use ledger::state::{Account, ShardLayout};
@@ -603,6 +603,20 @@ fn wire_seeds() -> Vec<(&'static str, Vec<u8>)> {
                     shard,
                     expected_root: root,
                     addresses: addresses.to_vec(),
+                }),
+            ),
+        ),
+        (
+            "apply_then_witness_request.msgpack",
+            with_selector(
+                Kind::WitnessRequest,
+                codec::encode(&ApplyThenWitnessRequest {
+                    write_set: write_set.clone(),
+                    witness: WitnessRequest {
+                        shard,
+                        expected_root: write_set.new_root,
+                        addresses: addresses.to_vec(),
+                    },
                 }),
             ),
         ),

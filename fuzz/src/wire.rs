@@ -15,7 +15,10 @@ use ledger::execution::WriteSet;
 use ledger::limits::{GUARD_BYTES_MAX, PROPOSAL_BYTES_MAX, REQUEST_BYTES_MAX, VOTE_BYTES_MAX};
 use ledger::primitives::Address;
 use ledger::proposal::Proposal;
-use ledger::shard::{WITNESS_REQUEST_BYTES_MAX, WRITE_SET_BYTES_MAX, WitnessRequest};
+use ledger::shard::{
+    APPLY_THEN_WITNESS_BYTES_MAX, ApplyThenWitnessRequest, WITNESS_REQUEST_BYTES_MAX,
+    WRITE_SET_BYTES_MAX, WitnessRequest,
+};
 use ledger::wire::{
     self, ACCOUNTS_ANSWER_BYTES_MAX, ACCOUNTS_REQUEST_BYTES_MAX, GuardRequest, LeaseRequest,
     RestoreRequest, ShardAccounts, ShardRestoreStep, SnapshotPageRequest, SubmitRequest,
@@ -46,7 +49,7 @@ pub enum Kind {
     Proposal,
     /// `WriteSet`: the `Sequencer` to a shard.
     WriteSet,
-    /// `WitnessRequest`: the `Sequencer` to a shard.
+    /// `WitnessRequest` and `ApplyThenWitnessRequest`: the `Sequencer` to a shard.
     WitnessRequest,
     /// `Vec<Address>`, the request of `ShardAccounts`, and `ShardAccounts`, its answer.
     ShardAccounts,
@@ -97,6 +100,7 @@ pub fn check(data: &[u8]) {
         Kind::WriteSet => check_round_trip::<WriteSet>(body, WRITE_SET_BYTES_MAX),
         Kind::WitnessRequest => {
             check_round_trip::<WitnessRequest>(body, WITNESS_REQUEST_BYTES_MAX);
+            check_round_trip::<ApplyThenWitnessRequest>(body, APPLY_THEN_WITNESS_BYTES_MAX);
         }
         Kind::ShardAccounts => {
             check_round_trip::<Vec<Address>>(body, ACCOUNTS_REQUEST_BYTES_MAX);

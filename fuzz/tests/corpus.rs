@@ -100,4 +100,10 @@ fn valid_seeds_decode() {
     )
     .expect("verifies");
     codec::decode::<proposal::Proposal>(&body("proposal.msgpack"), usize::MAX).expect("proposal");
+    let paired: ledger::shard::ApplyThenWitnessRequest = codec::decode(
+        &body("apply_then_witness_request.msgpack"),
+        ledger::shard::APPLY_THEN_WITNESS_BYTES_MAX,
+    )
+    .expect("apply-then-witness request");
+    assert_eq!(paired.witness.expected_root, paired.write_set.new_root);
 }
