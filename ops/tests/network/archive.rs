@@ -43,11 +43,7 @@ pub(crate) fn commit_blocks(
             "{results:?}"
         );
         let batch: Vec<Hash> = results.iter().map(|result| result.hash).collect();
-        let finals = network.client.wait_final(&batch, COMMIT_TIMEOUT);
-        assert!(
-            finals.iter().all(|a| a.status == TxState::Committed),
-            "{finals:?}"
-        );
+        network.client.wait_committed(&batch, COMMIT_TIMEOUT);
         hashes.extend(batch);
     }
     hashes

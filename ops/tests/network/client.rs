@@ -286,4 +286,16 @@ impl Client {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+
+    /// [`Self::wait_final`], asserting that every one was committed (none rejected).
+    pub fn wait_committed(&self, hashes: &[Hash], timeout: Duration) -> Vec<TxStatusAnswer> {
+        let finals = self.wait_final(hashes, timeout);
+        assert!(
+            finals
+                .iter()
+                .all(|answer| answer.status == TxState::Committed),
+            "{finals:?}"
+        );
+        finals
+    }
 }

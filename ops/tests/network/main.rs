@@ -63,13 +63,7 @@ fn transfers_within_and_across_shards_commit_and_conserve_the_supply() {
         "{results:?}"
     );
     let hashes: Vec<_> = results.iter().map(|result| result.hash).collect();
-    let finals = network.client.wait_final(&hashes, COMMIT_TIMEOUT);
-    assert!(
-        finals
-            .iter()
-            .all(|answer| answer.status == TxState::Committed),
-        "{finals:?}"
-    );
+    network.client.wait_committed(&hashes, COMMIT_TIMEOUT);
 
     // Every touched account holds exactly what the transfers say, and nothing was created.
     let shards: std::collections::BTreeSet<u16> = transfers
@@ -338,13 +332,7 @@ fn two_gateways_share_the_api_port_and_every_transfer_through_either_commits() {
                 .map(|thread| thread.join().expect("a sender"))
                 .collect()
         });
-        let finals = network.client.wait_final(&hashes, COMMIT_TIMEOUT);
-        assert!(
-            finals
-                .iter()
-                .all(|answer| answer.status == TxState::Committed),
-            "{finals:?}"
-        );
+        network.client.wait_committed(&hashes, COMMIT_TIMEOUT);
     };
     round(&network, &mut transfers);
     let handed = network.gateway_connections();
@@ -382,12 +370,7 @@ fn a_restart_keeps_committed_state_and_every_acknowledged_transaction() {
     }
     let before = network.client.status().head_height;
     network.restart();
-    let finals = network.client.wait_final(&acknowledged, COMMIT_TIMEOUT);
-    assert!(
-        finals
-            .iter()
-            .all(|answer| answer.status == TxState::Committed)
-    );
+    network.client.wait_committed(&acknowledged, COMMIT_TIMEOUT);
     assert!(network.client.status().head_height >= before);
     for (address, expected) in &transfers.expected {
         let account = network.client.account(address, false);

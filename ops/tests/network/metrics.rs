@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use ledger::api::{SubmissionStatus, TxState};
+use ledger::api::SubmissionStatus;
 use ledger::primitives::U256;
 use ledger::random::SplitMix64;
 
@@ -171,8 +171,7 @@ fn metrics_agree_with_the_api_and_count_exactly_what_happened() {
         "{results:?}"
     );
     let hashes: Vec<_> = results.iter().map(|result| result.hash).collect();
-    let finals = client.wait_final(&hashes, COMMIT_TIMEOUT);
-    assert!(finals.iter().all(|f| f.status == TxState::Committed));
+    client.wait_committed(&hashes, COMMIT_TIMEOUT);
     let committed = hashes.len() as f64;
 
     // A transaction for another chain, refused at the front door.
