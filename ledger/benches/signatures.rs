@@ -1,7 +1,7 @@
-//! The cost of admitting one transfer: decoding alone, decoding plus ecrecover (the front
-//! door), and decoding plus verification against a known key (validators), one by one and a
-//! block's 1,000 at once (`verify_all`, as validators check a proposal), from 20 senders (as
-//! `ops bench` sends by default) and from 1,000.
+//! The cost of admitting one transfer: decoding alone, decoding plus ecrecover and the nonce
+//! y (the front door), and decoding plus verification against a known key (validators), one by
+//! one and a block's 1,000 at once (`verify_all`, as validators check a proposal), from 20
+//! senders (as `ops bench` sends by default) and from 1,000, and once without the nonce ys.
 //!
 //! The same benchmarks run natively under criterion (`cargo bench -p ledger --bench
 //! signatures`) and compiled to wasm32 under Node, as the Workers run them, through
@@ -34,8 +34,10 @@ fn sample() -> (Vec<u8>, SecretKey) {
     (transfer.sign(&key).raw().to_vec(), key)
 }
 
-/// `count` transfers signed round-robin by `senders` keys, as a proposal carries them.
-fn block(count: usize, senders: usize) -> Vec<WireTx> {
+/// `count` transfers signed round-robin by `senders` keys, as a proposal carries them: with
+/// the nonce y the front door works out, or (`with_nonce_y` false) as a proposal stored before
+/// that existed, so that validators take the square root themselves.
+fn block(count: usize, senders: usize, with_nonce_y: bool) -> Vec<WireTx> {
     let keys: Vec<SecretKey> = (1..=senders as u64)
         .map(|seed| {
             let mut bytes = [0x22; 32];
@@ -56,9 +58,12 @@ fn block(count: usize, senders: usize) -> Vec<WireTx> {
                 value: U256::from(1u64),
             };
             let signed = transfer.sign(&keys[index % senders]);
+            let nonce_y =
+                with_nonce_y.then(|| signed.signature().nonce_y().expect("own signature"));
             WireTx {
                 raw: signed.raw().to_vec(),
                 public_key: keys[index % senders].public_key(),
+                nonce_y,
             }
         })
         .collect()
@@ -88,8 +93,15 @@ fn signatures(criterion: &mut Criterion) {
                 .map(|verified| verified.sender)
         })
     });
+    let without_nonce_y = block(1_000, 20, false);
+    criterion.bench_function(
+        "verify_all_1000_from_20_senders_without_nonce_y",
+        |bencher| {
+            bencher.iter(|| verify_all(black_box(&without_nonce_y), CHAIN_ID).map(|all| all.len()))
+        },
+    );
     for senders in [20, 250, 500, 1_000] {
-        let transactions = block(1_000, senders);
+        let transactions = block(1_000, senders, true);
         criterion.bench_function(
             &format!("verify_all_1000_from_{senders}_senders"),
             |bencher| {

@@ -95,10 +95,11 @@ const _: () = assert!(SHARDS_MAX == 256 && (SHARD_BITS_MAX as usize) < TRIE_DEPT
 // Validator indices travel as u8 in votes.
 const _: () = assert!(VALIDATORS_MAX <= u8::MAX as usize);
 const _: () = assert!(WITNESS_ACCOUNTS_MAX >= BLOCK_ACCOUNTS_MAX);
-// A proposal carries at most BLOCK_TXS_MAX transactions with a 64-byte public key each, plus a
-// witness of at most BLOCK_ACCOUNTS_MAX paths of TRIE_DEPTH sibling hashes.
+// A proposal carries at most BLOCK_TXS_MAX transactions with a 64-byte public key and a 32-byte
+// nonce y each (with MessagePack framing), plus a witness of at most BLOCK_ACCOUNTS_MAX paths of
+// TRIE_DEPTH sibling hashes.
 const _: () = assert!(
-    BLOCK_TXS_MAX * (TX_BYTES_MAX + 64) + BLOCK_ACCOUNTS_MAX * TRIE_DEPTH * 32 / 4
+    BLOCK_TXS_MAX * (TX_BYTES_MAX + 3 + 66 + 34 + 1) + BLOCK_ACCOUNTS_MAX * TRIE_DEPTH * 32 / 4
         <= PROPOSAL_BYTES_MAX
 );
 

@@ -391,6 +391,7 @@ pub(crate) mod tests {
         WireTx {
             raw,
             public_key: key.public_key(),
+            nonce_y: None,
         }
         .decode_trusted(CHAIN_ID)
         .expect("own transfer decodes")

@@ -204,6 +204,15 @@ fixed_bytes!(
     32
 );
 
+fixed_bytes!(
+    /// The y coordinate (big-endian) of an ECDSA signature's nonce point `R`, whose x is the
+    /// signature's `r`. The front door works it out once
+    /// ([`crate::signature::RecoverableSignature::nonce_y`]) and the transaction carries it,
+    /// so every validator checks the curve equation instead of taking a square root.
+    NonceY,
+    32
+);
+
 impl Address {
     /// The bit at `index` (0 = most significant bit of the first byte): the trie path of this key.
     pub const fn bit(&self, index: usize) -> bool {

@@ -178,20 +178,34 @@ mod signature {
                 (digest, key.sign(&digest), key.public_key())
             })
             .collect();
-        let checks = |batch: &[(ledger::Hash, RecoverableSignature, PublicKey)]| {
+        // The nonce ys as the front door works them out (libsecp256k1's square root, here in
+        // wasm as in the Workers), carried by every check or by none.
+        let nonce_ys: Vec<_> = batch
+            .iter()
+            .map(|(_, signature, _)| signature.nonce_y().expect("a signed nonce point"))
+            .collect();
+        let checks = |batch: &[(ledger::Hash, RecoverableSignature, PublicKey)],
+                      nonce_ys: Option<&[ledger::primitives::NonceY]>| {
             let checks: Vec<ExactCheck<'_>> = batch
                 .iter()
-                .map(|(prehash, signature, public_key)| ExactCheck {
+                .enumerate()
+                .map(|(index, (prehash, signature, public_key))| ExactCheck {
                     prehash,
                     signature,
                     public_key,
+                    nonce_y: nonce_ys.map(|ys| &ys[index]),
                 })
                 .collect();
             verify_exact_batch(&checks)
         };
-        assert!(checks(&batch));
+        assert!(checks(&batch, None));
+        assert!(checks(&batch, Some(&nonce_ys)));
+        let mut wrong_ys = nonce_ys.clone();
+        wrong_ys[2] = nonce_ys[5];
+        assert!(!checks(&batch, Some(&wrong_ys)));
         batch[4].1.y_parity = !batch[4].1.y_parity;
-        assert!(!checks(&batch));
+        assert!(!checks(&batch, None));
+        assert!(!checks(&batch, Some(&nonce_ys)));
     }
 
     #[wasm_test]

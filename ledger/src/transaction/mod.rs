@@ -21,9 +21,9 @@ use serde::{Deserialize, Serialize};
 pub use rejection::{TrailingPosition, TxField, TxRejection, TxResult};
 
 use crate::limits::TX_BYTES_MAX;
-use crate::primitives::{Address, Hash, U256, keccak256};
+use crate::primitives::{Address, Hash, NonceY, U256, keccak256};
 use crate::signature::{
-    ExactCheck, PublicKey, RecoverableSignature, SecretKey, verify_exact_batch,
+    ExactCheck, PublicKey, RecoverableSignature, SecretKey, SignatureError, verify_exact_batch,
 };
 
 /// Gas a value transfer costs, and the least gas limit a transaction may carry. The chain
@@ -190,14 +190,13 @@ impl SignedTransfer {
         &self.raw
     }
 
-    /// Recovers the sender with ecrecover: the front door's path.
+    /// Recovers the sender with ecrecover: the front door's path. Also works out the
+    /// signature's nonce y ([`RecoverableSignature::nonce_y`]) for the validators: a square
+    /// root here once instead of in every validator.
     pub fn recover(self) -> TxResult<VerifiedTx> {
         let public_key = self.signature.recover(&self.transfer.signing_hash())?;
-        Ok(VerifiedTx {
-            sender: public_key.address(),
-            public_key,
-            tx: self,
-        })
+        let nonce_y = self.signature.nonce_y()?;
+        Ok(self.trusting(public_key, Some(nonce_y)))
     }
 
     /// Verifies the signature against a known public key (cheaper than recovery): the
@@ -206,16 +205,18 @@ impl SignedTransfer {
     /// The y parity is checked too, so this accepts exactly when [`Self::recover`] would give
     /// this key: a parity-flipped copy of a valid transaction is refused.
     pub fn verify_with(self, public_key: PublicKey) -> TxResult<VerifiedTx> {
-        self.signature
+        let nonce_y = self
+            .signature
             .verify_exact(&self.transfer.signing_hash(), &public_key)?;
-        Ok(self.trusting(public_key))
+        Ok(self.trusting(public_key, Some(nonce_y)))
     }
 
-    /// Pairs the transfer with a public key without checking the signature.
-    fn trusting(self, public_key: PublicKey) -> VerifiedTx {
+    /// Pairs the transfer with a public key (and nonce y) without checking the signature.
+    fn trusting(self, public_key: PublicKey, nonce_y: Option<NonceY>) -> VerifiedTx {
         VerifiedTx {
             sender: public_key.address(),
             public_key,
+            nonce_y,
             tx: self,
         }
     }
@@ -230,6 +231,9 @@ pub struct VerifiedTx {
     pub sender: Address,
     /// The sender's public key (so validators can verify instead of recovering).
     pub public_key: PublicKey,
+    /// The y of the signature's nonce point (so validators check it instead of taking a
+    /// square root); `None` only for a transaction stored before it was carried.
+    pub nonce_y: Option<NonceY>,
 }
 
 impl VerifiedTx {
@@ -253,12 +257,14 @@ impl VerifiedTx {
         WireTx {
             raw: self.tx.raw().to_vec(),
             public_key: self.public_key,
+            nonce_y: self.nonce_y,
         }
     }
 }
 
-/// Transport and storage form of a verified transaction: the raw bytes and the sender's public
-/// key. MessagePack: `[bin raw, bin 64-byte key]`.
+/// Transport and storage form of a verified transaction: the raw bytes, the sender's public
+/// key and the signature's nonce y. MessagePack: `[bin raw, bin 64-byte key, bin 32-byte y or
+/// nil]`; the two-element form stored before the nonce y existed still decodes (as `None`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WireTx {
     /// The raw signed transaction.
@@ -266,18 +272,31 @@ pub struct WireTx {
     pub raw: Vec<u8>,
     /// The sender's public key.
     pub public_key: PublicKey,
+    /// The y of the signature's nonce point, from the front door's recovery. Only a hint: a
+    /// wrong one fails the validators' check, and without one they take the square root.
+    #[serde(default)]
+    pub nonce_y: Option<NonceY>,
 }
 
 impl WireTx {
-    /// Decodes and verifies the signature against the carried key: for input from others.
+    /// Decodes and verifies the signature against the carried key, and the carried nonce y
+    /// if any: for input from others. Accepts exactly what [`verify_all`] accepts, one at a
+    /// time, so after a batch fails this says which transaction failed it and why.
     pub fn verify(&self, chain_id: u64) -> TxResult<VerifiedTx> {
-        decode(&self.raw, chain_id)?.verify_with(self.public_key)
+        let verified = decode(&self.raw, chain_id)?.verify_with(self.public_key)?;
+        if self
+            .nonce_y
+            .is_some_and(|carried| Some(carried) != verified.nonce_y)
+        {
+            return Err(SignatureError::Invalid.into());
+        }
+        Ok(verified)
     }
 
     /// Decodes without elliptic-curve work, trusting the key: only for reloading our own
     /// storage, which held verified transactions.
     pub fn decode_trusted(&self, chain_id: u64) -> TxResult<VerifiedTx> {
-        Ok(decode(&self.raw, chain_id)?.trusting(self.public_key))
+        Ok(decode(&self.raw, chain_id)?.trusting(self.public_key, self.nonce_y))
     }
 }
 
@@ -301,6 +320,7 @@ pub fn verify_all(transactions: &[WireTx], chain_id: u64) -> Option<Vec<Verified
             prehash,
             signature: &signed.signature,
             public_key: &tx.public_key,
+            nonce_y: tx.nonce_y.as_ref(),
         })
         .collect();
     if !verify_exact_batch(&checks) {
@@ -310,7 +330,7 @@ pub fn verify_all(transactions: &[WireTx], chain_id: u64) -> Option<Vec<Verified
         decoded
             .into_iter()
             .zip(transactions)
-            .map(|(signed, tx)| signed.trusting(tx.public_key))
+            .map(|(signed, tx)| signed.trusting(tx.public_key, tx.nonce_y))
             .collect(),
     )
 }

@@ -642,25 +642,69 @@ fn legacy_and_access_list_sign_one_gas_price() {
 }
 
 #[test]
-fn wire_form_is_two_binaries_and_round_trips() {
+fn wire_form_is_three_binaries_and_round_trips() {
     let verified = transfer(TxKind::DynamicFee)
         .sign(&dev_key())
         .recover()
         .expect("recovers");
     let wire = verified.to_wire();
+    assert_eq!(
+        wire.nonce_y,
+        Some(verified.tx.signature().nonce_y().expect("y"))
+    );
     let packed = rmp_serde::to_vec(&wire).expect("msgpack");
-    assert_eq!(packed[0], 0x92, "array of two");
+    assert_eq!(packed[0], 0x93, "array of three");
     assert_eq!(packed[1], 0xc4, "bin8 raw");
+    assert_eq!(
+        &packed[packed.len() - 34..packed.len() - 32],
+        [0xc4, 32],
+        "bin8 nonce y"
+    );
     let unpacked: WireTx = rmp_serde::from_slice(&packed).expect("decode");
     assert_eq!(unpacked, wire);
     assert_eq!(unpacked.verify(CHAIN_ID), Ok(verified.clone()));
-    assert_eq!(unpacked.decode_trusted(CHAIN_ID), Ok(verified));
+    assert_eq!(unpacked.decode_trusted(CHAIN_ID), Ok(verified.clone()));
     let other = SecretKey::from_bytes(&[7u8; 32]).expect("key");
     let forged = WireTx {
         public_key: other.public_key(),
-        ..wire
+        ..wire.clone()
     };
     assert_eq!(forged.verify(CHAIN_ID), Err(TxRejection::SignatureMismatch));
+    let mut wrong_y = wire.clone();
+    wrong_y.nonce_y = wrong_y.nonce_y.map(|mut y| {
+        y.0[0] ^= 1;
+        y
+    });
+    assert_eq!(
+        wrong_y.verify(CHAIN_ID),
+        Err(TxRejection::SignatureMismatch)
+    );
+    assert_eq!(verify_all(&[wrong_y], CHAIN_ID), None);
+}
+
+/// Pending rows and proposals stored before the nonce y existed hold `[raw, key]`: they still
+/// decode, and verify with the square root taken by the validator.
+#[test]
+fn the_wire_form_without_a_nonce_y_still_decodes_and_verifies() {
+    let verified = transfer(TxKind::Legacy)
+        .sign(&dev_key())
+        .recover()
+        .expect("recovers");
+    let wire = verified.to_wire();
+    let packed =
+        rmp_serde::to_vec(&(serde_bytes::Bytes::new(&wire.raw), wire.public_key)).expect("msgpack");
+    assert_eq!(packed[0], 0x92, "array of two");
+    let unpacked: WireTx = rmp_serde::from_slice(&packed).expect("decode");
+    assert_eq!(unpacked.nonce_y, None);
+    assert_eq!(
+        unpacked.decode_trusted(CHAIN_ID).expect("decodes").nonce_y,
+        None
+    );
+    assert_eq!(unpacked.verify(CHAIN_ID), Ok(verified.clone()));
+    assert_eq!(
+        verify_all(&[unpacked.clone(), wire], CHAIN_ID).map(|all| all.len()),
+        Some(2)
+    );
 }
 
 #[test]
@@ -691,6 +735,16 @@ fn verifying_all_together_agrees_with_one_by_one() {
     let mut swapped = wires.clone();
     swapped[3].public_key = dev_key().public_key();
     assert_eq!(verify_all(&swapped, CHAIN_ID), None);
+    // Another transaction's nonce y: each signature still verifies, the batch does not, and
+    // one by one finds the transaction that carries it.
+    let mut wrong_y = wires.clone();
+    wrong_y[2].nonce_y = wires[4].nonce_y;
+    assert_eq!(verify_all(&wrong_y, CHAIN_ID), None);
+    assert_eq!(
+        wrong_y[2].verify(CHAIN_ID),
+        Err(TxRejection::SignatureMismatch)
+    );
+    assert!(wrong_y[4].verify(CHAIN_ID).is_ok());
     let mut undecodable = wires;
     undecodable[5].raw.push(0);
     assert_eq!(verify_all(&undecodable, CHAIN_ID), None);

@@ -68,9 +68,12 @@ impl Workload {
         let account = view.account(&sender.address());
         let transfer = self.transfer(random, view, &sender, account);
         let signed = transfer.sign(&sender);
+        // As the front door sends it: with the nonce y its recovery works out.
+        let nonce_y = signed.signature().nonce_y().expect("own signature");
         let tx = WireTx {
             raw: signed.raw().to_vec(),
             public_key: sender.public_key(),
+            nonce_y: Some(nonce_y),
         }
         .decode_trusted(self.chain_id)
         .expect("own transfer decodes");
