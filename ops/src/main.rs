@@ -99,6 +99,11 @@ enum NetAction {
         /// hands each connection to the next.
         #[arg(long, default_value_t = devnet::LOCAL_GATEWAYS)]
         gateways: usize,
+        /// Seconds between the archiver's runs, as its cron trigger would space them (crons do
+        /// not fire in local workerd); 0 runs it only when asked (`POST
+        /// /v1/admin/archive/run`).
+        #[arg(long, default_value_t = devnet::LOCAL_ARCHIVE_EVERY.as_secs())]
+        archive_every_secs: u64,
     },
 }
 
@@ -181,6 +186,7 @@ fn run(command: Command) -> Result<()> {
                     pinata,
                     rate_limit,
                     gateways,
+                    archive_every_secs,
                 },
         } => {
             let defaults = devnet::Options::default();
@@ -195,7 +201,7 @@ fn run(command: Command) -> Result<()> {
                 } else {
                     devnet::Pinning::Kubo
                 },
-                archive_every: defaults.archive_every,
+                archive_every: archive_timer(archive_every_secs),
                 rate_limit,
                 gateways,
             };
@@ -219,6 +225,12 @@ fn run(command: Command) -> Result<()> {
     }
 }
 
+/// How often `ops net start` runs the archiver, from `--archive-every-secs` (0: never by
+/// itself).
+fn archive_timer(every_secs: u64) -> Option<std::time::Duration> {
+    (every_secs > 0).then(|| std::time::Duration::from_secs(every_secs))
+}
+
 fn start_network(options: &devnet::Options) -> Result<()> {
     let prepared = devnet::prepare(options)?;
     println!(
@@ -240,10 +252,13 @@ fn start_network(options: &devnet::Options) -> Result<()> {
         "development accounts: the 20 of 'test test … junk', 10000 ether each; admin token in {}",
         prepared.dir().join("network.json").display()
     );
-    println!(
-        "the archiver runs every {} s (cold storage, backups when due)",
-        devnet::LOCAL_ARCHIVE_EVERY.as_secs()
-    );
+    match options.archive_every {
+        Some(every) => println!(
+            "the archiver runs every {} s (cold storage, backups when due)",
+            every.as_secs()
+        ),
+        None => println!("the archiver runs only when asked (POST /v1/admin/archive/run)"),
+    }
     println!("Ctrl-C stops the network; starting again resumes the chain.");
     running.wait()
 }
@@ -367,4 +382,36 @@ fn restore(args: &RestoreArgs) -> Result<()> {
         eprintln!("the chain restored it: {answer}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// The archiver's timer `ops net start` would run with these arguments.
+    fn timer_of(arguments: &[&str]) -> Option<Duration> {
+        let cli = Cli::try_parse_from(["ops", "net", "start"].iter().chain(arguments))
+            .expect("the arguments parse");
+        match cli.command {
+            Command::Net {
+                action:
+                    NetAction::Start {
+                        archive_every_secs, ..
+                    },
+            } => archive_timer(archive_every_secs),
+            _ => unreachable!("a net start command"),
+        }
+    }
+
+    #[test]
+    fn the_archiver_runs_on_its_local_timer_unless_told_otherwise() {
+        assert_eq!(timer_of(&[]), Some(devnet::LOCAL_ARCHIVE_EVERY));
+        assert_eq!(
+            timer_of(&["--archive-every-secs", "3"]),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(timer_of(&["--archive-every-secs", "0"]), None);
+    }
 }

@@ -1,7 +1,7 @@
 //! The local network: every service of the chain on 127.0.0.1, in `wrangler dev` (workerd)
 //! processes (the gateways, by default two behind a [`balancer`] on the API's port; the core;
-//! and the validators in two), with generated keys, genesis and secrets, and state persisted
-//! on disk.
+//! the archiver; and the validators in two), with generated keys, genesis and secrets, and
+//! state persisted on disk.
 //!
 //! [`prepare`] writes (once) and then reuses everything under the network folder:
 //!
@@ -187,10 +187,12 @@ struct Ports {
 /// process runs its Workers on one thread, so spreading them over processes is what lets the
 /// local network use more than one core: the validators verify in two (each verifies every
 /// proposal, so two halves run at once), the `Sequencer` and shards order and store in
-/// another, and the gateway (the stateless front door, which recovers every sender) admits in
-/// a fourth, as edge isolates would in production. Services in different processes reach
-/// each other through wrangler's dev registry.
-const PROCESSES: [(&str, &[&str]); 4] = [
+/// another, the archiver (a cron Worker of its own in production) copies blocks to KV and
+/// checks backups in a fourth, so that its runs take no turns from the `Sequencer`'s thread,
+/// and the gateway (the stateless front door, which recovers every sender) admits in a fifth,
+/// as edge isolates would in production. Services in different processes reach each other
+/// through wrangler's dev registry; a process starts after those whose services it binds.
+const PROCESSES: [(&str, &[&str]); 5] = [
     (
         "validators-even",
         &[
@@ -204,7 +206,8 @@ const PROCESSES: [(&str, &[&str]); 4] = [
         "validators-odd",
         &["validator-v1", "validator-v3", "validator-v5"],
     ),
-    ("core", &["sequencer", "shards", "archiver"]),
+    ("core", &["sequencer", "shards"]),
+    ("archiver", &["archiver"]),
     ("gateway", &["gateway"]),
 ];
 
@@ -1043,11 +1046,9 @@ mod tests {
         };
         assert_eq!(listed(0), ["validator-v0.json", "validator-v2.json"]);
         assert_eq!(listed(1), ["validator-v1.json"]);
-        assert_eq!(
-            listed(2),
-            ["sequencer.json", "shards.json", "archiver.json"]
-        );
-        assert_eq!(listed(3), ["gateway.json"]);
+        assert_eq!(listed(2), ["sequencer.json", "shards.json"]);
+        assert_eq!(listed(3), ["archiver.json"]);
+        assert_eq!(listed(4), ["gateway.json"]);
         let placed: usize = processes.iter().map(Vec::len).sum();
         assert_eq!(placed, names.len(), "each service once");
         let one_validator = group_by_process(&configs[..4]);
