@@ -453,6 +453,31 @@ fn a_signature_not_matching_its_public_key_is_refused() {
     );
 }
 
+/// A nonce y that is not its signature's (here another transaction's, on the curve but for
+/// another x) fails the batch, and the one-by-one check then names that transaction; without
+/// the y the same proposal is accepted, checked with the square roots.
+#[test]
+fn a_nonce_y_not_matching_its_signature_is_refused() {
+    let chain = chain();
+    let mut proposal = chain.block_one.clone();
+    assert!(proposal.transactions.iter().all(|tx| tx.nonce_y.is_some()));
+    proposal.transactions[1].nonce_y = proposal.transactions[0].nonce_y;
+    assert_eq!(
+        chain.refuse(&proposal),
+        ProposalError::Transaction {
+            index: 1,
+            reason: TxRejection::SignatureMismatch,
+        }
+    );
+    let mut without = chain.block_one.clone();
+    for tx in &mut without.transactions {
+        tx.nonce_y = None;
+    }
+    chain
+        .check(&without)
+        .expect("checked with the square roots");
+}
+
 #[test]
 fn a_duplicate_transaction_is_refused() {
     let chain = chain();
