@@ -36,6 +36,11 @@ fn signed(kind: TxKind) -> Vec<u8> {
     transfer(kind).sign(&dev_key()).raw().to_vec()
 }
 
+/// The development key's transfer of `kind`, through the front door's recovery.
+fn recovered(kind: TxKind) -> VerifiedTx {
+    transfer(kind).sign(&dev_key()).recover().expect("recovers")
+}
+
 const KINDS: [TxKind; 3] = [TxKind::Legacy, TxKind::AccessList, TxKind::DynamicFee];
 
 /// Where each field sits in the list of each envelope.
@@ -643,10 +648,7 @@ fn legacy_and_access_list_sign_one_gas_price() {
 
 #[test]
 fn wire_form_is_three_binaries_and_round_trips() {
-    let verified = transfer(TxKind::DynamicFee)
-        .sign(&dev_key())
-        .recover()
-        .expect("recovers");
+    let verified = recovered(TxKind::DynamicFee);
     let wire = verified.to_wire();
     assert_eq!(
         wire.nonce_y,
@@ -686,10 +688,7 @@ fn wire_form_is_three_binaries_and_round_trips() {
 /// decode, and verify with the square root taken by the validator.
 #[test]
 fn the_wire_form_without_a_nonce_y_still_decodes_and_verifies() {
-    let verified = transfer(TxKind::Legacy)
-        .sign(&dev_key())
-        .recover()
-        .expect("recovers");
+    let verified = recovered(TxKind::Legacy);
     let wire = verified.to_wire();
     let packed =
         rmp_serde::to_vec(&(serde_bytes::Bytes::new(&wire.raw), wire.public_key)).expect("msgpack");
