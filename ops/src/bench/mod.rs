@@ -107,8 +107,12 @@ pub struct BenchArgs {
     #[arg(long, requires = "duration_secs")]
     pub rate: Option<u32>,
     /// Sustained mode: how long to offer `--rate`, in seconds (transactions = rate × time).
-    #[arg(long, requires = "rate")]
+    #[arg(long)]
     pub duration_secs: Option<u32>,
+    /// Sustained mode at half of the peak: for each protocol, a burst of `--transactions`
+    /// first, then `--duration-secs` offered at half the rate that burst committed.
+    #[arg(long, requires = "duration_secs", conflicts_with_all = ["rate", "against"])]
+    pub at_half_peak: bool,
     /// Also run the JSON-RPC workload against this chain and report the ratio.
     #[arg(long, value_enum)]
     pub against: Option<Reference>,
@@ -189,7 +193,21 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     };
     let mut runs = Vec::new();
     for protocol in protocols {
-        runs.push(bench_chain(&edgeledger, protocol, args, draw)?);
+        match (args.at_half_peak, args.duration_secs) {
+            (true, Some(seconds)) => {
+                let peak = bench_chain(&edgeledger, protocol, args, None, draw)?;
+                let pace = half_of(&peak, seconds)?;
+                runs.push(peak);
+                runs.push(bench_chain(&edgeledger, protocol, args, Some(pace), draw)?);
+            }
+            _ => runs.push(bench_chain(
+                &edgeledger,
+                protocol,
+                args,
+                offered(args),
+                draw,
+            )?),
+        }
     }
     if let Some(Reference::Anvil) = args.against {
         let anvil = anvil::Anvil::start(&crate::devnet::repository_root())?;
@@ -199,7 +217,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             native: None,
             processes: vec![anvil.pid()],
         };
-        runs.push(bench_chain(&chain, Protocol::JsonRpc, args, draw)?);
+        runs.push(bench_chain(
+            &chain,
+            Protocol::JsonRpc,
+            args,
+            offered(args),
+            draw,
+        )?);
     }
     let report = compare(runs);
     if args.json {
@@ -233,7 +257,40 @@ fn check_args(args: &BenchArgs) -> Result<()> {
     if args.duration_secs == Some(0) {
         bail!("--duration-secs must be at least 1");
     }
+    ensure!(
+        args.duration_secs.is_none() || args.rate.is_some() || args.at_half_peak,
+        "--duration-secs goes with --rate or --at-half-peak"
+    );
     Ok(())
+}
+
+/// A sustained run's offered rate and length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Pace {
+    rate: u32,
+    seconds: u32,
+}
+
+/// The sustained run `--rate` and `--duration-secs` ask for, if any.
+fn offered(args: &BenchArgs) -> Option<Pace> {
+    Some(Pace {
+        rate: args.rate?,
+        seconds: args.duration_secs?,
+    })
+}
+
+/// `seconds` offered at half of what the `peak` burst committed a second.
+fn half_of(peak: &RunReport, seconds: u32) -> Result<Pace> {
+    let rate = (peak.committed_per_second / 2.0).floor();
+    ensure!(
+        rate >= 1.0,
+        "the burst committed {:.1} transfers/s: too few to offer half of it",
+        peak.committed_per_second
+    );
+    Ok(Pace {
+        rate: rate.min(f64::from(u32::MAX)) as u32,
+        seconds,
+    })
 }
 
 /// A chain under test.
@@ -250,15 +307,16 @@ fn bench_chain(
     chain: &Chain,
     protocol: Protocol,
     args: &BenchArgs,
+    pace: Option<Pace>,
     draw: bool,
 ) -> Result<RunReport> {
     let chain_id = chain
         .rpc
         .chain_id()
         .with_context(|| format!("reaching {}", chain.name))?;
-    let count = match (args.rate, args.duration_secs) {
-        (Some(rate), Some(seconds)) => rate as usize * seconds as usize,
-        _ => args.transactions,
+    let count = match pace {
+        Some(Pace { rate, seconds }) => rate as usize * seconds as usize,
+        None => args.transactions,
     };
     let keys = workload::senders(args.senders, args.seed)?;
     if workload::needs_funding(args.senders) {
@@ -291,12 +349,12 @@ fn bench_chain(
         signed,
         batch,
         connections: args.connections,
-        pace: args.rate,
+        pace: pace.map(|pace| pace.rate),
         timeout: Duration::from_secs(args.timeout_secs),
     };
     let label = format!("{}: {} committed", chain.name, protocol_name(protocol));
     let measured = measure(chain, protocol, &plan, draw, label)?;
-    Ok(measured.report(chain.name, protocol, args.rate))
+    Ok(measured.report(chain.name, protocol, plan.pace))
 }
 
 /// Pays each of `keys` enough for `transfers_each` benchmark transfers, from the
@@ -880,6 +938,71 @@ mod tests {
             chain_cpu_ms_per_transfer: None,
             client_cpu_seconds: None,
         }
+    }
+
+    /// `ops bench` arguments as clap parses them.
+    fn parse(arguments: &[&str]) -> Result<BenchArgs, clap::Error> {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            bench: BenchArgs,
+        }
+        <Cli as clap::Parser>::try_parse_from(
+            std::iter::once("bench").chain(arguments.iter().copied()),
+        )
+        .map(|cli| cli.bench)
+    }
+
+    #[test]
+    fn half_the_peak_is_offered_for_the_duration_asked() {
+        let args = parse(&["--at-half-peak", "--duration-secs", "15"]).expect("parses");
+        check_args(&args).expect("valid");
+        assert_eq!(offered(&args), None, "the burst comes first");
+        let peak = run("edgeledger", Protocol::Native, 8_401.7);
+        assert_eq!(
+            half_of(&peak, 15).expect("a rate"),
+            Pace {
+                rate: 4_200,
+                seconds: 15
+            }
+        );
+        assert!(half_of(&run("edgeledger", Protocol::Native, 1.5), 15).is_err());
+    }
+
+    #[test]
+    fn a_sustained_run_needs_its_rate_and_length_and_half_peak_excludes_a_rate() {
+        let sustained = parse(&["--rate", "300", "--duration-secs", "10"]).expect("parses");
+        assert_eq!(
+            offered(&sustained),
+            Some(Pace {
+                rate: 300,
+                seconds: 10
+            })
+        );
+        assert!(
+            parse(&["--rate", "300"]).is_err(),
+            "a rate without a duration"
+        );
+        assert!(
+            parse(&["--at-half-peak"]).is_err(),
+            "half the peak without a duration"
+        );
+        assert!(parse(&["--at-half-peak", "--duration-secs", "5", "--rate", "9"]).is_err());
+        assert!(
+            parse(&[
+                "--at-half-peak",
+                "--duration-secs",
+                "5",
+                "--against",
+                "anvil"
+            ])
+            .is_err()
+        );
+        let duration_alone = parse(&["--duration-secs", "10"]).expect("parses");
+        assert!(
+            check_args(&duration_alone).is_err(),
+            "a duration without a rate"
+        );
     }
 
     #[test]

@@ -121,4 +121,32 @@ fn ops_bench_commits_every_transfer_on_both_chains_and_counts_what_the_chain_cou
     );
     // Offered over 2 s, the last transfer cannot commit sooner than about 2 s after the first.
     assert!(number(run, "elapsed_seconds") >= 1.8, "{run}");
+
+    // At half of the peak: a burst, then 2 s offered at half the rate it committed.
+    let half = bench(
+        &url,
+        &[
+            "--at-half-peak",
+            "--transactions",
+            "300",
+            "--duration-secs",
+            "2",
+            "--protocol",
+            "native",
+        ],
+    );
+    let (peak, sustained) = (&half["runs"][0], &half["runs"][1]);
+    assert!(peak["offered_per_second"].is_null(), "{peak}");
+    assert_eq!(count(peak, "committed"), 300, "{peak}");
+    let offered = count(sustained, "offered_per_second");
+    assert_eq!(
+        offered,
+        (number(peak, "committed_per_second") / 2.0).floor() as u64,
+        "{half}"
+    );
+    assert_eq!(
+        (count(sustained, "submitted"), count(sustained, "committed")),
+        (2 * offered, 2 * offered),
+        "{sustained}"
+    );
 }
