@@ -769,50 +769,23 @@ mod tests {
             /// including nonce points that do not exist (`r` not an x coordinate).
             #[test]
             fn recovery_agrees_with_k256_on_any_signature(
-                seed in any::<[u8; 32]>(),
-                message in any::<[u8; 32]>(),
-                corruption in proptest::option::of((0usize..4, any::<u8>(), any::<u8>())),
+                case in cases(4),
             ) {
-                let key = SecretKey::from_bytes(&seed);
-                prop_assume!(key.is_ok());
-                let mut digest = Hash(message);
-                let mut signature = key.expect("checked").sign(&digest);
-                if let Some((field, index, byte)) = corruption {
-                    let index = usize::from(index) % 32;
-                    match field {
-                        0 => signature.r.0[index] ^= 1 | byte,
-                        1 => signature.s.0[index] ^= 1 | byte,
-                        2 => signature.y_parity = !signature.y_parity,
-                        _ => digest.0[index] ^= 1 | byte,
-                    }
-                }
+                prop_assume!(case.is_some());
+                let (digest, signature, _) = case.expect("checked");
                 prop_assert_eq!(signature.recover(&digest), recover_with_k256(&signature, &digest));
             }
 
             /// libsecp256k1's verification (ours) and k256's agree on every signature and key:
-            /// corrupted `r`, `s`, digests and keys are refused by both, valid ones accepted.
+            /// corrupted `r`, `s`, parity, digests and keys are refused by both (the parity
+            /// by neither: plain verification ignores it), valid ones accepted.
             #[test]
             fn verification_agrees_with_k256_on_any_signature(
-                seed in any::<[u8; 32]>(),
-                message in any::<[u8; 32]>(),
-                corruption in proptest::option::of((0usize..4, any::<u8>(), any::<u8>())),
+                case in cases(5),
             ) {
                 use k256::ecdsa::signature::hazmat::PrehashVerifier;
-                let key = SecretKey::from_bytes(&seed);
-                prop_assume!(key.is_ok());
-                let key = key.expect("checked");
-                let mut public_key = key.public_key();
-                let mut digest = Hash(message);
-                let mut signature = key.sign(&digest);
-                if let Some((field, index, byte)) = corruption {
-                    let index = usize::from(index) % 32;
-                    match field {
-                        0 => signature.r.0[index] ^= 1 | byte,
-                        1 => signature.s.0[index] ^= 1 | byte,
-                        2 => digest.0[index] ^= 1 | byte,
-                        _ => public_key = SecretKey::from_bytes(&[(byte & 0x7f) | 1; 32]).expect("key").public_key(),
-                    }
-                }
+                prop_assume!(case.is_some());
+                let (digest, signature, public_key) = case.expect("checked");
                 let with_k256 = signature.to_k256().and_then(|(k256_signature, _)| {
                     public_key
                         .0
@@ -821,6 +794,46 @@ mod tests {
                 });
                 prop_assert_eq!(signature.verify(&digest, &public_key), with_k256);
             }
+        }
+
+        /// Signed cases ([`signed_case`]) with one of the first `fields` fields spoilt, or none.
+        fn cases(
+            fields: usize,
+        ) -> impl Strategy<Value = Option<(Hash, RecoverableSignature, PublicKey)>> {
+            (
+                any::<[u8; 32]>(),
+                any::<[u8; 32]>(),
+                proptest::option::of((0..fields, any::<u8>(), any::<u8>())),
+            )
+                .prop_map(|(seed, message, corruption)| signed_case(seed, message, corruption))
+        }
+
+        /// `message` signed by the key `seed` makes (`None` if it makes none), then one field
+        /// spoilt: `r`, `s`, the parity, the digest or the key the signature is checked against.
+        fn signed_case(
+            seed: [u8; 32],
+            message: [u8; 32],
+            corruption: Option<(usize, u8, u8)>,
+        ) -> Option<(Hash, RecoverableSignature, PublicKey)> {
+            let key = SecretKey::from_bytes(&seed).ok()?;
+            let mut digest = Hash(message);
+            let mut signature = key.sign(&digest);
+            let mut public_key = key.public_key();
+            if let Some((field, index, byte)) = corruption {
+                let index = usize::from(index) % 32;
+                match field {
+                    0 => signature.r.0[index] ^= 1 | byte,
+                    1 => signature.s.0[index] ^= 1 | byte,
+                    2 => signature.y_parity = !signature.y_parity,
+                    3 => digest.0[index] ^= 1 | byte,
+                    _ => {
+                        public_key = SecretKey::from_bytes(&[(byte & 0x7f) | 1; 32])
+                            .expect("key")
+                            .public_key()
+                    }
+                }
+            }
+            Some((digest, signature, public_key))
         }
 
         /// k256's recovery, the reference `recover` is held to.
