@@ -7,6 +7,11 @@
 /// is at most about 200 bytes; this leaves room for all legal field sizes.
 pub const TX_BYTES_MAX: usize = 512;
 
+/// Largest transaction in its transport and storage form (`transaction::WireTx`, MessagePack):
+/// an array header, the raw bytes with a bin header of up to 3 bytes, the 64-byte public key
+/// and the 32-byte nonce y with a 2-byte bin header each.
+pub const WIRE_TX_BYTES_MAX: usize = 1 + (3 + TX_BYTES_MAX) + (2 + 64) + (2 + 32);
+
 /// Widest transfer value accepted, in bits. With a 64-bit gas limit and 128-bit fees, the
 /// up-front cost `gas_limit * max_fee_per_gas + value` then always fits in 256 bits.
 pub const VALUE_BITS_MAX: usize = 255;
@@ -95,11 +100,10 @@ const _: () = assert!(SHARDS_MAX == 256 && (SHARD_BITS_MAX as usize) < TRIE_DEPT
 // Validator indices travel as u8 in votes.
 const _: () = assert!(VALIDATORS_MAX <= u8::MAX as usize);
 const _: () = assert!(WITNESS_ACCOUNTS_MAX >= BLOCK_ACCOUNTS_MAX);
-// A proposal carries at most BLOCK_TXS_MAX transactions with a 64-byte public key and a 32-byte
-// nonce y each (with MessagePack framing), plus a witness of at most BLOCK_ACCOUNTS_MAX paths of
-// TRIE_DEPTH sibling hashes.
+// A proposal carries at most BLOCK_TXS_MAX transactions in their wire form, plus a witness of at
+// most BLOCK_ACCOUNTS_MAX paths of TRIE_DEPTH sibling hashes.
 const _: () = assert!(
-    BLOCK_TXS_MAX * (TX_BYTES_MAX + 3 + 66 + 34 + 1) + BLOCK_ACCOUNTS_MAX * TRIE_DEPTH * 32 / 4
+    BLOCK_TXS_MAX * WIRE_TX_BYTES_MAX + BLOCK_ACCOUNTS_MAX * TRIE_DEPTH * 32 / 4
         <= PROPOSAL_BYTES_MAX
 );
 

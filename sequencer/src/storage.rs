@@ -18,7 +18,7 @@ use ledger::codec;
 use ledger::consensus::QuorumCertificate;
 use ledger::execution::{Exclusion, WriteSet};
 use ledger::limits::{
-    CERTIFIED_BLOCK_BYTES_MAX, HEADER_BYTES_MAX, PROPOSAL_BYTES_MAX, TX_BYTES_MAX,
+    CERTIFIED_BLOCK_BYTES_MAX, HEADER_BYTES_MAX, PROPOSAL_BYTES_MAX, WIRE_TX_BYTES_MAX,
 };
 use ledger::primitives::Hash;
 use ledger::proposal::Proposal;
@@ -236,7 +236,7 @@ impl Store {
         let mut pending = BTreeMap::new();
         for row in self.rows("SELECT hash, tx FROM pending ORDER BY seq", Vec::new())? {
             let hash = hash_column(&row, 0)?;
-            let tx: WireTx = decode_column(&row, 1, TX_BYTES_MAX + 256)?;
+            let tx: WireTx = decode_column(&row, 1, WIRE_TX_BYTES_MAX)?;
             pending.insert(hash, tx);
         }
         let proposal = self.blob::<Proposal>(PROPOSAL_BLOB, PROPOSAL_BYTES_MAX)?;
@@ -544,7 +544,7 @@ impl Store {
             return Ok(RawTxLookup::Pending(decode_column(
                 row,
                 0,
-                TX_BYTES_MAX + 256,
+                WIRE_TX_BYTES_MAX,
             )?));
         }
         Ok(match self.transaction_lookup(hash)? {

@@ -684,6 +684,20 @@ fn wire_form_is_three_binaries_and_round_trips() {
     assert_eq!(verify_all(&[wrong_y], CHAIN_ID), None);
 }
 
+/// The largest wire form (raw bytes at the limit, a key and a nonce y) fits
+/// `WIRE_TX_BYTES_MAX` exactly: the bound storage and proposals are read with.
+#[test]
+fn the_largest_wire_form_fits_its_limit() {
+    let verified = recovered(TxKind::DynamicFee);
+    let largest = WireTx {
+        raw: vec![0xab; TX_BYTES_MAX],
+        ..verified.to_wire()
+    };
+    assert!(largest.nonce_y.is_some());
+    let packed = crate::codec::encode(&largest);
+    assert_eq!(packed.len(), crate::limits::WIRE_TX_BYTES_MAX);
+}
+
 /// Pending rows and proposals stored before the nonce y existed hold `[raw, key]`: they still
 /// decode, and verify with the square root taken by the validator.
 #[test]
