@@ -95,13 +95,11 @@ impl RecoverableSignature {
         self.to_k256()?;
         let signature = secp256k1::ecdsa::Signature::from_compact(&self.compact())
             .map_err(|_| SignatureError::ScalarOutOfRange)?;
-        let mut sec1 = [0u8; 65];
-        sec1[0] = 0x04;
-        sec1[1..].copy_from_slice(&public_key.to_xy());
-        let key =
-            secp256k1::PublicKey::from_slice(&sec1).map_err(|_| SignatureError::InvalidKey)?;
         signature
-            .verify(secp256k1::Message::from_digest(prehash.0), &key)
+            .verify(
+                secp256k1::Message::from_digest(prehash.0),
+                &public_key.to_libsecp()?,
+            )
             .map_err(|_| SignatureError::Invalid)
     }
 
@@ -215,6 +213,12 @@ impl PublicKey {
         let mut out = [0u8; 64];
         out.copy_from_slice(&point.as_bytes()[1..]);
         out
+    }
+
+    /// The same key in libsecp256k1's form, for the checks it does faster than k256.
+    fn to_libsecp(self) -> SignatureResult<secp256k1::PublicKey> {
+        secp256k1::PublicKey::from_slice(self.0.to_sec1_point(false).as_bytes())
+            .map_err(|_| SignatureError::InvalidKey)
     }
 
     /// The Ethereum address of this key: the last 20 bytes of keccak256(x ‖ y).
