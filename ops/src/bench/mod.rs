@@ -193,20 +193,22 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     };
     let mut runs = Vec::new();
     for protocol in protocols {
-        match (args.at_half_peak, args.duration_secs) {
-            (true, Some(seconds)) => {
-                let peak = bench_chain(&edgeledger, protocol, args, None, draw)?;
-                let pace = half_of(&peak, seconds)?;
-                runs.push(peak);
-                runs.push(bench_chain(&edgeledger, protocol, args, Some(pace), draw)?);
-            }
-            _ => runs.push(bench_chain(
+        if args.at_half_peak {
+            let peak = bench_chain(&edgeledger, protocol, args, None, draw)?;
+            let seconds = args
+                .duration_secs
+                .context("--at-half-peak needs --duration-secs")?;
+            let pace = half_of(&peak, seconds)?;
+            runs.push(peak);
+            runs.push(bench_chain(&edgeledger, protocol, args, Some(pace), draw)?);
+        } else {
+            runs.push(bench_chain(
                 &edgeledger,
                 protocol,
                 args,
                 offered(args),
                 draw,
-            )?),
+            )?);
         }
     }
     if let Some(Reference::Anvil) = args.against {
@@ -287,8 +289,9 @@ fn half_of(peak: &RunReport, seconds: u32) -> Result<Pace> {
         "the burst committed {:.1} transfers/s: too few to offer half of it",
         peak.committed_per_second
     );
+    // `as` saturates: no rate a machine commits comes near u32::MAX anyway.
     Ok(Pace {
-        rate: rate.min(f64::from(u32::MAX)) as u32,
+        rate: rate as u32,
         seconds,
     })
 }
