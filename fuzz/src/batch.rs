@@ -1,16 +1,17 @@
-//! `msgpack_batch`: the bodies of `POST /v1/txs` (a MessagePack array of `bin` transactions)
-//! and `POST /v1/tx` (`{"raw": "0x…"}`). Every input is tried as both.
+//! `msgpack_batch`: the bodies of `POST /v1/txs` (a MessagePack array of `bin` transactions,
+//! each alone or paired with its sender's key) and `POST /v1/tx` (`{"raw": "0x…"}`). Every
+//! input is tried as both.
 
 use ledger::api::{self, ApiError, SINGLE_TX_BODY_BYTES_MAX, SingleTxRequest};
 use ledger::limits::BATCH_TXS_MAX;
-use ledger::transaction;
+use ledger::transaction::{self, Submission};
 
 use crate::CHAIN_ID;
 
 /// Decodes `data` as a batch body and as a single-transaction body.
 pub fn check(data: &[u8]) {
     match api::decode_batch(data) {
-        Ok(raws) => check_batch(data, &raws),
+        Ok(submissions) => check_batch(data, &submissions),
         Err(error) => check_refusal(&error),
     }
     match api::decode_single(data) {
@@ -19,29 +20,46 @@ pub fn check(data: &[u8]) {
     }
 }
 
-/// The batch body of `raws`, in MessagePack's shortest forms.
-pub fn encode(raws: &[Vec<u8>]) -> Vec<u8> {
+/// The batch body of `submissions`, in MessagePack's shortest forms: each a `bin`, or a
+/// pair `[bin raw, bin key]` when it names its sender's key.
+pub fn encode(submissions: &[Submission]) -> Vec<u8> {
     let mut out = Vec::new();
-    let count = u32::try_from(raws.len()).expect("a batch of at most 2^32 transactions");
+    let count = u32::try_from(submissions.len()).expect("a batch of at most 2^32 transactions");
     rmp::encode::write_array_len(&mut out, count).expect("writing to a vector");
-    for raw in raws {
-        let length = u32::try_from(raw.len()).expect("a transaction of at most 4 GiB");
-        rmp::encode::write_bin_len(&mut out, length).expect("writing to a vector");
-        out.extend_from_slice(raw);
+    for submission in submissions {
+        if submission.sender_key.is_some() {
+            rmp::encode::write_array_len(&mut out, 2).expect("writing to a vector");
+        }
+        let parts = std::iter::once(&submission.raw).chain(&submission.sender_key);
+        for bytes in parts {
+            let length = u32::try_from(bytes.len()).expect("an element of at most 4 GiB");
+            rmp::encode::write_bin_len(&mut out, length).expect("writing to a vector");
+            out.extend_from_slice(bytes);
+        }
     }
     out
 }
 
-fn check_batch(data: &[u8], raws: &[Vec<u8>]) {
-    assert!(raws.len() <= BATCH_TXS_MAX);
-    assert!(raws.iter().map(Vec::len).sum::<usize>() <= data.len());
+/// [`encode`] of raw transactions alone.
+pub fn encode_raws(raws: &[Vec<u8>]) -> Vec<u8> {
+    let submissions: Vec<Submission> = raws.iter().cloned().map(Submission::raw).collect();
+    encode(&submissions)
+}
+
+fn check_batch(data: &[u8], submissions: &[Submission]) {
+    assert!(submissions.len() <= BATCH_TXS_MAX);
+    let carried = |submission: &Submission| {
+        submission.raw.len() + submission.sender_key.as_ref().map_or(0, Vec::len)
+    };
+    assert!(submissions.iter().map(carried).sum::<usize>() <= data.len());
     // Re-encoded in the shortest forms, the batch decodes to the same and is no longer.
-    let encoded = encode(raws);
+    let encoded = encode(submissions);
     assert!(encoded.len() <= data.len());
-    assert_eq!(api::decode_batch(&encoded).as_deref(), Ok(raws));
-    // What the front door does next with each element (recovery is the other target's).
-    for raw in raws {
-        if let Err(rejection) = transaction::decode(raw, CHAIN_ID) {
+    assert_eq!(api::decode_batch(&encoded).as_deref(), Ok(submissions));
+    // What the front door does next: decode each, and find its sender (recovered, or checked
+    // against the key given).
+    for result in transaction::admit(submissions, CHAIN_ID) {
+        if let Err(rejection) = result {
             crate::transaction::check_rejection(&rejection);
         }
     }

@@ -21,7 +21,7 @@ use ledger::shard::{ApplyThenWitnessRequest, ShardMeta, WitnessRequest};
 use ledger::signature::SecretKey;
 use ledger::snapshot::{SNAPSHOT_FORMAT, ShardStart, SnapshotManifest, SnapshotSealer};
 use ledger::state::{Account, ShardLayout};
-use ledger::transaction::{Transfer, TxKind, WireTx};
+use ledger::transaction::{Submission, Transfer, TxKind, WireTx};
 use ledger::wire::{
     self, GuardRequest, LeaseRequest, RestoreRequest, ShardAccounts, ShardRestoreStep,
     SnapshotPageRequest, SubmitRequest,
@@ -260,12 +260,30 @@ fn batch_seeds() -> Vec<(&'static str, Vec<u8>)> {
         wide.extend_from_slice(&(raw.len() as u32).to_be_bytes());
         wide.extend_from_slice(raw);
     }
-    let full = batch::encode(&raws);
+    let full = batch::encode_raws(&raws);
+    // The first alone, the second with its sender's key as x ‖ y, the third as SEC1.
+    let xy = CHAIN.sender.public_key().to_xy();
+    let keyed = batch::encode(&[
+        Submission::raw(raws[0].clone()),
+        Submission {
+            raw: raws[1].clone(),
+            sender_key: Some(xy.to_vec()),
+        },
+        Submission {
+            raw: raws[2].clone(),
+            sender_key: Some([&[0x04][..], &xy].concat()),
+        },
+    ]);
     let single =
         |raw: String| json_bytes(&serde_json::to_value(SingleTxRequest { raw }).expect("JSON"));
     vec![
         ("batch_three.msgpack", full.clone()),
         ("batch_empty.msgpack", batch::encode(&[])),
+        ("batch_with_sender_keys.msgpack", keyed),
+        (
+            "batch_pair_of_three.msgpack",
+            vec![0x91, 0x93, 0xc4, 0x01, 0x02, 0xc4, 0x00, 0xc4, 0x00],
+        ),
         ("batch_wide_headers.msgpack", wide),
         ("batch_truncated.msgpack", full[..full.len() - 9].to_vec()),
         ("batch_count_4097.msgpack", vec![0xdd, 0, 0, 0x10, 0x01]),

@@ -72,6 +72,14 @@ fn valid_seeds_decode() {
     }
     let batch = api::decode_batch(&seed("msgpack_batch", "batch_three.msgpack")).expect("batch");
     assert_eq!(batch.len(), 3);
+    let keyed = seed("msgpack_batch", "batch_with_sender_keys.msgpack");
+    let keyed = api::decode_batch(&keyed).expect("a batch with sender keys");
+    assert_eq!(keyed.iter().filter(|tx| tx.sender_key.is_some()).count(), 2);
+    assert!(
+        transaction::admit(&keyed, CHAIN_ID)
+            .iter()
+            .all(Result::is_ok)
+    );
     api::decode_single(&seed("msgpack_batch", "single.json")).expect("single");
     match rpc::parse_body(&seed("jsonrpc_request", "batch_every_method.json")) {
         Ok(rpc::RpcBody::Batch(entries)) => {

@@ -1,7 +1,9 @@
 //! The cost of admitting one transfer: decoding alone, decoding plus ecrecover and the nonce
 //! y (the front door), and decoding plus verification against a known key (validators), one by
 //! one and a block's 1,000 at once (`verify_all`, as validators check a proposal), from 20
-//! senders (as `ops bench` sends by default) and from 1,000, and once without the nonce ys.
+//! senders (as `ops bench` sends by default) and from 1,000, and once without the nonce ys;
+//! and the front door's work for a native batch of 1,000 from 20 senders (`admit`), recovering
+//! every sender or checking them against the keys the batch names.
 //!
 //! The same benchmarks run natively under criterion (`cargo bench -p ledger --bench
 //! signatures`) and compiled to wasm32 under Node, as the Workers run them, through
@@ -13,7 +15,7 @@ use std::hint::black_box;
 #[cfg(not(target_arch = "wasm32"))]
 use criterion::Criterion;
 use ledger::signature::SecretKey;
-use ledger::transaction::{Transfer, TxKind, WireTx, decode, verify_all};
+use ledger::transaction::{Submission, Transfer, TxKind, WireTx, admit, decode, verify_all};
 use ledger::{Address, U256};
 
 const CHAIN_ID: u64 = 1_337;
@@ -93,7 +95,23 @@ fn signatures(criterion: &mut Criterion) {
                 .map(|verified| verified.sender)
         })
     });
-    let without_nonce_y = block(1_000, 20, false);
+    let submitted = block(1_000, 20, false);
+    for (name, with_keys) in [
+        ("admit_1000_recovering_senders", false),
+        ("admit_1000_with_sender_keys", true),
+    ] {
+        let submissions: Vec<Submission> = submitted
+            .iter()
+            .map(|tx| Submission {
+                raw: tx.raw.clone(),
+                sender_key: with_keys.then(|| tx.public_key.to_xy().to_vec()),
+            })
+            .collect();
+        criterion.bench_function(name, |bencher| {
+            bencher.iter(|| admit(black_box(&submissions), CHAIN_ID).len())
+        });
+    }
+    let without_nonce_y = submitted;
     criterion.bench_function(
         "verify_all_1000_from_20_senders_without_nonce_y",
         |bencher| {

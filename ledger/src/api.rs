@@ -20,7 +20,7 @@ use crate::codec::CodecError;
 use crate::limits::{BATCH_TXS_MAX, REQUEST_BYTES_MAX, TX_BYTES_MAX};
 use crate::mempool::{Admission, AdmissionRejection};
 use crate::primitives::{Hash, keccak256, parse_hex_bytes};
-use crate::transaction::TxRejection;
+use crate::transaction::{Submission, TxRejection};
 
 pub use answers::{
     AccountAnswer, BlockAnswer, CertifiedAccountProof, CertifiedProofError, StatusAnswer, TxState,
@@ -282,12 +282,15 @@ pub fn check_body_size(length: usize, limit: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Decodes a `POST /v1/txs` body: a MessagePack array of `bin` raw transactions.
+/// Decodes a `POST /v1/txs` body: a MessagePack array whose elements are each a `bin` raw
+/// transaction, or a pair `[bin raw, bin sender key]` naming the sender's public key (which
+/// saves the front door recovering it: see [`crate::transaction::admit`]).
 ///
 /// The array header is read first, so a batch over [`BATCH_TXS_MAX`] is refused (413) before
 /// anything is allocated. Each element may be any size up to the body limit; an oversized
-/// transaction is refused on its own (as `too_large`), not the whole batch.
-pub fn decode_batch(body: &[u8]) -> Result<Vec<Vec<u8>>, ApiError> {
+/// transaction or a key that is not one is refused on its own (as `too_large` or
+/// `invalid_sender_key`), not the whole batch.
+pub fn decode_batch(body: &[u8]) -> Result<Vec<Submission>, ApiError> {
     check_body_size(body.len(), REQUEST_BYTES_MAX)?;
     let mut reader = body;
     let count = rmp::decode::read_array_len(&mut reader).map_err(|error| {
@@ -304,9 +307,9 @@ pub fn decode_batch(body: &[u8]) -> Result<Vec<Vec<u8>>, ApiError> {
             format!("batch of {count} transactions exceeds the limit of {BATCH_TXS_MAX}"),
         ));
     }
-    let mut raws = Vec::with_capacity(count);
+    let mut submissions = Vec::with_capacity(count);
     for index in 0..count {
-        raws.push(read_bin(&mut reader, index)?);
+        submissions.push(read_element(&mut reader, index)?);
     }
     if !reader.is_empty() {
         return Err(ApiError::bad_request(
@@ -314,7 +317,32 @@ pub fn decode_batch(body: &[u8]) -> Result<Vec<Vec<u8>>, ApiError> {
             format!("{} trailing bytes after the batch", reader.len()),
         ));
     }
-    Ok(raws)
+    Ok(submissions)
+}
+
+/// Reads one element of a batch: `bin raw`, or the pair `[bin raw, bin sender key]`.
+fn read_element(reader: &mut &[u8], index: usize) -> Result<Submission, ApiError> {
+    // A look ahead: anything but an array header is read as a lone transaction.
+    let mut ahead = *reader;
+    let Ok(length) = rmp::decode::read_array_len(&mut ahead) else {
+        return Ok(Submission::raw(read_bin(reader, index)?));
+    };
+    if length != 2 {
+        return Err(ApiError::bad_request(
+            "malformed_body",
+            format!(
+                "batch element {index} is an array of {length}: a pair [transaction, sender key] \
+                 has 2"
+            ),
+        ));
+    }
+    *reader = ahead;
+    let raw = read_bin(reader, index)?;
+    let sender_key = read_bin(reader, index)?;
+    Ok(Submission {
+        raw,
+        sender_key: Some(sender_key),
+    })
 }
 
 /// Reads one `bin` element of a batch, checking its length against what is left.

@@ -207,6 +207,22 @@ impl PublicKey {
             .map_err(|_| SignatureError::InvalidKey)
     }
 
+    /// Parses a public key in the forms clients give: 64 bytes `x ‖ y` (as this chain carries
+    /// keys), or SEC1, 65 bytes uncompressed (`0x04 ‖ x ‖ y`, what Ethereum libraries print as
+    /// a public key) or 33 compressed. Anything else, or bytes that are not a point of the
+    /// curve, is [`SignatureError::InvalidKey`].
+    pub fn parse(bytes: &[u8]) -> SignatureResult<Self> {
+        if let Ok(xy) = <&[u8; 64]>::try_from(bytes) {
+            return Self::from_xy(xy);
+        }
+        if !matches!(bytes.len(), 33 | 65) {
+            return Err(SignatureError::InvalidKey);
+        }
+        VerifyingKey::from_sec1_bytes(bytes)
+            .map(Self)
+            .map_err(|_| SignatureError::InvalidKey)
+    }
+
     /// The 64-byte `x ‖ y` form.
     pub fn to_xy(&self) -> [u8; 64] {
         let point = self.0.to_sec1_point(false);

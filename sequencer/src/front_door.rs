@@ -1,6 +1,6 @@
 //! The public API's front door: a stateless Worker that runs on every edge isolate. It routes
-//! with [`ledger::api::route`], does the expensive part of admission (decoding and recovering
-//! each transaction's sender) before anything reaches the single `Sequencer` object, and
+//! with [`ledger::api::route`], does the expensive part of admission (decoding, and recovering
+//! or checking each transaction's sender) before anything reaches the single `Sequencer` object, and
 //! answers in JSON or MessagePack as the client asks.
 
 use ledger::api::{
@@ -13,7 +13,7 @@ use ledger::block::CertifiedBlock;
 use ledger::limits::{REQUEST_BYTES_MAX, TRIE_DEPTH};
 use ledger::primitives::Address;
 use ledger::state::ShardIndex;
-use ledger::transaction;
+use ledger::transaction::{self, Submission};
 use ledger::wire::{
     self, AccountContext, BlockLookup, FaultRequest, InternalCall, RefusalCount,
     RestoreBackupRequest, RestoreReport, RunReport, RunRequest, SEQUENCER_OBJECT_NAME,
@@ -144,7 +144,8 @@ fn dashboard(asset: crate::dashboard::Asset) -> Result<Response, ErrorAnswer> {
     crate::dashboard::serve(asset).map_err(|error| internal(error).into())
 }
 
-/// `POST /v1/txs`: a MessagePack array of raw transactions; one result each, in order.
+/// `POST /v1/txs`: a MessagePack array of raw transactions (each alone or paired with its
+/// sender's public key); one result each, in order.
 async fn submit_batch(
     request: &mut Request,
     env: &Env,
@@ -157,8 +158,8 @@ async fn submit_batch(
         MSGPACK_CONTENT_TYPE,
     )?;
     let body = read_body(request, REQUEST_BYTES_MAX).await?;
-    let raws = api::decode_batch(&body)?;
-    let results = admit_traced(env, chain, raws, request_id).await?;
+    let submissions = api::decode_batch(&body)?;
+    let results = admit_traced(env, chain, submissions, request_id).await?;
     reply(format, 200, &BatchAnswer { results })
 }
 
@@ -177,7 +178,7 @@ async fn submit_one(
     )?;
     let body = read_body(request, SINGLE_TX_BODY_BYTES_MAX).await?;
     let raw = api::decode_single(&body)?;
-    let mut results = admit_traced(env, chain, vec![raw], request_id).await?;
+    let mut results = admit_traced(env, chain, vec![Submission::raw(raw)], request_id).await?;
     let result = results
         .pop()
         .ok_or_else(|| internal("the sequencer answered no result"))?;
@@ -194,21 +195,23 @@ async fn submit_one(
     }
 }
 
-/// Decodes and recovers every transaction here, forwards the valid ones to the `Sequencer`
-/// in one call with the tally of the refused ones (which it counts), and merges its rulings
-/// with the refusals, in submission order.
+/// Decodes every transaction and finds its sender here ([`transaction::admit`]), forwards
+/// the valid ones to the `Sequencer` in one call with the tally of the refused ones (which it
+/// counts), and merges its rulings with the refusals, in submission order.
 pub(crate) async fn admit_traced(
     env: &Env,
     chain: &Chain,
-    raws: Vec<Vec<u8>>,
+    submissions: Vec<Submission>,
     request_id: &str,
 ) -> Result<Vec<SubmissionResult>, ErrorAnswer> {
     let chain_id = chain.context.config.chain_id;
-    let mut results: Vec<Option<SubmissionResult>> = Vec::with_capacity(raws.len());
-    let mut verified = Vec::with_capacity(raws.len());
+    let mut results: Vec<Option<SubmissionResult>> = Vec::with_capacity(submissions.len());
+    let mut verified = Vec::with_capacity(submissions.len());
     let mut refusals = Vec::new();
-    for raw in &raws {
-        match transaction::decode(raw, chain_id).and_then(|signed| signed.recover()) {
+    let checked = transaction::admit(&submissions, chain_id);
+    for (submission, outcome) in submissions.iter().zip(checked) {
+        let raw = &submission.raw;
+        match outcome {
             Ok(tx) => {
                 results.push(None);
                 verified.push(tx.to_wire());

@@ -12,7 +12,7 @@ use ledger::rpc::{
     self, BlockTag, RpcBody, RpcEntry, RpcError, RpcRequest, RpcResponse, TxLocation,
 };
 use ledger::state::Account;
-use ledger::transaction::{self, VerifiedTx};
+use ledger::transaction::{self, Submission, VerifiedTx};
 use ledger::wire::{self, FullBlockLookup, InternalCall, RawTxLookup, RefusalCount, ShardAccounts};
 use serde_json::Value;
 use worker::{Env, Request, Response};
@@ -212,8 +212,10 @@ async fn send_raw_all(
     let mut outcomes: Vec<Option<Result<Value, RpcError>>> = raws.iter().map(|_| None).collect();
     let mut refused: Vec<&'static str> = Vec::new();
     let mut verified = Vec::new();
-    for (position, raw) in raws.iter().enumerate() {
-        match transaction::decode(raw, chain_id).and_then(|signed| signed.recover()) {
+    let submissions: Vec<Submission> = raws.into_iter().map(Submission::raw).collect();
+    let checked = transaction::admit(&submissions, chain_id);
+    for (position, outcome) in checked.into_iter().enumerate() {
+        match outcome {
             Ok(tx) => verified.push((position, tx)),
             Err(rejection) => {
                 refused.push(rejection.code());

@@ -38,8 +38,34 @@ fn batch(raws: &[Vec<u8>]) -> Vec<u8> {
 #[test]
 fn a_batch_decodes_to_its_raw_transactions_in_order() {
     let raws = vec![raw_transfer(0), raw_transfer(1), vec![0xde, 0xad]];
-    assert_eq!(decode_batch(&batch(&raws)), Ok(raws));
+    let submissions: Vec<Submission> = raws.iter().cloned().map(Submission::raw).collect();
+    assert_eq!(decode_batch(&batch(&raws)), Ok(submissions));
     assert_eq!(decode_batch(&batch(&[])), Ok(vec![]));
+}
+
+#[test]
+fn batch_elements_may_pair_a_transaction_with_its_sender_key() {
+    let key = vec![4u8; 65];
+    // As serde writes a tuple: a fixarray of two `bin`.
+    let paired = codec::encode(&(
+        serde_bytes::ByteBuf::from(raw_transfer(1)),
+        serde_bytes::ByteBuf::from(key.clone()),
+    ));
+    let mut body = Vec::new();
+    rmp::encode::write_array_len(&mut body, 3).expect("write");
+    rmp::encode::write_bin(&mut body, &raw_transfer(0)).expect("write");
+    body.extend_from_slice(&paired);
+    // The same pair with a wider array header than it needs is still a pair.
+    body.extend_from_slice(&[0xdc, 0x00, 0x02]);
+    body.extend_from_slice(&paired[1..]);
+    let pair = Submission {
+        raw: raw_transfer(1),
+        sender_key: Some(key),
+    };
+    assert_eq!(
+        decode_batch(&body),
+        Ok(vec![Submission::raw(raw_transfer(0)), pair.clone(), pair])
+    );
 }
 
 #[test]
@@ -76,6 +102,17 @@ fn malformed_batches_are_400_never_a_panic() {
             body.extend_from_slice(&one[1..]);
             body
         }),
+        ("element of three", {
+            let bin = serde_bytes::ByteBuf::from;
+            let element = (bin(raw_transfer(0)), bin(vec![4u8; 65]), bin(vec![0u8]));
+            codec::encode(&[element])
+        }),
+        ("element of one", vec![0x91, 0x91, 0xc4, 0x01, 0x02]),
+        ("pair with a string key", {
+            let element = (serde_bytes::ByteBuf::from(raw_transfer(0)), "0x04");
+            codec::encode(&[element])
+        }),
+        ("pair cut short", vec![0x91, 0x92, 0xc4, 0x01, 0x02]),
     ];
     for (name, body) in cases {
         let error = decode_batch(&body).expect_err(name);

@@ -3,14 +3,16 @@
 //! The pipeline has three steps so each party pays only for what it needs:
 //! 1. [`decode`]: size limit, strict canonical RLP and every stateless rule (chain id, low `s`,
 //!    no data, no access list, gas and fee ranges). No elliptic-curve work.
-//! 2. [`SignedTransfer::recover`] (front door: ecrecover) or [`SignedTransfer::verify_with`]
-//!    (validators: check against the public key the proposal carries; [`verify_all`] checks a
-//!    whole block's together).
+//! 2. [`SignedTransfer::recover`] (front door: ecrecover; [`admit`] does a submitted batch,
+//!    checking together the ones whose client named the sender's key) or
+//!    [`SignedTransfer::verify_with`] (validators: check against the public key the proposal
+//!    carries; [`verify_all`] checks a whole block's together).
 //! 3. [`VerifiedTx`] travels as a [`WireTx`] (raw bytes plus public key) between parts.
 //!
 //! The transaction hash is keccak256 of the raw bytes, type byte included, as in Ethereum.
 
 mod envelope;
+mod front_door;
 mod rejection;
 mod rules;
 #[cfg(test)]
@@ -18,6 +20,7 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
+pub use front_door::{Submission, admit};
 pub use rejection::{TrailingPosition, TxField, TxRejection, TxResult};
 
 use crate::limits::TX_BYTES_MAX;

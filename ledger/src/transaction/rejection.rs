@@ -185,6 +185,15 @@ pub enum TxRejection {
     /// so only with the other y parity).
     #[error("signature does not match the given public key")]
     SignatureMismatch,
+    /// The sender key a client gave with the transaction is not a secp256k1 public key.
+    #[error(
+        "the sender key given ({length} bytes) is not a secp256k1 public key: give 64 bytes \
+         x ‖ y, or SEC1 (65 bytes uncompressed or 33 compressed)"
+    )]
+    InvalidSenderKey {
+        /// Bytes given.
+        length: usize,
+    },
 }
 
 impl TxRejection {
@@ -208,11 +217,12 @@ impl TxRejection {
             Self::HighS => "high_s",
             Self::InvalidSignature => "invalid_signature",
             Self::SignatureMismatch => "signature_mismatch",
+            Self::InvalidSenderKey { .. } => "invalid_sender_key",
         }
     }
 
     /// Every code [`TxRejection::code`] can return, for documentation and dashboards.
-    pub const CODES: [&'static str; 17] = [
+    pub const CODES: [&'static str; 18] = [
         "too_large",
         "malformed",
         "trailing_bytes",
@@ -230,6 +240,7 @@ impl TxRejection {
         "high_s",
         "invalid_signature",
         "signature_mismatch",
+        "invalid_sender_key",
     ];
 }
 

@@ -763,6 +763,132 @@ fn verifying_all_together_agrees_with_one_by_one() {
     assert_eq!(verify_all(&undecodable, CHAIN_ID), None);
 }
 
+/// Six transfers, alternately from the development key and another, of every envelope.
+fn mixed_senders() -> Vec<(SecretKey, Vec<u8>)> {
+    let other = SecretKey::from_bytes(&[7u8; 32]).expect("key");
+    (0..6u64)
+        .map(|nonce| {
+            let key = if nonce % 2 == 0 {
+                dev_key()
+            } else {
+                other.clone()
+            };
+            let raw = Transfer {
+                nonce,
+                ..transfer(KINDS[nonce as usize % 3])
+            }
+            .sign(&key)
+            .raw()
+            .to_vec();
+            (key, raw)
+        })
+        .collect()
+}
+
+/// Each raw transaction paired with its sender's key in the form `encode` gives.
+fn keyed(
+    signed: &[(SecretKey, Vec<u8>)],
+    encode: impl Fn(&PublicKey) -> Vec<u8>,
+) -> Vec<Submission> {
+    signed
+        .iter()
+        .map(|(key, raw)| Submission {
+            raw: raw.clone(),
+            sender_key: Some(encode(&key.public_key())),
+        })
+        .collect()
+}
+
+fn sec1_uncompressed(key: &PublicKey) -> Vec<u8> {
+    [&[0x04][..], &key.to_xy()].concat()
+}
+
+#[test]
+fn admitting_with_sender_keys_gives_what_recovery_gives() {
+    let signed = mixed_senders();
+    let recovered: Vec<TxResult<VerifiedTx>> = signed
+        .iter()
+        .map(|(_, raw)| decode(raw, CHAIN_ID).and_then(SignedTransfer::recover))
+        .collect();
+    assert!(recovered.iter().all(Result::is_ok));
+    let raws: Vec<Submission> = signed
+        .iter()
+        .map(|(_, raw)| Submission::raw(raw.clone()))
+        .collect();
+    assert_eq!(admit(&raws, CHAIN_ID), recovered);
+    let xy = keyed(&signed, |key| key.to_xy().to_vec());
+    assert_eq!(admit(&xy, CHAIN_ID), recovered);
+    let sec1 = keyed(&signed, sec1_uncompressed);
+    assert_eq!(admit(&sec1, CHAIN_ID), recovered);
+    // Keyed and unkeyed in one batch.
+    let mut mixed = xy;
+    mixed[1].sender_key = None;
+    mixed[4].sender_key = None;
+    assert_eq!(admit(&mixed, CHAIN_ID), recovered);
+}
+
+#[test]
+fn a_compressed_sender_key_is_accepted() {
+    let signed = mixed_senders();
+    let compressed = keyed(&signed, |key| {
+        let [x, y] = [&key.to_xy()[..32], &key.to_xy()[32..]];
+        [&[0x02 | (y[31] & 1)][..], x].concat()
+    });
+    assert!(admit(&compressed, CHAIN_ID).iter().all(Result::is_ok));
+}
+
+#[test]
+fn a_wrong_sender_key_refuses_only_its_transaction() {
+    let signed = mixed_senders();
+    let mut submissions = keyed(&signed, |key| key.to_xy().to_vec());
+    // Transaction 1 was signed by the other key; claim the development key instead.
+    submissions[1].sender_key = Some(dev_key().public_key().to_xy().to_vec());
+    let results = admit(&submissions, CHAIN_ID);
+    assert_eq!(results[1], Err(TxRejection::SignatureMismatch));
+    for (index, result) in results.iter().enumerate() {
+        if index != 1 {
+            let verified = result.as_ref().expect("the others are admitted");
+            assert_eq!(verified.sender, signed[index].0.address());
+        }
+    }
+}
+
+#[test]
+fn a_sender_key_that_is_no_key_is_refused_with_its_length() {
+    let signed = mixed_senders();
+    let not_on_curve = [0x04u8; 65];
+    let cases: [(&[u8], usize); 4] = [
+        (&[], 0),
+        (&[0x02; 20], 20),
+        (&not_on_curve, 65),
+        (&not_on_curve[1..], 64),
+    ];
+    for (key, length) in cases {
+        let submission = Submission {
+            raw: signed[0].1.clone(),
+            sender_key: Some(key.to_vec()),
+        };
+        assert_eq!(
+            admit(&[submission], CHAIN_ID),
+            vec![Err(TxRejection::InvalidSenderKey { length })],
+            "{length} bytes"
+        );
+    }
+}
+
+#[test]
+fn an_undecodable_transaction_with_a_key_is_refused_as_undecodable() {
+    let signed = mixed_senders();
+    let mut submissions = keyed(&signed, |key| key.to_xy().to_vec());
+    submissions[2].raw.push(0);
+    let results = admit(&submissions, CHAIN_ID);
+    assert_eq!(
+        results[2].as_ref().map_err(TxRejection::code),
+        Err("trailing_bytes")
+    );
+    assert_eq!(results.iter().filter(|result| result.is_ok()).count(), 5);
+}
+
 /// Property tests: random transfers round trip; random corruption never panics.
 #[cfg(not(target_arch = "wasm32"))]
 mod properties {

@@ -113,6 +113,11 @@ pub struct BenchArgs {
     /// first, then `--duration-secs` offered at half the rate that burst committed.
     #[arg(long, requires = "duration_secs", conflicts_with_all = ["rate", "against"])]
     pub at_half_peak: bool,
+    /// Native batches without their senders' public keys, so that the front door recovers
+    /// every sender, as it must for JSON-RPC. By default each native transfer carries its
+    /// sender's key and the front door checks a batch's signatures against them together.
+    #[arg(long)]
+    pub recover_senders: bool,
     /// Also run the JSON-RPC workload against this chain and report the ratio.
     #[arg(long, value_enum)]
     pub against: Option<Reference>,
@@ -134,6 +139,9 @@ pub struct RunReport {
     pub chain: String,
     /// How transfers were submitted.
     pub protocol: Protocol,
+    /// Whether native batches carried the senders' public keys (`--recover-senders` not set).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub sender_keys: bool,
     /// The offered rate, in sustained mode.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offered_per_second: Option<u32>,
@@ -350,6 +358,7 @@ fn bench_chain(
     };
     let plan = Plan {
         signed,
+        sender_keys: protocol == Protocol::Native && !args.recover_senders,
         batch,
         connections: args.connections,
         pace: pace.map(|pace| pace.rate),
@@ -357,7 +366,7 @@ fn bench_chain(
     };
     let label = format!("{}: {} committed", chain.name, protocol_name(protocol));
     let measured = measure(chain, protocol, &plan, draw, label)?;
-    Ok(measured.report(chain.name, protocol, plan.pace))
+    Ok(measured.report(chain.name, protocol, &plan))
 }
 
 /// Pays each of `keys` enough for `transfers_each` benchmark transfers, from the
@@ -389,11 +398,13 @@ fn fund(
             SignedTx {
                 raw: signed.raw().to_vec(),
                 hash: signed.hash(),
+                sender_key: funders[funder].public_key().to_xy(),
             }
         })
         .collect();
     let plan = Plan {
         signed,
+        sender_keys: false,
         batch: args.rpc_batch,
         connections: 1,
         pace: None,
@@ -422,6 +433,8 @@ fn protocol_name(protocol: Protocol) -> &'static str {
 /// What to send and how.
 struct Plan {
     signed: Vec<SignedTx>,
+    /// Native batches carry the senders' public keys.
+    sender_keys: bool,
     batch: usize,
     connections: usize,
     /// Offered transfers per second (sustained), or `None` for as fast as accepted.
@@ -521,9 +534,7 @@ fn submit(
         let workers: Vec<_> = (0..plan.connections)
             .map(|_| {
                 let receiver = Arc::clone(&receiver);
-                scope.spawn(move || {
-                    send_jobs(chain, protocol, &plan.signed, &receiver, refused_count)
-                })
+                scope.spawn(move || send_jobs(chain, protocol, plan, &receiver, refused_count))
             })
             .collect();
         let scheduled = schedule(plan, &jobs);
@@ -590,7 +601,7 @@ type WorkerResult = Result<(Vec<(usize, Instant)>, Vec<(usize, String)>)>;
 fn send_jobs(
     chain: &Chain,
     protocol: Protocol,
-    signed: &[SignedTx],
+    plan: &Plan,
     receiver: &Mutex<mpsc::Receiver<Job>>,
     refused_count: &AtomicUsize,
 ) -> WorkerResult {
@@ -606,13 +617,11 @@ fn send_jobs(
         let Ok(job) = job else {
             return Ok((times, refusals));
         };
-        let raws: Vec<&[u8]> = signed[job.range.clone()]
-            .iter()
-            .map(|tx| tx.raw.as_slice())
-            .collect();
+        let txs = &plan.signed[job.range.clone()];
+        let raws: Vec<&[u8]> = txs.iter().map(|tx| tx.raw.as_slice()).collect();
         let at = job.due.unwrap_or_else(Instant::now);
         let outcome = submit_until_taken(RESUBMIT_PAUSE, || match (protocol, &chain.native) {
-            (Protocol::Native, Some(native)) => native.submit_batch(&raws),
+            (Protocol::Native, Some(native)) => native.submit_batch(txs, plan.sender_keys),
             (Protocol::Native, None) => bail!("{} has no native API", chain.name),
             (Protocol::JsonRpc | Protocol::Both, _) => chain.rpc.send_raw_batch(&raws),
         });
@@ -765,7 +774,7 @@ fn observe(
 }
 
 impl Measured {
-    fn report(&self, chain: &str, protocol: Protocol, offered: Option<u32>) -> RunReport {
+    fn report(&self, chain: &str, protocol: Protocol, plan: &Plan) -> RunReport {
         let first_sent = self.sent_at.iter().flatten().min().copied();
         let last_commit = self.committed.values().max().copied();
         let elapsed = match (first_sent, last_commit) {
@@ -787,7 +796,8 @@ impl Measured {
                 Protocol::Both => Protocol::JsonRpc,
                 one => one,
             },
-            offered_per_second: offered,
+            sender_keys: plan.sender_keys,
+            offered_per_second: plan.pace,
             submitted: self.submitted,
             refused: self.refused.len(),
             refusals: top_reasons(self.refused.values()),
@@ -848,9 +858,14 @@ pub fn summary(report: &BenchReport) -> String {
         let mut rows = vec![(
             "run",
             format!(
-                "{} over {}{}",
+                "{} over {}{}{}",
                 run.chain,
                 protocol_name(run.protocol),
+                if run.sender_keys {
+                    " with sender keys"
+                } else {
+                    ""
+                },
                 run.offered_per_second
                     .map(|rate| format!(", offered {rate}/s"))
                     .unwrap_or_default()
@@ -927,6 +942,7 @@ mod tests {
         RunReport {
             chain: chain.to_owned(),
             protocol,
+            sender_keys: false,
             offered_per_second: None,
             submitted: 10,
             refused: 0,
@@ -1045,7 +1061,7 @@ mod tests {
             chain_cpu: Some(Duration::from_millis(600)),
             client_cpu: None,
         };
-        let report = measured.report("edgeledger", Protocol::Native, None);
+        let report = measured.report("edgeledger", Protocol::Native, &plan(Vec::new(), None));
         assert_eq!((report.committed, report.refused), (3, 1));
         assert_eq!(
             report.refusals,
@@ -1057,6 +1073,22 @@ mod tests {
         assert_eq!((latency.p50_ms, latency.max_ms), (300.0, 400.0));
         assert!((report.average_block_transactions - 1.5).abs() < 1e-9);
         assert!((report.chain_cpu_ms_per_transfer.expect("cpu") - 200.0).abs() < 1e-6);
+        assert!(
+            report.sender_keys,
+            "native batches carry their senders' keys"
+        );
+    }
+
+    /// Native batches of 4 (with the senders' keys) over one connection.
+    fn plan(signed: Vec<SignedTx>, pace: Option<u32>) -> Plan {
+        Plan {
+            signed,
+            sender_keys: true,
+            batch: 4,
+            connections: 1,
+            pace,
+            timeout: Duration::from_secs(1),
+        }
     }
 
     #[test]
@@ -1082,15 +1114,10 @@ mod tests {
             .map(|index| SignedTx {
                 raw: vec![index as u8],
                 hash: Hash([index as u8; 32]),
+                sender_key: [index as u8; 64],
             })
             .collect();
-        let plan = Plan {
-            signed,
-            batch: 4,
-            connections: 1,
-            pace: Some(100),
-            timeout: Duration::from_secs(1),
-        };
+        let plan = plan(signed, Some(100));
         let (jobs, receiver) = mpsc::channel();
         let started = Instant::now();
         schedule(&plan, &jobs).expect("schedules");

@@ -7,6 +7,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 use ledger::api::{BatchAnswer, BlockAnswer, SubmissionStatus};
 use ledger::primitives::{Address, Hash, to_hex};
+
+use super::workload::SignedTx;
 use serde_json::{Value, json};
 
 /// How long one benchmark request may take (a batch of thousands waits for its admission).
@@ -223,13 +225,22 @@ impl Native {
         Ok(Some(block.transactions))
     }
 
-    /// `POST /v1/txs` with `raws` as a MessagePack array of byte strings.
-    pub fn submit_batch(&self, raws: &[&[u8]]) -> Result<Vec<Submitted>> {
-        let elements: Vec<&serde_bytes::Bytes> = raws
-            .iter()
-            .map(|raw| serde_bytes::Bytes::new(raw))
-            .collect();
-        let body = rmp_serde::to_vec(&elements).context("encoding a batch")?;
+    /// `POST /v1/txs`: the transactions as a MessagePack array of byte strings, or with
+    /// `sender_keys` of pairs `[raw, sender key]`, which spares the front door recovering each
+    /// sender.
+    pub fn submit_batch(&self, txs: &[SignedTx], sender_keys: bool) -> Result<Vec<Submitted>> {
+        use serde_bytes::Bytes;
+        let body = if sender_keys {
+            let pairs: Vec<(&Bytes, &Bytes)> = txs
+                .iter()
+                .map(|tx| (Bytes::new(&tx.raw), Bytes::new(&tx.sender_key)))
+                .collect();
+            rmp_serde::to_vec(&pairs)
+        } else {
+            let raws: Vec<&Bytes> = txs.iter().map(|tx| Bytes::new(&tx.raw)).collect();
+            rmp_serde::to_vec(&raws)
+        }
+        .context("encoding a batch")?;
         let response = self
             .agent
             .post(&self.url)
@@ -238,10 +249,10 @@ impl Native {
         let bytes = ok_answer(response, &self.url)?;
         let answer: BatchAnswer = serde_json::from_slice(&bytes).context("a batch answer")?;
         ensure!(
-            answer.results.len() == raws.len(),
+            answer.results.len() == txs.len(),
             "{} results for {} transactions",
             answer.results.len(),
-            raws.len()
+            txs.len()
         );
         Ok(answer
             .results

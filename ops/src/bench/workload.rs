@@ -31,6 +31,8 @@ pub struct SignedTx {
     pub raw: Vec<u8>,
     /// keccak256 of them.
     pub hash: Hash,
+    /// The sender's public key (`x ‖ y`), which native batches may carry.
+    pub sender_key: [u8; 64],
 }
 
 /// The senders: the first `count` development accounts when `count` is at most 20, else
@@ -116,6 +118,10 @@ pub fn sign_transfers(
         !senders.is_empty() && !recipients.is_empty(),
         "no senders or recipients"
     );
+    let keys: Vec<[u8; 64]> = senders
+        .iter()
+        .map(|(key, _)| key.public_key().to_xy())
+        .collect();
     let mut signed = Vec::with_capacity(count);
     for index in 0..count {
         let (key, first_nonce) = &senders[index % senders.len()];
@@ -127,6 +133,7 @@ pub fn sign_transfers(
         signed.push(SignedTx {
             raw: transfer.raw().to_vec(),
             hash: transfer.hash(),
+            sender_key: keys[index % senders.len()],
         });
         progress(index + 1);
     }

@@ -8,6 +8,7 @@ use ledger::api::{
     TxStatusAnswer,
 };
 use ledger::primitives::{Address, Hash, to_hex};
+use ledger::transaction::Submission;
 use serde::de::DeserializeOwned;
 use ureq::Agent;
 
@@ -51,14 +52,30 @@ impl Answer {
     }
 }
 
-/// The MessagePack body of `POST /v1/txs`: an array of `bin` raw transactions.
-fn batch_body(raws: &[Vec<u8>]) -> Vec<u8> {
-    let elements: Vec<serde_bytes::ByteBuf> = raws
+/// The MessagePack body of `POST /v1/txs`: an array whose elements are each a `bin` raw
+/// transaction, or a pair `[bin raw, bin sender key]`.
+fn batch_body(submissions: &[Submission]) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    #[serde(untagged)]
+    enum Element<'a> {
+        Raw(&'a serde_bytes::Bytes),
+        Pair(&'a serde_bytes::Bytes, &'a serde_bytes::Bytes),
+    }
+    let elements: Vec<Element<'_>> = submissions
         .iter()
-        .cloned()
-        .map(serde_bytes::ByteBuf::from)
+        .map(|submission| {
+            let raw = serde_bytes::Bytes::new(&submission.raw);
+            match &submission.sender_key {
+                Some(key) => Element::Pair(raw, serde_bytes::Bytes::new(key)),
+                None => Element::Raw(raw),
+            }
+        })
         .collect();
     rmp_serde::to_vec(&elements).expect("encodes")
+}
+
+fn raws_only(raws: &[Vec<u8>]) -> Vec<Submission> {
+    raws.iter().cloned().map(Submission::raw).collect()
 }
 
 /// A client of one network's public API.
@@ -159,13 +176,18 @@ impl Client {
     pub fn submit_batch_with_headers(&self, raws: &[Vec<u8>], headers: &[(&str, &str)]) -> Answer {
         let mut all = vec![("content-type", "application/msgpack")];
         all.extend_from_slice(headers);
-        self.send("POST", "/v1/txs", &all, Some(&batch_body(raws)))
+        self.send("POST", "/v1/txs", &all, Some(&batch_body(&raws_only(raws))))
     }
 
     /// [`Self::submit_batch_raw`], with no answer (the network is down) as `Err`.
     pub fn try_submit_batch(&self, raws: &[Vec<u8>]) -> Result<Answer, String> {
         let headers = [("content-type", "application/msgpack")];
-        self.try_send("POST", "/v1/txs", &headers, Some(&batch_body(raws)))
+        self.try_send(
+            "POST",
+            "/v1/txs",
+            &headers,
+            Some(&batch_body(&raws_only(raws))),
+        )
     }
 
     /// Submits a batch and returns the per-transaction results (asserting a 200). A 503 is
@@ -173,13 +195,20 @@ impl Client {
     /// registry answers so for a moment when it cannot find a Worker (the chain took nothing,
     /// and a resend of what it did take is idempotent).
     pub fn submit_batch(&self, raws: &[Vec<u8>]) -> Vec<SubmissionResult> {
-        let mut answer = self.submit_batch_raw(raws);
+        self.submit_keyed_batch(&raws_only(raws))
+    }
+
+    /// [`Self::submit_batch`] of transactions that may name their senders' keys.
+    pub fn submit_keyed_batch(&self, submissions: &[Submission]) -> Vec<SubmissionResult> {
+        let body = batch_body(submissions);
+        let headers = [("content-type", "application/msgpack")];
+        let mut answer = self.send("POST", "/v1/txs", &headers, Some(&body));
         for _ in 0..5 {
             if answer.status != 503 {
                 break;
             }
             std::thread::sleep(Duration::from_millis(200));
-            answer = self.submit_batch_raw(raws);
+            answer = self.send("POST", "/v1/txs", &headers, Some(&body));
         }
         assert_eq!(
             answer.status,

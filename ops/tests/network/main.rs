@@ -31,6 +31,7 @@ use ledger::api::{SubmissionStatus, TxState};
 use ledger::limits::BATCH_TXS_MAX;
 use ledger::primitives::{Address, U256};
 use ledger::random::SplitMix64;
+use ledger::transaction::Submission;
 
 use harness::{Network, Transfers};
 
@@ -55,7 +56,24 @@ fn transfers_within_and_across_shards_commit_and_conserve_the_supply() {
             raws.push(transfers.transfer(sender, to, value));
         }
     }
-    let results = network.client.submit_batch(&raws);
+    // Every other transfer names its sender's key (the front door checks those together
+    // instead of recovering each sender), in both forms it takes.
+    let senders = (0..network.keys.len()).cycle();
+    let submissions: Vec<Submission> = raws
+        .into_iter()
+        .zip(senders)
+        .enumerate()
+        .map(|(index, (raw, sender))| {
+            let xy = network.keys[sender].public_key().to_xy();
+            let sender_key = match index % 4 {
+                0 => Some(xy.to_vec()),
+                2 => Some([&[0x04][..], &xy].concat()),
+                _ => None,
+            };
+            Submission { raw, sender_key }
+        })
+        .collect();
+    let results = network.client.submit_keyed_batch(&submissions);
     assert!(
         results
             .iter()
@@ -157,6 +175,31 @@ fn a_nonce_gap_waits_duplicates_are_idempotent_and_bad_input_is_refused() {
         "{}",
         String::from_utf8_lossy(&answer.body)
     );
+    // A sender key that did not sign its transfer, and one that is no key: refused each,
+    // precisely, in an answer of 200 for the batch.
+    let signed_by_1 =
+        transfers.transfer_on_chain(1, network.genesis.config.chain_id, to, U256::ONE);
+    let key_of_2 = network.keys[2].public_key().to_xy().to_vec();
+    let results = client.submit_keyed_batch(&[
+        Submission {
+            raw: signed_by_1.clone(),
+            sender_key: Some(key_of_2),
+        },
+        Submission {
+            raw: signed_by_1,
+            sender_key: Some(vec![0x04; 20]),
+        },
+    ]);
+    let codes: Vec<&str> = results
+        .iter()
+        .map(|result| {
+            result
+                .reason
+                .as_ref()
+                .map_or("", |reason| reason.code.as_str())
+        })
+        .collect();
+    assert_eq!(codes, ["signature_mismatch", "invalid_sender_key"]);
     let wrong_chain = transfers.transfer_on_chain(1, 1, to, U256::from(1u64));
     let answer = client.submit_one(&wrong_chain);
     assert_eq!(
