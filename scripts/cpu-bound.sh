@@ -7,12 +7,16 @@
 #
 # Every transfer costs one sender recovery at the front door (`recover_sender`) and, per
 # validator, its share of a block's batch check (`verify_all_1000_from_20_senders` / 1,000,
-# ops bench's 20 senders). The wasm32 signature benchmark runs once on each core at the same
+# ops bench's 20 senders). When a native batch names its senders' keys, the front door's part
+# is its share of the batch check against them instead (`admit_1000_with_sender_keys` /
+# 1,000, nonce y included): the script prints the bound both ways. The wasm32 signature benchmark runs once on each core at the same
 # time (pinned with taskset), because one core's speed alone overstates what all of them give
 # together on a shared host: here a recovery took 87-94 µs alone and 90-140 µs with the other
 # core busy. With per-core times r_i and b_i the bound for V validators is
 #
-#     Σ_i 1 / (r_i + V × b_i)    transfers per second.
+#     Σ_i 1 / (r_i + V × b_i)    transfers per second,
+#
+# and with sender keys the same with k_i, the keyed front door's share, in place of r_i.
 set -euo pipefail
 
 # shellcheck source=scripts/wasm-env.sh
@@ -23,8 +27,10 @@ VALIDATOR_COUNTS=("$@")
 
 have taskset || die "taskset (util-linux) is needed to pin one benchmark to each core"
 
-# The benchmark whose per-signature cost is a validator's share of a transfer, and its size.
+# The benchmark whose per-signature cost is a validator's share of a transfer, the one whose
+# is the front door's with sender keys, and their size.
 BATCH_BENCHMARK="verify_all_1000_from_20_senders"
+KEYED_BENCHMARK="admit_1000_with_sender_keys"
 BATCH_SIGNATURES=1000
 
 # Builds the wasm32 benchmark (in the environment wasm-env.sh set) and prints its .wasm file.
@@ -64,25 +70,38 @@ main() {
     for pid in "${pids[@]}"; do
         wait "$pid" || die "a benchmark run failed"
     done
-    local recoveries=() batches=()
+    local recoveries=() batches=() keyed=()
     for ((core = 0; core < cores; core++)); do
         recoveries+=("$(median_us recover_sender "${outputs[$core]}")")
         batches+=("$(median_us "$BATCH_BENCHMARK" "${outputs[$core]}")")
+        keyed+=("$(median_us "$KEYED_BENCHMARK" "${outputs[$core]}")")
         rm -f "${outputs[$core]}"
-        [[ -n "${recoveries[$core]}" && -n "${batches[$core]}" ]] ||
-            die "core $core: the benchmark printed no recover_sender or $BATCH_BENCHMARK"
-        batches[core]="$(awk -v b="${batches[$core]}" -v n="$BATCH_SIGNATURES" 'BEGIN { print b / n }')"
-        printf 'core %d: recover_sender %.1f µs, batch check %.1f µs a signature\n' \
+        [[ -n "${recoveries[$core]}" && -n "${batches[$core]}" && -n "${keyed[$core]}" ]] ||
+            die "core $core: the benchmark printed no recover_sender, $BATCH_BENCHMARK or $KEYED_BENCHMARK"
+        batches[core]="$(per_signature "${batches[$core]}")"
+        keyed[core]="$(per_signature "${keyed[$core]}")"
+        printf 'core %d: recover_sender %.1f µs, batch check %.1f µs a signature, ' \
             "$core" "${recoveries[$core]}" "${batches[$core]}"
+        printf 'front door with sender keys %.1f µs a transfer\n' "${keyed[$core]}"
     done
     local validators
     for validators in "${VALIDATOR_COUNTS[@]}"; do
-        awk -v v="$validators" -v r="${recoveries[*]}" -v b="${batches[*]}" 'BEGIN {
-            n = split(r, rs, " "); split(b, bs, " ")
-            for (i = 1; i <= n; i++) total += 1000000 / (rs[i] + v * bs[i])
-            printf "bound with %d validator%s: %.0f transfers/s\n", v, (v == 1 ? "" : "s"), total
-        }'
+        awk -v v="$validators" -v r="${recoveries[*]}" -v k="${keyed[*]}" -v b="${batches[*]}" '
+            BEGIN {
+                n = split(r, rs, " "); split(k, ks, " "); split(b, bs, " ")
+                for (i = 1; i <= n; i++) {
+                    recovering += 1000000 / (rs[i] + v * bs[i])
+                    with_keys += 1000000 / (ks[i] + v * bs[i])
+                }
+                printf "bound with %d validator%s: %.0f transfers/s recovering senders, %.0f with sender keys\n",
+                    v, (v == 1 ? "" : "s"), recovering, with_keys
+            }'
     done
+}
+
+# A benchmark's time for a batch, per signature in it, in microseconds.
+per_signature() {
+    awk -v time="$1" -v count="$BATCH_SIGNATURES" 'BEGIN { print time / count }'
 }
 
 main

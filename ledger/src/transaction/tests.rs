@@ -998,7 +998,14 @@ mod properties {
             prop_assert_eq!(verified.sender, key.address());
             prop_assert_eq!(verified.hash(), signed.hash());
             let by_key = decoded.verify_with(key.public_key()).expect("verifies");
-            prop_assert_eq!(by_key, verified);
+            prop_assert_eq!(&by_key, &verified);
+            // Named with the sender's key, in a batch of two (the batch check's path).
+            let keyed = Submission {
+                raw: signed.raw().to_vec(),
+                sender_key: Some(key.public_key().to_xy().to_vec()),
+            };
+            let admitted = admit(&[keyed.clone(), keyed], transfer.chain_id);
+            prop_assert_eq!(admitted, vec![Ok(verified.clone()), Ok(verified)]);
         }
 
         #[test]
@@ -1014,7 +1021,18 @@ mod properties {
                 // Strict decoding means one transfer has exactly one encoding.
                 let encoded = envelope::encode_signed(decoded.transfer(), decoded.signature());
                 prop_assert_eq!(&encoded, &raw);
-                let _ = decoded.recover();
+                // Named as the development key's: admitted exactly when that is whose it is.
+                let recovered = decoded.recover();
+                let keyed = Submission {
+                    raw: raw.clone(),
+                    sender_key: Some(dev_key().public_key().to_xy().to_vec()),
+                };
+                let admitted = admit(&[keyed.clone(), keyed], transfer.chain_id);
+                let dev_signed = recovered
+                    .as_ref()
+                    .is_ok_and(|verified| verified.sender == dev_key().address());
+                prop_assert_eq!(admitted[0].is_ok(), dev_signed);
+                prop_assert_eq!(&admitted[0], &admitted[1]);
             }
         }
     }

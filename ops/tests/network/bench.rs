@@ -71,6 +71,12 @@ fn ops_bench_commits_every_transfer_on_both_chains_and_counts_what_the_chain_cou
         ]
         .map(|(chain, protocol)| (chain.to_owned(), protocol.to_owned()))
     );
+    // Native batches name their senders' keys; JSON-RPC cannot.
+    let keyed: Vec<bool> = runs
+        .iter()
+        .map(|run| run["sender_keys"] == Value::Bool(true))
+        .collect();
+    assert_eq!(keyed, [true, false, false]);
     for run in runs {
         assert_eq!(
             (
@@ -100,7 +106,8 @@ fn ops_bench_commits_every_transfer_on_both_chains_and_counts_what_the_chain_cou
     let after = value(&scrape(&network), committed);
     assert_eq!(after - before, 2.0 * (25.0 + 300.0));
 
-    // Sustained: 150 transfers a second for 2 seconds, native batches.
+    // Sustained: 150 transfers a second for 2 seconds, native batches whose senders the
+    // front door recovers.
     let sustained = bench(
         &url,
         &[
@@ -110,10 +117,12 @@ fn ops_bench_commits_every_transfer_on_both_chains_and_counts_what_the_chain_cou
             "2",
             "--protocol",
             "native",
+            "--recover-senders",
         ],
     );
     let run = &sustained["runs"][0];
     assert_eq!(count(run, "offered_per_second"), 150, "{run}");
+    assert!(run["sender_keys"].is_null(), "{run}");
     assert_eq!(
         (count(run, "submitted"), count(run, "committed")),
         (300, 300),
