@@ -9,10 +9,11 @@
 # validator, its share of a block's batch check (`verify_all_1000_from_20_senders` / 1,000,
 # ops bench's 20 senders). When a native batch names its senders' keys, the front door's part
 # is its share of the batch check against them instead (`admit_1000_with_sender_keys` /
-# 1,000, nonce y included): the script prints the bound both ways. The wasm32 signature benchmark runs once on each core at the same
-# time (pinned with taskset), because one core's speed alone overstates what all of them give
-# together on a shared host: here a recovery took 87-94 µs alone and 90-140 µs with the other
-# core busy. With per-core times r_i and b_i the bound for V validators is
+# 1,000, nonce y included): the script prints the bound both ways.
+#
+# The wasm32 signature benchmark runs once on each core at the same time (pinned with
+# taskset), because one core's speed alone overstates what all of them give together on a
+# shared host: here a recovery took 87-94 µs alone and 90-140 µs with the other core busy. With per-core times r_i and b_i the bound for V validators is
 #
 #     Σ_i 1 / (r_i + V × b_i)    transfers per second,
 #
@@ -77,7 +78,8 @@ main() {
         keyed+=("$(median_us "$KEYED_BENCHMARK" "${outputs[$core]}")")
         rm -f "${outputs[$core]}"
         [[ -n "${recoveries[$core]}" && -n "${batches[$core]}" && -n "${keyed[$core]}" ]] ||
-            die "core $core: the benchmark printed no recover_sender, $BATCH_BENCHMARK or $KEYED_BENCHMARK"
+            die "core $core: the benchmark printed no recover_sender," \
+                "$BATCH_BENCHMARK or $KEYED_BENCHMARK"
         batches[core]="$(per_signature "${batches[$core]}")"
         keyed[core]="$(per_signature "${keyed[$core]}")"
         printf 'core %d: recover_sender %.1f µs, batch check %.1f µs a signature, ' \
@@ -93,8 +95,9 @@ main() {
                     recovering += 1000000 / (rs[i] + v * bs[i])
                     with_keys += 1000000 / (ks[i] + v * bs[i])
                 }
-                printf "bound with %d validator%s: %.0f transfers/s recovering senders, %.0f with sender keys\n",
-                    v, (v == 1 ? "" : "s"), recovering, with_keys
+                printf "bound with %d validator%s: %.0f transfers/s recovering senders, ",
+                    v, (v == 1 ? "" : "s"), recovering
+                printf "%.0f with sender keys\n", with_keys
             }'
     done
 }

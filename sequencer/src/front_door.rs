@@ -1,7 +1,7 @@
 //! The public API's front door: a stateless Worker that runs on every edge isolate. It routes
 //! with [`ledger::api::route`], does the expensive part of admission (decoding, and recovering
-//! or checking each transaction's sender) before anything reaches the single `Sequencer` object, and
-//! answers in JSON or MessagePack as the client asks.
+//! or checking each transaction's sender) before anything reaches the single `Sequencer`
+//! object, and answers in JSON or MessagePack as the client asks.
 
 use ledger::api::{
     self, AccountAnswer, AdminRoute, ApiError, BatchAnswer, ErrorAnswer, Format, JSON_CONTENT_TYPE,
