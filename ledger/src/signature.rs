@@ -74,11 +74,7 @@ impl RecoverableSignature {
         let key = signature
             .recover_ecdsa(secp256k1::Message::from_digest(prehash.0))
             .map_err(|_| SignatureError::Unrecoverable)?;
-        let uncompressed = key.serialize_uncompressed();
-        let xy: &[u8; 64] = uncompressed[1..]
-            .try_into()
-            .unwrap_or_else(|_| unreachable!("an uncompressed key is 0x04 ‖ x ‖ y"));
-        PublicKey::from_xy(xy)
+        PublicKey::parse(&key.serialize_uncompressed())
     }
 
     /// Verifies against a known public key (faster than recovery): validators' votes.

@@ -42,29 +42,49 @@ impl Submission {
 /// did not sign its transaction as [`TxRejection::SignatureMismatch`], a signature no key made
 /// as recovery refuses it.
 pub fn admit(submissions: &[Submission], chain_id: u64) -> Vec<TxResult<VerifiedTx>> {
-    let mut results: Vec<Option<TxResult<VerifiedTx>>> = Vec::with_capacity(submissions.len());
-    let mut claimed = Vec::new();
-    for (index, submission) in submissions.iter().enumerate() {
-        let decoded = decode(&submission.raw, chain_id);
-        match (decoded, submission.sender_key.as_deref()) {
-            (Err(rejection), _) => results.push(Some(Err(rejection))),
-            (Ok(signed), None) => results.push(Some(signed.recover())),
-            (Ok(signed), Some(key)) => match Claimed::new(signed, key) {
-                Ok(one) => {
-                    results.push(None);
-                    claimed.push((index, one));
-                }
-                Err(rejection) => results.push(Some(Err(rejection))),
+    let found: Vec<Found> = submissions
+        .iter()
+        .map(|submission| Found::new(submission, chain_id))
+        .collect();
+    let checks: Vec<ExactCheck<'_>> = found
+        .iter()
+        .filter_map(|one| match one {
+            Found::Claimed(claimed) => Some(claimed.check()),
+            Found::Done(_) => None,
+        })
+        .collect();
+    let claims_verify = verify_exact_batch(&checks);
+    drop(checks);
+    found
+        .into_iter()
+        .map(|one| match one {
+            Found::Done(result) => result,
+            Found::Claimed(claimed) => claimed.settle(claims_verify),
+        })
+        .collect()
+}
+
+/// One submission after the work that needs no batch: decided, or a claim still to check.
+enum Found {
+    Done(TxResult<VerifiedTx>),
+    Claimed(Claimed),
+}
+
+impl Found {
+    /// Decodes, then recovers the sender or prepares the check of the key the client named.
+    fn new(submission: &Submission, chain_id: u64) -> Self {
+        let signed = match decode(&submission.raw, chain_id) {
+            Ok(signed) => signed,
+            Err(rejection) => return Self::Done(Err(rejection)),
+        };
+        match submission.sender_key.as_deref() {
+            None => Self::Done(signed.recover()),
+            Some(key) => match Claimed::new(signed, key) {
+                Ok(claimed) => Self::Claimed(claimed),
+                Err(rejection) => Self::Done(Err(rejection)),
             },
         }
     }
-    for (index, verified) in check_claimed(claimed) {
-        results[index] = Some(verified);
-    }
-    results
-        .into_iter()
-        .map(|result| result.unwrap_or_else(|| unreachable!("every claimed sender was checked")))
-        .collect()
 }
 
 /// A decoded transaction with the key its sender claims and what checking it needs.
@@ -97,33 +117,23 @@ impl Claimed {
             nonce_y: Some(&self.nonce_y),
         }
     }
-}
 
-/// Checks the claimed senders together, and one by one only if that fails.
-///
-/// One by one, each sender is recovered and compared with the claim, rather than checked
-/// against it: recovery costs about two thirds of a single exact check in wasm, so a batch
-/// spoilt on purpose by one wrong key costs the front door little more than an unkeyed one,
-/// and a signature no key made is refused for what it is, as without a key.
-fn check_claimed(claimed: Vec<(usize, Claimed)>) -> Vec<(usize, TxResult<VerifiedTx>)> {
-    let checks: Vec<ExactCheck<'_>> = claimed.iter().map(|(_, one)| one.check()).collect();
-    let all_verify = verify_exact_batch(&checks);
-    drop(checks);
-    claimed
-        .into_iter()
-        .map(|(index, one)| {
-            let verified = if all_verify {
-                Ok(one.signed.trusting(one.public_key, Some(one.nonce_y)))
-            } else {
-                one.signed.recover().and_then(|recovered| {
-                    if recovered.public_key == one.public_key {
-                        Ok(recovered)
-                    } else {
-                        Err(TxRejection::SignatureMismatch)
-                    }
-                })
-            };
-            (index, verified)
-        })
-        .collect()
+    /// The claim's outcome once the batch of claims was checked: `claims_verify` says
+    /// whether every claim of the batch passed.
+    ///
+    /// If not, this sender is recovered and compared with the claim, rather than checked
+    /// against it: recovery costs about two thirds of a single exact check in wasm, so a batch
+    /// spoilt on purpose by one wrong key costs the front door little more than an unkeyed
+    /// one, and a signature no key made is refused for what it is, as without a key.
+    fn settle(self, claims_verify: bool) -> TxResult<VerifiedTx> {
+        if claims_verify {
+            return Ok(self.signed.trusting(self.public_key, Some(self.nonce_y)));
+        }
+        let recovered = self.signed.recover()?;
+        if recovered.public_key == self.public_key {
+            Ok(recovered)
+        } else {
+            Err(TxRejection::SignatureMismatch)
+        }
+    }
 }
