@@ -618,16 +618,15 @@ fn send_jobs(
             return Ok((times, refusals));
         };
         let txs = &plan.signed[job.range.clone()];
-        let raws: Vec<&[u8]> = txs.iter().map(|tx| tx.raw.as_slice()).collect();
         let at = job.due.unwrap_or_else(Instant::now);
         let outcome = submit_until_taken(RESUBMIT_PAUSE, || match (protocol, &chain.native) {
             (Protocol::Native, Some(native)) => native.submit_batch(txs, plan.sender_keys),
             (Protocol::Native, None) => bail!("{} has no native API", chain.name),
-            (Protocol::JsonRpc | Protocol::Both, _) => chain.rpc.send_raw_batch(&raws),
+            (Protocol::JsonRpc | Protocol::Both, _) => chain.rpc.send_raw_batch(txs),
         });
         // A batch the chain could not take at all is refused as a whole (and counted so).
         let outcome = outcome
-            .unwrap_or_else(|error| vec![Submitted::Refused(format!("{error:#}")); raws.len()]);
+            .unwrap_or_else(|error| vec![Submitted::Refused(format!("{error:#}")); txs.len()]);
         for (index, submitted) in job.range.zip(outcome) {
             times.push((index, at));
             if let Submitted::Refused(reason) = submitted {

@@ -148,13 +148,13 @@ impl Rpc {
             .collect()
     }
 
-    /// `eth_sendRawTransaction` for each of `raws`, in one batch. Any of them answered
+    /// `eth_sendRawTransaction` for each of `txs`, in one batch. Any of them answered
     /// "resource unavailable" makes the whole batch [`Unavailable`], to be sent again (what
     /// the chain did take comes back as already known, which counts as accepted).
-    pub fn send_raw_batch(&self, raws: &[&[u8]]) -> Result<Vec<Submitted>> {
-        let calls: Vec<(&str, Value)> = raws
+    pub fn send_raw_batch(&self, txs: &[SignedTx]) -> Result<Vec<Submitted>> {
+        let calls: Vec<(&str, Value)> = txs
             .iter()
-            .map(|raw| ("eth_sendRawTransaction", json!([to_hex(raw)])))
+            .map(|tx| ("eth_sendRawTransaction", json!([to_hex(&tx.raw)])))
             .collect();
         let answers = self.batch(&calls)?;
         if let Some(message) = unavailable_in(&answers) {
