@@ -2,7 +2,7 @@
 //! each alone or paired with its sender's key) and `POST /v1/tx` (`{"raw": "0x…"}`). Every
 //! input is tried as both.
 
-use ledger::api::{self, ApiError, SINGLE_TX_BODY_BYTES_MAX, SingleTxRequest};
+use ledger::api::{self, ApiError, BatchElement, SINGLE_TX_BODY_BYTES_MAX, SingleTxRequest};
 use ledger::limits::BATCH_TXS_MAX;
 use ledger::transaction::{self, Submission};
 
@@ -20,30 +20,17 @@ pub fn check(data: &[u8]) {
     }
 }
 
-/// The batch body of `submissions`, in MessagePack's shortest forms: each a `bin`, or a
-/// pair `[bin raw, bin key]` when it names its sender's key.
+/// The batch body of `submissions`, in MessagePack's shortest forms.
 pub fn encode(submissions: &[Submission]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let count = u32::try_from(submissions.len()).expect("a batch of at most 2^32 transactions");
-    rmp::encode::write_array_len(&mut out, count).expect("writing to a vector");
-    for submission in submissions {
-        if submission.sender_key.is_some() {
-            rmp::encode::write_array_len(&mut out, 2).expect("writing to a vector");
-        }
-        let parts = std::iter::once(&submission.raw).chain(&submission.sender_key);
-        for bytes in parts {
-            let length = u32::try_from(bytes.len()).expect("an element of at most 4 GiB");
-            rmp::encode::write_bin_len(&mut out, length).expect("writing to a vector");
-            out.extend_from_slice(bytes);
-        }
-    }
-    out
+    api::encode_batch(submissions.iter().map(BatchElement::from))
 }
 
 /// [`encode`] of raw transactions alone.
 pub fn encode_raws(raws: &[Vec<u8>]) -> Vec<u8> {
-    let submissions: Vec<Submission> = raws.iter().cloned().map(Submission::raw).collect();
-    encode(&submissions)
+    api::encode_batch(raws.iter().map(|raw| BatchElement {
+        raw,
+        sender_key: None,
+    }))
 }
 
 fn check_batch(data: &[u8], submissions: &[Submission]) {

@@ -320,6 +320,43 @@ pub fn decode_batch(body: &[u8]) -> Result<Vec<Submission>, ApiError> {
     Ok(submissions)
 }
 
+/// One element of a `POST /v1/txs` body as a client writes it: a raw transaction, with its
+/// sender's public key when the client names it ([`decode_batch`] reads it as a
+/// [`Submission`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchElement<'a> {
+    /// The raw signed transaction.
+    pub raw: &'a [u8],
+    /// The sender's public key, in any form [`crate::signature::PublicKey::parse`] takes.
+    pub sender_key: Option<&'a [u8]>,
+}
+
+impl<'a> From<&'a Submission> for BatchElement<'a> {
+    fn from(submission: &'a Submission) -> Self {
+        Self {
+            raw: &submission.raw,
+            sender_key: submission.sender_key.as_deref(),
+        }
+    }
+}
+
+/// `bin raw`, or the pair `[bin raw, bin sender key]`.
+impl Serialize for BatchElement<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let raw = serde_bytes::Bytes::new(self.raw);
+        match self.sender_key {
+            None => raw.serialize(serializer),
+            Some(key) => (raw, serde_bytes::Bytes::new(key)).serialize(serializer),
+        }
+    }
+}
+
+/// A `POST /v1/txs` body: what [`decode_batch`] reads, in MessagePack's shortest forms.
+pub fn encode_batch<'a>(elements: impl IntoIterator<Item = BatchElement<'a>>) -> Vec<u8> {
+    let elements: Vec<BatchElement<'a>> = elements.into_iter().collect();
+    crate::codec::encode(&elements)
+}
+
 /// Reads one element of a batch: `bin raw`, or the pair `[bin raw, bin sender key]`.
 fn read_element(reader: &mut &[u8], index: usize) -> Result<Submission, ApiError> {
     // A look ahead: anything but an array header is read as a lone transaction.

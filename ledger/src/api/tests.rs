@@ -44,6 +44,23 @@ fn a_batch_decodes_to_its_raw_transactions_in_order() {
 }
 
 #[test]
+fn an_encoded_batch_decodes_to_its_elements() {
+    let submissions = vec![
+        Submission::raw(raw_transfer(0)),
+        Submission {
+            raw: raw_transfer(1),
+            sender_key: Some(vec![4u8; 65]),
+        },
+        Submission::raw(Vec::new()),
+    ];
+    let body = encode_batch(submissions.iter().map(BatchElement::from));
+    assert_eq!(decode_batch(&body), Ok(submissions));
+    // The lone transaction is a `bin`, the pair a fixarray of two.
+    assert_eq!(body[..2], [0x93, 0xc4]);
+    assert!(body.windows(2).any(|pair| pair == [0x92, 0xc4]));
+}
+
+#[test]
 fn batch_elements_may_pair_a_transaction_with_its_sender_key() {
     let key = vec![4u8; 65];
     // As serde writes a tuple: a fixarray of two `bin`.

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use ledger::api::{BatchAnswer, BlockAnswer, SubmissionStatus};
+use ledger::api::{self, BatchAnswer, BatchElement, BlockAnswer, SubmissionStatus};
 use ledger::primitives::{Address, Hash, to_hex};
 
 use super::workload::SignedTx;
@@ -229,18 +229,10 @@ impl Native {
     /// `sender_keys` of pairs `[raw, sender key]`, which spares the front door recovering each
     /// sender.
     pub fn submit_batch(&self, txs: &[SignedTx], sender_keys: bool) -> Result<Vec<Submitted>> {
-        use serde_bytes::Bytes;
-        let body = if sender_keys {
-            let pairs: Vec<(&Bytes, &Bytes)> = txs
-                .iter()
-                .map(|tx| (Bytes::new(&tx.raw), Bytes::new(&tx.sender_key)))
-                .collect();
-            rmp_serde::to_vec(&pairs)
-        } else {
-            let raws: Vec<&Bytes> = txs.iter().map(|tx| Bytes::new(&tx.raw)).collect();
-            rmp_serde::to_vec(&raws)
-        }
-        .context("encoding a batch")?;
+        let body = api::encode_batch(txs.iter().map(|tx| BatchElement {
+            raw: &tx.raw,
+            sender_key: sender_keys.then_some(tx.sender_key.as_slice()),
+        }));
         let response = self
             .agent
             .post(&self.url)

@@ -55,23 +55,7 @@ impl Answer {
 /// The MessagePack body of `POST /v1/txs`: an array whose elements are each a `bin` raw
 /// transaction, or a pair `[bin raw, bin sender key]`.
 fn batch_body(submissions: &[Submission]) -> Vec<u8> {
-    #[derive(serde::Serialize)]
-    #[serde(untagged)]
-    enum Element<'a> {
-        Raw(&'a serde_bytes::Bytes),
-        Pair(&'a serde_bytes::Bytes, &'a serde_bytes::Bytes),
-    }
-    let elements: Vec<Element<'_>> = submissions
-        .iter()
-        .map(|submission| {
-            let raw = serde_bytes::Bytes::new(&submission.raw);
-            match &submission.sender_key {
-                Some(key) => Element::Pair(raw, serde_bytes::Bytes::new(key)),
-                None => Element::Raw(raw),
-            }
-        })
-        .collect();
-    rmp_serde::to_vec(&elements).expect("encodes")
+    ledger::api::encode_batch(submissions.iter().map(ledger::api::BatchElement::from))
 }
 
 fn raws_only(raws: &[Vec<u8>]) -> Vec<Submission> {
