@@ -94,7 +94,7 @@ enum NetAction {
         /// by each gateway process on its own.
         #[arg(long, default_value_t = devnet::LOCAL_RATE_LIMIT)]
         rate_limit: u32,
-        /// Gateway processes (the stateless front door, which recovers every sender), 1 to 4:
+        /// Gateway processes (the stateless front door, which finds every sender), 1 to 4:
         /// one workerd process uses one core, so with more the API's port is a balancer that
         /// hands each connection to the next.
         #[arg(long, default_value_t = devnet::LOCAL_GATEWAYS)]

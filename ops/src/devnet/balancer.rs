@@ -3,9 +3,9 @@
 //!
 //! In production the stateless front door runs on as many edge isolates as there are
 //! requests. Locally one workerd process runs its Workers on one thread, so one gateway
-//! process recovers every sender on one core while the other waits; a second gateway process
-//! lets the front door use both, as more isolates would. The balancer only copies bytes: it
-//! reads no request, so every answer is a gateway's own.
+//! process finds every sender (recovered or checked) on one core while the other waits; a
+//! second gateway process lets the front door use both, as more isolates would. The balancer
+//! only copies bytes: it reads no request, so every answer is a gateway's own.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};

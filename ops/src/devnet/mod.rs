@@ -189,7 +189,7 @@ struct Ports {
 /// proposal, so two halves run at once), the `Sequencer` and shards order and store in
 /// another, the archiver (a cron Worker of its own in production) copies blocks to KV and
 /// checks backups in a fourth, so that its runs take no turns from the `Sequencer`'s thread,
-/// and the gateway (the stateless front door, which recovers every sender) admits in a fifth,
+/// and the gateway (the stateless front door, which finds every sender) admits in a fifth,
 /// as edge isolates would in production. Services in different processes reach each other
 /// through wrangler's dev registry; a process starts after those whose services it binds.
 const PROCESSES: [(&str, &[&str]); 5] = [
