@@ -722,22 +722,13 @@ fn the_wire_form_without_a_nonce_y_still_decodes_and_verifies() {
 
 #[test]
 fn verifying_all_together_agrees_with_one_by_one() {
-    let other = SecretKey::from_bytes(&[7u8; 32]).expect("key");
-    let wires: Vec<WireTx> = (0..6u64)
-        .map(|nonce| {
-            let key = if nonce % 2 == 0 {
-                dev_key()
-            } else {
-                other.clone()
-            };
-            Transfer {
-                nonce,
-                ..transfer(KINDS[nonce as usize % 3])
-            }
-            .sign(&key)
-            .recover()
-            .expect("recovers")
-            .to_wire()
+    let wires: Vec<WireTx> = mixed_senders()
+        .into_iter()
+        .map(|(_, raw)| {
+            decode(&raw, CHAIN_ID)
+                .and_then(SignedTransfer::recover)
+                .expect("recovers")
+                .to_wire()
         })
         .collect();
     let one_by_one: Vec<VerifiedTx> = wires
