@@ -389,6 +389,16 @@ fn jsonrpc_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("batch_empty.json", b"[]".to_vec()),
         ("not_json.json", b"{\"jsonrpc\": \"2.0\", ".to_vec()),
         ("number.json", b"42".to_vec()),
+        // An id with more digits than a double holds (a crash the fuzzer found): echoed, it
+        // must read back as the same number.
+        (
+            "id_past_double_precision.json",
+            format!(
+                r#"{{"jsonrpc": "2.0", "id": 13{}, "method": "eth_chainId"}}"#,
+                "2".repeat(109)
+            )
+            .into_bytes(),
+        ),
     ]
 }
 

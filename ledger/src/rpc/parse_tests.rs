@@ -783,6 +783,21 @@ fn ids_are_echoed_and_a_missing_id_makes_a_notification() {
     }
 }
 
+/// An id written with more digits than a double holds (found by the fuzzer) comes back as the
+/// number the request's id parsed to: the answer's text parses to the same value again.
+#[test]
+fn a_number_id_past_double_precision_is_echoed_as_the_same_number() {
+    let digits = format!("13{}", "2".repeat(109));
+    let body = format!(r#"{{"jsonrpc": "2.0", "id": {digits}, "method": "eth_chainId"}}"#);
+    let Ok(RpcBody::Single(RpcEntry::Call { id: Some(id), .. })) = parse_body(body.as_bytes())
+    else {
+        panic!("{body} is one call with an id");
+    };
+    let answer = encode_body(&[RpcResponse::result(id.clone(), json!("0x1"))], false);
+    let answer: Value = serde_json::from_slice(&answer).expect("the answer is JSON");
+    assert_eq!(answer["id"], id);
+}
+
 #[test]
 fn batches_are_bounded_and_keep_their_order() {
     let send = request("eth_sendRawTransaction", json!(["0x02f8"]));
