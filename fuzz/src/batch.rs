@@ -1,6 +1,6 @@
 //! `msgpack_batch`: the bodies of `POST /v1/txs` (a MessagePack array of `bin` transactions,
-//! each alone or paired with its sender's key) and `POST /v1/tx` (`{"raw": "0x…"}`). Every
-//! input is tried as both.
+//! each alone or paired with its sender's key) and `POST /v1/tx` (`{"raw": "0x…"}`, with
+//! an optional `"sender_key"`). Every input is tried as both.
 
 use ledger::api::{self, ApiError, BatchElement, SINGLE_TX_BODY_BYTES_MAX, SingleTxRequest};
 use ledger::limits::BATCH_TXS_MAX;
@@ -15,7 +15,7 @@ pub fn check(data: &[u8]) {
         Err(error) => check_refusal(&error),
     }
     match api::decode_single(data) {
-        Ok(raw) => check_single(&raw),
+        Ok(submission) => check_single(&submission),
         Err(error) => check_refusal(&error),
     }
 }
@@ -43,8 +43,12 @@ fn check_batch(data: &[u8], submissions: &[Submission]) {
     let encoded = encode(submissions);
     assert!(encoded.len() <= data.len());
     assert_eq!(api::decode_batch(&encoded).as_deref(), Ok(submissions));
-    // What the front door does next: decode each, and find its sender (recovered, or checked
-    // against the key given).
+    check_admission(submissions);
+}
+
+/// What the front door does next: decode each, and find its sender (recovered, or checked
+/// against the key given).
+fn check_admission(submissions: &[Submission]) {
     for result in transaction::admit(submissions, CHAIN_ID) {
         if let Err(rejection) = result {
             crate::transaction::check_rejection(&rejection);
@@ -52,13 +56,19 @@ fn check_batch(data: &[u8], submissions: &[Submission]) {
     }
 }
 
-fn check_single(raw: &[u8]) {
-    assert!(2 * raw.len() <= SINGLE_TX_BODY_BYTES_MAX);
+fn check_single(submission: &Submission) {
+    let key_bytes = submission.sender_key.as_ref().map_or(0, Vec::len);
+    assert!(2 * (submission.raw.len() + key_bytes) <= SINGLE_TX_BODY_BYTES_MAX);
     let request = SingleTxRequest {
-        raw: format!("0x{}", hex::encode(raw)),
+        raw: format!("0x{}", hex::encode(&submission.raw)),
+        sender_key: submission
+            .sender_key
+            .as_ref()
+            .map(|key| format!("0x{}", hex::encode(key))),
     };
     let body = serde_json::to_vec(&request).expect("a request encodes as JSON");
-    assert_eq!(api::decode_single(&body).as_deref(), Ok(raw));
+    assert_eq!(api::decode_single(&body).as_ref(), Ok(submission));
+    check_admission(std::slice::from_ref(submission));
 }
 
 /// A refusal is a client error with a code, and its body encodes.

@@ -274,8 +274,11 @@ fn batch_seeds() -> Vec<(&'static str, Vec<u8>)> {
             sender_key: Some([&[0x04][..], &xy].concat()),
         },
     ]);
-    let single =
-        |raw: String| json_bytes(&serde_json::to_value(SingleTxRequest { raw }).expect("JSON"));
+    let single_with_key = |raw: String, sender_key: Option<String>| {
+        let request = SingleTxRequest { raw, sender_key };
+        json_bytes(&serde_json::to_value(request).expect("JSON"))
+    };
+    let single = |raw: String| single_with_key(raw, None);
     vec![
         ("batch_three.msgpack", full.clone()),
         ("batch_empty.msgpack", batch::encode(&[])),
@@ -298,6 +301,13 @@ fn batch_seeds() -> Vec<(&'static str, Vec<u8>)> {
         (
             "single_upper_prefix.json",
             single(format!("0X{}", hex::encode(&raws[0]))),
+        ),
+        (
+            "single_with_sender_key.json",
+            single_with_key(
+                format!("0x{}", hex::encode(&raws[1])),
+                Some(format!("0x04{}", hex::encode(xy))),
+            ),
         ),
         ("single_odd_hex.json", single("0xabc".to_owned())),
         (

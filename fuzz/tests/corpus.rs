@@ -81,6 +81,10 @@ fn valid_seeds_decode() {
             .all(Result::is_ok)
     );
     api::decode_single(&seed("msgpack_batch", "single.json")).expect("single");
+    let keyed = api::decode_single(&seed("msgpack_batch", "single_with_sender_key.json"))
+        .expect("a single transaction with its sender key");
+    assert!(keyed.sender_key.is_some());
+    assert!(transaction::admit(&[keyed], CHAIN_ID)[0].is_ok());
     match rpc::parse_body(&seed("jsonrpc_request", "batch_every_method.json")) {
         Ok(rpc::RpcBody::Batch(entries)) => {
             let calls = entries

@@ -35,8 +35,9 @@ pub const MSGPACK_CONTENT_TYPE: &str = "application/msgpack";
 /// Content type of JSON bodies and answers.
 pub const JSON_CONTENT_TYPE: &str = "application/json";
 
-/// Bytes of a `POST /v1/tx` JSON body: the hex of the largest transaction plus the envelope.
-pub const SINGLE_TX_BODY_BYTES_MAX: usize = 2 * TX_BYTES_MAX + 64;
+/// Bytes of a `POST /v1/tx` JSON body: the hex of the largest transaction and of the longest
+/// sender key (SEC1's 65 bytes uncompressed), plus the envelope.
+pub const SINGLE_TX_BODY_BYTES_MAX: usize = 2 * TX_BYTES_MAX + 2 * 65 + 96;
 
 /// A refusal, ready to be sent: HTTP status, stable machine code, human message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -409,19 +410,31 @@ fn read_bin(reader: &mut &[u8], index: usize) -> Result<Vec<u8>, ApiError> {
 pub struct SingleTxRequest {
     /// The raw signed transaction, `0x`-prefixed hex.
     pub raw: String,
+    /// The sender's public key, `0x`-prefixed hex, in any form a batch element's key may
+    /// take (see [`decode_batch`]). Optional: without it the front door recovers the sender.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_key: Option<String>,
 }
 
-/// Decodes a `POST /v1/tx` body, `{"raw": "0x…"}`, into the raw transaction bytes.
-pub fn decode_single(body: &[u8]) -> Result<Vec<u8>, ApiError> {
+/// Decodes a `POST /v1/tx` body, `{"raw": "0x…"}` or `{"raw": "0x…", "sender_key": "0x…"}`.
+pub fn decode_single(body: &[u8]) -> Result<Submission, ApiError> {
     check_body_size(body.len(), SINGLE_TX_BODY_BYTES_MAX)?;
     let request: SingleTxRequest = serde_json::from_slice(body).map_err(|error| {
         ApiError::bad_request(
             "malformed_json",
-            format!("expected {{\"raw\": \"0x…\"}}: {error}"),
+            format!("expected {{\"raw\": \"0x…\"}}, optionally with \"sender_key\": {error}"),
         )
     })?;
-    parse_hex_bytes(&request.raw).map_err(|error| {
-        ApiError::bad_request("malformed_hex", format!("raw transaction: {error}"))
+    let hex_field = |name: &str, text: &str| {
+        parse_hex_bytes(text)
+            .map_err(|error| ApiError::bad_request("malformed_hex", format!("{name}: {error}")))
+    };
+    Ok(Submission {
+        raw: hex_field("raw transaction", &request.raw)?,
+        sender_key: request
+            .sender_key
+            .map(|key| hex_field("sender key", &key))
+            .transpose()?,
     })
 }
 

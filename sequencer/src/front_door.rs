@@ -163,8 +163,9 @@ async fn submit_batch(
     reply(format, 200, &BatchAnswer { results })
 }
 
-/// `POST /v1/tx`: one transaction as `{"raw": "0x…"}`. Accepted: 202; already known: 200;
-/// refused: the error with the status its reason calls for.
+/// `POST /v1/tx`: one transaction as `{"raw": "0x…"}`, with its sender's key as
+/// `"sender_key"` if the client names it. Accepted: 202; already known: 200; refused: the
+/// error with the status its reason calls for.
 async fn submit_one(
     request: &mut Request,
     env: &Env,
@@ -177,8 +178,8 @@ async fn submit_one(
         JSON_CONTENT_TYPE,
     )?;
     let body = read_body(request, SINGLE_TX_BODY_BYTES_MAX).await?;
-    let raw = api::decode_single(&body)?;
-    let mut results = admit_traced(env, chain, vec![Submission::raw(raw)], request_id).await?;
+    let submission = api::decode_single(&body)?;
+    let mut results = admit_traced(env, chain, vec![submission], request_id).await?;
     let result = results
         .pop()
         .ok_or_else(|| internal("the sequencer answered no result"))?;

@@ -146,14 +146,38 @@ fn a_single_transaction_decodes_from_json() {
     let raw = raw_transfer(3);
     let body = serde_json::to_vec(&SingleTxRequest {
         raw: crate::primitives::to_hex(&raw),
+        sender_key: None,
     })
     .expect("json");
-    assert_eq!(decode_single(&body), Ok(raw));
+    assert_eq!(decode_single(&body), Ok(Submission::raw(raw)));
+}
+
+#[test]
+fn a_single_transaction_may_name_its_sender_key() {
+    let raw = raw_transfer(3);
+    let key = vec![4u8; 65];
+    let body = serde_json::to_vec(&SingleTxRequest {
+        raw: crate::primitives::to_hex(&raw),
+        sender_key: Some(crate::primitives::to_hex(&key)),
+    })
+    .expect("json");
+    let expected = Submission {
+        raw,
+        sender_key: Some(key),
+    };
+    assert_eq!(decode_single(&body), Ok(expected));
+    // The largest transaction with the longest key fits the body limit.
+    let largest = format!(
+        r#"{{"raw":"0x{}","sender_key":"0x{}"}}"#,
+        "00".repeat(crate::limits::TX_BYTES_MAX),
+        "04".repeat(65)
+    );
+    assert!(decode_single(largest.as_bytes()).is_ok());
 }
 
 #[test]
 fn bad_single_transaction_bodies_get_their_codes() {
-    let cases: [(&str, &[u8], u16, &str); 6] = [
+    let cases: [(&str, &[u8], u16, &str); 9] = [
         ("not JSON", b"raw=0x01", 400, "malformed_json"),
         ("missing field", br#"{}"#, 400, "malformed_json"),
         (
@@ -165,6 +189,24 @@ fn bad_single_transaction_bodies_get_their_codes() {
         ("wrong type", br#"{"raw":1}"#, 400, "malformed_json"),
         ("no 0x", br#"{"raw":"01"}"#, 400, "malformed_hex"),
         ("odd digits", br#"{"raw":"0x012"}"#, 400, "malformed_hex"),
+        (
+            "key of the wrong type",
+            br#"{"raw":"0x01","sender_key":4}"#,
+            400,
+            "malformed_json",
+        ),
+        (
+            "key without 0x",
+            br#"{"raw":"0x01","sender_key":"04"}"#,
+            400,
+            "malformed_hex",
+        ),
+        (
+            "key with a bad digit",
+            br#"{"raw":"0x01","sender_key":"0x0g"}"#,
+            400,
+            "malformed_hex",
+        ),
     ];
     for (name, body, status, code) in cases {
         let error = decode_single(body).expect_err(name);

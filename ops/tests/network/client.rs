@@ -205,7 +205,16 @@ impl Client {
 
     /// `POST /v1/tx` with `{"raw": "0x…"}`.
     pub fn submit_one(&self, raw: &[u8]) -> Answer {
-        let body = serde_json::json!({ "raw": to_hex(raw) }).to_string();
+        self.submit_one_with_key(raw, None)
+    }
+
+    /// `POST /v1/tx`, with `"sender_key"` when `sender_key` is given.
+    pub fn submit_one_with_key(&self, raw: &[u8], sender_key: Option<&[u8]>) -> Answer {
+        let mut body = serde_json::json!({ "raw": to_hex(raw) });
+        if let Some(key) = sender_key {
+            body["sender_key"] = to_hex(key).into();
+        }
+        let body = body.to_string();
         self.send(
             "POST",
             "/v1/tx",

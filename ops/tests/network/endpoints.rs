@@ -166,6 +166,20 @@ fn table(token: &str, replayed: &str, foreign: &str) -> Vec<Case> {
         )
         .json(r#"{"raw": "0xzz"}"#),
         case(
+            "single: sender key not hex",
+            "POST",
+            "/v1/tx",
+            Error(400, "malformed_hex"),
+        )
+        .json(r#"{"raw": "0x02", "sender_key": "0x4"}"#),
+        case(
+            "single: sender key no key",
+            "POST",
+            "/v1/tx",
+            Error(422, "invalid_sender_key"),
+        )
+        .json(&json!({ "raw": replayed, "sender_key": "0x04" }).to_string()),
+        case(
             "single: not a transaction",
             "POST",
             "/v1/tx",

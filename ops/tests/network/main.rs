@@ -144,8 +144,16 @@ fn a_nonce_gap_waits_duplicates_are_idempotent_and_bad_input_is_refused() {
     assert_eq!(client.transaction(&second_hash).status, TxState::Pending);
     assert_eq!(client.account(&network.address(0), false).nonce, 0);
 
-    // Filling the gap commits both; submitting either again changes nothing.
-    let answer = client.submit_one(&first);
+    // Filling the gap commits both; submitting either again changes nothing. The single
+    // endpoint takes a sender key too: the wrong one is refused, the right one (as SEC1, the
+    // form Ethereum libraries print) admits the transfer.
+    let key_of = |index: usize| network.keys[index].public_key().to_xy();
+    let answer = client.submit_one_with_key(&first, Some(&key_of(1)));
+    assert_eq!(
+        (answer.status, answer.error_code().as_str()),
+        (422, "signature_mismatch")
+    );
+    let answer = client.submit_one_with_key(&first, Some(&[&[0x04][..], &key_of(0)].concat()));
     assert_eq!(answer.status, 202);
     let first_hash = answer.json::<ledger::api::SubmissionResult>().hash;
     assert_eq!(client.submit_one(&first).status, 200, "a pending duplicate");
