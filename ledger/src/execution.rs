@@ -141,6 +141,10 @@ pub struct Execution {
     pub transactions_root: Hash,
     /// Merkle root over the receipts.
     pub receipts_root: Hash,
+    /// The witness after the block's writes: proofs of every touched account against the
+    /// new roots, from which the next block's witness is built before this one is committed
+    /// ([`Witness::carried_forward`]).
+    pub post_state: Witness,
 }
 
 /// Accounts as the block sees them: loaded from the witness on first touch.
@@ -248,8 +252,9 @@ pub fn execute(
         receipts,
         excluded,
         state_root,
-        shard_roots: witness.shard_roots,
+        shard_roots: witness.shard_roots.clone(),
         write_sets,
+        post_state: witness,
     })
 }
 

@@ -279,14 +279,35 @@ impl Mempool {
     /// contiguous nonce run starting at its next nonce; senders in the order their next
     /// transaction (the first of the run) arrived, so no sender starves the others for long.
     pub fn candidates(&self, count_max: usize) -> Vec<VerifiedTx> {
-        let mut runs: Vec<(u64, &SenderQueue)> = self
+        self.candidates_after(&BTreeMap::new(), count_max)
+    }
+
+    /// [`Mempool::candidates`] for the block after one that is not committed yet: a sender in
+    /// `next_nonces` (with its nonce after that block) has its run start there, which leaves
+    /// out the block's own transactions, pending until it commits.
+    pub fn candidates_after(
+        &self,
+        next_nonces: &BTreeMap<Address, u64>,
+        count_max: usize,
+    ) -> Vec<VerifiedTx> {
+        let mut runs: Vec<(u64, Vec<&Queued>)> = self
             .senders
-            .values()
-            .filter_map(|queue| queue.ready_run().next().map(|first| (first.arrival, queue)))
+            .iter()
+            .filter_map(|(sender, queue)| {
+                let run: Vec<&Queued> = match next_nonces.get(sender) {
+                    Some(next) => queue
+                        .ready_run()
+                        .skip_while(|queued| queued.tx.nonce() < *next)
+                        .collect(),
+                    None => queue.ready_run().collect(),
+                };
+                let arrival = run.first()?.arrival;
+                Some((arrival, run))
+            })
             .collect();
         runs.sort_unstable_by_key(|(arrival, _)| *arrival);
         runs.iter()
-            .flat_map(|(_, queue)| queue.ready_run())
+            .flat_map(|(_, run)| run)
             .take(count_max)
             .map(|queued| queued.tx.clone())
             .collect()
@@ -411,6 +432,45 @@ pub(crate) mod tests {
 
     fn nonces_and_senders(txs: &[VerifiedTx]) -> Vec<(Address, u64)> {
         txs.iter().map(|tx| (tx.sender, tx.nonce())).collect()
+    }
+
+    #[test]
+    fn candidates_after_a_block_start_where_its_senders_nonces_end() {
+        let (alice, bob, carol) = (key(1), key(2), key(3));
+        let mut pool = pool();
+        for tx in [
+            tx(&alice, 0),
+            tx(&bob, 0),
+            tx(&alice, 1),
+            tx(&alice, 2),
+            tx(&carol, 5),
+            tx(&bob, 1),
+        ] {
+            assert_eq!(admit(&mut pool, &tx), Admission::Accepted);
+        }
+        assert!(pool.set_next_nonce(carol.address(), 4).is_empty());
+        // A block took Alice's 0 and 1 and Bob's 0 (still pending until it commits): after
+        // it, Alice's run goes on from 2 and Bob's from 1, in order of arrival; Carol's
+        // gap still keeps her out.
+        let after = BTreeMap::from([(alice.address(), 2), (bob.address(), 1)]);
+        assert_eq!(
+            nonces_and_senders(&pool.candidates_after(&after, 10)),
+            vec![(alice.address(), 2), (bob.address(), 1)]
+        );
+        assert_eq!(
+            nonces_and_senders(&pool.candidates_after(&after, 1)).len(),
+            1
+        );
+        // A sender whose whole run the block took has nothing left.
+        let all_of_alice = BTreeMap::from([(alice.address(), 3)]);
+        assert_eq!(
+            nonces_and_senders(&pool.candidates_after(&all_of_alice, 10)),
+            vec![(bob.address(), 0), (bob.address(), 1)]
+        );
+        assert_eq!(
+            pool.candidates_after(&BTreeMap::new(), 10),
+            pool.candidates(10)
+        );
     }
 
     #[test]

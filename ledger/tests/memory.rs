@@ -170,12 +170,15 @@ fn the_sequencers_memory_stays_bounded_with_a_full_mempool_and_a_full_proposal()
     assert_eq!(admitted, MEMPOOL_TXS_MAX, "the mempool took every transfer");
     let full_mempool = in_use() - before;
 
-    // One round: the witnesses of a full block, then the proposal it is voted on.
+    // One round: the witnesses of a full block, then the proposal it is voted on, and the
+    // next full block built ahead on top of it while the votes are awaited.
     let mut effects = sequencer.alarm(10_000);
     let mut proposals = 0;
+    let mut heights_witnessed = std::collections::BTreeSet::new();
     while let Some(effect) = effects.pop() {
         match effect {
             Effect::RequestWitness { round, request } => {
+                heights_witnessed.insert(round.height);
                 let answer = shards
                     .shard(request.shard)
                     .witness(&request)
@@ -190,12 +193,17 @@ fn the_sequencers_memory_stays_bounded_with_a_full_mempool_and_a_full_proposal()
         }
     }
     assert_eq!(proposals, 1, "a full block was proposed");
+    assert_eq!(
+        heights_witnessed.into_iter().collect::<Vec<_>>(),
+        vec![1, 2],
+        "the next block was witnessed (and built) ahead"
+    );
     let with_proposal = in_use() - before;
 
     println!(
         "Sequencer heap: full mempool of {MEMPOOL_TXS_MAX} transfers with their latency \
          entries {:.1} MiB; with a {BLOCK_TXS_MAX}-transfer proposal over {ACCOUNTS} accounts \
-         being voted on {:.1} MiB (budget {:.0} MiB)",
+         being voted on and the next block built ahead {:.1} MiB (budget {:.0} MiB)",
         mib(full_mempool),
         mib(with_proposal),
         mib(SEQUENCER_BUDGET_BYTES)

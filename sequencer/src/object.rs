@@ -51,6 +51,14 @@ const TIMING: Timing = Timing {
 /// Binding of the shards' Durable Object namespace.
 const SHARD_BINDING: &str = "SHARD";
 
+/// How long shard calls made after a proposal wait once the writes before them are durable
+/// (which is when workerd lets the proposal out). Locally the shards run on this process's
+/// thread, and a commit's write sets and the next block's witnesses (built ahead while the
+/// validators check the proposal) take it for tens of milliseconds: started at once, they
+/// held the proposal's bytes back until they were done, so the validators waited for the
+/// work meant to overlap theirs. A few event-loop turns are enough for the body to leave.
+const SHARD_CALLS_AFTER_A_PROPOSAL: Duration = Duration::from_millis(2);
+
 /// Binding of the KV namespace archived blocks are kept in.
 pub(crate) const ARCHIVE_BINDING: &str = "ARCHIVE";
 
@@ -601,8 +609,11 @@ impl Sequencer {
         let mut queue = VecDeque::from(effects);
         let mut in_flight: InFlight<'_> = FuturesUnordered::new();
         loop {
+            let mut after_proposal = false;
             while let Some(effect) = queue.pop_front() {
-                self.perform(effect, &mut in_flight).await?;
+                let is_proposal = matches!(effect, Effect::Propose(_));
+                self.perform(effect, &mut in_flight, after_proposal).await?;
+                after_proposal |= is_proposal;
             }
             let Some(input) = in_flight.next().await else {
                 return Ok(());
@@ -622,17 +633,21 @@ impl Sequencer {
         }
     }
 
+    /// Performs one effect; `after_proposal` says a proposal went before it in this batch, so
+    /// its shard calls let it go first ([`SHARD_CALLS_AFTER_A_PROPOSAL`]).
     async fn perform<'a>(
         &'a self,
         effect: Effect,
         in_flight: &mut InFlight<'a>,
+        after_proposal: bool,
     ) -> Result<(), ApiError> {
         self.with(|loaded| loaded.store.record(&effect))?;
         self.observe(&effect)?;
         match effect {
             Effect::SetAlarm(at_ms) => self.set_alarm(at_ms).await?,
             Effect::RequestWitness { round, request } => {
-                in_flight.push(Box::pin(self.request_witness(round, request)));
+                let call = self.request_witness(round, request);
+                in_flight.push(Box::pin(self.after(after_proposal, call)));
             }
             Effect::Propose(proposal) => {
                 let request_ids = self.proposal_request_ids()?;
@@ -642,7 +657,8 @@ impl Sequencer {
                 }
             }
             Effect::SendWriteSet(write_set) => {
-                in_flight.push(Box::pin(self.send_write_set(write_set)));
+                let call = self.send_write_set(write_set);
+                in_flight.push(Box::pin(self.after(after_proposal, call)));
             }
             Effect::ApplyThenWitness {
                 write_set,
@@ -650,7 +666,7 @@ impl Sequencer {
                 request,
             } => {
                 let call = self.apply_then_witness(write_set, round, request);
-                in_flight.push(Box::pin(call));
+                in_flight.push(Box::pin(self.after(after_proposal, call)));
             }
             Effect::Commit { block, .. } => {
                 let committed = block.header.height;
@@ -662,6 +678,16 @@ impl Sequencer {
             Effect::PersistPending(_) | Effect::DropPending(_) | Effect::SetPaused(_) => {}
         }
         Ok(())
+    }
+
+    /// `call`, made only once a proposal sent before it is on its way, if there was one.
+    async fn after(&self, after_proposal: bool, call: impl Future<Output = Input>) -> Input {
+        if after_proposal {
+            // An error only means that there is nothing to wait for.
+            let _ = self.state.storage().sync().await;
+            worker::Delay::from(SHARD_CALLS_AFTER_A_PROPOSAL).await;
+        }
+        call.await
     }
 
     /// Counts a performed effect; a commit is logged, and timed admissions that left the

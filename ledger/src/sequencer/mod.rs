@@ -11,7 +11,14 @@
 //! are always taken against the committed roots: the next round starts at the commit when
 //! every earlier write set is confirmed, its witness requests riding on the write sets (a
 //! shard answers one after applying the other, [`Effect::ApplyThenWitness`]), and otherwise
-//! when every shard has confirmed the last commit. A proposal is persisted before it is sent and re-proposed
+//! when every shard has confirmed the last commit.
+//!
+//! While a proposal is voted on, the block after it is built ahead: its witnesses, taken at
+//! the committed roots, are carried forward onto the voted block's post-state
+//! ([`crate::trie::Witness::carried_forward`]) and it is executed there, so that it is
+//! proposed the moment its parent commits, and the shards' and the execution's work overlaps
+//! the validators' instead of following it. Only the proposal of a certified parent is ever
+//! sent, so validators see nothing new. A proposal is persisted before it is sent and re-proposed
 //! unchanged until certified: a validator that signed it may not sign anything else at that
 //! height, so changing it could stall the chain.
 
@@ -173,6 +180,30 @@ struct Voting {
     execution: Execution,
     tally: VoteTally,
     deadline_ms: u64,
+    /// The next block, built while this one is voted on.
+    ahead: Option<Ahead>,
+}
+
+/// The block after the one being voted on, built on that block's post-state (its
+/// [`Execution::post_state`] carried forward with witnesses taken at the committed roots) so
+/// that it can be proposed the moment its parent is certified: the shards' witnesses and
+/// the execution then overlap the validators' checks instead of following them. The voted
+/// block is certain to commit as proposed (it is re-proposed unchanged until it is), so
+/// nothing built on it is ever undone; only lost, when the `Sequencer` restarts.
+#[derive(Debug, Clone)]
+enum Ahead {
+    /// Waiting for witnesses of its candidates at the committed roots.
+    Witnessing(Witnessing),
+    /// Built: everything of its proposal but the parent's certificate.
+    Built(Box<BuiltAhead>),
+}
+
+#[derive(Debug, Clone)]
+struct BuiltAhead {
+    header: Header,
+    transactions: Vec<WireTx>,
+    witness: Witness,
+    execution: Execution,
 }
 
 /// The sequencer of one chain.
@@ -385,6 +416,10 @@ impl Sequencer {
         result: Result<PartialTree, String>,
     ) -> Vec<Effect> {
         let mut effects = Vec::new();
+        if matches!(self.round, Round::Voting(_)) {
+            self.ahead_witness_received(now_ms, round, shard, result, &mut effects);
+            return effects;
+        }
         let Round::Witnessing(witnessing) = &mut self.round else {
             return effects;
         };
@@ -485,8 +520,10 @@ impl Sequencer {
     /// another batching window (which only an idle chain's first submission waits) nor from an
     /// alarm (a storage write and an event a block, for nothing).
     fn start_next_round(&mut self, now_ms: u64, effects: &mut Vec<Effect>) {
-        if matches!(self.round, Round::Idle) && self.mempool.has_ready(1) {
-            self.start_round(now_ms, effects);
+        match self.round {
+            Round::Idle if self.mempool.has_ready(1) => self.start_round(now_ms, effects),
+            Round::Voting(_) => self.start_ahead(now_ms, effects),
+            _ => {}
         }
     }
 
@@ -621,6 +658,7 @@ impl Sequencer {
             witness,
         };
         self.start_voting(now_ms, proposal, execution, effects);
+        self.start_ahead(now_ms, effects);
     }
 
     fn start_voting(
@@ -643,6 +681,7 @@ impl Sequencer {
             execution,
             tally,
             deadline_ms,
+            ahead: None,
         }));
         self.request_alarm(deadline_ms, effects);
     }
@@ -712,6 +751,7 @@ impl Sequencer {
         let Voting {
             proposal,
             execution,
+            ahead,
             ..
         } = voting;
         let block = CertifiedBlock {
@@ -743,12 +783,8 @@ impl Sequencer {
         }
         self.shard_roots = execution.shard_roots;
         // With an earlier write set unconfirmed some shard may be behind the roots a witness
-        // would be asked at, so the next round waits for the confirmations as it always did.
-        let next_round = if self.unconfirmed.is_empty() {
-            self.open_round(now_ms)
-        } else {
-            None
-        };
+        // would be asked at, so the next witnesses wait for the confirmations.
+        let shards_caught_up = self.unconfirmed.is_empty();
         if !write_sets.is_empty() {
             let by_shard = write_sets
                 .iter()
@@ -758,13 +794,186 @@ impl Sequencer {
         }
         // The alarm resends what is unconfirmed, or starts the next round once all is.
         self.request_alarm(now_ms + self.timing.resend_ms, effects);
-        self.request_round_deadline(effects);
+        let next_round = match ahead {
+            // The next block is ready: propose it now, and build the one after it on top
+            // (unless production was paused meanwhile: then it is dropped, to be built again).
+            Some(Ahead::Built(built)) if !self.paused => {
+                self.propose_built(now_ms, *built, effects);
+                shards_caught_up.then(|| self.open_ahead(now_ms)).flatten()
+            }
+            _ => {
+                let next_round = shards_caught_up.then(|| self.open_round(now_ms)).flatten();
+                self.request_round_deadline(effects);
+                next_round
+            }
+        };
         match next_round {
             Some((round, requests)) => {
                 effects.extend(pair_with_write_sets(round, requests, write_sets));
             }
             None => effects.extend(write_sets.into_iter().map(Effect::SendWriteSet)),
         }
+    }
+
+    /// Proposes the block built ahead on the one just committed, now that its parent's
+    /// certificate exists.
+    fn propose_built(&mut self, now_ms: u64, built: BuiltAhead, effects: &mut Vec<Effect>) {
+        let proposal = Proposal {
+            header: built.header,
+            parent: self.head.header,
+            parent_certificate: self.head.certificate.clone(),
+            transactions: built.transactions,
+            witness: built.witness,
+        };
+        self.start_voting(now_ms, proposal, built.execution, effects);
+    }
+
+    /// Starts building the next block while the current one is voted on, if the shards have
+    /// every commit applied (so that they answer at the committed roots) and something is
+    /// ready beyond the voted block's transactions.
+    fn start_ahead(&mut self, now_ms: u64, effects: &mut Vec<Effect>) {
+        if !self.unconfirmed.is_empty() {
+            return;
+        }
+        if let Some((round, requests)) = self.open_ahead(now_ms) {
+            effects.extend(
+                requests
+                    .into_iter()
+                    .map(|request| Effect::RequestWitness { round, request }),
+            );
+        }
+    }
+
+    /// Picks the candidates that follow the voted block and returns their witness requests,
+    /// at the committed roots (the voted block's parent's).
+    fn open_ahead(&mut self, now_ms: u64) -> Option<(RoundId, Vec<WitnessRequest>)> {
+        if self.paused {
+            return None;
+        }
+        let Round::Voting(voting) = &mut self.round else {
+            return None;
+        };
+        if voting.ahead.is_some() {
+            return None;
+        }
+        let next_nonces: BTreeMap<Address, u64> = voting
+            .execution
+            .receipts
+            .iter()
+            .map(|receipt| (receipt.sender, receipt.nonce + 1))
+            .collect();
+        let candidates = self.mempool.candidates_after(&next_nonces, BLOCK_TXS_MAX);
+        if candidates.is_empty() {
+            return None;
+        }
+        let id = RoundId {
+            height: voting.proposal.header.height + 1,
+            attempt: self.next_attempt,
+        };
+        self.next_attempt = self.next_attempt.wrapping_add(1);
+        let touched = touched_addresses(&self.config, &candidates);
+        let requests = witness_requests(self.config.layout(), &self.shard_roots, &touched);
+        voting.ahead = Some(Ahead::Witnessing(Witnessing {
+            id,
+            candidates,
+            waiting: requests.iter().map(|request| request.shard).collect(),
+            parts: BTreeMap::new(),
+            deadline_ms: now_ms + self.timing.round_timeout_ms,
+        }));
+        Some((id, requests))
+    }
+
+    /// A witness for the block being built ahead; the last one builds it. An error answer,
+    /// or a block that cannot be built, gives it up: the next round then starts at the
+    /// commit, as without building ahead.
+    fn ahead_witness_received(
+        &mut self,
+        now_ms: u64,
+        round: RoundId,
+        shard: ShardIndex,
+        result: Result<PartialTree, String>,
+        effects: &mut Vec<Effect>,
+    ) {
+        let Round::Voting(voting) = &mut self.round else {
+            return;
+        };
+        let Some(Ahead::Witnessing(witnessing)) = &mut voting.ahead else {
+            return;
+        };
+        if witnessing.id != round || !witnessing.waiting.contains(&shard) {
+            return;
+        }
+        let Ok(part) = result else {
+            voting.ahead = None;
+            return;
+        };
+        witnessing.waiting.remove(&shard);
+        witnessing.parts.insert(shard, part);
+        if !witnessing.waiting.is_empty() {
+            return;
+        }
+        let Some(Ahead::Witnessing(witnessing)) = voting.ahead.take() else {
+            unreachable!("matched above");
+        };
+        let built = self.build_ahead(now_ms, witnessing, effects);
+        if let Round::Voting(voting) = &mut self.round {
+            voting.ahead = built.map(|built| Ahead::Built(Box::new(built)));
+        }
+    }
+
+    /// Executes the candidates on the voted block's post-state. Final exclusions are final
+    /// there too (that block commits as proposed), so they are dropped now.
+    fn build_ahead(
+        &mut self,
+        now_ms: u64,
+        witnessing: Witnessing,
+        effects: &mut Vec<Effect>,
+    ) -> Option<BuiltAhead> {
+        let Round::Voting(voting) = &self.round else {
+            return None;
+        };
+        let parent = voting.proposal.header;
+        let touched = touched_addresses(&self.config, &witnessing.candidates);
+        let witness = voting
+            .execution
+            .post_state
+            .carried_forward(&witnessing.parts, &touched)
+            .ok()?;
+        let height = parent.height + 1;
+        let execution = execute(
+            &self.config,
+            &parent.state_root,
+            height,
+            &witnessing.candidates,
+            witness.clone(),
+        )
+        .ok()?;
+        self.drop_excluded(&execution, effects);
+        if execution.included.is_empty() {
+            return None;
+        }
+        let header = Header {
+            chain_id: self.config.chain_id,
+            height,
+            parent_hash: parent.hash(),
+            timestamp_ms: now_ms.max(parent.timestamp_ms + 1),
+            state_root: execution.state_root,
+            transactions_root: execution.transactions_root,
+            receipts_root: execution.receipts_root,
+            validator_set_hash: self.config.validators.hash(),
+            proposer: self.config.proposer,
+        };
+        let transactions = execution
+            .included
+            .iter()
+            .map(|index| witnessing.candidates[*index].to_wire())
+            .collect();
+        Some(BuiltAhead {
+            header,
+            transactions,
+            witness,
+            execution,
+        })
     }
 
     /// Records each sender's nonce after the block, which removes its included transactions

@@ -1207,3 +1207,123 @@ fn recovery_effects_split_into_storage_and_the_calls_an_alarm_makes_again() {
     assert!(!Effect::SetPaused(true).is_call());
     assert!(!Effect::PersistPending(Vec::new()).is_call());
 }
+
+/// Proposes Alice's nonce 0 while her nonce 1 and Carol's nonce 0 arrive during the round:
+/// returns the proposal and the effects of the last witness answer (the proposal's).
+fn propose_with_more_waiting(harness: &mut Harness) -> (Proposal, Vec<Effect>, Vec<VerifiedTx>) {
+    let first = harness.transfer(&harness.alice, 0, U256::from(5u64));
+    let later = vec![
+        harness.transfer(&harness.alice, 1, U256::from(6u64)),
+        harness.transfer(&harness.carol, 0, U256::from(7u64)),
+    ];
+    harness.submit(T0, std::slice::from_ref(&first));
+    let effects = harness.alarm(T0 + WINDOW_MS);
+    harness.submit(T0 + WINDOW_MS + 5, &later);
+    let effects = harness.answer_all(T0 + WINDOW_MS + 10, &effects);
+    let proposal = proposal_of(&effects).expect("a proposal");
+    assert_eq!(proposal.transactions, vec![first.to_wire()]);
+    (proposal, effects, later)
+}
+
+#[test]
+fn the_next_block_is_built_while_its_parent_is_voted_on_and_proposed_at_its_commit() {
+    let mut harness = Harness::new();
+    let (first, effects, later) = propose_with_more_waiting(&mut harness);
+    // With the proposal out, the next block's witnesses are asked at the committed roots.
+    let ahead = requests(&effects);
+    assert!(!ahead.is_empty());
+    for (round, request) in &ahead {
+        assert_eq!(round.height, 2);
+        assert_eq!(
+            request.expected_root,
+            harness.genesis_roots[usize::from(request.shard)]
+        );
+    }
+    let built = harness.answer_all(T0 + WINDOW_MS + 20, &effects);
+    assert!(
+        proposal_of(&built).is_none(),
+        "held until its parent commits"
+    );
+    // The commit proposes it at once, before any shard has applied the parent.
+    let now = T0 + 100;
+    let effects = harness.certify(now, &first);
+    let (block, _, write_sets) = commit_of(&effects).expect("a commit");
+    let second = proposal_of(&effects).expect("the block built ahead, proposed");
+    assert_eq!(second.header.height, 2);
+    assert_eq!(second.header.parent_hash, block.header.hash());
+    assert_eq!(second.parent_certificate, block.certificate);
+    let mut included = second.transactions.clone();
+    included.sort_by_key(|tx| tx.raw.clone());
+    let mut expected: Vec<WireTx> = later.iter().map(VerifiedTx::to_wire).collect();
+    expected.sort_by_key(|tx| tx.raw.clone());
+    assert_eq!(included, expected);
+    assert_eq!(harness.sequencer.status().voting_height, Some(2));
+    // Validators accept it (its witness is proven against block 1's state root), and it
+    // commits on top: every write set applies, in order, to the shards.
+    harness.apply_and_confirm(now + 5, &write_sets);
+    let effects = harness.certify(now + 50, &second);
+    let (block, shard_roots, write_sets) = commit_of(&effects).expect("the second commit");
+    assert_eq!(block.header.height, 2);
+    harness.apply_and_confirm(now + 55, &write_sets);
+    for (index, shard) in harness.shards.iter().enumerate() {
+        assert_eq!(shard.meta().root, shard_roots[index], "shard {index}");
+    }
+    assert!(harness.sequencer.mempool().is_empty());
+}
+
+#[test]
+fn a_block_that_could_not_be_built_ahead_waits_for_its_parent_commit() {
+    let mut harness = Harness::new();
+    let (first, effects, later) = propose_with_more_waiting(&mut harness);
+    let (round, request) = requests(&effects)[0].clone();
+    // A shard fails the witness: building ahead is given up, nothing else changes.
+    let failed = harness.feed_witness(T0 + 30, round, request.shard, Err("down".into()));
+    assert!(failed.is_empty());
+    let late = harness.answer_all(T0 + 40, &effects);
+    assert!(
+        late.is_empty(),
+        "answers to the abandoned attempt are ignored"
+    );
+    // The commit then opens the next round as it always did: its witnesses ride on the
+    // write sets, and the block is proposed once they are in.
+    let effects = harness.certify(T0 + 100, &first);
+    assert!(proposal_of(&effects).is_none());
+    let calls = applied_then_witnessed(&effects);
+    assert!(!calls.is_empty());
+    let mut out = Vec::new();
+    for (write_set, round, request) in calls {
+        harness.shards[usize::from(write_set.shard)]
+            .apply(&write_set)
+            .expect("applies");
+        let witness = harness.witness_answer(&request);
+        let effects = harness.sequencer.applied_then_witnessed(
+            T0 + 110,
+            (write_set.height, write_set.shard),
+            Ok(()),
+            round,
+            witness,
+        );
+        out.extend(harness.record(effects));
+    }
+    let out = [out.clone(), harness.answer_all(T0 + 110, &out)].concat();
+    let second = proposal_of(&out).expect("the next proposal");
+    assert_eq!(second.transactions.len(), later.len());
+}
+
+#[test]
+fn a_block_built_ahead_is_not_proposed_once_production_is_paused() {
+    let mut harness = Harness::new();
+    let (first, effects, _) = propose_with_more_waiting(&mut harness);
+    harness.answer_all(T0 + WINDOW_MS + 20, &effects);
+    let paused = harness.sequencer.set_paused(T0 + 50, true);
+    harness.record(paused);
+    let effects = harness.certify(T0 + 100, &first);
+    assert!(
+        commit_of(&effects).is_some(),
+        "the proposal in flight completes"
+    );
+    assert!(proposal_of(&effects).is_none());
+    assert_eq!(harness.sequencer.status().voting_height, None);
+    assert!(requests(&effects).is_empty());
+    assert!(applied_then_witnessed(&effects).is_empty());
+}

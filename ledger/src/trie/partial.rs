@@ -134,6 +134,34 @@ impl PartialTree {
         Ok(self.root_hash())
     }
 
+    /// The partial tree of `addresses` on this tree's state, where this tree is a block's
+    /// post-state (a witness updated with the block's writes) and `earlier`, if any, a partial
+    /// tree of the same subtree at the block's parent root. Each address's path is taken from
+    /// this tree where the block rewrote it, and from `earlier` where this tree holds only a
+    /// hash: the block left those subtrees as they were, so `earlier`'s copy, which must hash
+    /// the same, is exact. Everything off the paths is pruned to its hash. Fails if some
+    /// address is covered by neither.
+    pub fn carried_forward(
+        &self,
+        earlier: Option<&PartialTree>,
+        addresses: &[Address],
+    ) -> TrieResult<PartialTree> {
+        let mut keys: Vec<(Address, ())> = addresses.iter().map(|address| (*address, ())).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let earlier_root = earlier
+            .filter(|earlier| earlier.root_position == self.root_position)
+            .map(|earlier| &earlier.root);
+        let tree = PartialTree {
+            root_position: self.root_position,
+            root: carry(&self.root, earlier_root, self.root_position, &keys)?,
+        };
+        for address in addresses {
+            tree.get(address)?;
+        }
+        Ok(tree)
+    }
+
     /// The addresses present as leaves, in address order.
     pub fn addresses(&self) -> Vec<Address> {
         let mut addresses = Vec::new();
@@ -238,6 +266,60 @@ fn expand<'node>(
 /// A leaf node.
 fn leaf(address: Address, account: Account) -> PartialNode {
     PartialNode::Leaf { address, account }
+}
+
+/// [`PartialTree::carried_forward`] below `position`: `node` from the post-state, `earlier`
+/// the node at the same position before the block (if known), `keys` the addresses under it.
+fn carry(
+    node: &PartialNode,
+    earlier: Option<&PartialNode>,
+    position: NodePosition,
+    keys: &[(Address, ())],
+) -> TrieResult<PartialNode> {
+    if keys.is_empty() {
+        return Ok(PartialNode::pruned(node.hash()));
+    }
+    match (node, earlier) {
+        (PartialNode::Internal { hash, children }, _) => {
+            let earlier_children = match earlier {
+                Some(PartialNode::Internal { children, .. }) => Some(&**children),
+                // Earlier a leaf, empty or pruned here: the block rewrote this subtree, and
+                // the post-state knows all of it that the earlier tree did.
+                _ => None,
+            };
+            let (left_keys, right_keys) = split_by_bit(keys, position.depth().into());
+            let left = carry(
+                &children[0],
+                earlier_children.map(|children| &children[0]),
+                position.child(false),
+                left_keys,
+            )?;
+            let right = carry(
+                &children[1],
+                earlier_children.map(|children| &children[1]),
+                position.child(true),
+                right_keys,
+            )?;
+            Ok(PartialNode::Internal {
+                hash: *hash,
+                children: Box::new([left, right]),
+            })
+        }
+        (PartialNode::Pruned(hash), Some(earlier))
+            if !matches!(earlier, PartialNode::Pruned(_)) =>
+        {
+            if earlier.hash() != *hash {
+                return Err(TrieError::corrupt(
+                    &position,
+                    "a subtree proven before the block does not hash as the block left it",
+                ));
+            }
+            carry(earlier, None, position, keys)
+        }
+        // A leaf or an empty subtree is known whole; a subtree pruned in both stays pruned,
+        // and the caller's coverage check names the address it hides.
+        (other, _) => Ok(other.clone()),
+    }
 }
 
 /// Appends the leaves under `node` in address order (left before right).

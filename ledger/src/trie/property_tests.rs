@@ -221,9 +221,22 @@ fn check_witness(
         })
         .filter(|(address, _)| covered.contains(address))
         .collect();
+    // The next block's addresses: all of the pool (touched by the update or not) and the
+    // strangers, proven before the update as the shards would prove them.
+    let next: Vec<Address> = scenario
+        .pool
+        .iter()
+        .chain(&scenario.strangers)
+        .copied()
+        .collect();
+    let earlier = state.witness(&next);
     let witness_root = witness.update(&updates)?;
     prop_assert_eq!(witness_root, state.update(&updates));
     prop_assert_eq!(witness.shard_roots.clone(), state.shard_roots());
+    // Carried forward from the updated witness and the earlier proofs, the next block's
+    // witness is exactly what the updated state itself proves.
+    let carried = witness.carried_forward(&earlier.parts, &next)?;
+    prop_assert_eq!(carried, state.witness(&next));
     Ok(())
 }
 

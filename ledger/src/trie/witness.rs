@@ -102,6 +102,43 @@ impl Witness {
         Ok(())
     }
 
+    /// The witness of `addresses` after a block: this witness is the block's post-state
+    /// ([`crate::execution::Execution::post_state`]), and `earlier_parts` are parts proven at
+    /// the block's parent roots, which cover what the block did not touch
+    /// ([`PartialTree::carried_forward`]). A shard the block did not write keeps its root, so
+    /// its earlier part serves as it is. This is how the `Sequencer` builds the next block
+    /// while the last is still being voted on.
+    pub fn carried_forward(
+        &self,
+        earlier_parts: &BTreeMap<ShardIndex, PartialTree>,
+        addresses: &[Address],
+    ) -> TrieResult<Witness> {
+        let mut by_shard: BTreeMap<ShardIndex, Vec<Address>> = BTreeMap::new();
+        for address in addresses {
+            by_shard
+                .entry(self.layout.shard_of(address))
+                .or_default()
+                .push(*address);
+        }
+        let mut parts = BTreeMap::new();
+        for (shard, addresses) in by_shard {
+            let earlier = earlier_parts.get(&shard);
+            let part = match (self.parts.get(&shard), earlier) {
+                (Some(post), earlier) => post.carried_forward(earlier, &addresses)?,
+                (None, Some(earlier)) => earlier.carried_forward(None, &addresses)?,
+                (None, None) => {
+                    return Err(TrieError::NotInWitness {
+                        address: addresses[0],
+                    });
+                }
+            };
+            parts.insert(shard, part);
+        }
+        let witness = Witness::new(self.layout, self.shard_roots.clone(), parts)?;
+        witness.verify(&self.state_root())?;
+        Ok(witness)
+    }
+
     /// The part covering `address`'s shard, or [`TrieError::NotInWitness`].
     fn part(&self, address: &Address) -> TrieResult<&PartialTree> {
         self.parts
