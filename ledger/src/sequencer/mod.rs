@@ -586,23 +586,64 @@ impl Sequencer {
         if candidates.is_empty() {
             return None;
         }
+        let (witnessing, requests) =
+            self.witnessing(now_ms, self.head.header.height + 1, candidates);
+        let id = witnessing.id;
+        self.round = Round::Witnessing(Box::new(witnessing));
+        Some((id, requests))
+    }
+
+    /// A new attempt at witnessing `candidates` for the block at `height`, and its witness
+    /// requests, at the committed roots.
+    fn witnessing(
+        &mut self,
+        now_ms: u64,
+        height: u64,
+        candidates: Vec<VerifiedTx>,
+    ) -> (Witnessing, Vec<WitnessRequest>) {
         let id = RoundId {
-            height: self.head.header.height + 1,
+            height,
             attempt: self.next_attempt,
         };
         self.next_attempt = self.next_attempt.wrapping_add(1);
         let touched = touched_addresses(&self.config, &candidates);
         let requests = witness_requests(self.config.layout(), &self.shard_roots, &touched);
-        let waiting = requests.iter().map(|request| request.shard).collect();
-        let deadline_ms = now_ms + self.timing.round_timeout_ms;
-        self.round = Round::Witnessing(Box::new(Witnessing {
+        let witnessing = Witnessing {
             id,
             candidates,
-            waiting,
+            waiting: requests.iter().map(|request| request.shard).collect(),
             parts: BTreeMap::new(),
-            deadline_ms,
-        }));
-        Some((id, requests))
+            deadline_ms: now_ms + self.timing.round_timeout_ms,
+        };
+        (witnessing, requests)
+    }
+
+    /// The header of the block `execution` made on top of `parent`, and its transactions as
+    /// a proposal carries them.
+    fn block_on(
+        &self,
+        now_ms: u64,
+        parent: &Header,
+        candidates: &[VerifiedTx],
+        execution: &Execution,
+    ) -> (Header, Vec<WireTx>) {
+        let header = Header {
+            chain_id: self.config.chain_id,
+            height: parent.height + 1,
+            parent_hash: parent.hash(),
+            timestamp_ms: now_ms.max(parent.timestamp_ms + 1),
+            state_root: execution.state_root,
+            transactions_root: execution.transactions_root,
+            receipts_root: execution.receipts_root,
+            validator_set_hash: self.config.validators.hash(),
+            proposer: self.config.proposer,
+        };
+        let transactions = execution
+            .included
+            .iter()
+            .map(|index| candidates[*index].to_wire())
+            .collect();
+        (header, transactions)
     }
 
     /// All witnesses are in: learn the senders' nonces, execute, drop what can never be
@@ -635,26 +676,17 @@ impl Sequencer {
             self.schedule_round(now_ms, effects);
             return;
         }
-        let header = Header {
-            chain_id: self.config.chain_id,
-            height,
-            parent_hash: self.head.header.hash(),
-            timestamp_ms: now_ms.max(self.head.header.timestamp_ms + 1),
-            state_root: execution.state_root,
-            transactions_root: execution.transactions_root,
-            receipts_root: execution.receipts_root,
-            validator_set_hash: self.config.validators.hash(),
-            proposer: self.config.proposer,
-        };
+        let (header, transactions) = self.block_on(
+            now_ms,
+            &self.head.header,
+            &witnessing.candidates,
+            &execution,
+        );
         let proposal = Proposal {
             header,
             parent: self.head.header,
             parent_certificate: self.head.certificate.clone(),
-            transactions: execution
-                .included
-                .iter()
-                .map(|index| witnessing.candidates[*index].to_wire())
-                .collect(),
+            transactions,
             witness,
         };
         self.start_voting(now_ms, proposal, execution, effects);
@@ -850,12 +882,13 @@ impl Sequencer {
         if self.paused {
             return None;
         }
-        let Round::Voting(voting) = &mut self.round else {
+        let Round::Voting(voting) = &self.round else {
             return None;
         };
         if voting.ahead.is_some() {
             return None;
         }
+        let height = voting.proposal.header.height + 1;
         let next_nonces: BTreeMap<Address, u64> = voting
             .execution
             .receipts
@@ -866,20 +899,11 @@ impl Sequencer {
         if candidates.is_empty() {
             return None;
         }
-        let id = RoundId {
-            height: voting.proposal.header.height + 1,
-            attempt: self.next_attempt,
-        };
-        self.next_attempt = self.next_attempt.wrapping_add(1);
-        let touched = touched_addresses(&self.config, &candidates);
-        let requests = witness_requests(self.config.layout(), &self.shard_roots, &touched);
-        voting.ahead = Some(Ahead::Witnessing(Witnessing {
-            id,
-            candidates,
-            waiting: requests.iter().map(|request| request.shard).collect(),
-            parts: BTreeMap::new(),
-            deadline_ms: now_ms + self.timing.round_timeout_ms,
-        }));
+        let (witnessing, requests) = self.witnessing(now_ms, height, candidates);
+        let id = witnessing.id;
+        if let Round::Voting(voting) = &mut self.round {
+            voting.ahead = Some(Ahead::Witnessing(witnessing));
+        }
         Some((id, requests))
     }
 
@@ -952,22 +976,8 @@ impl Sequencer {
         if execution.included.is_empty() {
             return None;
         }
-        let header = Header {
-            chain_id: self.config.chain_id,
-            height,
-            parent_hash: parent.hash(),
-            timestamp_ms: now_ms.max(parent.timestamp_ms + 1),
-            state_root: execution.state_root,
-            transactions_root: execution.transactions_root,
-            receipts_root: execution.receipts_root,
-            validator_set_hash: self.config.validators.hash(),
-            proposer: self.config.proposer,
-        };
-        let transactions = execution
-            .included
-            .iter()
-            .map(|index| witnessing.candidates[*index].to_wire())
-            .collect();
+        let (header, transactions) =
+            self.block_on(now_ms, &parent, &witnessing.candidates, &execution);
         Some(BuiltAhead {
             header,
             transactions,
