@@ -366,6 +366,7 @@ impl Sequencer {
                 unconfirmed_write_sets: loaded.machine.unconfirmed_write_sets(),
                 archived_through: loaded.store.archived_through()?,
                 latency_tracked: metrics.latency_tracked() as u64,
+                blocks_proposed_ahead: status.blocks_proposed_ahead,
                 counters: metrics.counters().clone(),
             })
         })

@@ -21,7 +21,7 @@
 //! | `edgeledger_block_transactions` | histogram | |
 //! | `edgeledger_commit_latency_seconds` | histogram | |
 //! | `edgeledger_commit_latency_tracked_transactions` | gauge | |
-//! | `edgeledger_proposals_sent_total` | counter | |
+//! | `edgeledger_proposals_sent_total`, `edgeledger_blocks_proposed_ahead_total` | counter | |
 //! | `edgeledger_proposal_round_trip_seconds` | histogram | |
 //! | `edgeledger_votes_received_total`, `edgeledger_votes_missed_total` | counter | `validator` |
 //! | `edgeledger_vote_latency_seconds` | histogram | `validator` |
@@ -290,6 +290,11 @@ fn consensus(out: &mut Exposition, snapshot: &SequencerSnapshot) {
         "Proposals sent to the validators (re-proposals of a block included).",
     )
     .sample(&[], counters.proposals_sent);
+    out.counter(
+        "edgeledger_blocks_proposed_ahead_total",
+        "Blocks proposed the moment their parent committed, built while it was voted on.",
+    )
+    .sample(&[], snapshot.blocks_proposed_ahead);
     out.histogram(
         "edgeledger_proposal_round_trip_seconds",
         "Seconds from first proposing a block to committing it with its quorum certificate.",

@@ -154,6 +154,10 @@ pub struct SequencerSnapshot {
     pub archived_through: u64,
     /// Admissions whose commit latency is being timed.
     pub latency_tracked: u64,
+    /// Blocks proposed the moment their parent committed, built while it was voted on, since
+    /// the `Sequencer` started ([`crate::sequencer::Status::blocks_proposed_ahead`]).
+    #[serde(default)]
+    pub blocks_proposed_ahead: u64,
     /// The counters.
     pub counters: SequencerCounters,
 }

@@ -499,6 +499,7 @@ fn snapshot() -> SequencerSnapshot {
         unconfirmed_write_sets: vec![(7, 1), (6, 1), (7, 3)],
         archived_through: 2,
         latency_tracked: metrics.latency_tracked() as u64,
+        blocks_proposed_ahead: 5,
         counters: metrics.counters().clone(),
     }
 }
@@ -620,6 +621,7 @@ fn the_catalogue_renders_every_source_as_valid_exposition_text() {
             1.0,
         ),
         ("edgeledger_blocks_committed_total", 1.0),
+        ("edgeledger_blocks_proposed_ahead_total", 5.0),
         ("edgeledger_transactions_committed_total", 1.0),
         ("edgeledger_block_transactions_count", 1.0),
         ("edgeledger_commit_latency_seconds_bucket{le=\"0.5\"}", 1.0),

@@ -216,6 +216,8 @@ pub struct Sequencer {
     mempool: Mempool,
     round: Round,
     next_attempt: u32,
+    /// Blocks proposed the moment their parent committed, built while it was voted on.
+    proposed_ahead: u64,
     unconfirmed: BTreeMap<u64, BTreeMap<ShardIndex, crate::execution::WriteSet>>,
     /// Confirmed write sets the next [`Effect::Commit`] records as such.
     confirmed_since_commit: Vec<(u64, ShardIndex)>,
@@ -238,6 +240,9 @@ pub struct Status {
     pub voting_height: Option<u64>,
     /// Whether block production is paused.
     pub paused: bool,
+    /// Blocks proposed the moment their parent committed, built while it was voted on
+    /// (since this instance started).
+    pub blocks_proposed_ahead: u64,
 }
 
 impl Sequencer {
@@ -271,6 +276,7 @@ impl Sequencer {
             mempool: Mempool::new(limits, hash_seed),
             round: Round::Idle,
             next_attempt: 0,
+            proposed_ahead: 0,
             unconfirmed: BTreeMap::new(),
             confirmed_since_commit: Vec::new(),
             alarm_at: None,
@@ -328,6 +334,7 @@ impl Sequencer {
                 _ => None,
             },
             paused: self.paused,
+            blocks_proposed_ahead: self.proposed_ahead,
         }
     }
 
@@ -857,6 +864,7 @@ impl Sequencer {
             transactions: built.transactions,
             witness: built.witness,
         };
+        self.proposed_ahead += 1;
         self.start_voting(now_ms, proposal, built.execution, effects);
     }
 

@@ -188,6 +188,7 @@ impl Sequencer {
             mempool,
             round: Round::Idle,
             next_attempt: 0,
+            proposed_ahead: 0,
             unconfirmed: persisted.unconfirmed.clone(),
             confirmed_since_commit: Vec::new(),
             alarm_at: None,

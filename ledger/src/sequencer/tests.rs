@@ -1258,6 +1258,7 @@ fn the_next_block_is_built_while_its_parent_is_voted_on_and_proposed_at_its_comm
     expected.sort_by_key(|tx| tx.raw.clone());
     assert_eq!(included, expected);
     assert_eq!(harness.sequencer.status().voting_height, Some(2));
+    assert_eq!(harness.sequencer.status().blocks_proposed_ahead, 1);
     // Validators accept it (its witness is proven against block 1's state root), and it
     // commits on top: every write set applies, in order, to the shards.
     harness.apply_and_confirm(now + 5, &write_sets);
@@ -1308,6 +1309,7 @@ fn a_block_that_could_not_be_built_ahead_waits_for_its_parent_commit() {
     let out = [out.clone(), harness.answer_all(T0 + 110, &out)].concat();
     let second = proposal_of(&out).expect("the next proposal");
     assert_eq!(second.transactions.len(), later.len());
+    assert_eq!(harness.sequencer.status().blocks_proposed_ahead, 0);
 }
 
 #[test]
