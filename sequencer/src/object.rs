@@ -684,7 +684,8 @@ impl Sequencer {
     /// `call`, made only once a proposal sent before it is on its way, if there was one.
     async fn after(&self, after_proposal: bool, call: impl Future<Output = Input>) -> Input {
         if after_proposal {
-            // An error only means that there is nothing to wait for.
+            // The wait only orders the calls, nothing depends on it: if it fails, the call
+            // goes at once.
             let _ = self.state.storage().sync().await;
             worker::Delay::from(SHARD_CALLS_AFTER_A_PROPOSAL).await;
         }
