@@ -290,23 +290,22 @@ impl Mempool {
         next_nonces: &BTreeMap<Address, u64>,
         count_max: usize,
     ) -> Vec<VerifiedTx> {
-        let mut runs: Vec<(u64, Vec<&Queued>)> = self
+        // Lazily: only the transactions taken are walked past each run's first.
+        let mut runs: Vec<_> = self
             .senders
             .iter()
             .filter_map(|(sender, queue)| {
-                let run: Vec<&Queued> = match next_nonces.get(sender) {
-                    Some(next) => queue
-                        .ready_run()
-                        .skip_while(|queued| queued.tx.nonce() < *next)
-                        .collect(),
-                    None => queue.ready_run().collect(),
-                };
-                let arrival = run.first()?.arrival;
+                let floor = next_nonces.get(sender).copied().unwrap_or(0);
+                let mut run = queue
+                    .ready_run()
+                    .skip_while(move |queued| queued.tx.nonce() < floor)
+                    .peekable();
+                let arrival = run.peek()?.arrival;
                 Some((arrival, run))
             })
             .collect();
         runs.sort_unstable_by_key(|(arrival, _)| *arrival);
-        runs.iter()
+        runs.into_iter()
             .flat_map(|(_, run)| run)
             .take(count_max)
             .map(|queued| queued.tx.clone())
