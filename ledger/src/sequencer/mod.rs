@@ -897,12 +897,7 @@ impl Sequencer {
             return None;
         }
         let height = voting.proposal.header.height + 1;
-        let next_nonces: BTreeMap<Address, u64> = voting
-            .execution
-            .receipts
-            .iter()
-            .map(|receipt| (receipt.sender, receipt.nonce + 1))
-            .collect();
+        let next_nonces = next_nonces_after(&voting.execution.receipts);
         let candidates = self.mempool.candidates_after(&next_nonces, BLOCK_TXS_MAX);
         if candidates.is_empty() {
             return None;
@@ -1004,13 +999,8 @@ impl Sequencer {
         receipts: &[crate::block::Receipt],
     ) -> Vec<(Hash, Exclusion)> {
         let included: BTreeSet<Hash> = receipts.iter().map(|receipt| receipt.tx_hash).collect();
-        // Receipts are in block order, so a sender's last receipt has its highest nonce.
-        let next_nonces: BTreeMap<Address, u64> = receipts
-            .iter()
-            .map(|receipt| (receipt.sender, receipt.nonce + 1))
-            .collect();
         let mut stale = Vec::new();
-        for (sender, next_nonce) in next_nonces {
+        for (sender, next_nonce) in next_nonces_after(receipts) {
             for (hash, nonce) in self.mempool.set_next_nonce(sender, next_nonce) {
                 if !included.contains(&hash) {
                     let reason = Exclusion::NonceTooLow {
@@ -1031,6 +1021,15 @@ impl Sequencer {
             }
         }
     }
+}
+
+/// Each sender's next nonce after a block, from its receipts.
+fn next_nonces_after(receipts: &[crate::block::Receipt]) -> BTreeMap<Address, u64> {
+    // Receipts are in block order, so a sender's last receipt has its highest nonce.
+    receipts
+        .iter()
+        .map(|receipt| (receipt.sender, receipt.nonce + 1))
+        .collect()
 }
 
 /// One call per shard: a shard with both a write set and a witness request gets them together
