@@ -133,8 +133,6 @@ pub struct Execution {
     pub excluded: Vec<(Hash, Exclusion)>,
     /// State root after the block.
     pub state_root: Hash,
-    /// Every shard's root after the block.
-    pub shard_roots: Vec<Hash>,
     /// Per touched shard, what to write.
     pub write_sets: BTreeMap<ShardIndex, WriteSet>,
     /// Merkle root over the included transactions' hashes.
@@ -145,6 +143,13 @@ pub struct Execution {
     /// new roots, from which the next block's witness is built before this one is committed
     /// ([`Witness::carried_forward`]).
     pub post_state: Witness,
+}
+
+impl Execution {
+    /// Every shard's root after the block.
+    pub fn shard_roots(&self) -> &[Hash] {
+        &self.post_state.shard_roots
+    }
 }
 
 /// Accounts as the block sees them: loaded from the witness on first touch.
@@ -252,7 +257,6 @@ pub fn execute(
         receipts,
         excluded,
         state_root,
-        shard_roots: witness.shard_roots.clone(),
         write_sets,
         post_state: witness,
     })

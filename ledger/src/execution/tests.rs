@@ -221,7 +221,7 @@ pub(crate) fn run(config: &ChainConfig, world: &World, txs: &[VerifiedTx]) -> Ex
 fn after(world: &World, execution: &Execution) -> World {
     let mut after = world.clone();
     after.apply(&execution.write_sets);
-    assert_eq!(execution.shard_roots, after.shard_roots(), "shard roots");
+    assert_eq!(execution.shard_roots(), after.shard_roots(), "shard roots");
     assert_eq!(execution.state_root, after.state_root(), "state root");
     after
 }
@@ -482,7 +482,7 @@ fn a_later_nonce_waits_when_the_earlier_one_cannot_pay() {
     // Nothing changed: no write set at all, not even for the fee recipient.
     assert!(execution.write_sets.is_empty());
     assert_eq!(execution.state_root, world.state_root());
-    assert_eq!(execution.shard_roots, world.shard_roots());
+    assert_eq!(execution.shard_roots(), world.shard_roots());
     assert_eq!(execution.transactions_root, Hash::ZERO, "empty list root");
     assert_eq!(execution.receipts_root, Hash::ZERO, "empty list root");
 }
@@ -1128,7 +1128,7 @@ fn execution_is_deterministic_and_exclusions_change_nothing() {
         assert_eq!(replay.included, (0..subset.len()).collect::<Vec<_>>());
         assert!(replay.excluded.is_empty());
         assert_eq!(replay.state_root, first.state_root);
-        assert_eq!(replay.shard_roots, first.shard_roots);
+        assert_eq!(replay.shard_roots(), first.shard_roots());
         assert_eq!(replay.transactions_root, first.transactions_root);
         assert_eq!(replay.receipts, first.receipts);
         assert_eq!(replay.receipts_root, first.receipts_root);

@@ -813,14 +813,14 @@ impl Sequencer {
         let write_sets: Vec<_> = execution.write_sets.into_values().collect();
         effects.push(Effect::Commit {
             block: Box::new(block),
-            shard_roots: execution.shard_roots.clone(),
+            shard_roots: execution.post_state.shard_roots.clone(),
             write_sets: write_sets.clone(),
             confirmed: std::mem::take(&mut self.confirmed_since_commit),
         });
         if !stale.is_empty() {
             effects.push(Effect::DropPending(stale));
         }
-        self.shard_roots = execution.shard_roots;
+        self.shard_roots = execution.post_state.shard_roots;
         // With an earlier write set unconfirmed some shard may be behind the roots a witness
         // would be asked at, so the next witnesses wait for the confirmations.
         let shards_caught_up = self.unconfirmed.is_empty();
