@@ -36,8 +36,9 @@ pub const MSGPACK_CONTENT_TYPE: &str = "application/msgpack";
 pub const JSON_CONTENT_TYPE: &str = "application/json";
 
 /// Bytes of a `POST /v1/tx` JSON body: the hex of the largest transaction and of the longest
-/// sender key (SEC1's 65 bytes uncompressed), plus the envelope.
-pub const SINGLE_TX_BODY_BYTES_MAX: usize = 2 * TX_BYTES_MAX + 2 * 65 + 96;
+/// sender key, plus the envelope.
+pub const SINGLE_TX_BODY_BYTES_MAX: usize =
+    2 * TX_BYTES_MAX + 2 * crate::signature::PublicKey::PARSED_BYTES_MAX + 96;
 
 /// A refusal, ready to be sent: HTTP status, stable machine code, human message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -203,6 +203,9 @@ impl PublicKey {
             .map_err(|_| SignatureError::InvalidKey)
     }
 
+    /// The longest form [`PublicKey::parse`] takes: SEC1 uncompressed.
+    pub const PARSED_BYTES_MAX: usize = 65;
+
     /// Parses a public key in the forms clients give: 64 bytes `x ‖ y` (as this chain carries
     /// keys), or SEC1, 65 bytes uncompressed (`0x04 ‖ x ‖ y`, what Ethereum libraries print as
     /// a public key) or 33 compressed. Anything else, or bytes that are not a point of the
@@ -211,7 +214,7 @@ impl PublicKey {
         if let Ok(xy) = <&[u8; 64]>::try_from(bytes) {
             return Self::from_xy(xy);
         }
-        if !matches!(bytes.len(), 33 | 65) {
+        if !matches!(bytes.len(), 33 | Self::PARSED_BYTES_MAX) {
             return Err(SignatureError::InvalidKey);
         }
         VerifyingKey::from_sec1_bytes(bytes)

@@ -170,7 +170,7 @@ fn a_single_transaction_may_name_its_sender_key() {
     let largest = format!(
         r#"{{"raw":"0x{}","sender_key":"0x{}"}}"#,
         "00".repeat(crate::limits::TX_BYTES_MAX),
-        "04".repeat(65)
+        "04".repeat(crate::signature::PublicKey::PARSED_BYTES_MAX)
     );
     assert!(decode_single(largest.as_bytes()).is_ok());
 }
