@@ -4,6 +4,7 @@
 
 use ledger::api::{self, ApiError, BatchElement, SINGLE_TX_BODY_BYTES_MAX, SingleTxRequest};
 use ledger::limits::BATCH_TXS_MAX;
+use ledger::primitives::to_hex;
 use ledger::transaction::{self, Submission};
 
 use crate::CHAIN_ID;
@@ -60,11 +61,8 @@ fn check_single(submission: &Submission) {
     let key_bytes = submission.sender_key.as_ref().map_or(0, Vec::len);
     assert!(2 * (submission.raw.len() + key_bytes) <= SINGLE_TX_BODY_BYTES_MAX);
     let request = SingleTxRequest {
-        raw: format!("0x{}", hex::encode(&submission.raw)),
-        sender_key: submission
-            .sender_key
-            .as_ref()
-            .map(|key| format!("0x{}", hex::encode(key))),
+        raw: to_hex(&submission.raw),
+        sender_key: submission.sender_key.as_ref().map(to_hex),
     };
     let body = serde_json::to_vec(&request).expect("a request encodes as JSON");
     assert_eq!(api::decode_single(&body).as_ref(), Ok(submission));
