@@ -13,7 +13,8 @@
 #
 # The wasm32 signature benchmark runs once on each core at the same time (pinned with
 # taskset), because one core's speed alone overstates what all of them give together on a
-# shared host: here a recovery took 87-94 µs alone and 90-140 µs with the other core busy. With per-core times r_i and b_i the bound for V validators is
+# shared host: here a recovery took 87-94 µs alone and 90-140 µs with the other core busy.
+# With per-core times r_i and b_i the bound for V validators is
 #
 #     Σ_i 1 / (r_i + V × b_i)    transfers per second,
 #
