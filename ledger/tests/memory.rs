@@ -1,7 +1,8 @@
 //! What the `Sequencer` object holds in memory at its worst, measured with a counting
 //! allocator: a full mempool ([`MEMPOOL_TXS_MAX`] transfers), the latency map that times each
-//! of them, and a full block's proposal (4,096 transfers to fresh accounts over a state of
-//! 100,000 accounts) with its execution, while it is voted on.
+//! of them, the index of the rows they are stored in, and a full block's proposal (4,096
+//! transfers to fresh accounts over a state of 100,000 accounts) with its execution, while it
+//! is voted on.
 //!
 //! workerd does not report memory per Durable Object, so this bounds it from the code: the
 //! object keeps nothing else but small counters (the shards keep only their bounded node cache;
@@ -19,7 +20,7 @@ use ledger::limits::{BLOCK_TXS_MAX, MEMPOOL_TXS_MAX, SENDER_QUEUE_TXS_MAX};
 use ledger::mempool::{Admission, MempoolLimits};
 use ledger::metrics::sequencer::SequencerMetrics;
 use ledger::random::SplitMix64;
-use ledger::sequencer::{Effect, Sequencer, Timing};
+use ledger::sequencer::{Effect, PENDING_ROW_TXS_MAX, PendingRows, Sequencer, Timing};
 use ledger::signature::SecretKey;
 use ledger::transaction::{Transfer, TxKind, VerifiedTx, WireTx, verify_all};
 use ledger::{Address, ShardLayout, U256};
@@ -152,6 +153,8 @@ fn the_sequencers_memory_stays_bounded_with_a_full_mempool_and_a_full_proposal()
     )
     .expect("a sequencer at genesis");
     let mut metrics = SequencerMetrics::new(0);
+    // The shell's index of the rows its pending transactions are stored in.
+    let mut pending_rows = PendingRows::new();
     let mut admitted = 0;
     for (chunk, chunk_hashes) in transactions
         .chunks(4_096)
@@ -165,6 +168,10 @@ fn the_sequencers_memory_stays_bounded_with_a_full_mempool_and_a_full_proposal()
             .count();
         let request_id: Rc<str> = Rc::from("0123456789abcdef");
         metrics.admissions(1, chunk_hashes, &admissions, Some(&request_id));
+        for row in chunk_hashes.chunks(PENDING_ROW_TXS_MAX) {
+            let (_, changes) = pending_rows.store(row);
+            assert!(changes.is_empty());
+        }
         drop(effects);
     }
     assert_eq!(admitted, MEMPOOL_TXS_MAX, "the mempool took every transfer");
@@ -202,7 +209,7 @@ fn the_sequencers_memory_stays_bounded_with_a_full_mempool_and_a_full_proposal()
 
     println!(
         "Sequencer heap: full mempool of {MEMPOOL_TXS_MAX} transfers with their latency \
-         entries {:.1} MiB; with a {BLOCK_TXS_MAX}-transfer proposal over {ACCOUNTS} accounts \
+         entries and the index of their stored rows {:.1} MiB; with a {BLOCK_TXS_MAX}-transfer proposal over {ACCOUNTS} accounts \
          being voted on and the next block built ahead {:.1} MiB (budget {:.0} MiB)",
         mib(full_mempool),
         mib(with_proposal),
@@ -213,7 +220,7 @@ fn the_sequencers_memory_stays_bounded_with_a_full_mempool_and_a_full_proposal()
         "the Sequencer holds {:.1} MiB",
         mib(with_proposal)
     );
-    drop((sequencer, metrics));
+    drop((sequencer, metrics, pending_rows));
 }
 
 /// What checking a full block's signatures together may add to a validator isolate's heap at

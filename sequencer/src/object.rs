@@ -30,6 +30,7 @@ use ledger::proposal::Proposal;
 use ledger::sequencer::{Effect, Head, Persisted, RoundId, Sequencer as Machine, Timing};
 use ledger::shard::{ApplyThenWitnessRequest, WitnessRequest};
 use ledger::state::ShardIndex;
+use ledger::transaction::VerifiedTx;
 use ledger::trie::PartialTree;
 use ledger::wire::{
     self, AccountContext, ApplyAnswer, ApplyThenWitnessAnswer, BlockLookup, Checkpoint,
@@ -165,7 +166,10 @@ impl Sequencer {
             InternalCall::Status => internal_answer(&self.status(&chain)?),
             InternalCall::Metrics => internal_answer(&self.metrics_snapshot()?),
             InternalCall::Transaction(hash) => {
-                let lookup = self.with(|loaded| loaded.store.transaction_lookup(&hash))?;
+                let lookup = self.with(|loaded| {
+                    let pending = loaded.machine.mempool().contains(&hash);
+                    loaded.store.transaction_lookup(&hash, pending)
+                })?;
                 internal_answer(&lookup)
             }
             InternalCall::Block(selector) => {
@@ -198,7 +202,10 @@ impl Sequencer {
                 internal_answer(&block)
             }
             InternalCall::RawTransaction(hash) => {
-                let lookup = self.with(|loaded| loaded.store.raw_transaction(&hash))?;
+                let lookup = self.with(|loaded| {
+                    let pending = loaded.machine.mempool().get(&hash).map(VerifiedTx::to_wire);
+                    loaded.store.raw_transaction(&hash, pending)
+                })?;
                 internal_answer(&lookup)
             }
             InternalCall::ArchiveStatus => internal_answer(&self.archive_status()?),

@@ -9,6 +9,7 @@
 //! A SQLite row holds at most 2 MB, so large values (a proposal with its witness, a write set)
 //! are stored as numbered parts of a named blob.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use ledger::api::{ApiError, BlockAnswer, Reason, TxStatusAnswer};
@@ -22,7 +23,9 @@ use ledger::limits::{
 };
 use ledger::primitives::Hash;
 use ledger::proposal::Proposal;
-use ledger::sequencer::{Effect, Head, Persisted};
+use ledger::sequencer::{
+    Effect, Head, PENDING_ROW_TXS_MAX, PendingRows, Persisted, RowChanges, RowId,
+};
 use ledger::state::ShardIndex;
 use ledger::transaction::WireTx;
 use ledger::wire::{BlockLookup, FullBlockLookup, RawTxLookup, RestoreRequest, TxLookup};
@@ -48,7 +51,7 @@ const CERTIFICATE_BYTES_MAX: usize = 16 * 1024;
 
 /// Version of the layout below. A store written by an earlier build is brought up to it by
 /// [`migration_statements`] when the object opens it.
-const SCHEMA_VERSION: u64 = 3;
+const SCHEMA_VERSION: u64 = 4;
 
 /// A table of the layout: its name and what follows `CREATE TABLE name`.
 struct Table {
@@ -60,13 +63,14 @@ struct Table {
 }
 
 /// The tables, laid out for SQLite's page cache. Under load the `Sequencer`'s per-transaction
-/// rows (`pending` in and out, `txs` and `tx_locations` in) are most of the core's work, and
-/// most of that was pages missing from the cache: rows of a few hundred bytes inserted at
-/// random places (keyed by hash) into tables of many megabytes. So the wide rows go where
-/// their keys grow: `pending` in admission order, `txs` by height and position (a block's
-/// rows are appended together, and pruned as one range). Only narrow rows are keyed by hash:
-/// `pending`'s hash index and `tx_locations` (about 45 bytes a row), which locates every
-/// committed transaction, hot or archived.
+/// rows (`txs` and `tx_locations` in, and before layout 4 `pending` in and out) are most of
+/// the core's work, and most of that was pages missing from the cache: rows of a few hundred
+/// bytes inserted at random places (keyed by hash) into tables of many megabytes. So the wide
+/// rows go where their keys grow: `txs` by height and position (a block's rows are appended
+/// together, and pruned as one range). Only narrow rows are keyed by hash: `tx_locations`
+/// (about 45 bytes a row), which locates every committed transaction, hot or archived.
+/// Pending transactions are stored an admission at a time (`pending_rows`, kept by
+/// [`PendingRows`]): one row each for up to [`ledger::sequencer::PENDING_ROW_TXS_MAX`].
 const TABLES: &[Table] = &[
     Table {
         name: "meta",
@@ -79,11 +83,12 @@ const TABLES: &[Table] = &[
                      PRIMARY KEY (name, part))",
         rebuilt_keeping: None,
     },
-    // `seq` is the rowid: each admission is appended.
+    // Each row holds an admission's `(hash, WireTx)` pairs, MessagePack; `row` is the rowid,
+    // given by `PendingRows` in admission order.
     Table {
-        name: "pending",
-        definition: "(seq INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, tx BLOB NOT NULL)",
-        rebuilt_keeping: Some("hash, tx"),
+        name: "pending_rows",
+        definition: "(row INTEGER PRIMARY KEY, txs BLOB NOT NULL)",
+        rebuilt_keeping: None,
     },
     Table {
         name: "blocks",
@@ -155,6 +160,15 @@ fn migration_statements(version: u64) -> Vec<String> {
          SELECT hash, height, position FROM txs"
             .to_owned(),
         "DROP TABLE archived_txs".to_owned(),
+        // Layouts 1 to 3 kept a `pending` row per transaction, `(hash, tx)` with `tx` a
+        // WireTx's MessagePack. Each becomes a row of one `(hash, tx)` pair: 0x91 is an
+        // array of one, 0x92 an array of two, 0xc4 0x20 the bin header of a 32-byte hash
+        // (`||` gives text, which the cast takes back to the same bytes).
+        "CREATE TABLE IF NOT EXISTS pending (hash BLOB PRIMARY KEY, tx BLOB NOT NULL)".to_owned(),
+        "INSERT INTO pending_rows (txs) SELECT CAST(x'9192c420' || hash || tx AS BLOB) \
+         FROM pending ORDER BY rowid"
+            .to_owned(),
+        "DROP TABLE pending".to_owned(),
     ];
     for table in TABLES {
         let Some(columns) = table.rebuilt_keeping else {
@@ -171,8 +185,9 @@ fn migration_statements(version: u64) -> Vec<String> {
     statements
 }
 
-/// Tables a restore empties: the history of the chain being replaced. `pending` stays:
-/// acknowledged transactions are re-evaluated against the restored state, never lost.
+/// Tables a restore empties: the history of the chain being replaced. Pending transactions
+/// stay (stored again without those the replaced chain committed): acknowledged transactions
+/// are re-evaluated against the restored state, never lost.
 const RESTORE_CLEARED_HISTORY: &[&str] = &[
     "blocks",
     "txs",
@@ -200,16 +215,27 @@ pub(crate) struct CertifiedState {
     pub(crate) shard_roots: Vec<Hash>,
 }
 
+/// A pending row's `(hash, tx)` pairs, as stored.
+type PendingPairs = Vec<(Hash, WireTx)>;
+
+/// Bytes of a stored pending row: its pairs, each a hash and a transaction with their headers.
+const PENDING_ROW_BYTES_MAX: usize = 5 + PENDING_ROW_TXS_MAX * (1 + 34 + WIRE_TX_BYTES_MAX);
+
 /// The object's storage.
 pub(crate) struct Store {
     sql: SqlStorage,
+    /// Which pending rows hold which pending transactions, since [`Self::load`].
+    pending_rows: RefCell<PendingRows>,
 }
 
 impl Store {
     /// Opens the storage, creating the tables on first use and migrating a store written
     /// with an older layout (all in the caller's storage transaction: no await in between).
     pub(crate) fn open(sql: SqlStorage) -> StoreResult<Self> {
-        let store = Self { sql };
+        let store = Self {
+            sql,
+            pending_rows: RefCell::new(PendingRows::new()),
+        };
         for statement in schema_statements() {
             store.execute(&statement, Vec::new())?;
         }
@@ -233,12 +259,7 @@ impl Store {
         let shard_roots = self
             .meta::<Vec<Hash>>(SHARD_ROOTS_KEY, 64 * 1024)?
             .ok_or_else(|| internal("stored head without shard roots"))?;
-        let mut pending = BTreeMap::new();
-        for row in self.rows("SELECT hash, tx FROM pending ORDER BY seq", Vec::new())? {
-            let hash = hash_column(&row, 0)?;
-            let tx: WireTx = decode_column(&row, 1, WIRE_TX_BYTES_MAX)?;
-            pending.insert(hash, tx);
-        }
+        let pending = self.load_pending()?;
         let proposal = self.blob::<Proposal>(PROPOSAL_BLOB, PROPOSAL_BYTES_MAX)?;
         let mut unconfirmed: BTreeMap<u64, BTreeMap<ShardIndex, WriteSet>> = BTreeMap::new();
         for name in self.blob_names(WRITE_SET_BLOB_PREFIX)? {
@@ -261,6 +282,93 @@ impl Store {
         }))
     }
 
+    /// The pending transactions: every stored row's, but those committed (in `tx_locations`)
+    /// or dropped (in `rejected`) since. Rebuilds the index of the rows and tidies them.
+    fn load_pending(&self) -> StoreResult<BTreeMap<Hash, WireTx>> {
+        let mut rows = Vec::new();
+        for row in self.rows("SELECT row, txs FROM pending_rows ORDER BY row", Vec::new())? {
+            let pairs: PendingPairs = decode_column(&row, 1, PENDING_ROW_BYTES_MAX)?;
+            rows.push((integer_column(&row, 0)?, pairs));
+        }
+        let stored: Vec<SqlStorageValue> = rows
+            .iter()
+            .flat_map(|(_, pairs)| pairs.iter().map(|(hash, _)| hash_value(hash)))
+            .collect();
+        let mut gone = BTreeSet::new();
+        for table in ["tx_locations", "rejected"] {
+            for statement in sql::select_where_in("hash", table, "hash", stored.clone()) {
+                for row in self.rows(&statement.query, statement.bindings)? {
+                    gone.insert(hash_column(&row, 0)?);
+                }
+            }
+        }
+        let mut pending = BTreeMap::new();
+        let mut read = Vec::with_capacity(rows.len());
+        for (row, pairs) in rows {
+            let count = pairs.len();
+            let still: Vec<(Hash, WireTx)> = pairs
+                .into_iter()
+                .filter(|(hash, _)| !gone.contains(hash))
+                .collect();
+            read.push((row, count, still.iter().map(|(hash, _)| *hash).collect()));
+            pending.extend(still);
+        }
+        let (index, changes) = PendingRows::restored(read);
+        *self.pending_rows.borrow_mut() = index;
+        self.tidy_pending(changes)?;
+        Ok(pending)
+    }
+
+    /// Stores newly pending transactions, a row per [`PENDING_ROW_TXS_MAX`].
+    fn store_pending(&self, pairs: &[(Hash, WireTx)]) -> StoreResult<()> {
+        for chunk in pairs.chunks(PENDING_ROW_TXS_MAX) {
+            let hashes: Vec<Hash> = chunk.iter().map(|(hash, _)| *hash).collect();
+            let (row, changes) = self.pending_rows.borrow_mut().store(&hashes);
+            self.insert_pending_row(row, chunk)?;
+            self.tidy_pending(changes)?;
+        }
+        Ok(())
+    }
+
+    /// `hashes` are no longer pending: their rows are deleted or rewritten as needed.
+    fn leave_pending<'a>(&self, hashes: impl IntoIterator<Item = &'a Hash>) -> StoreResult<()> {
+        let changes = self.pending_rows.borrow_mut().left(hashes);
+        self.tidy_pending(changes)
+    }
+
+    fn tidy_pending(&self, changes: RowChanges) -> StoreResult<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.pending_rows.borrow_mut().apply(
+            changes,
+            |row| {
+                let rows = self.rows(
+                    "SELECT txs FROM pending_rows WHERE row = ?",
+                    vec![integer(row)?],
+                )?;
+                let row = rows
+                    .first()
+                    .ok_or_else(|| internal(format!("pending row {row} vanished")))?;
+                decode_column::<PendingPairs>(row, 0, PENDING_ROW_BYTES_MAX)
+            },
+            |row, pairs| self.insert_pending_row(row, pairs),
+            |row| {
+                self.execute(
+                    "DELETE FROM pending_rows WHERE row = ?",
+                    vec![integer(row)?],
+                )
+            },
+        )
+    }
+
+    fn insert_pending_row(&self, row: RowId, pairs: &[(Hash, WireTx)]) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO pending_rows (row, txs) VALUES (?, ?)",
+            vec![integer(row)?, codec::encode(pairs).into()],
+        )
+    }
+
     /// Writes the genesis state: block 0 as the head and the first entry of the history.
     pub(crate) fn initialise(&self, persisted: &Persisted) -> StoreResult<()> {
         self.put_meta(HEAD_KEY, &persisted.head)?;
@@ -277,11 +385,7 @@ impl Store {
     pub(crate) fn record(&self, effect: &Effect) -> StoreResult<()> {
         match effect {
             Effect::PersistPending(txs) => {
-                let rows = txs
-                    .iter()
-                    .map(|(hash, tx)| vec![hash_value(hash), codec::encode(tx).into()])
-                    .collect();
-                self.run(sql::insert_all("pending", &["hash", "tx"], rows))?;
+                self.store_pending(txs)?;
                 // A transaction refused before and accepted now is no longer refused.
                 let hashes = txs.iter().map(|(hash, _)| hash_value(hash)).collect();
                 self.run(sql::delete_where_in("rejected", "hash", hashes))
@@ -302,10 +406,9 @@ impl Store {
         }
     }
 
-    /// Moves dropped transactions from `pending` to `rejected`, with why.
+    /// Moves dropped transactions from pending to `rejected`, with why.
     fn reject(&self, dropped: &[(Hash, Exclusion)]) -> StoreResult<()> {
-        let hashes = dropped.iter().map(|(hash, _)| hash_value(hash)).collect();
-        self.run(sql::delete_where_in("pending", "hash", hashes))?;
+        self.leave_pending(dropped.iter().map(|(hash, _)| hash))?;
         let rows = dropped
             .iter()
             .map(|(hash, exclusion)| {
@@ -359,12 +462,7 @@ impl Store {
             &["hash", "height", "position"],
             locations,
         ))?;
-        let hashes = block
-            .receipts
-            .iter()
-            .map(|receipt| hash_value(&receipt.tx_hash))
-            .collect();
-        self.run(sql::delete_where_in("pending", "hash", hashes))?;
+        self.leave_pending(block.receipts.iter().map(|receipt| &receipt.tx_hash))?;
         self.put_meta(
             HEAD_KEY,
             &Head {
@@ -424,8 +522,9 @@ impl Store {
         Ok(committed)
     }
 
-    /// Where a transaction stands, or where its archived block is.
-    pub(crate) fn transaction_lookup(&self, hash: &Hash) -> StoreResult<TxLookup> {
+    /// Where a transaction stands, or where its archived block is; `pending` says whether the
+    /// mempool holds it.
+    pub(crate) fn transaction_lookup(&self, hash: &Hash, pending: bool) -> StoreResult<TxLookup> {
         let located = self.rows(
             "SELECT height, position FROM tx_locations WHERE hash = ?",
             vec![hash_value(hash)],
@@ -439,12 +538,13 @@ impl Store {
             }
         }
         Ok(TxLookup::Found(Box::new(
-            self.transaction_status(hash)?.into(),
+            self.transaction_status(hash, pending)?.into(),
         )))
     }
 
-    /// Where a transaction stands in hot storage: committed, pending, rejected or unknown.
-    pub(crate) fn transaction_status(&self, hash: &Hash) -> StoreResult<TxStatusAnswer> {
+    /// Where a transaction stands in hot storage: committed, pending (as the caller's mempool
+    /// says), rejected or unknown.
+    fn transaction_status(&self, hash: &Hash, pending: bool) -> StoreResult<TxStatusAnswer> {
         let committed = self.rows(
             "SELECT txs.height, blocks.hash, txs.receipt FROM tx_locations \
              JOIN txs ON txs.height = tx_locations.height \
@@ -458,13 +558,7 @@ impl Store {
             let receipt: Receipt = decode_column(row, 2, RECEIPT_BYTES_MAX)?;
             return Ok(TxStatusAnswer::committed(height, block_hash, receipt));
         }
-        if !self
-            .rows(
-                "SELECT 1 FROM pending WHERE hash = ?",
-                vec![hash_value(hash)],
-            )?
-            .is_empty()
-        {
+        if pending {
             return Ok(TxStatusAnswer::pending(*hash));
         }
         let rejected = self.rows(
@@ -519,8 +613,13 @@ impl Store {
         })
     }
 
-    /// A transaction's raw bytes and where it is (for JSON-RPC's transaction objects).
-    pub(crate) fn raw_transaction(&self, hash: &Hash) -> StoreResult<RawTxLookup> {
+    /// A transaction's raw bytes and where it is (for JSON-RPC's transaction objects);
+    /// `pending` is the mempool's copy, if it holds it.
+    pub(crate) fn raw_transaction(
+        &self,
+        hash: &Hash,
+        pending: Option<WireTx>,
+    ) -> StoreResult<RawTxLookup> {
         let committed = self.rows(
             "SELECT txs.height, blocks.hash, txs.raw, txs.receipt FROM tx_locations \
              JOIN txs ON txs.height = tx_locations.height \
@@ -536,18 +635,10 @@ impl Store {
                 receipt: decode_column(row, 3, RECEIPT_BYTES_MAX)?,
             });
         }
-        let pending = self.rows(
-            "SELECT tx FROM pending WHERE hash = ?",
-            vec![hash_value(hash)],
-        )?;
-        if let Some(row) = pending.first() {
-            return Ok(RawTxLookup::Pending(decode_column(
-                row,
-                0,
-                WIRE_TX_BYTES_MAX,
-            )?));
+        if let Some(tx) = pending {
+            return Ok(RawTxLookup::Pending(tx));
         }
-        Ok(match self.transaction_lookup(hash)? {
+        Ok(match self.transaction_lookup(hash, false)? {
             TxLookup::Archived { height, position } => RawTxLookup::Archived { height, position },
             TxLookup::Found(_) => RawTxLookup::Absent,
         })
@@ -651,6 +742,16 @@ impl Store {
         let restoring_the_head = persisted.head.header.hash() == request.header.hash();
         if !restoring_the_head {
             self.clear_history(request.header.height)?;
+            // The rows may hold transactions the replaced chain committed, which only its
+            // history told apart: they are stored again without them.
+            self.execute("DELETE FROM pending_rows", Vec::new())?;
+            *self.pending_rows.borrow_mut() = PendingRows::new();
+            let pairs: Vec<(Hash, WireTx)> = persisted
+                .pending
+                .iter()
+                .map(|(hash, tx)| (*hash, tx.clone()))
+                .collect();
+            self.store_pending(&pairs)?;
         }
         persisted.head = Head {
             header: request.header,
@@ -947,6 +1048,49 @@ mod tests {
             .collect()
     }
 
+    /// A transaction in its stored form, told apart by `byte`.
+    fn wire_tx(byte: u8) -> WireTx {
+        let mut key = [0u8; 32];
+        key[31] = byte;
+        WireTx {
+            raw: vec![byte; 3],
+            public_key: ledger::signature::SecretKey::from_bytes(&key)
+                .expect("a valid key")
+                .public_key(),
+            nonce_y: None,
+        }
+    }
+
+    fn tx_hash(byte: u8) -> Hash {
+        Hash::from([byte; 32])
+    }
+
+    /// Stores a pending row per transaction, as layouts 1 to 3 did.
+    fn insert_old_pending(connection: &Connection, bytes: &[u8]) {
+        for byte in bytes {
+            connection
+                .execute(
+                    "INSERT INTO pending (hash, tx) VALUES (?1, ?2)",
+                    (tx_hash(*byte).as_ref(), codec::encode(&wire_tx(*byte))),
+                )
+                .expect("an old pending row");
+        }
+    }
+
+    /// The pending rows after a migration, decoded as [`Store::load`] decodes them.
+    fn pending_pairs(connection: &Connection) -> Vec<PendingPairs> {
+        let mut query = connection
+            .prepare("SELECT txs FROM pending_rows ORDER BY row")
+            .expect("the query is valid");
+        query
+            .query_map([], |row| row.get::<_, Vec<u8>>(0))
+            .expect("the query runs")
+            .map(|bytes| {
+                codec::decode(&bytes.expect("a row"), PENDING_ROW_BYTES_MAX).expect("pairs")
+            })
+            .collect()
+    }
+
     fn rows(connection: &Connection, query: &str) -> Vec<(Vec<u8>, i64)> {
         let mut statement = connection.prepare(query).expect("the query is valid");
         statement
@@ -974,24 +1118,25 @@ mod tests {
         }
         connection
             .execute_batch(
-                "INSERT INTO pending VALUES (x'02', x'bb'), (x'01', x'aa');
-                 INSERT INTO txs VALUES (x'03', 7, 1, x'cc', x'dd'), (x'04', 7, 0, x'ee', x'ff');
+                "INSERT INTO txs VALUES (x'03', 7, 1, x'cc', x'dd'), (x'04', 7, 0, x'ee', x'ff');
                  INSERT INTO rejected VALUES (x'05', 'nonce_too_low', 'why');
                  INSERT INTO archived_txs VALUES (x'06', 2, 0);
                  INSERT INTO meta VALUES ('head', x'00');",
             )
             .expect("rows of the old layout");
+        insert_old_pending(&connection, &[2, 1]);
         assert_ne!(definitions(&connection), current_definitions());
 
         open(&connection, 1);
 
         assert_eq!(definitions(&connection), current_definitions());
+        // Each pending transaction is a row of one pair, in admission order.
         assert_eq!(
-            rows(
-                &connection,
-                "SELECT hash, length(tx) FROM pending ORDER BY hash"
-            ),
-            vec![(vec![1], 1), (vec![2], 1)]
+            pending_pairs(&connection),
+            vec![
+                vec![(tx_hash(2), wire_tx(2))],
+                vec![(tx_hash(1), wire_tx(1))]
+            ]
         );
         // A block's transactions come back in position order, with their bodies.
         assert_eq!(
@@ -1022,11 +1167,31 @@ mod tests {
             vec![(b"head".to_vec(), 1)]
         );
         // The rebuilt tables still refuse a second row with the same hash.
-        for duplicate in [
-            "INSERT INTO pending (hash, tx) VALUES (x'01', x'00')",
-            "INSERT INTO tx_locations VALUES (x'03', 9, 0)",
-        ] {
-            assert!(connection.execute(duplicate, []).is_err(), "{duplicate}");
+        let duplicate = "INSERT INTO tx_locations VALUES (x'03', 9, 0)";
+        assert!(connection.execute(duplicate, []).is_err(), "{duplicate}");
+    }
+
+    #[test]
+    fn a_version_3_store_keeps_its_pending_transactions() {
+        let connection = Connection::open_in_memory().expect("SQLite opens");
+        for statement in schema_statements() {
+            connection.execute(&statement, []).expect("the tables");
         }
+        connection
+            .execute(
+                "CREATE TABLE pending (seq INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, \
+                 tx BLOB NOT NULL)",
+                [],
+            )
+            .expect("layout 3's pending table");
+        insert_old_pending(&connection, &[9, 4, 7]);
+
+        open(&connection, 3);
+
+        assert_eq!(definitions(&connection), current_definitions());
+        let pairs: Vec<(Hash, WireTx)> = pending_pairs(&connection).concat();
+        let expected: Vec<(Hash, WireTx)> =
+            [9, 4, 7].map(|byte| (tx_hash(byte), wire_tx(byte))).into();
+        assert_eq!(pairs, expected);
     }
 }

@@ -22,6 +22,7 @@
 //! unchanged until certified: a validator that signed it may not sign anything else at that
 //! height, so changing it could stall the chain.
 
+mod pending_rows;
 mod persisted;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,6 +43,7 @@ use crate::state::ShardIndex;
 use crate::transaction::{VerifiedTx, WireTx};
 use crate::trie::{PartialTree, Witness};
 
+pub use pending_rows::{PENDING_ROW_TXS_MAX, PendingRows, RowChanges, RowId};
 pub use persisted::{Persisted, RecoveryError};
 
 /// Timing settings of a sequencer.

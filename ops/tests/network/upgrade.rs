@@ -1,5 +1,7 @@
 //! A network started on storage that an earlier build wrote.
 
+use ledger::primitives::Hash;
+use ledger::transaction::WireTx;
 use rusqlite::Connection;
 
 use crate::archive::{commit_blocks, reads, run_archiver};
@@ -70,6 +72,30 @@ fn layout(database: &Connection) -> String {
     lines.join("\n")
 }
 
+/// Moves the pending transactions from their rows (a row per admission since layout 4) to a
+/// row each keyed by hash, as layouts 1 to 3 kept them.
+fn downgrade_pending_rows(database: &Connection) {
+    let rows: Vec<Vec<u8>> = database
+        .prepare("SELECT txs FROM pending_rows")
+        .and_then(|mut query| query.query_map([], |row| row.get(0))?.collect())
+        .expect("the pending rows are readable");
+    for bytes in rows {
+        let pairs: Vec<(Hash, WireTx)> =
+            ledger::codec::decode(&bytes, bytes.len()).expect("a pending row decodes");
+        for (hash, tx) in pairs {
+            database
+                .execute(
+                    "INSERT OR REPLACE INTO pending (hash, tx) VALUES (?1, ?2)",
+                    (hash.as_ref(), ledger::codec::encode(&tx)),
+                )
+                .expect("an old pending row");
+        }
+    }
+    database
+        .execute("DROP TABLE pending_rows", [])
+        .expect("the rows are dropped");
+}
+
 /// Rewrites the `Sequencer`'s storage in the first layout, every row kept: transactions keyed
 /// by hash with an index by block, the archived ones' locators in `archived_txs` (those whose
 /// bodies are no longer hot), pending transactions and rejections keyed by hash, no version.
@@ -87,10 +113,7 @@ fn downgrade_to_the_first_layout(database: &Connection) {
              DROP TABLE tx_locations;
              ALTER TABLE old_txs RENAME TO txs;
              CREATE INDEX txs_by_block ON txs (height, position);
-             CREATE TABLE old_pending (hash BLOB PRIMARY KEY, tx BLOB NOT NULL);
-             INSERT INTO old_pending SELECT hash, tx FROM pending;
-             DROP TABLE pending;
-             ALTER TABLE old_pending RENAME TO pending;
+             CREATE TABLE pending (hash BLOB PRIMARY KEY, tx BLOB NOT NULL);
              CREATE TABLE old_rejected (hash BLOB PRIMARY KEY, code TEXT NOT NULL, \
                  message TEXT NOT NULL);
              INSERT INTO old_rejected SELECT hash, code, message FROM rejected;
@@ -99,6 +122,7 @@ fn downgrade_to_the_first_layout(database: &Connection) {
              DELETE FROM meta WHERE key = 'schema_version';",
         )
         .expect("the storage is rewritten in the first layout");
+    downgrade_pending_rows(database);
     let archived: i64 = database
         .query_row("SELECT count(*) FROM archived_txs", [], |row| row.get(0))
         .expect("counted");
