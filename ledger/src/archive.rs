@@ -351,6 +351,67 @@ pub fn decode_archived_block(
     Ok(block)
 }
 
+/// The blocks the `Sequencer` handed the archiver, by height: each one's hash and the keccak256
+/// of the exact bytes handed out. Before it prunes a block it reads the copy back from KV;
+/// when the copy's bytes hash to the digest here, they are the very encoding it produced from
+/// its own storage, which is checked by one pass of keccak instead of decoding the block and
+/// hashing every transaction and receipt again for both roots
+/// ([`decode_archived_block`]). A block handed out before a restart is not here, and is
+/// checked that way. At most [`ARCHIVE_BLOCKS_PER_RUN_MAX`] twice over are kept, the
+/// highest heights.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HandedOut {
+    digests: std::collections::BTreeMap<u64, (Hash, Hash)>,
+}
+
+impl HandedOut {
+    /// Remembers that `bytes`, the encoding of the block `block_hash` at `height`, were handed
+    /// out.
+    pub fn record(&mut self, height: u64, block_hash: Hash, bytes: &[u8]) {
+        self.digests
+            .insert(height, (block_hash, crate::primitives::keccak256(bytes)));
+        while self.digests.len() as u64 > 2 * ARCHIVE_BLOCKS_PER_RUN_MAX {
+            self.digests.pop_first();
+        }
+    }
+
+    /// Checks the copy of block `expected_hash` at `height` read back from KV: against the
+    /// digest of what was handed out when there is one, else decoded and checked.
+    pub fn check_copy(&self, bytes: &[u8], height: u64, expected_hash: &Hash) -> ArchiveResult<()> {
+        match self.digests.get(&height) {
+            Some((block_hash, digest)) if block_hash == expected_hash => {
+                if crate::primitives::keccak256(bytes) == *digest {
+                    Ok(())
+                } else {
+                    Err(ArchiveError::ArchivedBlock {
+                        height,
+                        problem: "not the bytes handed to the archiver".to_owned(),
+                    })
+                }
+            }
+            _ => decode_archived_block(bytes, height, Some(expected_hash)).map(|_| ()),
+        }
+    }
+
+    /// Forgets the blocks through `height` (pruned), or all of them (`u64::MAX`, a restore).
+    pub fn forget_through(&mut self, height: u64) {
+        self.digests = match height.checked_add(1) {
+            Some(above) => self.digests.split_off(&above),
+            None => std::collections::BTreeMap::new(),
+        };
+    }
+
+    /// Blocks remembered.
+    pub fn len(&self) -> usize {
+        self.digests.len()
+    }
+
+    /// True when no block is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.digests.is_empty()
+    }
+}
+
 /// `GET /v1/blocks/...` for an archived block: the same answer as for a hot one.
 pub fn archived_block_answer(block: &CertifiedBlock) -> BlockAnswer {
     BlockAnswer {

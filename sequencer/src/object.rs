@@ -17,7 +17,9 @@ use futures_channel::oneshot;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use ledger::api::block_waiters::BlockWaiters;
 use ledger::api::{ApiError, BlockSelector, StatusAnswer, SubmissionResult};
-use ledger::archive::{self, ARCHIVE_ANSWER_BYTES_MAX, ARCHIVE_BLOCKS_PER_RUN_MAX, ArchiveStatus};
+use ledger::archive::{
+    self, ARCHIVE_ANSWER_BYTES_MAX, ARCHIVE_BLOCKS_PER_RUN_MAX, ArchiveStatus, HandedOut,
+};
 use ledger::block::CertifiedBlock;
 use ledger::consensus::{QuorumCertificate, Vote};
 use ledger::execution::WriteSet;
@@ -124,6 +126,9 @@ pub struct Sequencer {
     metrics: RefCell<SequencerMetrics>,
     /// Block requests waiting for their block (`?wait_ms=`), woken by the commit of it.
     block_waiters: RefCell<BlockWaiters<oneshot::Sender<()>>>,
+    /// The blocks handed to the archiver since this object started, so that their copies in
+    /// KV are checked by digest before they are pruned.
+    handed_out: RefCell<HandedOut>,
 }
 
 impl DurableObject for Sequencer {
@@ -134,6 +139,7 @@ impl DurableObject for Sequencer {
             loaded: RefCell::new(None),
             metrics: RefCell::new(SequencerMetrics::new(now_ms())),
             block_waiters: RefCell::new(BlockWaiters::new()),
+            handed_out: RefCell::new(HandedOut::default()),
         }
     }
 
@@ -403,10 +409,14 @@ impl Sequencer {
                 let Some(block) = loaded.store.certified_block(height)? else {
                     break;
                 };
-                bytes += block.encode().len();
+                let encoded = block.encode();
+                bytes += encoded.len();
                 if bytes > ARCHIVE_ANSWER_BYTES_MAX && !blocks.is_empty() {
                     break;
                 }
+                self.handed_out
+                    .borrow_mut()
+                    .record(height, block.hash(), &encoded);
                 blocks.push(block);
             }
             Ok(blocks)
@@ -414,8 +424,9 @@ impl Sequencer {
     }
 
     /// Prunes blocks through `through` once every one of them is found in KV exactly as held
-    /// here (read back, hash compared): a block leaves hot storage only when its cold copy is
-    /// known good.
+    /// here (read back, and checked against the digest of the bytes handed out, or decoded
+    /// and its hash compared): a block leaves hot storage only when its cold copy is known
+    /// good.
     async fn prune(&self, through: u64) -> Result<ArchiveStatus, ApiError> {
         let status = self.archive_status()?;
         let Some((from, to)) = archive::check_prune(&status, through)? else {
@@ -437,8 +448,11 @@ impl Sequencer {
                         problem: "missing".to_owned(),
                     })
                 })?;
-            archive::decode_archived_block(&bytes, height, Some(&expected))?;
+            self.handed_out
+                .borrow()
+                .check_copy(&bytes, height, &expected)?;
         }
+        self.handed_out.borrow_mut().forget_through(to);
         self.with(|loaded| {
             loaded.store.prune(from, to)?;
             let head = loaded.machine.head().header.height;
@@ -511,6 +525,8 @@ impl Sequencer {
             &request.header.hash(),
         )?;
         let persisted = self.with(|loaded| loaded.store.restore(request))?;
+        // The blocks handed out were the replaced chain's.
+        self.handed_out.borrow_mut().forget_through(u64::MAX);
         let (machine, effects) = Machine::recover(
             config.clone(),
             TIMING,

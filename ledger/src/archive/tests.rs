@@ -166,8 +166,8 @@ fn a_backup_is_due_after_enough_blocks_or_time_but_never_without_new_blocks() {
     assert!(schedule.due(&index, 21, made + 60_000));
 }
 
-#[test]
-fn archived_answers_equal_the_hot_ones() {
+/// A block of two transfers at height 9, as committed.
+fn two_transfer_block() -> (CertifiedBlock, Vec<Hash>) {
     use crate::block::{Header, Receipt};
     use crate::consensus::QuorumCertificate;
     let receipt = |index: u32, hash: Hash| Receipt {
@@ -206,8 +206,15 @@ fn archived_answers_equal_the_hot_ones() {
             votes: Vec::new(),
         },
         transactions: raws,
-        receipts: receipts.clone(),
+        receipts,
     };
+    (block, hashes)
+}
+
+#[test]
+fn archived_answers_equal_the_hot_ones() {
+    let (block, hashes) = two_transfer_block();
+    let (header, receipts) = (block.header, block.receipts.clone());
     let bytes = block.encode();
     let decoded = decode_archived_block(&bytes, 9, Some(&header.hash())).expect("decodes");
     assert_eq!(decoded, block);
@@ -224,6 +231,41 @@ fn archived_answers_equal_the_hot_ones() {
     );
     assert_eq!(archived_tx_answer(&block, 1, &hashes[0]), None);
     assert_eq!(archived_tx_answer(&block, 2, &hashes[1]), None);
+}
+
+#[test]
+fn a_copy_read_back_is_checked_against_the_bytes_handed_out() {
+    let (block, _) = two_transfer_block();
+    let (bytes, hash) = (block.encode(), block.hash());
+    let mut handed_out = HandedOut::default();
+    // Not handed out (a restart since): decoded and checked, so a good copy passes.
+    assert_eq!(handed_out.check_copy(&bytes, 9, &hash), Ok(()));
+    assert!(handed_out.check_copy(&bytes, 9, &Hash::ZERO).is_err());
+
+    handed_out.record(9, hash, &bytes);
+    assert_eq!(handed_out.check_copy(&bytes, 9, &hash), Ok(()));
+    // One byte changed anywhere (here in the last receipt) is refused.
+    let mut changed = bytes.clone();
+    *changed.last_mut().expect("bytes") ^= 1;
+    assert!(matches!(
+        handed_out.check_copy(&changed, 9, &hash),
+        Err(ArchiveError::ArchivedBlock { height: 9, .. })
+    ));
+    // The digest decides: a valid block that is not the bytes handed out is refused.
+    let mut other = HandedOut::default();
+    other.record(9, hash, b"other bytes");
+    assert!(other.check_copy(&bytes, 9, &hash).is_err());
+    // Another block expected at that height (after a restore): checked the long way.
+    assert!(handed_out.check_copy(&bytes, 9, &Hash::ZERO).is_err());
+
+    handed_out.forget_through(9);
+    assert!(handed_out.is_empty());
+    for height in 0..3 * ARCHIVE_BLOCKS_PER_RUN_MAX {
+        handed_out.record(height, hash, &bytes);
+    }
+    assert_eq!(handed_out.len() as u64, 2 * ARCHIVE_BLOCKS_PER_RUN_MAX);
+    handed_out.forget_through(u64::MAX);
+    assert!(handed_out.is_empty());
 }
 
 #[test]
