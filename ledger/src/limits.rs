@@ -27,8 +27,10 @@ pub const REQUEST_BYTES_MAX: usize = 4 * 1024 * 1024;
 
 /// Transactions waiting in the sequencer's mempool, all senders together: eight full blocks,
 /// about seven seconds of the peak rate on a 2-core machine. A full mempool with its latency
-/// entries is about 31 MiB of the `Sequencer`'s heap (`ledger/tests/memory.rs`), well inside
-/// an isolate's 128 MB; past it, submissions are refused with 503 `mempool_full`, to retry.
+/// entries and the index of its stored rows is about 26 MiB of the `Sequencer`'s heap, 32 MiB
+/// with a full proposal being voted on and the next block built ahead
+/// (`ledger/tests/memory.rs`), well inside an isolate's 128 MB; past it, submissions are
+/// refused with 503 `mempool_full`, to retry.
 pub const MEMPOOL_TXS_MAX: usize = 32_768;
 
 /// Transactions waiting for one sender.
