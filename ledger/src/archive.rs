@@ -393,22 +393,14 @@ impl HandedOut {
         }
     }
 
-    /// Forgets the blocks through `height` (pruned), or all of them (`u64::MAX`, a restore).
+    /// Forgets the blocks through `height`: they are pruned.
     pub fn forget_through(&mut self, height: u64) {
-        self.digests = match height.checked_add(1) {
-            Some(above) => self.digests.split_off(&above),
-            None => std::collections::BTreeMap::new(),
-        };
+        self.digests.retain(|handed_out, _| *handed_out > height);
     }
 
-    /// Blocks remembered.
-    pub fn len(&self) -> usize {
-        self.digests.len()
-    }
-
-    /// True when no block is remembered.
-    pub fn is_empty(&self) -> bool {
-        self.digests.is_empty()
+    /// Forgets every block: a restore replaced the chain they were handed out of.
+    pub fn forget_all(&mut self) {
+        self.digests.clear();
     }
 }
 

@@ -526,7 +526,7 @@ impl Sequencer {
         )?;
         let persisted = self.with(|loaded| loaded.store.restore(request))?;
         // The blocks handed out were the replaced chain's.
-        self.handed_out.borrow_mut().forget_through(u64::MAX);
+        self.handed_out.borrow_mut().forget_all();
         let (machine, effects) = Machine::recover(
             config.clone(),
             TIMING,

@@ -259,13 +259,26 @@ fn a_copy_read_back_is_checked_against_the_bytes_handed_out() {
     assert!(handed_out.check_copy(&bytes, 9, &Hash::ZERO).is_err());
 
     handed_out.forget_through(9);
-    assert!(handed_out.is_empty());
+    assert!(handed_out.digests.is_empty());
     for height in 0..3 * ARCHIVE_BLOCKS_PER_RUN_MAX {
         handed_out.record(height, hash, &bytes);
     }
-    assert_eq!(handed_out.len() as u64, 2 * ARCHIVE_BLOCKS_PER_RUN_MAX);
-    handed_out.forget_through(u64::MAX);
-    assert!(handed_out.is_empty());
+    assert_eq!(
+        handed_out.digests.len() as u64,
+        2 * ARCHIVE_BLOCKS_PER_RUN_MAX
+    );
+    // The highest are kept; pruning forgets from the bottom, a restore everything.
+    assert_eq!(
+        handed_out.digests.keys().next().copied(),
+        Some(ARCHIVE_BLOCKS_PER_RUN_MAX)
+    );
+    handed_out.forget_through(2 * ARCHIVE_BLOCKS_PER_RUN_MAX);
+    assert_eq!(
+        handed_out.digests.keys().next().copied(),
+        Some(2 * ARCHIVE_BLOCKS_PER_RUN_MAX + 1)
+    );
+    handed_out.forget_all();
+    assert!(handed_out.digests.is_empty());
 }
 
 #[test]
