@@ -130,21 +130,6 @@ impl PendingRows {
         self.row_of.get(hash) == Some(&row)
     }
 
-    /// Rows kept.
-    pub fn row_count(&self) -> usize {
-        self.rows.len()
-    }
-
-    /// Transactions stored in the kept rows, pending or not.
-    pub fn stored_count(&self) -> usize {
-        self.rows.values().map(|count| count.stored).sum()
-    }
-
-    /// Pending transactions.
-    pub fn pending_count(&self) -> usize {
-        self.row_of.len()
-    }
-
     /// Makes `row` the place of `hash`, releasing the row that held it before.
     fn move_to(&mut self, hash: Hash, row: RowId, changes: &mut RowChanges) {
         if let Some(previous) = self.row_of.insert(hash, row) {
