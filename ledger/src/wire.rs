@@ -458,6 +458,10 @@ pub struct ShardStats {
     pub meta: ShardMeta,
     /// Accounts the shard holds (every funded or used address in its range).
     pub accounts: u64,
+    /// Bytes of wasm linear memory of the isolate the shard runs in: its heap at its largest
+    /// since the isolate started (shards of one Worker may share an isolate, and then this).
+    #[serde(default)]
+    pub wasm_memory_bytes: u64,
 }
 
 /// Body of [`InternalCall::Authorize`].

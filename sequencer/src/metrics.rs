@@ -53,6 +53,7 @@ pub(crate) async fn scrape(env: &Env, chain: &Chain) -> Result<Response, ErrorAn
         sequencer: sequencer.as_ref(),
         shards: &shards,
         backups: backups.as_ref(),
+        front_door_wasm_memory_bytes: worker_shell::wasm_memory_bytes(),
     });
     worker_shell::bytes_response(200, text.into_bytes(), ledger::metrics::CONTENT_TYPE)
         .map_err(|error| internal(error).into())

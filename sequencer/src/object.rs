@@ -380,6 +380,7 @@ impl Sequencer {
                 archived_through: loaded.store.archived_through()?,
                 latency_tracked: metrics.latency_tracked() as u64,
                 blocks_proposed_ahead: status.blocks_proposed_ahead,
+                wasm_memory_bytes: worker_shell::wasm_memory_bytes(),
                 counters: metrics.counters().clone(),
             })
         })

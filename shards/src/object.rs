@@ -421,6 +421,7 @@ fn stats(shard: &ShardMachine<SqlShardStore>) -> Result<ShardStats, ApiError> {
     Ok(ShardStats {
         meta: *shard.meta(),
         accounts,
+        wasm_memory_bytes: worker_shell::wasm_memory_bytes(),
     })
 }
 

@@ -34,6 +34,21 @@ pub fn now_ms() -> u64 {
     Date::now().as_millis()
 }
 
+/// Bytes of wasm linear memory this isolate has: the Rust heap at its largest since the
+/// isolate started (linear memory grows and never shrinks), which is what counts against the
+/// isolate's 128 MB. Every object of a Worker that shares the isolate shares this memory.
+pub fn wasm_memory_bytes() -> u64 {
+    #[cfg(target_arch = "wasm32")]
+    {
+        const WASM_PAGE_BYTES: u64 = 64 * 1024;
+        core::arch::wasm32::memory_size::<0>() as u64 * WASM_PAGE_BYTES
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        0
+    }
+}
+
 /// The chain this deployment runs, as every service derives it from the same genesis.
 #[derive(Debug)]
 pub struct Chain {

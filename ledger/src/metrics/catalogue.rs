@@ -27,6 +27,7 @@
 //! | `edgeledger_vote_latency_seconds` | histogram | `validator` |
 //! | `edgeledger_sequencer_start_time_seconds` | gauge | |
 //! | `edgeledger_backup_latest_height`, `edgeledger_backup_latest_timestamp_seconds`, `edgeledger_backup_latest_age_seconds` | gauge | |
+//! | `edgeledger_wasm_memory_bytes` | gauge | `object` (`front_door`, `sequencer`, `shard`), `shard` |
 //! | `edgeledger_backup_latest_accounts`, `edgeledger_backup_latest_size_bytes`, `edgeledger_backups_retained` | gauge | |
 //!
 //! Nothing secret is exported: the configuration's public parts, heights, counts and times.
@@ -58,6 +59,8 @@ pub struct Scrape<'a> {
     pub shards: &'a [Option<ShardStats>],
     /// The backup index, `None` if the archiver did not answer.
     pub backups: Option<&'a BackupIndex>,
+    /// Bytes of wasm linear memory of the front door's own isolate.
+    pub front_door_wasm_memory_bytes: u64,
 }
 
 /// The exposition text of a scrape.
@@ -71,6 +74,7 @@ pub fn render(scrape: &Scrape<'_>) -> String {
         consensus(&mut out, snapshot);
     }
     shard_stats(&mut out, scrape.shards);
+    wasm_memory(&mut out, scrape);
     if let Some(index) = scrape.backups {
         backups(&mut out, scrape.now_ms, index);
     }
@@ -221,6 +225,29 @@ fn shard_stats(out: &mut Exposition, shards: &[Option<ShardStats>]) {
     );
     for (shard, stats) in answered() {
         family.sample(&[("shard", &shard)], stats.meta.applied_height);
+    }
+}
+
+/// Each isolate's wasm linear memory: the figure to hold against an isolate's 128 MB.
+fn wasm_memory(out: &mut Exposition, scrape: &Scrape<'_>) {
+    let mut family = out.gauge(
+        "edgeledger_wasm_memory_bytes",
+        "Wasm linear memory of the isolate each object runs in: its heap at its largest since the isolate started (it never shrinks).",
+    );
+    family.sample(
+        &[("object", "front_door")],
+        scrape.front_door_wasm_memory_bytes,
+    );
+    if let Some(snapshot) = scrape.sequencer {
+        family.sample(&[("object", "sequencer")], snapshot.wasm_memory_bytes);
+    }
+    for (shard, stats) in scrape.shards.iter().enumerate() {
+        if let Some(stats) = stats {
+            family.sample(
+                &[("object", "shard"), ("shard", &shard.to_string())],
+                stats.wasm_memory_bytes,
+            );
+        }
     }
 }
 

@@ -158,6 +158,10 @@ pub struct SequencerSnapshot {
     /// the `Sequencer` started ([`crate::sequencer::Status::blocks_proposed_ahead`]).
     #[serde(default)]
     pub blocks_proposed_ahead: u64,
+    /// Bytes of wasm linear memory of the isolate the `Sequencer` runs in: its heap at its
+    /// largest since the isolate started (0 where the shell cannot tell, as natively).
+    #[serde(default)]
+    pub wasm_memory_bytes: u64,
     /// The counters.
     pub counters: SequencerCounters,
 }

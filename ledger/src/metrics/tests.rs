@@ -500,6 +500,7 @@ fn snapshot() -> SequencerSnapshot {
         archived_through: 2,
         latency_tracked: metrics.latency_tracked() as u64,
         blocks_proposed_ahead: 5,
+        wasm_memory_bytes: 20 << 20,
         counters: metrics.counters().clone(),
     }
 }
@@ -587,6 +588,7 @@ fn the_catalogue_renders_every_source_as_valid_exposition_text() {
         sequencer: Some(&snapshot),
         shards: &shards,
         backups: Some(&index),
+        front_door_wasm_memory_bytes: 3 << 20,
     });
     let samples = parse(&text);
     let chain_info = format!("edgeledger_chain_info{{chain_id=\"{}\"}}", config.chain_id);
@@ -648,6 +650,18 @@ fn the_catalogue_renders_every_source_as_valid_exposition_text() {
         ("edgeledger_backup_latest_age_seconds", 2.9),
         ("edgeledger_backup_latest_accounts", 12.0),
         ("edgeledger_backup_latest_size_bytes", 4_096.0),
+        (
+            "edgeledger_wasm_memory_bytes{object=\"front_door\"}",
+            3_145_728.0,
+        ),
+        (
+            "edgeledger_wasm_memory_bytes{object=\"sequencer\"}",
+            20_971_520.0,
+        ),
+        (
+            "edgeledger_wasm_memory_bytes{object=\"shard\",shard=\"3\"}",
+            1_048_576.0 * 3.0,
+        ),
     ] {
         assert_eq!(value(&samples, series), expected, "{series}");
     }
@@ -675,7 +689,8 @@ fn the_catalogue_renders_every_source_as_valid_exposition_text() {
     assert!(
         !samples.iter().any(|(series, _)| [
             "edgeledger_shard_accounts{shard=\"1\"}",
-            "edgeledger_shard_applied_height{shard=\"1\"}"
+            "edgeledger_shard_applied_height{shard=\"1\"}",
+            "edgeledger_wasm_memory_bytes{object=\"shard\",shard=\"1\"}"
         ]
         .contains(&series.as_str())),
         "a shard that did not answer has no account or height sample"
@@ -690,6 +705,7 @@ fn shard_stats(shard: u16, applied_height: u64, accounts: u64) -> ShardStats {
             root: hash(40 + shard as u8),
         },
         accounts,
+        wasm_memory_bytes: u64::from(shard) << 20,
     }
 }
 
@@ -702,6 +718,7 @@ fn a_source_that_did_not_answer_is_down_and_its_metrics_are_left_out() {
         sequencer: None,
         shards: &[None],
         backups: None,
+        front_door_wasm_memory_bytes: 0,
     });
     let samples = parse(&text);
     assert_eq!(
@@ -728,6 +745,7 @@ fn a_source_that_did_not_answer_is_down_and_its_metrics_are_left_out() {
         sequencer: None,
         shards: &[],
         backups: Some(&empty),
+        front_door_wasm_memory_bytes: 0,
     });
     let samples = parse(&text);
     assert_eq!(value(&samples, "edgeledger_backups_retained"), 0.0);

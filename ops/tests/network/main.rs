@@ -17,6 +17,7 @@ mod dashboard;
 mod endpoints;
 mod faults;
 mod harness;
+mod memory;
 mod metrics;
 mod ops_cli;
 mod pinning;
