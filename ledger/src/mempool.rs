@@ -126,9 +126,7 @@ struct Queued {
 /// One sender's pending transactions by nonce, and the sender's next nonce when known.
 #[derive(Debug, Clone, Default)]
 struct SenderQueue {
-    /// Boxed: a B-tree node holds 11 values and is often half full, so inline 380-byte
-    /// transactions cost about twice their size; boxed, a full mempool takes a third less.
-    by_nonce: BTreeMap<u64, Box<Queued>>,
+    by_nonce: NonceQueue,
     /// The account's nonce in the last committed state, if the sequencer has seen it.
     next_nonce: Option<u64>,
 }
@@ -137,7 +135,7 @@ impl SenderQueue {
     /// The contiguous run of nonces that could go into the next block, if the lowest pending
     /// nonce is the account's next nonce (or the next nonce is not known yet).
     fn ready_run(&self) -> impl Iterator<Item = &Queued> {
-        let first = self.by_nonce.keys().next().copied();
+        let first = self.by_nonce.first_nonce();
         let ready = match (first, self.next_nonce) {
             (Some(first), Some(next)) => first == next,
             (Some(_), None) => true,
@@ -147,11 +145,87 @@ impl SenderQueue {
         self.by_nonce
             .iter()
             .take_while(move |(nonce, _)| {
-                let contiguous = ready && **nonce == expected;
+                let contiguous = ready && *nonce == expected;
                 expected = expected.wrapping_add(1);
                 contiguous
             })
-            .map(|(_, queued)| &**queued)
+            .map(|(_, queued)| queued)
+    }
+}
+
+/// One sender's pending transactions, sorted by nonce.
+///
+/// A sorted vector rather than a B-tree: most senders have one transaction pending or a few,
+/// and a B-tree's first node costs about 200 bytes where a vector of one entry costs 16 (a
+/// full mempool from as many senders as transactions held 9 MiB more than one from eight).
+/// A full queue ([`crate::limits::SENDER_QUEUE_TXS_MAX`] entries) moves at most 64 KB on an
+/// insertion or removal. Transactions are boxed so that moving an entry moves 16 bytes.
+#[derive(Debug, Clone, Default)]
+struct NonceQueue(Vec<(u64, Box<Queued>)>);
+
+impl NonceQueue {
+    /// Where `nonce` is, or where it would go.
+    fn position(&self, nonce: u64) -> Result<usize, usize> {
+        self.0
+            .binary_search_by_key(&nonce, |(queued_nonce, _)| *queued_nonce)
+    }
+
+    fn get(&self, nonce: u64) -> Option<&Queued> {
+        let index = self.position(nonce).ok()?;
+        Some(&self.0[index].1)
+    }
+
+    fn contains(&self, nonce: u64) -> bool {
+        self.position(nonce).is_ok()
+    }
+
+    /// Queues `queued` at `nonce`, in place of any transaction there.
+    fn insert(&mut self, nonce: u64, queued: Box<Queued>) {
+        match self.position(nonce) {
+            Ok(index) => self.0[index].1 = queued,
+            Err(index) => self.0.insert(index, (nonce, queued)),
+        }
+    }
+
+    fn remove(&mut self, nonce: u64) -> Option<Box<Queued>> {
+        let index = self.position(nonce).ok()?;
+        let (_, queued) = self.0.remove(index);
+        self.release_spare_capacity();
+        Some(queued)
+    }
+
+    /// Removes and returns every transaction with a nonce below `nonce`, lowest first.
+    fn remove_below(&mut self, nonce: u64) -> Vec<(u64, Box<Queued>)> {
+        let end = self
+            .0
+            .partition_point(|(queued_nonce, _)| *queued_nonce < nonce);
+        let removed = self.0.drain(..end).collect();
+        self.release_spare_capacity();
+        removed
+    }
+
+    /// A queue that was long and is short again gives back most of its room.
+    fn release_spare_capacity(&mut self) {
+        if self.0.len() * 4 < self.0.capacity() {
+            self.0.shrink_to(self.0.len() * 2);
+        }
+    }
+
+    fn first_nonce(&self) -> Option<u64> {
+        self.0.first().map(|(nonce, _)| *nonce)
+    }
+
+    /// Lowest nonce first.
+    fn iter(&self) -> impl Iterator<Item = (u64, &Queued)> {
+        self.0.iter().map(|(nonce, queued)| (*nonce, &**queued))
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -198,7 +272,7 @@ impl Mempool {
     /// The pending transaction with this hash.
     pub fn get(&self, hash: &Hash) -> Option<&VerifiedTx> {
         let (sender, nonce) = self.by_hash.get(hash)?;
-        let queued = self.senders.get(sender)?.by_nonce.get(nonce)?;
+        let queued = self.senders.get(sender)?.by_nonce.get(*nonce)?;
         Some(&queued.tx)
     }
 
@@ -259,7 +333,7 @@ impl Mempool {
             }
         }
         let pending = queue.map_or(0, |queue| queue.by_nonce.len());
-        if queue.is_some_and(|queue| queue.by_nonce.contains_key(&nonce)) {
+        if queue.is_some_and(|queue| queue.by_nonce.contains(nonce)) {
             return Err(AdmissionRejection::NonceAlreadyPending { nonce });
         }
         if pending >= self.limits.sender_txs_max {
@@ -328,7 +402,7 @@ impl Mempool {
     pub fn remove(&mut self, hash: &Hash) -> Option<VerifiedTx> {
         let (sender, nonce) = self.by_hash.remove(hash)?;
         let queue = self.senders.get_mut(&sender)?;
-        let removed = queue.by_nonce.remove(&nonce).map(|queued| queued.tx);
+        let removed = queue.by_nonce.remove(nonce).map(|queued| queued.tx);
         if queue.by_nonce.is_empty() && queue.next_nonce.is_none() {
             self.senders.remove(&sender);
         }
@@ -341,18 +415,12 @@ impl Mempool {
     pub fn set_next_nonce(&mut self, sender: Address, next_nonce: u64) -> Vec<(Hash, u64)> {
         let queue = self.senders.entry(sender).or_default();
         queue.next_nonce = Some(next_nonce);
-        let stale: Vec<u64> = queue
-            .by_nonce
-            .range(..next_nonce)
-            .map(|(nonce, _)| *nonce)
-            .collect();
+        let stale = queue.by_nonce.remove_below(next_nonce);
         let mut removed = Vec::with_capacity(stale.len());
-        for nonce in stale {
-            if let Some(queued) = queue.by_nonce.remove(&nonce) {
-                let hash = queued.tx.hash();
-                self.by_hash.remove(&hash);
-                removed.push((hash, nonce));
-            }
+        for (nonce, queued) in stale {
+            let hash = queued.tx.hash();
+            self.by_hash.remove(&hash);
+            removed.push((hash, nonce));
         }
         removed
     }
@@ -367,7 +435,7 @@ impl Mempool {
     pub fn iter(&self) -> impl Iterator<Item = &VerifiedTx> {
         self.senders
             .values()
-            .flat_map(|queue| queue.by_nonce.values().map(|queued| &queued.tx))
+            .flat_map(|queue| queue.by_nonce.iter().map(|(_, queued)| &queued.tx))
     }
 }
 
@@ -423,6 +491,69 @@ pub(crate) mod tests {
 
     fn pool() -> Mempool {
         Mempool::new(MempoolLimits::default(), 7)
+    }
+
+    #[test]
+    fn a_nonce_queue_keeps_nonces_in_order_and_gives_back_room_it_no_longer_needs() {
+        let alice = key(1);
+        let mut queue = NonceQueue::default();
+        for (arrival, nonce) in [5u64, 1, 3, 2, 4, 0].into_iter().enumerate() {
+            let tx = tx(&alice, nonce);
+            queue.insert(
+                nonce,
+                Box::new(Queued {
+                    tx,
+                    arrival: arrival as u64,
+                }),
+            );
+        }
+        // Queued again at a nonce it holds: replaced, not added.
+        queue.insert(
+            3,
+            Box::new(Queued {
+                tx: tx(&alice, 3),
+                arrival: 9,
+            }),
+        );
+        let order: Vec<(u64, u64)> = queue
+            .iter()
+            .map(|(nonce, queued)| (nonce, queued.arrival))
+            .collect();
+        assert_eq!(order, vec![(0, 5), (1, 1), (2, 3), (3, 9), (4, 4), (5, 0)]);
+        assert_eq!(queue.first_nonce(), Some(0));
+        assert!(queue.contains(4) && !queue.contains(6));
+        assert_eq!(queue.get(2).map(|queued| queued.tx.nonce()), Some(2));
+
+        let below: Vec<u64> = queue
+            .remove_below(3)
+            .into_iter()
+            .map(|(nonce, _)| nonce)
+            .collect();
+        assert_eq!(below, vec![0, 1, 2]);
+        assert_eq!(queue.remove(5).map(|queued| queued.tx.nonce()), Some(5));
+        assert!(queue.remove(5).is_none());
+        assert_eq!(
+            queue.iter().map(|(nonce, _)| nonce).collect::<Vec<_>>(),
+            vec![3, 4]
+        );
+
+        let mut long = NonceQueue::default();
+        for nonce in 0..64 {
+            long.insert(
+                nonce,
+                Box::new(Queued {
+                    tx: tx(&alice, nonce),
+                    arrival: nonce,
+                }),
+            );
+        }
+        assert_eq!(long.remove_below(62).len(), 62);
+        assert_eq!(long.len(), 2);
+        assert!(
+            long.0.capacity() <= 4,
+            "a queue of 2 keeps room for {}",
+            long.0.capacity()
+        );
     }
 
     fn admit(pool: &mut Mempool, tx: &VerifiedTx) -> Admission {

@@ -946,6 +946,12 @@ impl Sequencer {
         };
         let built = self.build_ahead(now_ms, witnessing, effects);
         if let Round::Voting(voting) = &mut self.round {
+            if built.is_some() {
+                // The voted block's post-state has served: a block built ahead is never
+                // built again in this round, and the commit reads only its shard roots. Its
+                // trees go now, a witness's worth of memory while the votes are awaited.
+                voting.execution.post_state.parts.clear();
+            }
             voting.ahead = built.map(|built| Ahead::Built(Box::new(built)));
         }
     }
@@ -962,18 +968,24 @@ impl Sequencer {
             return None;
         };
         let parent = voting.proposal.header;
-        let touched = touched_addresses(&self.config, &witnessing.candidates);
+        let Witnessing {
+            candidates, parts, ..
+        } = witnessing;
+        let touched = touched_addresses(&self.config, &candidates);
         let witness = voting
             .execution
             .post_state
-            .carried_forward(&witnessing.parts, &touched)
+            .carried_forward(&parts, &touched)
             .ok()?;
+        // The shards' answers are in the carried witness now; gone before it is copied for
+        // the execution, so that the two are not held at once.
+        drop(parts);
         let height = parent.height + 1;
         let execution = execute(
             &self.config,
             &parent.state_root,
             height,
-            &witnessing.candidates,
+            &candidates,
             witness.clone(),
         )
         .ok()?;
@@ -981,8 +993,7 @@ impl Sequencer {
         if execution.included.is_empty() {
             return None;
         }
-        let (header, transactions) =
-            self.block_on(now_ms, &parent, &witnessing.candidates, &execution);
+        let (header, transactions) = self.block_on(now_ms, &parent, &candidates, &execution);
         Some(BuiltAhead {
             header,
             transactions,

@@ -162,7 +162,7 @@ pub(crate) fn flatten(node: &PartialNode, out: &mut Vec<WireNode>) {
     match node {
         PartialNode::Empty => out.push(WireNode::Empty),
         PartialNode::Pruned(hash) => out.push(WireNode::Pruned(*hash)),
-        PartialNode::Leaf { address, account } => out.push(WireNode::Leaf(*address, *account)),
+        PartialNode::Leaf { address, account } => out.push(WireNode::Leaf(*address, **account)),
         PartialNode::Internal { children, .. } => {
             out.push(WireNode::Internal);
             flatten(&children[0], out);
@@ -204,7 +204,7 @@ pub(crate) fn build(
                     "leaf address is not under its position",
                 ));
             }
-            WireNode::Leaf(address, account) => PartialNode::Leaf { address, account },
+            WireNode::Leaf(address, account) => super::partial::leaf(address, account),
         };
         // Close every internal node whose right subtree this completes.
         loop {

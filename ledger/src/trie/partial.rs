@@ -27,8 +27,9 @@ pub(crate) enum PartialNode {
     Leaf {
         /// The account's address.
         address: Address,
-        /// The account's state.
-        account: Account,
+        /// The account's state, boxed: inline, its 40 bytes would make every node of a
+        /// witness (most of them pruned hashes and internal nodes) half as large again.
+        account: Box<Account>,
     },
     /// A subtree with two or more accounts: its cached hash and its children.
     Internal {
@@ -108,7 +109,7 @@ impl PartialTree {
                 PartialNode::Leaf {
                     address: leaf,
                     account,
-                } => return Ok((leaf == address).then_some(*account)),
+                } => return Ok((leaf == address).then_some(**account)),
                 PartialNode::Internal { children, .. } => {
                     let right_side = position
                         .direction_of(address)
@@ -264,8 +265,11 @@ fn expand<'node>(
 }
 
 /// A leaf node.
-fn leaf(address: Address, account: Account) -> PartialNode {
-    PartialNode::Leaf { address, account }
+pub(crate) fn leaf(address: Address, account: Account) -> PartialNode {
+    PartialNode::Leaf {
+        address,
+        account: Box::new(account),
+    }
 }
 
 /// [`PartialTree::carried_forward`] below `position`: `node` from the post-state, `earlier`
