@@ -862,12 +862,16 @@ impl Sequencer {
     }
 
     /// One vote request per validator, the proposal encoded once.
+    ///
+    /// Each request copies the encoding only when it starts, and the runtime takes that copy
+    /// at once: so the isolate holds the encoding and one copy, however many validators, not
+    /// a copy per validator (megabytes each, for a full block) until every request started.
     fn propose<'a>(
         &'a self,
         proposal: &Proposal,
         request_ids: Option<String>,
     ) -> Vec<Pin<Box<dyn Future<Output = Input> + 'a>>> {
-        let body = wire::encode(proposal);
+        let body = Rc::new(wire::encode(proposal));
         debug_assert!(body.len() <= PROPOSAL_BYTES_MAX);
         let count = self
             .loaded
@@ -876,9 +880,11 @@ impl Sequencer {
             .map_or(0, |loaded| loaded.machine.config().validators.len());
         (0..count)
             .map(|index| {
-                let body = body.clone();
+                let shared = Rc::clone(&body);
                 let request_ids = request_ids.clone();
                 Box::pin(async move {
+                    let body = shared.to_vec();
+                    drop(shared);
                     let sent_ms = now_ms();
                     let result = match self.env.service(&validator_binding(index)) {
                         Ok(fetcher) => worker_shell::call_traced::<Vote>(
