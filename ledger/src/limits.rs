@@ -30,9 +30,9 @@ pub const REQUEST_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// entries and the index of its stored rows is 25.0 MiB of the `Sequencer`'s heap from eight
 /// senders and 30.5 MiB from as many senders as transfers; with a full proposal being voted
 /// on and the next block built ahead, at most 53.3 MiB (`ledger/tests/memory.rs`, natively).
-/// On workerd the `Sequencer`'s isolate reaches 70.4 MiB of wasm memory that way with four
-/// validators (`ops/tests/network/memory.rs`). Past this bound, submissions are refused with
-/// 503 `mempool_full`, to retry.
+/// On workerd the `Sequencer`'s isolate reaches 66.4 to 70.4 MiB of wasm memory that way with
+/// four validators (`ops/tests/network/memory.rs`). Past this bound, submissions are refused
+/// with 503 `mempool_full`, to retry.
 pub const MEMPOOL_TXS_MAX: usize = 32_768;
 
 /// Transactions waiting for one sender.
