@@ -78,7 +78,7 @@ async fn ask<T: DeserializeOwned>(
     worker_shell::call(
         Target::Object(stub),
         &call,
-        body.map(|body| wire::encode(body)),
+        body.map(|body| wire::encode(body)).as_deref(),
         ANSWER_BYTES_MAX,
         CALL_DEADLINE,
     )

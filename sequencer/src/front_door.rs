@@ -352,7 +352,7 @@ async fn admin(
             let answer: FaultRequest = worker_shell::call(
                 Target::Service(&fetcher),
                 &InternalCall::SetFault,
-                Some(wire::encode(&fault)),
+                Some(&wire::encode(&fault)),
                 1024,
                 CALL_DEADLINE,
             )
@@ -458,7 +458,7 @@ pub(crate) async fn ask_archiver_within<T: DeserializeOwned>(
     worker_shell::call_traced(
         Target::Service(&fetcher),
         &call,
-        body,
+        body.as_deref(),
         ARCHIVER_ANSWER_BYTES_MAX,
         deadline,
         request_id,
@@ -504,7 +504,14 @@ pub(crate) async fn ask_shard_with<T: DeserializeOwned>(
         .durable_object(SHARD_BINDING)
         .and_then(|namespace| namespace.get_by_name(&wire::shard_object_name(shard)))
         .map_err(|error| worker_shell::misconfigured(format!("{SHARD_BINDING}: {error}")))?;
-    worker_shell::call(Target::Object(&stub), call, body, answer_limit, deadline).await
+    worker_shell::call(
+        Target::Object(&stub),
+        call,
+        body.as_deref(),
+        answer_limit,
+        deadline,
+    )
+    .await
 }
 
 /// Asks the `Sequencer` with this deadline.
@@ -521,7 +528,7 @@ pub(crate) async fn ask_sequencer_within<T: DeserializeOwned>(
     worker_shell::call(
         Target::Object(&stub),
         &call,
-        body,
+        body.as_deref(),
         ANSWER_BYTES_MAX,
         deadline,
     )

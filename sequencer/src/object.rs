@@ -755,7 +755,7 @@ impl Sequencer {
             Ok(stub) => worker_shell::call::<PartialTree>(
                 Target::Object(&stub),
                 &InternalCall::Witness,
-                Some(wire::encode(&request)),
+                Some(&wire::encode(&request)),
                 WITNESS_BYTES_MAX,
                 deadline(),
             )
@@ -840,7 +840,7 @@ impl Sequencer {
         worker_shell::call_traced::<T>(
             Target::Object(&stub),
             call,
-            Some(body),
+            Some(&body),
             answer_bytes_max,
             deadline(),
             request_ids.as_deref(),
@@ -861,17 +861,15 @@ impl Sequencer {
         })
     }
 
-    /// One vote request per validator, the proposal encoded once.
-    ///
-    /// Each request copies the encoding only when it starts, and the runtime takes that copy
-    /// at once: so the isolate holds the encoding and one copy, however many validators, not
-    /// a copy per validator (megabytes each, for a full block) until every request started.
+    /// One vote request per validator, the proposal encoded once. Each request hands the
+    /// encoding to the runtime as it starts and lets go of it, so it is freed once every
+    /// request has started, not held (megabytes, for a full block) until every vote is back.
     fn propose<'a>(
         &'a self,
         proposal: &Proposal,
         request_ids: Option<String>,
     ) -> Vec<Pin<Box<dyn Future<Output = Input> + 'a>>> {
-        let body = Rc::new(wire::encode(proposal));
+        let body: Rc<[u8]> = wire::encode(proposal).into();
         debug_assert!(body.len() <= PROPOSAL_BYTES_MAX);
         let count = self
             .loaded
@@ -883,20 +881,20 @@ impl Sequencer {
                 let shared = Rc::clone(&body);
                 let request_ids = request_ids.clone();
                 Box::pin(async move {
-                    let body = shared.to_vec();
-                    drop(shared);
                     let sent_ms = now_ms();
                     let result = match self.env.service(&validator_binding(index)) {
-                        Ok(fetcher) => worker_shell::call_traced::<Vote>(
-                            Target::Service(&fetcher),
-                            &InternalCall::Propose,
-                            Some(body),
-                            VOTE_BYTES_MAX,
-                            deadline(),
-                            request_ids.as_deref(),
-                        )
-                        .await
-                        .map_err(describe),
+                        Ok(fetcher) => {
+                            let vote = worker_shell::call_traced::<Vote>(
+                                Target::Service(&fetcher),
+                                &InternalCall::Propose,
+                                Some(&shared),
+                                VOTE_BYTES_MAX,
+                                deadline(),
+                                request_ids.as_deref(),
+                            );
+                            drop(shared);
+                            vote.await.map_err(describe)
+                        }
                         Err(error) => Err(format!("validator {index} binding: {error}")),
                     };
                     if let Err(error) = &result {

@@ -133,7 +133,7 @@ async fn propose(env: &Env, proposal: &Proposal) -> Result<(bool, Response), Err
     let allowed: GuardAnswer = worker_shell::call(
         Target::Object(&guard),
         &InternalCall::Authorize,
-        Some(wire::encode(&request)),
+        Some(&wire::encode(&request)),
         GUARD_ANSWER_BYTES_MAX,
         GUARD_DEADLINE,
     )
@@ -182,7 +182,7 @@ async fn set_fault(env: &Env, body: &[u8]) -> Result<Response, ErrorAnswer> {
     let answer: FaultRequest = worker_shell::call(
         Target::Object(&guard),
         &InternalCall::SetFault,
-        Some(wire::encode(&request)),
+        Some(&wire::encode(&request)),
         GUARD_ANSWER_BYTES_MAX,
         GUARD_DEADLINE,
     )

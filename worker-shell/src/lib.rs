@@ -210,89 +210,92 @@ pub enum Target<'a> {
 
 /// Makes an internal call and decodes its answer (at most `answer_limit` bytes). Transport
 /// failures, a passed deadline and undecodable answers become 502/504 [`ErrorAnswer`]s.
-pub async fn call<T: DeserializeOwned>(
-    target: Target<'_>,
+///
+/// The body is copied into the runtime's request when this is called, not when the call is
+/// awaited, and the future does not borrow it: a caller may free its encoding at once.
+pub fn call<'t, T: DeserializeOwned>(
+    target: Target<'t>,
     call: &InternalCall,
-    body: Option<Vec<u8>>,
+    body: Option<&[u8]>,
     answer_limit: usize,
     deadline: Duration,
-) -> Result<T, ErrorAnswer> {
-    call_traced(target, call, body, answer_limit, deadline, None).await
+) -> impl Future<Output = Result<T, ErrorAnswer>> + use<'t, T> {
+    call_traced(target, call, body, answer_limit, deadline, None)
 }
 
 /// [`call`], naming the public requests the call is about in the `x-request-id` header
 /// (a value from [`ledger::metrics::logs::request_ids_header`]), so the callee's log lines
 /// carry them.
-pub async fn call_traced<T: DeserializeOwned>(
-    target: Target<'_>,
+pub fn call_traced<'t, T: DeserializeOwned>(
+    target: Target<'t>,
     call: &InternalCall,
-    body: Option<Vec<u8>>,
+    body: Option<&[u8]>,
     answer_limit: usize,
     deadline: Duration,
     request_ids: Option<&str>,
-) -> Result<T, ErrorAnswer> {
-    let (status, bytes) = call_raw(target, call, body, deadline, request_ids).await?;
-    if status != 200 {
-        return Err(wire::decode_error(status, &bytes));
+) -> impl Future<Output = Result<T, ErrorAnswer>> + use<'t, T> {
+    let path = call.path();
+    let exchange = call_raw(target, call, body, deadline, request_ids);
+    async move {
+        let (status, bytes) = exchange.await?;
+        if status != 200 {
+            return Err(wire::decode_error(status, &bytes));
+        }
+        wire::decode(&bytes, answer_limit).map_err(|error| {
+            ApiError::new(
+                502,
+                "bad_internal_answer",
+                format!("{path} answered something unreadable: {}", error.message),
+            )
+            .into()
+        })
     }
-    wire::decode(&bytes, answer_limit).map_err(|error| {
-        ApiError::new(
-            502,
-            "bad_internal_answer",
-            format!(
-                "{} answered something unreadable: {}",
-                call.path(),
-                error.message
-            ),
-        )
-        .into()
-    })
 }
 
-/// Makes an internal call and returns the status and body as they are.
-pub async fn call_raw(
-    target: Target<'_>,
+/// Makes an internal call and returns the status and body as they are. The body is copied
+/// into the request at once, as for [`call`].
+pub fn call_raw<'t>(
+    target: Target<'t>,
     call: &InternalCall,
-    body: Option<Vec<u8>>,
+    body: Option<&[u8]>,
     deadline: Duration,
     request_ids: Option<&str>,
-) -> Result<(u16, Vec<u8>), ErrorAnswer> {
-    let request = internal_request(call, body, request_ids)
-        .map_err(|error| ErrorAnswer::from(internal(error)))?;
-    let exchange = async {
-        let mut response = match target {
-            Target::Object(stub) => stub.fetch_with_request(request).await?,
-            Target::Service(fetcher) => fetcher.fetch_request(request).await?,
+) -> impl Future<Output = Result<(u16, Vec<u8>), ErrorAnswer>> + use<'t> {
+    let path = call.path();
+    let request = internal_request(call, body, request_ids);
+    async move {
+        let request = request.map_err(|error| ErrorAnswer::from(internal(error)))?;
+        let exchange = async {
+            let mut response = match target {
+                Target::Object(stub) => stub.fetch_with_request(request).await?,
+                Target::Service(fetcher) => fetcher.fetch_request(request).await?,
+            };
+            let bytes = response.bytes().await?;
+            Ok::<_, worker::Error>((response.status_code(), bytes))
         };
-        let bytes = response.bytes().await?;
-        Ok::<_, worker::Error>((response.status_code(), bytes))
-    };
-    let exchange = std::pin::pin!(exchange);
-    let timer = std::pin::pin!(Delay::from(deadline));
-    match select(exchange, timer).await {
-        Either::Left((Ok(answer), _)) => Ok(answer),
-        Either::Left((Err(error), _)) => Err(ApiError::new(
-            502,
-            "internal_call_failed",
-            format!("{} failed: {error}", call.path()),
-        )
-        .into()),
-        Either::Right(_) => Err(ApiError::new(
-            504,
-            "internal_call_timeout",
-            format!(
-                "{} did not answer within {} ms",
-                call.path(),
-                deadline.as_millis()
-            ),
-        )
-        .into()),
+        let exchange = std::pin::pin!(exchange);
+        let timer = std::pin::pin!(Delay::from(deadline));
+        match select(exchange, timer).await {
+            Either::Left((Ok(answer), _)) => Ok(answer),
+            Either::Left((Err(error), _)) => Err(ApiError::new(
+                502,
+                "internal_call_failed",
+                format!("{path} failed: {error}"),
+            )
+            .into()),
+            Either::Right(_) => Err(ApiError::new(
+                504,
+                "internal_call_timeout",
+                format!("{path} did not answer within {} ms", deadline.as_millis()),
+            )
+            .into()),
+        }
     }
 }
 
 fn internal_request(
     call: &InternalCall,
-    body: Option<Vec<u8>>,
+    body: Option<&[u8]>,
     request_ids: Option<&str>,
 ) -> worker::Result<Request> {
     let headers = Headers::new();
@@ -304,7 +307,7 @@ fn internal_request(
     init.with_method(Method::from(call.method().to_owned()))
         .with_headers(headers);
     if let Some(body) = body {
-        let array = worker::js_sys::Uint8Array::from(body.as_slice());
+        let array = worker::js_sys::Uint8Array::from(body);
         init.with_body(Some(JsValue::from(array)));
     }
     Request::new_with_init(&call.url(), &init)
