@@ -82,6 +82,7 @@ fn every_isolate_stays_bounded_with_100000_accounts_and_a_full_mempool_of_distin
     assert!(accounts >= ACCOUNTS_MIN as f64, "{accounts} accounts");
 
     let memory = wasm_memory(&after);
+    let at_full = wasm_memory(&full);
     println!(
         "wasm memory with {accounts} accounts after a full mempool of {MEMPOOL_TXS_MAX} senders \
          (at the full mempool, then after it committed): {}",
@@ -89,7 +90,7 @@ fn every_isolate_stays_bounded_with_100000_accounts_and_a_full_mempool_of_distin
             .iter()
             .map(|(object, bytes)| format!(
                 "{object} {:.1} then {:.1} MiB",
-                mib(wasm_memory(&full)[object]),
+                mib(at_full[object]),
                 mib(*bytes)
             ))
             .collect::<Vec<_>>()
