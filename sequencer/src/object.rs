@@ -28,7 +28,6 @@ use ledger::mempool::{Admission, MempoolLimits};
 use ledger::metrics::logs;
 use ledger::metrics::sequencer::{SequencerMetrics, SequencerSnapshot};
 use ledger::primitives::Hash;
-use ledger::proposal::Proposal;
 use ledger::sequencer::{Effect, Head, Persisted, RoundId, Sequencer as Machine, Timing};
 use ledger::shard::{ApplyThenWitnessRequest, WitnessRequest};
 use ledger::state::ShardIndex;
@@ -666,7 +665,16 @@ impl Sequencer {
         in_flight: &mut InFlight<'a>,
         after_proposal: bool,
     ) -> Result<(), ApiError> {
-        self.with(|loaded| loaded.store.record(&effect))?;
+        // A proposal is encoded once, exactly sized: the same bytes are stored (to re-send
+        // after a restart) and sent to every validator.
+        let encoded_proposal = match &effect {
+            Effect::Propose(proposal) => Some(Rc::new(wire::encode_exact(&**proposal))),
+            _ => None,
+        };
+        self.with(|loaded| match &encoded_proposal {
+            Some(encoded) => loaded.store.put_proposal(encoded),
+            None => loaded.store.record(&effect),
+        })?;
         self.observe(&effect)?;
         match effect {
             Effect::SetAlarm(at_ms) => self.set_alarm(at_ms).await?,
@@ -677,8 +685,11 @@ impl Sequencer {
             Effect::Propose(proposal) => {
                 let request_ids = self.proposal_request_ids()?;
                 crate::metrics::log_proposal(&proposal, request_ids.as_deref());
-                for future in self.propose(&proposal, request_ids) {
-                    in_flight.push(future);
+                // Always there for a proposal (encoded above).
+                if let Some(encoded) = encoded_proposal {
+                    for future in self.propose(encoded, request_ids) {
+                        in_flight.push(future);
+                    }
                 }
             }
             Effect::SendWriteSet(write_set) => {
@@ -861,15 +872,15 @@ impl Sequencer {
         })
     }
 
-    /// One vote request per validator, the proposal encoded once. Each request hands the
-    /// encoding to the runtime as it starts and lets go of it, so it is freed once every
-    /// request has started, not held (megabytes, for a full block) until every vote is back.
+    /// One vote request per validator, all sending the one encoding of the proposal. Each
+    /// request hands it to the runtime as it starts and lets go of it, so it is freed once
+    /// every request has started, not held (megabytes, for a full block) until every vote is
+    /// back.
     fn propose<'a>(
         &'a self,
-        proposal: &Proposal,
+        body: Rc<Vec<u8>>,
         request_ids: Option<String>,
     ) -> Vec<Pin<Box<dyn Future<Output = Input> + 'a>>> {
-        let body: Rc<[u8]> = wire::encode(proposal).into();
         debug_assert!(body.len() <= PROPOSAL_BYTES_MAX);
         let count = self
             .loaded
@@ -887,7 +898,7 @@ impl Sequencer {
                             let vote = worker_shell::call_traced::<Vote>(
                                 Target::Service(&fetcher),
                                 &InternalCall::Propose,
-                                Some(&shared),
+                                Some(shared.as_slice()),
                                 VOTE_BYTES_MAX,
                                 deadline(),
                                 request_ids.as_deref(),

@@ -391,7 +391,7 @@ impl Store {
                 self.run(sql::delete_where_in("rejected", "hash", hashes))
             }
             Effect::DropPending(dropped) => self.reject(dropped),
-            Effect::Propose(proposal) => self.put_blob(PROPOSAL_BLOB, &**proposal),
+            Effect::Propose(proposal) => self.put_proposal(&codec::encode_exact(&**proposal)),
             Effect::Commit {
                 block,
                 shard_roots,
@@ -858,9 +858,18 @@ impl Store {
             .map_err(|error| internal(format!("stored {name}: {error}")))
     }
 
+    /// Stores the proposal being voted on, already encoded: what [`Effect::Propose`] means for
+    /// storage, for a shell that sends the same bytes.
+    pub(crate) fn put_proposal(&self, encoded: &[u8]) -> StoreResult<()> {
+        self.put_blob_bytes(PROPOSAL_BLOB, encoded)
+    }
+
     fn put_blob<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> StoreResult<()> {
+        self.put_blob_bytes(name, &codec::encode(value))
+    }
+
+    fn put_blob_bytes(&self, name: &str, bytes: &[u8]) -> StoreResult<()> {
         self.delete_blob(name)?;
-        let bytes = codec::encode(value);
         for (part, chunk) in bytes.chunks(BLOB_PART_BYTES_MAX).enumerate() {
             self.execute(
                 "INSERT INTO blobs (name, part, bytes) VALUES (?, ?, ?)",

@@ -424,6 +424,53 @@ fn wire_form_is_compact_and_hostile_inputs_are_refused() {
     assert!(decode(&too_many).is_err());
 }
 
+/// The pre-order list of `node`'s wire nodes, built the plain way.
+fn pre_order(node: &super::partial::PartialNode, out: &mut Vec<WireNode>) {
+    use super::partial::PartialNode;
+    match node {
+        PartialNode::Empty => out.push(WireNode::Empty),
+        PartialNode::Pruned(hash) => out.push(WireNode::Pruned(*hash)),
+        PartialNode::Leaf { address, account } => out.push(WireNode::Leaf(*address, **account)),
+        PartialNode::Internal { children, .. } => {
+            out.push(WireNode::Internal);
+            pre_order(&children[0], out);
+            pre_order(&children[1], out);
+        }
+    }
+}
+
+/// A witness is written straight from its trees, and must encode exactly as its list of wire
+/// nodes does: `[layout, shard roots, shards, [node...]]`.
+#[test]
+fn a_witness_encodes_as_its_pre_order_node_list() {
+    let mut state = ShardedState::new(2);
+    let addresses: Vec<Address> = (0..200u8)
+        .map(|index| address_with_last(index.wrapping_mul(37), index))
+        .collect();
+    let updates = addresses
+        .iter()
+        .map(|address| (*address, account(1, 7)))
+        .collect();
+    let root = state.update(&updates);
+    for covered in [&addresses[..1], &addresses[..40], &addresses[..]] {
+        let witness = state.witness(covered);
+        let mut nodes = Vec::new();
+        for part in witness.parts.values() {
+            pre_order(&part.root, &mut nodes);
+        }
+        let by_list = codec::encode(&(
+            witness.layout,
+            witness.shard_roots.clone(),
+            witness.parts.keys().copied().collect::<Vec<_>>(),
+            super::encoding::BoundedVec::<_, WITNESS_NODES_MAX>(nodes),
+        ));
+        assert_eq!(codec::encode(&witness), by_list);
+        let back: Witness = codec::decode(&by_list, PROPOSAL_BYTES_MAX).expect("decodes");
+        assert_eq!(back, witness);
+        back.verify(&root).expect("verify");
+    }
+}
+
 #[test]
 fn json_round_trip_of_a_witness() {
     let mut state = ShardedState::new(3);

@@ -12,7 +12,7 @@ use crate::limits::SHARDS_MAX;
 use crate::primitives::{Address, Hash};
 use crate::state::{Account, ShardIndex, ShardLayout};
 
-use super::encoding::{BoundedVec, WireNodes, build, flatten};
+use super::encoding::{BoundedVec, PreOrderNodes, WireNodes, build};
 use super::error::{TrieError, TrieResult};
 use super::hashing::root_over_shards;
 use super::partial::PartialTree;
@@ -174,7 +174,7 @@ impl Witness {
 }
 
 /// The wire form of a [`Witness`].
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct WitnessEncoding {
     layout: ShardLayout,
     shard_roots: BoundedVec<Hash, SHARDS_MAX>,
@@ -182,17 +182,23 @@ struct WitnessEncoding {
     nodes: WireNodes,
 }
 
+/// [`WitnessEncoding`] as it is written, from the witness itself: the parts' nodes one
+/// after the other, in shard order.
+#[derive(Serialize)]
+struct WitnessEncodingRef<'a> {
+    layout: ShardLayout,
+    shard_roots: &'a [Hash],
+    shards: Vec<ShardIndex>,
+    nodes: PreOrderNodes<'a>,
+}
+
 impl Serialize for Witness {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut nodes = Vec::new();
-        for part in self.parts.values() {
-            flatten(&part.root, &mut nodes);
-        }
-        WitnessEncoding {
+        WitnessEncodingRef {
             layout: self.layout,
-            shard_roots: BoundedVec(self.shard_roots.clone()),
-            shards: BoundedVec(self.parts.keys().copied().collect()),
-            nodes: BoundedVec(nodes),
+            shard_roots: &self.shard_roots,
+            shards: self.parts.keys().copied().collect(),
+            nodes: PreOrderNodes(self.parts.values().map(|part| &part.root).collect()),
         }
         .serialize(serializer)
     }
