@@ -383,7 +383,7 @@ fn the_sequencer_counts_rulings_commits_and_their_latency() {
 fn a_proposal_round_trip_is_timed_from_its_first_sending() {
     let mut metrics = SequencerMetrics::new(0);
     let block = block_with(&[hash(1)]);
-    let propose = Effect::Propose(Box::new(proposal(block.header.height)));
+    let propose = Effect::Propose(std::rc::Rc::new(proposal(block.header.height)));
     metrics.effect(1_000, &propose);
     metrics.effect(11_000, &propose); // re-proposed after a timeout
     metrics.effect(11_250, &commit(block.clone()));

@@ -26,6 +26,7 @@ mod pending_rows;
 mod persisted;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
@@ -103,7 +104,7 @@ pub enum Effect {
     },
     /// Store this proposal (replacing any other), then send it to every validator; feed their
     /// votes to [`Sequencer::vote_received`].
-    Propose(Box<Proposal>),
+    Propose(Rc<Proposal>),
     /// The commit point. Atomically: store the certified block and its transaction index,
     /// make it the head, store the new shard roots, remove its transactions from pending,
     /// record its write sets as unconfirmed, forget the stored copies of the write sets
@@ -178,7 +179,8 @@ struct Witnessing {
 
 #[derive(Debug, Clone)]
 struct Voting {
-    proposal: Proposal,
+    /// Shared with the [`Effect::Propose`] that sends it.
+    proposal: Rc<Proposal>,
     execution: Execution,
     tally: VoteTally,
     deadline_ms: u64,
@@ -716,7 +718,10 @@ impl Sequencer {
             proposal.header.hash(),
         );
         let deadline_ms = now_ms + self.timing.round_timeout_ms;
-        effects.push(Effect::Propose(Box::new(proposal.clone())));
+        // Shared with the effect: a full block's proposal is megabytes, and the shell encodes
+        // it while the round holds it.
+        let proposal = Rc::new(proposal);
+        effects.push(Effect::Propose(Rc::clone(&proposal)));
         self.round = Round::Voting(Box::new(Voting {
             proposal,
             execution,
@@ -735,7 +740,7 @@ impl Sequencer {
         };
         voting.deadline_ms = now_ms + self.timing.round_timeout_ms;
         let deadline_ms = voting.deadline_ms;
-        effects.push(Effect::Propose(Box::new(voting.proposal.clone())));
+        effects.push(Effect::Propose(Rc::clone(&voting.proposal)));
         self.request_alarm(deadline_ms, effects);
     }
 
@@ -795,6 +800,8 @@ impl Sequencer {
             ahead,
             ..
         } = voting;
+        // The shell has dropped the effect's reference by now; if not, the bytes are copied.
+        let proposal = Rc::try_unwrap(proposal).unwrap_or_else(|shared| (*shared).clone());
         let block = CertifiedBlock {
             header: proposal.header,
             certificate: certificate.clone(),
