@@ -28,9 +28,9 @@ pub const REQUEST_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// Transactions waiting in the sequencer's mempool, all senders together: eight full blocks,
 /// about seven seconds of the peak rate on a 2-core machine. A full mempool with its latency
 /// entries and the index of its stored rows is 25.0 MiB of the `Sequencer`'s heap from eight
-/// senders and 30.5 MiB from as many senders as transfers; with a full proposal being voted
-/// on and the next block built ahead, at most 53.3 MiB (`ledger/tests/memory.rs`, natively).
-/// On workerd the `Sequencer`'s isolate reaches 66.4 to 70.4 MiB of wasm memory that way with
+/// senders and 29.0 MiB from as many senders as transfers; with a full proposal being voted
+/// on and the next block built ahead, at most 48.4 MiB (`ledger/tests/memory.rs`, natively).
+/// On workerd the `Sequencer`'s isolate reaches 55.1 to 56.9 MiB of wasm memory that way with
 /// four validators (`ops/tests/network/memory.rs`). Past this bound, submissions are refused
 /// with 503 `mempool_full`, to retry.
 pub const MEMPOOL_TXS_MAX: usize = 32_768;
