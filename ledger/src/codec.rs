@@ -49,7 +49,7 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
 }
 
 /// Encodes `value` like [`encode`] into a buffer of exactly its size, for large values (a
-/// proposal, a block's rows): it serializes twice, once to count the bytes.
+/// full block's proposal): it serializes twice, once to count the bytes.
 ///
 /// [`encode`] grows its buffer by doubling, so a 2 MB encoding passes through buffers of
 /// 1 MB, 512 KB and so on, and ends with up to twice the room it needs. In a Worker's wasm

@@ -800,7 +800,7 @@ impl Sequencer {
             ahead,
             ..
         } = voting;
-        // The shell has dropped the effect's reference by now; if not, the bytes are copied.
+        // The shell has dropped the effect's reference by now; if not, the proposal is copied.
         let proposal = Rc::try_unwrap(proposal).unwrap_or_else(|shared| (*shared).clone());
         let block = CertifiedBlock {
             header: proposal.header,
