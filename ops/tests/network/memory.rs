@@ -29,9 +29,10 @@ const FUNDED: usize = 68_000;
 /// leaving the rest to V8's own heap (request and response bodies, the runtime). Measured
 /// 2026-12-06 with four validators: the `Sequencer`'s isolate 80.3 MiB at first, 66.4 to 70.4
 /// MiB once its sender queues, witnesses and proposal copies were slimmed (four runs), 55.1 to
-/// 56.9 MiB once the proposal was encoded once into an exact buffer and witnesses were
-/// written straight from their trees (six runs); the shards' 38.3 MiB, the front door's 11.1
-/// MiB.
+/// 56.9 MiB once the proposal was encoded once into an exact buffer, witnesses were written
+/// straight from their trees and the proposal was shared instead of copied (eight runs; see
+/// ARCHITECTURE, *Where the isolate's memory grew*); the shards' 38.3 MiB, the front door's
+/// 11.1 MiB.
 const ISOLATE_WASM_BUDGET_BYTES: f64 = 64.0 * 1024.0 * 1024.0;
 
 /// How long the funding or the full mempool may take to commit on the two-core machine.
