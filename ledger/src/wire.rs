@@ -824,12 +824,6 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     codec::encode(value)
 }
 
-/// Encodes a large internal body into a buffer of exactly its size (see
-/// [`codec::encode_exact`]).
-pub fn encode_exact<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    codec::encode_exact(value)
-}
-
 /// Decodes an internal body of at most `limit` bytes: 400 `malformed_body` (or 413) if it is
 /// not what the call expects.
 pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, ApiError> {

@@ -669,16 +669,9 @@ impl Sequencer {
         in_flight: &mut InFlight<'a>,
         after_proposal: bool,
     ) -> Result<(), ApiError> {
-        // A proposal is encoded once, exactly sized: the same bytes are stored (to re-send
-        // after a restart) and sent to every validator.
-        let encoded_proposal = match &effect {
-            Effect::Propose(proposal) => Some(Rc::new(wire::encode_exact(&**proposal))),
-            _ => None,
-        };
-        self.with(|loaded| match &encoded_proposal {
-            Some(encoded) => loaded.store.put_proposal(encoded),
-            None => loaded.store.record(&effect),
-        })?;
+        // A proposal comes back encoded: the bytes stored (to re-send after a restart) are
+        // the ones sent to every validator.
+        let encoded_proposal = self.with(|loaded| loaded.store.record(&effect))?;
         self.observe(&effect)?;
         match effect {
             Effect::SetAlarm(at_ms) => self.set_alarm(at_ms).await?,
@@ -689,7 +682,7 @@ impl Sequencer {
             Effect::Propose(proposal) => {
                 let request_ids = self.proposal_request_ids()?;
                 crate::metrics::log_proposal(&proposal, request_ids.as_deref());
-                // Always there for a proposal (encoded above).
+                // Always there for a proposal (recorded above).
                 if let Some(encoded) = encoded_proposal {
                     for future in self.propose(encoded, request_ids) {
                         in_flight.push(future);
@@ -882,10 +875,11 @@ impl Sequencer {
     /// back.
     fn propose<'a>(
         &'a self,
-        body: Rc<Vec<u8>>,
+        body: Vec<u8>,
         request_ids: Option<String>,
     ) -> Vec<Pin<Box<dyn Future<Output = Input> + 'a>>> {
         debug_assert!(body.len() <= PROPOSAL_BYTES_MAX);
+        let body = Rc::new(body);
         let count = self
             .loaded
             .borrow()

@@ -381,29 +381,35 @@ impl Store {
     }
 
     /// Performs the storage meaning of one effect, as [`Persisted::record`] defines it, plus
-    /// the history the API serves.
-    pub(crate) fn record(&self, effect: &Effect) -> StoreResult<()> {
+    /// the history the API serves. For a proposal, returns the bytes stored: its encoding,
+    /// made once and exactly sized, which the shell sends to the validators as well.
+    pub(crate) fn record(&self, effect: &Effect) -> StoreResult<Option<Vec<u8>>> {
         match effect {
             Effect::PersistPending(txs) => {
                 self.store_pending(txs)?;
                 // A transaction refused before and accepted now is no longer refused.
                 let hashes = txs.iter().map(|(hash, _)| hash_value(hash)).collect();
-                self.run(sql::delete_where_in("rejected", "hash", hashes))
+                self.run(sql::delete_where_in("rejected", "hash", hashes))?;
             }
-            Effect::DropPending(dropped) => self.reject(dropped),
-            Effect::Propose(proposal) => self.put_proposal(&codec::encode_exact(&**proposal)),
+            Effect::DropPending(dropped) => self.reject(dropped)?,
+            Effect::Propose(proposal) => {
+                let encoded = codec::encode_exact(&**proposal);
+                self.put_blob_bytes(PROPOSAL_BLOB, &encoded)?;
+                return Ok(Some(encoded));
+            }
             Effect::Commit {
                 block,
                 shard_roots,
                 write_sets,
                 confirmed,
-            } => self.commit(block, shard_roots, write_sets, confirmed),
-            Effect::SetPaused(paused) => self.put_meta(PAUSED_KEY, paused),
+            } => self.commit(block, shard_roots, write_sets, confirmed)?,
+            Effect::SetPaused(paused) => self.put_meta(PAUSED_KEY, paused)?,
             Effect::SetAlarm(_)
             | Effect::RequestWitness { .. }
             | Effect::SendWriteSet(_)
-            | Effect::ApplyThenWitness { .. } => Ok(()),
+            | Effect::ApplyThenWitness { .. } => {}
         }
+        Ok(None)
     }
 
     /// Moves dropped transactions from pending to `rejected`, with why.
@@ -856,12 +862,6 @@ impl Store {
         codec::decode(&bytes, limit)
             .map(Some)
             .map_err(|error| internal(format!("stored {name}: {error}")))
-    }
-
-    /// Stores the proposal being voted on, already encoded: what [`Effect::Propose`] means for
-    /// storage, for a shell that sends the same bytes.
-    pub(crate) fn put_proposal(&self, encoded: &[u8]) -> StoreResult<()> {
-        self.put_blob_bytes(PROPOSAL_BLOB, encoded)
     }
 
     fn put_blob<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> StoreResult<()> {
