@@ -15,10 +15,11 @@ use std::hint::black_box;
 #[cfg(not(target_arch = "wasm32"))]
 use criterion::Criterion;
 use ledger::signature::SecretKey;
-use ledger::transaction::{Submission, Transfer, TxKind, WireTx, admit, decode, verify_all};
+use ledger::transaction::{Submission, Transfer, TxKind, admit, decode, verify_all};
 use ledger::{Address, U256};
 
-const CHAIN_ID: u64 = 1_337;
+mod fixtures;
+use fixtures::{CHAIN_ID, block};
 
 /// A typical EIP-1559 transfer, signed by a fixed test key.
 fn sample() -> (Vec<u8>, SecretKey) {
@@ -34,41 +35,6 @@ fn sample() -> (Vec<u8>, SecretKey) {
         value: U256::from(1_000_000_000_000_000_000u64),
     };
     (transfer.sign(&key).raw().to_vec(), key)
-}
-
-/// `count` transfers signed round-robin by `senders` keys, as a proposal carries them: with
-/// the nonce y the front door works out, or (`with_nonce_y` false) as a proposal stored before
-/// that existed, so that validators take the square root themselves.
-fn block(count: usize, senders: usize, with_nonce_y: bool) -> Vec<WireTx> {
-    let keys: Vec<SecretKey> = (1..=senders as u64)
-        .map(|seed| {
-            let mut bytes = [0x22; 32];
-            bytes[24..].copy_from_slice(&seed.to_be_bytes());
-            SecretKey::from_bytes(&bytes).unwrap_or_else(|_| unreachable!("valid key"))
-        })
-        .collect();
-    (0..count)
-        .map(|index| {
-            let transfer = Transfer {
-                kind: TxKind::DynamicFee,
-                chain_id: CHAIN_ID,
-                nonce: (index / senders) as u64,
-                max_fee_per_gas: 30_000_000_000,
-                max_priority_fee_per_gas: 1_000_000_000,
-                gas_limit: 21_000,
-                to: Address([0x42; 20]),
-                value: U256::from(1u64),
-            };
-            let signed = transfer.sign(&keys[index % senders]);
-            let nonce_y =
-                with_nonce_y.then(|| signed.signature().nonce_y().expect("own signature"));
-            WireTx {
-                raw: signed.raw().to_vec(),
-                public_key: keys[index % senders].public_key(),
-                nonce_y,
-            }
-        })
-        .collect()
 }
 
 #[cfg(target_arch = "wasm32")]

@@ -15,53 +15,21 @@ use std::hint::black_box;
 
 #[cfg(not(target_arch = "wasm32"))]
 use criterion::Criterion;
-use ledger::primitives::{Address, U256};
-use ledger::signature::{PublicKey, SecretKey};
-use ledger::transaction::{Transfer, TxKind, WireTx};
+use ledger::signature::PublicKey;
+use ledger::transaction::WireTx;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::Criterion;
 
-const CHAIN_ID: u64 = 1_337;
+mod fixtures;
+use fixtures::{CHAIN_ID, block};
 
-/// Transfers in the measured batch.
+/// Transfers in the measured batch, from 20 senders, as the front door passes them on: with
+/// each sender's key and nonce y.
 const BATCH: usize = 1_000;
-
-/// `BATCH` transfers from 20 senders, as the front door passes them on: with each sender's
-/// key and nonce y.
-fn batch() -> Vec<WireTx> {
-    let keys: Vec<SecretKey> = (1..=20u64)
-        .map(|seed| {
-            let mut bytes = [0x33; 32];
-            bytes[24..].copy_from_slice(&seed.to_be_bytes());
-            SecretKey::from_bytes(&bytes).unwrap_or_else(|_| unreachable!("valid key"))
-        })
-        .collect();
-    (0..BATCH)
-        .map(|index| {
-            let key = &keys[index % keys.len()];
-            let signed = Transfer {
-                kind: TxKind::DynamicFee,
-                chain_id: CHAIN_ID,
-                nonce: (index / keys.len()) as u64,
-                max_fee_per_gas: 30_000_000_000,
-                max_priority_fee_per_gas: 1_000_000_000,
-                gas_limit: 21_000,
-                to: Address([0x42; 20]),
-                value: U256::from(1u64),
-            }
-            .sign(key);
-            WireTx {
-                raw: signed.raw().to_vec(),
-                public_key: key.public_key(),
-                nonce_y: Some(signed.signature().nonce_y().expect("own signature")),
-            }
-        })
-        .collect()
-}
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_bench)]
 fn wire(criterion: &mut Criterion) {
-    let batch = batch();
+    let batch = block(BATCH, 20, true);
     let key = batch[0].public_key;
     let xy = key.to_xy();
     criterion.bench_function("sender_key_from_xy", |bencher| {
