@@ -32,9 +32,63 @@ pub fn plain(query: &str) -> Statement {
 /// A multi-row insert (or replace) of `rows`, each `columns.len()` values. Callers keep
 /// `rows × columns` within [`STATEMENT_PARAMETERS_MAX`] (or use [`insert_all`]).
 pub fn insert_rows(table: &str, columns: &[&str], rows: Vec<Vec<SqlStorageValue>>) -> Statement {
+    values_statement("INSERT OR REPLACE", table, columns, rows)
+}
+
+/// Inserts (or replaces) every row of `rows` in as few statements as the parameter limit
+/// allows. No rows, no statements.
+///
+/// Inside a transaction (every write of an invocation is in one) SQLite gives each of these
+/// statements of more than one row a statement journal: a temporary file that receives a
+/// copy of every page the statement changes, so that the statement alone can be undone if a
+/// constraint stops it half-way. Where the keys are new, [`insert_new_all`] needs none.
+pub fn insert_all(
+    table: &str,
+    columns: &[&str],
+    rows: Vec<Vec<SqlStorageValue>>,
+) -> Vec<Statement> {
+    chunks(columns, rows)
+        .map(|chunk| insert_rows(table, columns, chunk))
+        .collect()
+}
+
+/// Inserts rows whose keys are new by construction (a committed block's transactions, say),
+/// in as few statements as the parameter limit allows. `INSERT OR IGNORE` cannot stop
+/// half-way, so SQLite keeps no statement journal for it (see [`insert_all`]); a row whose key
+/// is already stored leaves the stored row as it was. No rows, no statements.
+pub fn insert_new_all(
+    table: &str,
+    columns: &[&str],
+    rows: Vec<Vec<SqlStorageValue>>,
+) -> Vec<Statement> {
+    chunks(columns, rows)
+        .map(|chunk| values_statement("INSERT OR IGNORE", table, columns, chunk))
+        .collect()
+}
+
+/// `rows` in chunks as large as the parameter limit allows.
+fn chunks(
+    columns: &[&str],
+    rows: Vec<Vec<SqlStorageValue>>,
+) -> impl Iterator<Item = Vec<Vec<SqlStorageValue>>> {
+    let per_statement = (STATEMENT_PARAMETERS_MAX / columns.len().max(1)).max(1);
+    let mut rows = rows.into_iter().peekable();
+    std::iter::from_fn(move || {
+        rows.peek()?;
+        Some(rows.by_ref().take(per_statement).collect())
+    })
+}
+
+/// `{verb} INTO table (columns) VALUES (…), (…)` binding `rows`.
+fn values_statement(
+    verb: &str,
+    table: &str,
+    columns: &[&str],
+    rows: Vec<Vec<SqlStorageValue>>,
+) -> Statement {
     let placeholders = format!("({})", vec!["?"; columns.len()].join(", "));
     let query = format!(
-        "INSERT OR REPLACE INTO {table} ({}) VALUES {}",
+        "{verb} INTO {table} ({}) VALUES {}",
         columns.join(", "),
         vec![placeholders; rows.len()].join(", ")
     );
@@ -42,23 +96,6 @@ pub fn insert_rows(table: &str, columns: &[&str], rows: Vec<Vec<SqlStorageValue>
         query,
         bindings: rows.into_iter().flatten().collect(),
     }
-}
-
-/// Inserts (or replaces) every row of `rows` in as few statements as the parameter limit
-/// allows. No rows, no statements.
-pub fn insert_all(
-    table: &str,
-    columns: &[&str],
-    rows: Vec<Vec<SqlStorageValue>>,
-) -> Vec<Statement> {
-    let per_statement = (STATEMENT_PARAMETERS_MAX / columns.len().max(1)).max(1);
-    let mut statements = Vec::with_capacity(rows.len().div_ceil(per_statement));
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<_> = rows.by_ref().take(per_statement).collect();
-        statements.push(insert_rows(table, columns, chunk));
-    }
-    statements
 }
 
 /// Deletes the rows of `table` whose `column` is one of `values`, in as few statements as the
@@ -119,6 +156,22 @@ mod tests {
         );
         assert_eq!(statements[3].bindings[0], blob(99));
         assert!(insert_all("t", &["a"], Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn new_rows_go_in_with_or_ignore_up_to_the_parameter_limit() {
+        let rows: Vec<Vec<SqlStorageValue>> = (0..51u8)
+            .map(|index| vec![blob(index), blob(index)])
+            .collect();
+        let statements = insert_new_all("t", &["a", "b"], rows);
+        let sizes: Vec<usize> = statements.iter().map(|s| s.bindings.len()).collect();
+        assert_eq!(sizes, [100, 2]);
+        assert_eq!(
+            statements[1].query,
+            "INSERT OR IGNORE INTO t (a, b) VALUES (?, ?)"
+        );
+        assert_eq!(statements[1].bindings, [blob(50), blob(50)]);
+        assert!(insert_new_all("t", &["a"], Vec::new()).is_empty());
     }
 
     #[test]
