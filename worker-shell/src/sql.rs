@@ -47,9 +47,7 @@ pub fn insert_all(
     columns: &[&str],
     rows: Vec<Vec<SqlStorageValue>>,
 ) -> Vec<Statement> {
-    chunks(columns, rows)
-        .map(|chunk| insert_rows(table, columns, chunk))
-        .collect()
+    chunked("INSERT OR REPLACE", table, columns, rows)
 }
 
 /// Inserts rows whose keys are new by construction (a committed block's transactions, say),
@@ -61,22 +59,24 @@ pub fn insert_new_all(
     columns: &[&str],
     rows: Vec<Vec<SqlStorageValue>>,
 ) -> Vec<Statement> {
-    chunks(columns, rows)
-        .map(|chunk| values_statement("INSERT OR IGNORE", table, columns, chunk))
-        .collect()
+    chunked("INSERT OR IGNORE", table, columns, rows)
 }
 
-/// `rows` in chunks as large as the parameter limit allows.
-fn chunks(
+/// `{verb} INTO` statements of `rows`, each as many rows as the parameter limit allows.
+fn chunked(
+    verb: &str,
+    table: &str,
     columns: &[&str],
     rows: Vec<Vec<SqlStorageValue>>,
-) -> impl Iterator<Item = Vec<Vec<SqlStorageValue>>> {
+) -> Vec<Statement> {
     let per_statement = (STATEMENT_PARAMETERS_MAX / columns.len().max(1)).max(1);
+    let mut statements = Vec::with_capacity(rows.len().div_ceil(per_statement));
     let mut rows = rows.into_iter().peekable();
-    std::iter::from_fn(move || {
-        rows.peek()?;
-        Some(rows.by_ref().take(per_statement).collect())
-    })
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(per_statement).collect();
+        statements.push(values_statement(verb, table, columns, chunk));
+    }
+    statements
 }
 
 /// `{verb} INTO table (columns) VALUES (…), (…)` binding `rows`.
