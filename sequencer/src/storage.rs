@@ -1155,7 +1155,7 @@ mod tests {
         let receipts = receipts(40);
         let raws: Vec<ByteBuf> = (0..40u8).map(|byte| ByteBuf::from(vec![byte; 3])).collect();
         let statements = block_rows(9, &raws, &receipts).expect("40 rows");
-        // Two statements a table: 20 rows of 5 columns, then 33 of 3, fill one.
+        // Two statements a table: under 100 parameters, 20 rows of 5 columns or 33 of 3.
         assert_eq!(statements.len(), 4);
         for statement in &statements {
             assert_eq!(
@@ -1164,7 +1164,7 @@ mod tests {
             );
             execute(&connection, statement).expect("the rows go in");
         }
-        // The check can fail: the same rows written as before, with `OR REPLACE`.
+        // The check can fail: rows written as before, with `OR REPLACE`, have such opcodes.
         let replacing = sql::insert_rows(
             "tx_locations",
             &TX_LOCATIONS_COLUMNS,
