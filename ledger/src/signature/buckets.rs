@@ -1,11 +1,12 @@
-//! `Σ kᵢ·Pᵢ` for many affine points and short (below 2¹²⁷) scalars, by the bucket method
-//! (Pippenger's algorithm): the nonce-point half of a signature batch.
+//! `Σ kᵢ·Pᵢ` for many affine points and short (128-bit) scalars, by the bucket method
+//! (Pippenger's algorithm): a whole signature batch, its nonce points with their coefficients
+//! and the keys' and the generator's terms split in two by [`super::glv`].
 //!
 //! Each scalar is cut into signed windows of `c` bits. For one window, every point goes into
 //! the bucket of its digit (one mixed addition, negated for a negative digit), and a running
 //! sum over the buckets from the highest digit down adds each bucket as many times as its
 //! digit. Windows are combined from the top with `c` doublings each. For `n` points that is
-//! about `⌈128 / c⌉ · (n + 2^c)` additions, against about `128 / 6 + 8` per point for the
+//! about `⌈129 / c⌉ · (n + 2^c)` additions, against about `128 / 6 + 8` per point for the
 //! windowed multiplication k256's `lincomb_vartime` does (a table of eight multiples per point
 //! and a sparse digit every six bits or so). From a few hundred points on, and with mixed
 //! additions, the buckets cost less, and their memory is a few hundred points however many
@@ -15,12 +16,12 @@
 
 use k256::{AffinePoint, ProjectivePoint};
 
-/// Bits a scalar may have: the batch coefficients are below 2¹²⁷.
-const SCALAR_BITS: u32 = 127;
+/// Bits a scalar may have: all of a `u128` (the batch coefficients are below 2¹²⁷, the GLV
+/// halves below 2¹²⁸).
+const SCALAR_BITS: u32 = u128::BITS;
 
-/// `Σ kᵢ·Pᵢ` over `terms`; every scalar must be below 2¹²⁷.
+/// `Σ kᵢ·Pᵢ` over `terms`.
 pub(super) fn short_linear_combination(terms: &[(AffinePoint, u128)]) -> ProjectivePoint {
-    debug_assert!(terms.iter().all(|(_, scalar)| scalar >> SCALAR_BITS == 0));
     let window = window_bits(terms.len());
     let digits = signed_digits(terms, window);
     let windows = window_count(window);
@@ -35,15 +36,16 @@ pub(super) fn short_linear_combination(terms: &[(AffinePoint, u128)]) -> Project
     total
 }
 
-/// The window width that makes `⌈128 / c⌉ · (n + 2^c)` smallest for `n` terms.
+/// The window width that makes `⌈129 / c⌉ · (n + 2^c)` smallest for `n` terms.
 fn window_bits(terms: usize) -> u32 {
     (2..=12)
         .min_by_key(|&bits| window_count(bits) * (terms + (1 << bits)))
         .unwrap_or(6)
 }
 
-/// Windows of `bits` that hold a 127-bit scalar in signed digits (the last carry included:
-/// `bits · count ≥ 128`).
+/// Windows of `bits` that hold a 128-bit scalar in signed digits (the last carry included:
+/// `bits · count ≥ 129`, so the top window's bits are below `2^(c−1)` and its digit, carry
+/// and all, needs no further one).
 fn window_count(bits: u32) -> usize {
     (SCALAR_BITS + 1).div_ceil(bits) as usize
 }
@@ -94,9 +96,16 @@ fn window_sum(
             None => ProjectivePoint::from(point),
         });
     }
+    // Above the highest bucket in use the sums would only add the identity, and the top
+    // window holds only the scalars' last few bits (or their carries): low buckets. With
+    // the wide windows of a large batch, that skips most of a window's additions.
+    let in_use = buckets
+        .iter()
+        .rposition(Option::is_some)
+        .map_or(0, |top| top + 1);
     let mut running = ProjectivePoint::IDENTITY;
     let mut weighted = ProjectivePoint::IDENTITY;
-    for bucket in buckets.iter().rev() {
+    for bucket in buckets[..in_use].iter().rev() {
         if let Some(sum) = bucket {
             running += sum;
         }
@@ -124,7 +133,14 @@ mod tests {
     #[test]
     fn digits_rebuild_the_scalar() {
         for bits in 2..=12 {
-            for scalar in [0, 1, u128::MAX >> 1, (1u128 << 126) + 12_345, 0x5555 << 100] {
+            for scalar in [
+                0,
+                1,
+                u128::MAX >> 1,
+                u128::MAX,
+                (1u128 << 127) + 12_345,
+                0x5555 << 100,
+            ] {
                 let digits = &signed_digits(&[(AffinePoint::GENERATOR, scalar)], bits);
                 let half = 1i128 << (bits - 1);
                 assert!(
@@ -132,11 +148,22 @@ mod tests {
                         .iter()
                         .all(|&d| -half < i128::from(d) && i128::from(d) <= half)
                 );
-                // Modulo 2¹²⁸: a step may pass 2¹²⁷ before a negative digit brings it back.
-                let rebuilt = digits.iter().rev().fold(0u128, |sum, &digit| {
-                    (sum << bits).wrapping_add(i128::from(digit) as u128)
+                // Rebuilt modulo the order, which is past 2¹³⁰: a wrong top digit or a lost
+                // carry would show, where modulo 2¹²⁸ it would not.
+                let rebuilt = digits.iter().rev().fold(Scalar::ZERO, |sum, &digit| {
+                    let digit_scalar = Scalar::from(digit.unsigned_abs());
+                    let shifted = sum * Scalar::from(1u64 << bits);
+                    if digit < 0 {
+                        shifted - digit_scalar
+                    } else {
+                        shifted + digit_scalar
+                    }
                 });
-                assert_eq!(rebuilt, scalar, "{scalar:#x} in {bits}-bit windows");
+                assert_eq!(
+                    rebuilt,
+                    Scalar::from(scalar),
+                    "{scalar:#x} in {bits}-bit windows"
+                );
             }
         }
     }
@@ -146,9 +173,9 @@ mod tests {
         for count in [0usize, 1, 2, 7, 64, 300] {
             let terms: Vec<(AffinePoint, u128)> = (0..count as u64)
                 .map(|index| {
-                    let scalar = ((u128::from(index) * 0x1234_5678_9abc_def1) << 60)
+                    let scalar = ((u128::from(index) * 0x1234_5678_9abc_def1) << 64)
                         ^ u128::from(index * 977);
-                    (point(index), scalar & (u128::MAX >> 1))
+                    (point(index), if index == 3 { u128::MAX } else { scalar })
                 })
                 .collect();
             assert_eq!(
