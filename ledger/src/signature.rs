@@ -411,13 +411,22 @@ pub fn verify_exact_batch(batch: &[ExactCheck<'_>]) -> bool {
     }
     let mut full_terms: Vec<(ProjectivePoint, Scalar)> = key_terms.into_values().collect();
     full_terms.push((ProjectivePoint::GENERATOR, generator_scalar));
-    let (half_points, half_scalars): (Vec<ProjectivePoint>, Vec<u128>) = full_terms
-        .iter()
-        .flat_map(|(point, scalar)| glv::split(point, scalar))
-        .unzip();
+    // Sized exactly, and the full terms dropped early: a block of distinct senders makes
+    // thousands of halves.
+    let halves = 2 * full_terms.len();
+    let mut half_points = Vec::with_capacity(halves);
+    let mut half_scalars = Vec::with_capacity(halves);
+    for (point, scalar) in &full_terms {
+        for (half_point, half_scalar) in glv::split(point, scalar) {
+            half_points.push(half_point);
+            half_scalars.push(half_scalar);
+        }
+    }
+    drop(full_terms);
     // One field inversion for all of them: the bucket method adds affine points.
     let half_points = ProjectivePoint::batch_normalize_vartime(half_points.as_slice());
     let mut short_terms = nonce_terms;
+    short_terms.reserve_exact(halves);
     short_terms.extend(half_points.into_iter().zip(half_scalars));
     bool::from(buckets::short_linear_combination(&short_terms).is_identity())
 }

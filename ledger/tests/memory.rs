@@ -250,8 +250,8 @@ fn sequencers_memory_with_a_full_mempool(sender_count: usize) {
 }
 
 /// What checking a full block's signatures together may add to a validator isolate's heap at
-/// its highest: the nonce points and their buckets, and the keys' windowed tables, a
-/// multiplication's worth at a time.
+/// its highest: the nonce points, the keys' and the generator's terms split in two, their
+/// digits and the buckets.
 const BATCH_CHECK_BUDGET_BYTES: usize = 8 << 20;
 
 #[test]
