@@ -118,6 +118,16 @@ mod tests {
         scalar(&LAMBDA)
     }
 
+    /// Whether a half is below 2¹²⁸ in magnitude (as a residue, or its negation is).
+    fn is_short(half: Scalar) -> bool {
+        let magnitude = if bool::from(half.is_high()) {
+            -half
+        } else {
+            half
+        };
+        magnitude.to_bytes()[..16].iter().all(|&byte| byte == 0)
+    }
+
     /// The order minus one, and a few others near the edges of the split's bounds.
     fn edge_scalars() -> Vec<Scalar> {
         let mut scalars = vec![
@@ -157,17 +167,21 @@ mod tests {
         for k in edge_scalars() {
             let (k1, k2) = decompose(&k);
             assert_eq!(k1 + k2 * lambda(), k, "{k:?}");
-            for half in [k1, k2] {
-                let magnitude = if bool::from(half.is_high()) {
-                    -half
-                } else {
-                    half
-                };
-                assert!(
-                    magnitude.to_bytes()[..16].iter().all(|&byte| byte == 0),
-                    "{k:?} split into a half of {magnitude:?}"
-                );
-            }
+            assert!(
+                is_short(k1) && is_short(k2),
+                "{k:?} split into {k1:?}, {k2:?}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// Any scalar at all, not only the sequence above.
+        #[test]
+        fn any_scalar_splits_into_two_short_halves(bytes in proptest::array::uniform32(0u8..)) {
+            let k = scalar(&bytes);
+            let (k1, k2) = decompose(&k);
+            proptest::prop_assert_eq!(k1 + k2 * lambda(), k);
+            proptest::prop_assert!(is_short(k1) && is_short(k2));
         }
     }
 
