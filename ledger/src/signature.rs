@@ -117,12 +117,12 @@ impl RecoverableSignature {
     /// transaction (another hash, another ecrecover sender) that still verifies for the key.
     /// Returns that point's y, the signature's [`Self::nonce_y`], which the check computed.
     pub fn verify_exact(&self, prehash: &Hash, public_key: &PublicKey) -> SignatureResult<NonceY> {
-        use k256::elliptic_curve::ops::{MulByGeneratorVartime, Reduce};
+        use k256::elliptic_curve::ops::MulByGeneratorVartime;
         use k256::elliptic_curve::point::AffineCoordinates;
         use k256::{FieldBytes, ProjectivePoint, Scalar};
         let (signature, _) = self.to_k256()?;
         let (r, s) = signature.split_scalars();
-        let digest = <Scalar as Reduce<FieldBytes>>::reduce(&FieldBytes::from(prehash.0));
+        let digest = reduced_scalar(&prehash.0);
         let s_inverse =
             Option::<Scalar>::from(s.invert_vartime()).ok_or(SignatureError::Invalid)?;
         let nonce_point = ProjectivePoint::mul_by_generator_and_mul_add_vartime(
@@ -356,8 +356,7 @@ pub fn verify_exact_batch(batch: &[ExactCheck<'_>]) -> bool {
     use k256::elliptic_curve::BatchNormalize;
     use k256::elliptic_curve::ff::BatchInvert;
     use k256::elliptic_curve::group::Group;
-    use k256::elliptic_curve::ops::Reduce;
-    use k256::{FieldBytes, ProjectivePoint, Scalar};
+    use k256::{ProjectivePoint, Scalar};
     use std::collections::BTreeMap;
 
     if let [single] = batch {
@@ -392,7 +391,7 @@ pub fn verify_exact_batch(batch: &[ExactCheck<'_>]) -> bool {
         let Some(nonce_point) = check.signature.nonce_point(check.nonce_y) else {
             return false;
         };
-        let digest = <Scalar as Reduce<FieldBytes>>::reduce(&FieldBytes::from(check.prehash.0));
+        let digest = reduced_scalar(&check.prehash.0);
         let coefficient = batch_coefficient(&seed, index);
         let weight = Scalar::from(coefficient) * s_inverse;
         generator_scalar += weight * digest;
@@ -429,6 +428,12 @@ pub fn verify_exact_batch(batch: &[ExactCheck<'_>]) -> bool {
     short_terms.reserve_exact(halves);
     short_terms.extend(half_points.into_iter().zip(half_scalars));
     bool::from(buckets::short_linear_combination(&short_terms).is_identity())
+}
+
+/// 32 big-endian bytes as a scalar modulo the order (a digest, or a constant below it).
+fn reduced_scalar(bytes: &[u8; 32]) -> k256::Scalar {
+    use k256::elliptic_curve::ops::Reduce;
+    <k256::Scalar as Reduce<k256::FieldBytes>>::reduce(&k256::FieldBytes::from(*bytes))
 }
 
 /// keccak256 of everything the batch checks, in order: the coefficients depend on all of it.

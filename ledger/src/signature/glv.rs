@@ -16,9 +16,10 @@
 //! Variable time: for public data only (signatures being verified).
 
 use k256::elliptic_curve::bigint::U256;
-use k256::elliptic_curve::ops::Reduce;
 use k256::elliptic_curve::scalar::IsHigh;
-use k256::{FieldBytes, ProjectivePoint, Scalar};
+use k256::{ProjectivePoint, Scalar};
+
+use super::reduced_scalar;
 
 /// `λ`: `φ(P) = λ·P` for k256's `ProjectivePoint::endomorphism`.
 const LAMBDA: [u8; 32] = be_bytes(
@@ -57,12 +58,12 @@ pub(super) fn split(point: &ProjectivePoint, k: &Scalar) -> [(ProjectivePoint, u
 /// `(k₁, k₂)` with `k ≡ k₁ + k₂·λ (mod n)`, each within 2¹²⁸ of zero (as a residue, either
 /// below 2¹²⁸ or above `n − 2¹²⁸`).
 fn decompose(k: &Scalar) -> (Scalar, Scalar) {
-    let c1 = scalar(&rounded_product_shifted_384(k, &G1));
-    let c2 = scalar(&rounded_product_shifted_384(k, &G2));
+    let c1 = reduced_scalar(&rounded_product_shifted_384(k, &G1));
+    let c2 = reduced_scalar(&rounded_product_shifted_384(k, &G2));
     // k₂ = −c₁·b₁ − c₂·b₂, and k₁ = k − k₂·λ: the lattice vector (c₁·a₁ + c₂·a₂, c₁·b₁ + c₂·b₂)
     // closest to (k, 0), taken away.
     let k2 = c1 * Scalar::from(MINUS_B1) - c2 * Scalar::from(B2);
-    let k1 = *k - k2 * scalar(&LAMBDA);
+    let k1 = *k - k2 * reduced_scalar(&LAMBDA);
     (k1, k2)
 }
 
@@ -92,11 +93,6 @@ fn signed_term(point: ProjectivePoint, k: Scalar) -> (ProjectivePoint, u128) {
     (point, u128::from_be_bytes(low))
 }
 
-/// Big-endian bytes as a scalar modulo `n` (every value here is already below it).
-fn scalar(bytes: &[u8; 32]) -> Scalar {
-    <Scalar as Reduce<FieldBytes>>::reduce(&FieldBytes::from(*bytes))
-}
-
 /// A 256-bit constant from its high and low 128 bits, as big-endian bytes.
 const fn be_bytes(high: u128, low: u128) -> [u8; 32] {
     let (high, low) = (high.to_be_bytes(), low.to_be_bytes());
@@ -115,7 +111,7 @@ mod tests {
     use super::*;
 
     fn lambda() -> Scalar {
-        scalar(&LAMBDA)
+        reduced_scalar(&LAMBDA)
     }
 
     /// Whether a half is below 2¹²⁸ in magnitude (as a residue, or its negation is).
@@ -178,7 +174,7 @@ mod tests {
         /// Any scalar at all, not only the sequence above.
         #[test]
         fn any_scalar_splits_into_two_short_halves(bytes in proptest::array::uniform32(0u8..)) {
-            let k = scalar(&bytes);
+            let k = reduced_scalar(&bytes);
             let (k1, k2) = decompose(&k);
             proptest::prop_assert_eq!(k1 + k2 * lambda(), k);
             proptest::prop_assert!(is_short(k1) && is_short(k2));
@@ -206,7 +202,7 @@ mod tests {
         };
         let g = big_endian(255);
         // 2¹²⁸·2²⁵⁵ = 2³⁸³, half of 2³⁸⁴: rounds up to one.
-        let half = rounded_product_shifted_384(&scalar(&big_endian(128)), &g);
+        let half = rounded_product_shifted_384(&reduced_scalar(&big_endian(128)), &g);
         assert_eq!(half, big_endian(0));
         // (2¹²⁸ − 1)·2²⁵⁵, just under half: rounds down to zero.
         let under_half = Scalar::from(u128::MAX);
