@@ -416,7 +416,10 @@ pub fn verify_exact_batch(batch: &[ExactCheck<'_>]) -> bool {
     let mut half_points = Vec::with_capacity(halves);
     let mut half_scalars = Vec::with_capacity(halves);
     for (point, scalar) in &full_terms {
-        for (half_point, half_scalar) in glv::split(point, scalar) {
+        let Some(split) = glv::split(point, scalar) else {
+            return false;
+        };
+        for (half_point, half_scalar) in split {
             half_points.push(half_point);
             half_scalars.push(half_scalar);
         }

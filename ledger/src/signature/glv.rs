@@ -46,13 +46,14 @@ const G2: [u8; 32] = be_bytes(
 );
 
 /// `k·P` as `[(±P, |k₁|), (±φ(P), |k₂|)]`, both scalars below 2¹²⁸ and their signs in the
-/// points.
-pub(super) fn split(point: &ProjectivePoint, k: &Scalar) -> [(ProjectivePoint, u128); 2] {
+/// points. `None` only if a half were not short, which the basis rules out: the caller then
+/// fails the batch (and its signatures are checked one by one) rather than sum a wrong term.
+pub(super) fn split(point: &ProjectivePoint, k: &Scalar) -> Option<[(ProjectivePoint, u128); 2]> {
     let (k1, k2) = decompose(k);
-    [
-        signed_term(*point, k1),
-        signed_term(point.endomorphism(), k2),
-    ]
+    Some([
+        signed_term(*point, k1)?,
+        signed_term(point.endomorphism(), k2)?,
+    ])
 }
 
 /// `(k₁, k₂)` with `k ≡ k₁ + k₂·λ (mod n)`, each within 2¹²⁸ of zero (as a residue, either
@@ -79,18 +80,22 @@ fn rounded_product_shifted_384(k: &Scalar, g: &[u8; 32]) -> [u8; 32] {
     quotient.to_be_bytes().into()
 }
 
-/// A scalar below 2¹²⁸ in magnitude as a point and an unsigned scalar: `k·P` or `|k|·(−P)`.
-fn signed_term(point: ProjectivePoint, k: Scalar) -> (ProjectivePoint, u128) {
+/// `k·P` as `|k|·(±P)` with `|k|` a `u128`, if `k` is below 2¹²⁸ in magnitude.
+fn signed_term(point: ProjectivePoint, k: Scalar) -> Option<(ProjectivePoint, u128)> {
+    let (negative, magnitude) = short_magnitude(k)?;
+    Some((if negative { -point } else { point }, magnitude))
+}
+
+/// Whether `k` is negative (a residue above `n / 2`) and its magnitude, if that is below
+/// 2¹²⁸.
+fn short_magnitude(k: Scalar) -> Option<(bool, u128)> {
     let negative = bool::from(k.is_high());
-    let (point, magnitude) = if negative { (-point, -k) } else { (point, k) };
-    let bytes = magnitude.to_bytes();
-    debug_assert!(
-        bytes[..16].iter().all(|&byte| byte == 0),
-        "a GLV half past 2¹²⁸"
-    );
-    let mut low = [0u8; 16];
-    low.copy_from_slice(&bytes[16..]);
-    (point, u128::from_be_bytes(low))
+    let bytes = if negative { -k } else { k }.to_bytes();
+    let (high, low) = bytes.split_at(16);
+    let low: [u8; 16] = low.try_into().ok()?;
+    high.iter()
+        .all(|&byte| byte == 0)
+        .then(|| (negative, u128::from_be_bytes(low)))
 }
 
 /// A 256-bit constant from its high and low 128 bits, as big-endian bytes.
@@ -112,16 +117,6 @@ mod tests {
 
     fn lambda() -> Scalar {
         reduced_scalar(&LAMBDA)
-    }
-
-    /// Whether a half is below 2¹²⁸ in magnitude (as a residue, or its negation is).
-    fn is_short(half: Scalar) -> bool {
-        let magnitude = if bool::from(half.is_high()) {
-            -half
-        } else {
-            half
-        };
-        magnitude.to_bytes()[..16].iter().all(|&byte| byte == 0)
     }
 
     /// The order minus one, and a few others near the edges of the split's bounds.
@@ -164,7 +159,7 @@ mod tests {
             let (k1, k2) = decompose(&k);
             assert_eq!(k1 + k2 * lambda(), k, "{k:?}");
             assert!(
-                is_short(k1) && is_short(k2),
+                short_magnitude(k1).is_some() && short_magnitude(k2).is_some(),
                 "{k:?} split into {k1:?}, {k2:?}"
             );
         }
@@ -177,7 +172,7 @@ mod tests {
             let k = reduced_scalar(&bytes);
             let (k1, k2) = decompose(&k);
             proptest::prop_assert_eq!(k1 + k2 * lambda(), k);
-            proptest::prop_assert!(is_short(k1) && is_short(k2));
+            proptest::prop_assert!(short_magnitude(k1).is_some() && short_magnitude(k2).is_some());
         }
     }
 
@@ -186,6 +181,7 @@ mod tests {
         let point = ProjectivePoint::GENERATOR * Scalar::from(31_337u64);
         for k in edge_scalars().into_iter().take(40) {
             let sum: ProjectivePoint = split(&point, &k)
+                .expect("short halves")
                 .iter()
                 .map(|(term_point, magnitude)| *term_point * Scalar::from(*magnitude))
                 .sum();
