@@ -37,6 +37,10 @@ use worker::{SqlStorage, SqlStorageValue};
 use worker_shell::internal;
 use worker_shell::sql::{self, Statement};
 
+mod tx_chunks;
+
+use tx_chunks::TxChunks;
+
 /// Result of a storage operation: failures are the runtime's, reported as 500.
 pub(crate) type StoreResult<T> = Result<T, ApiError>;
 
@@ -51,7 +55,7 @@ const CERTIFICATE_BYTES_MAX: usize = 16 * 1024;
 
 /// Version of the layout below. A store written by an earlier build is brought up to it by
 /// [`migration_statements`] when the object opens it.
-const SCHEMA_VERSION: u64 = 4;
+const SCHEMA_VERSION: u64 = 5;
 
 /// A table of the layout: its name and what follows `CREATE TABLE name`.
 struct Table {
@@ -63,14 +67,15 @@ struct Table {
 }
 
 /// The tables, laid out for SQLite's page cache. Under load the `Sequencer`'s per-transaction
-/// rows (`txs` and `tx_locations` in, and before layout 4 `pending` in and out) are most of
-/// the core's work, and most of that was pages missing from the cache: rows of a few hundred
-/// bytes inserted at random places (keyed by hash) into tables of many megabytes. So the wide
-/// rows go where their keys grow: `txs` by height and position (a block's rows are appended
-/// together, and pruned as one range). Only narrow rows are keyed by hash: `tx_locations`
-/// (about 45 bytes a row), which locates every committed transaction, hot or archived.
-/// Pending transactions are stored an admission at a time (`pending_rows`, kept by
-/// [`PendingRows`]): one row each for up to [`ledger::sequencer::PENDING_ROW_TXS_MAX`].
+/// rows (the bodies and `tx_locations` in, and before layout 4 `pending` in and out) are most
+/// of the core's work, and most of that was pages missing from the cache: rows of a few
+/// hundred bytes inserted at random places (keyed by hash) into tables of many megabytes. So
+/// the wide rows go where their keys grow: the bodies by height and position (a block's rows
+/// are appended together, and pruned as one range; since layout 5 many to a row, see
+/// [`TxChunks`]). Only narrow rows are keyed by hash: `tx_locations` (about 45 bytes a row),
+/// which locates every committed transaction, hot or archived. Pending transactions are
+/// stored an admission at a time (`pending_rows`, kept by [`PendingRows`]): one row each for
+/// up to [`ledger::sequencer::PENDING_ROW_TXS_MAX`].
 const TABLES: &[Table] = &[
     Table {
         name: "meta",
@@ -96,13 +101,12 @@ const TABLES: &[Table] = &[
                      header BLOB NOT NULL, certificate BLOB NOT NULL, shard_roots BLOB NOT NULL)",
         rebuilt_keeping: None,
     },
-    // The bodies of hot blocks' transactions (those of archived blocks are in KV).
+    // The bodies of hot blocks' transactions (those of archived blocks are in KV), many to a
+    // row ([`TxChunks`]). Rows of kilobytes, so not `WITHOUT ROWID` (which suits narrow rows).
     Table {
-        name: "txs",
-        definition: "(height INTEGER NOT NULL, position INTEGER NOT NULL, hash BLOB NOT NULL, \
-                     raw BLOB NOT NULL, receipt BLOB NOT NULL, PRIMARY KEY (height, position)) \
-                     WITHOUT ROWID",
-        rebuilt_keeping: Some("height, position, hash, raw, receipt"),
+        name: "tx_chunks",
+        definition: "(id INTEGER PRIMARY KEY, hashes BLOB NOT NULL, bodies BLOB NOT NULL)",
+        rebuilt_keeping: None,
     },
     // Where every committed transaction is: archived with its block (`archive::is_archived`
     // against `archived_through`) or hot.
@@ -142,9 +146,10 @@ fn schema_statements() -> Vec<String> {
 /// Statements that bring a store of layout `version` (after [`schema_statements`]) to
 /// [`SCHEMA_VERSION`], keeping every row. Layouts 1 and 2 held the same columns (2 made the
 /// hash-keyed tables `WITHOUT ROWID`), so one path serves both: the locations of committed
-/// transactions come from the old `txs` and `archived_txs`, then each changed table is copied
-/// into a new one of the current definition, which takes the old one's name (the old
-/// `txs_by_block` index goes with the old `txs`). A new store runs it too, on empty tables.
+/// transactions come from the old `txs` and `archived_txs`, the bodies in `txs` (a row per
+/// transaction up to layout 4) go into chunks, then each changed table is copied into a new
+/// one of the current definition, which takes the old one's name (the old `txs_by_block`
+/// index goes with the old `txs`). A new store runs it too, on empty tables.
 fn migration_statements(version: u64) -> Vec<String> {
     if version >= SCHEMA_VERSION {
         return Vec::new();
@@ -153,6 +158,10 @@ fn migration_statements(version: u64) -> Vec<String> {
         "CREATE TABLE IF NOT EXISTS archived_txs (hash BLOB PRIMARY KEY, \
          height INTEGER NOT NULL, position INTEGER NOT NULL)"
             .to_owned(),
+        "CREATE TABLE IF NOT EXISTS txs (height INTEGER NOT NULL, position INTEGER NOT NULL, \
+         hash BLOB NOT NULL, raw BLOB NOT NULL, receipt BLOB NOT NULL, \
+         PRIMARY KEY (height, position)) WITHOUT ROWID"
+            .to_owned(),
         "INSERT OR REPLACE INTO tx_locations (hash, height, position) \
          SELECT hash, height, position FROM archived_txs"
             .to_owned(),
@@ -160,6 +169,8 @@ fn migration_statements(version: u64) -> Vec<String> {
          SELECT hash, height, position FROM txs"
             .to_owned(),
         "DROP TABLE archived_txs".to_owned(),
+        TxChunks::migration_from_txs(),
+        "DROP TABLE txs".to_owned(),
         // Layouts 1 to 3 kept a `pending` row per transaction, `(hash, tx)` with `tx` a
         // WireTx's MessagePack. Each becomes a row of one `(hash, tx)` pair: 0x91 is an
         // array of one, 0x92 an array of two, 0xc4 0x20 the bin header of a 32-byte hash
@@ -190,7 +201,7 @@ fn migration_statements(version: u64) -> Vec<String> {
 /// are re-evaluated against the restored state, never lost.
 const RESTORE_CLEARED_HISTORY: &[&str] = &[
     "blocks",
-    "txs",
+    "tx_chunks",
     "tx_locations",
     "rejected",
     "archived_blocks",
@@ -213,6 +224,14 @@ pub(crate) struct CertifiedState {
     pub(crate) certificate: QuorumCertificate,
     /// Every shard's root after it.
     pub(crate) shard_roots: Vec<Hash>,
+}
+
+/// A transaction of a hot block, as [`Store::committed_transaction`] reads it.
+struct CommittedTransaction {
+    height: u64,
+    block_hash: Hash,
+    raw: ByteBuf,
+    receipt: Receipt,
 }
 
 /// A pending row's `(hash, tx)` pairs, as stored.
@@ -531,18 +550,12 @@ impl Store {
     /// Where a transaction stands in hot storage: committed, pending (as the caller's mempool
     /// says), rejected or unknown.
     fn transaction_status(&self, hash: &Hash, pending: bool) -> StoreResult<TxStatusAnswer> {
-        let committed = self.rows(
-            "SELECT txs.height, blocks.hash, txs.receipt FROM tx_locations \
-             JOIN txs ON txs.height = tx_locations.height \
-             AND txs.position = tx_locations.position \
-             JOIN blocks ON blocks.height = txs.height WHERE tx_locations.hash = ?",
-            vec![hash_value(hash)],
-        )?;
-        if let Some(row) = committed.first() {
-            let height = integer_column(row, 0)?;
-            let block_hash = hash_column(row, 1)?;
-            let receipt: Receipt = decode_column(row, 2, RECEIPT_BYTES_MAX)?;
-            return Ok(TxStatusAnswer::committed(height, block_hash, receipt));
+        if let Some(committed) = self.committed_transaction(hash)? {
+            return Ok(TxStatusAnswer::committed(
+                committed.height,
+                committed.block_hash,
+                committed.receipt,
+            ));
         }
         if pending {
             return Ok(TxStatusAnswer::pending(*hash));
@@ -606,19 +619,12 @@ impl Store {
         hash: &Hash,
         pending: Option<WireTx>,
     ) -> StoreResult<RawTxLookup> {
-        let committed = self.rows(
-            "SELECT txs.height, blocks.hash, txs.raw, txs.receipt FROM tx_locations \
-             JOIN txs ON txs.height = tx_locations.height \
-             AND txs.position = tx_locations.position \
-             JOIN blocks ON blocks.height = txs.height WHERE tx_locations.hash = ?",
-            vec![hash_value(hash)],
-        )?;
-        if let Some(row) = committed.first() {
+        if let Some(committed) = self.committed_transaction(hash)? {
             return Ok(RawTxLookup::Committed {
-                height: integer_column(row, 0)?,
-                block_hash: hash_column(row, 1)?,
-                raw: ByteBuf::from(blob_column(row, 2)?),
-                receipt: decode_column(row, 3, RECEIPT_BYTES_MAX)?,
+                height: committed.height,
+                block_hash: committed.block_hash,
+                raw: committed.raw,
+                receipt: committed.receipt,
             });
         }
         if let Some(tx) = pending {
@@ -628,6 +634,21 @@ impl Store {
             TxLookup::Archived { height, position } => RawTxLookup::Archived { height, position },
             TxLookup::Found(_) => RawTxLookup::Absent,
         })
+    }
+
+    /// A transaction committed in a hot block: where it is, its body and its receipt.
+    fn committed_transaction(&self, hash: &Hash) -> StoreResult<Option<CommittedTransaction>> {
+        let rows = self.rows(&TxChunks::select_committed(), vec![hash_value(hash)])?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let (raw, receipt) = TxChunks::body_at(row, 3, integer_column(row, 1)?)?;
+        Ok(Some(CommittedTransaction {
+            height: integer_column(row, 0)?,
+            block_hash: hash_column(row, 2)?,
+            raw,
+            receipt,
+        }))
     }
 
     fn archived_height_of(&self, hash: &Hash) -> StoreResult<Option<BlockLookup>> {
@@ -682,11 +703,13 @@ impl Store {
         let mut transactions = Vec::new();
         let mut receipts = Vec::new();
         for row in self.rows(
-            "SELECT raw, receipt FROM txs WHERE height = ? ORDER BY position",
-            vec![integer(height)?],
+            tx_chunks::SELECT_BODIES,
+            TxChunks::id_range(height, height)?,
         )? {
-            transactions.push(ByteBuf::from(blob_column(&row, 0)?));
-            receipts.push(decode_column::<Receipt>(&row, 1, RECEIPT_BYTES_MAX)?);
+            for (raw, receipt) in TxChunks::bodies(&row, 0)? {
+                transactions.push(raw);
+                receipts.push(receipt);
+            }
         }
         Ok(Some(CertifiedBlock {
             header: state.header,
@@ -702,7 +725,7 @@ impl Store {
     /// with the caller's other writes (no await in between).
     pub(crate) fn prune(&self, from: u64, to: u64) -> StoreResult<()> {
         let range = || Ok::<_, ApiError>(vec![integer(from)?, integer(to)?]);
-        self.execute("DELETE FROM txs WHERE height BETWEEN ? AND ?", range()?)?;
+        self.execute(tx_chunks::DELETE_BLOCKS, TxChunks::id_range(from, to)?)?;
         self.execute(
             "INSERT OR REPLACE INTO archived_blocks (height, hash) \
              SELECT height, hash FROM blocks WHERE height BETWEEN ? AND ?",
@@ -778,14 +801,13 @@ impl Store {
         let Some(state) = self.certified_state(height)? else {
             return Ok(None);
         };
-        let transactions = self
-            .rows(
-                "SELECT hash FROM txs WHERE height = ? ORDER BY position",
-                vec![integer(height)?],
-            )?
-            .iter()
-            .map(|row| hash_column(row, 0))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let mut transactions = Vec::new();
+        for row in self.rows(
+            tx_chunks::SELECT_HASHES,
+            TxChunks::id_range(height, height)?,
+        )? {
+            transactions.extend(TxChunks::hashes(&row, 0)?);
+        }
         Ok(Some(BlockAnswer {
             hash: state.header.hash(),
             header: state.header,
@@ -903,14 +925,14 @@ impl Store {
     }
 }
 
-/// Columns of a `txs` row.
-const TXS_COLUMNS: [&str; 5] = ["height", "position", "hash", "raw", "receipt"];
+/// Columns of a `tx_chunks` row.
+const TX_CHUNKS_COLUMNS: [&str; 3] = ["id", "hashes", "bodies"];
 
 /// Columns of a `tx_locations` row.
 const TX_LOCATIONS_COLUMNS: [&str; 3] = ["hash", "height", "position"];
 
 /// The statements that store the transactions of the block committed at `height`: their
-/// bodies in `txs`, where each is in `tx_locations`.
+/// bodies in `tx_chunks`, where each is in `tx_locations`.
 ///
 /// A height is committed once and a transaction once (its nonce), so every key is new, and
 /// the rows go in with `INSERT OR IGNORE` ([`sql::insert_new_all`]): a statement that cannot
@@ -924,21 +946,14 @@ fn block_rows(
     transactions: &[ByteBuf],
     receipts: &[Receipt],
 ) -> StoreResult<Vec<Statement>> {
+    let chunks = TxChunks::rows(height, transactions, receipts)?;
     let height = integer(height)?;
-    let mut bodies = Vec::with_capacity(transactions.len());
-    let mut locations = Vec::with_capacity(transactions.len());
-    for (position, (raw, receipt)) in transactions.iter().zip(receipts).enumerate() {
+    let mut locations = Vec::with_capacity(receipts.len());
+    for (position, receipt) in receipts.iter().enumerate() {
         let position = integer(position as u64)?;
-        bodies.push(vec![
-            height.clone(),
-            position.clone(),
-            hash_value(&receipt.tx_hash),
-            raw.to_vec().into(),
-            codec::encode(receipt).into(),
-        ]);
         locations.push(vec![hash_value(&receipt.tx_hash), height.clone(), position]);
     }
-    let mut statements = sql::insert_new_all("txs", &TXS_COLUMNS, bodies);
+    let mut statements = sql::insert_new_all("tx_chunks", &TX_CHUNKS_COLUMNS, chunks);
     statements.extend(sql::insert_new_all(
         "tx_locations",
         &TX_LOCATIONS_COLUMNS,
@@ -1155,8 +1170,8 @@ mod tests {
         let receipts = receipts(40);
         let raws: Vec<ByteBuf> = (0..40u8).map(|byte| ByteBuf::from(vec![byte; 3])).collect();
         let statements = block_rows(9, &raws, &receipts).expect("40 rows");
-        // Two statements a table: under 100 parameters, 20 rows of 5 columns or 33 of 3.
-        assert_eq!(statements.len(), 4);
+        // One chunk, and the locations in two statements (under 100 parameters, 33 rows of 3).
+        assert_eq!(statements.len(), 3);
         for statement in &statements {
             assert_eq!(
                 aborting_opcodes(&connection, statement),
@@ -1181,13 +1196,230 @@ mod tests {
 
         let stored = rows(
             &connection,
-            "SELECT tx_locations.hash, txs.position FROM tx_locations JOIN txs \
-             USING (height, position) WHERE height = 9 ORDER BY position",
+            "SELECT hash, position FROM tx_locations WHERE height = 9 ORDER BY position",
         );
         let expected: Vec<(Vec<u8>, i64)> = (0..40u8)
             .map(|index| (tx_hash(index).0.to_vec(), index.into()))
             .collect();
         assert_eq!(stored, expected);
+        assert_eq!(stored_block(&connection, 9).0, raws);
+    }
+
+    /// Stores blocks of `sizes[i]` transactions at heights `first..`, as a commit does, each
+    /// with a `blocks` row (block hash `[height; 32]`); transaction hashes count up from 0.
+    /// Returns each block's raw transactions and receipts.
+    fn store_blocks(
+        connection: &Connection,
+        first: u64,
+        sizes: &[usize],
+    ) -> Vec<(Vec<ByteBuf>, Vec<Receipt>)> {
+        let mut next = 0usize;
+        let mut blocks = Vec::new();
+        for (height, &size) in (first..).zip(sizes) {
+            let receipts: Vec<Receipt> = (next..next + size)
+                .zip(0u32..)
+                .map(|(index, position)| {
+                    let mut receipt = receipts(1).remove(0);
+                    receipt.tx_hash = Hash::from(hash_of(index));
+                    receipt.index = position;
+                    receipt
+                })
+                .collect();
+            // Lengths past 255 too, which take a longer bin header.
+            let raws: Vec<ByteBuf> = (next..next + size)
+                .map(|index| ByteBuf::from(vec![index as u8; 100 + index % 300]))
+                .collect();
+            next += size;
+            for statement in block_rows(height, &raws, &receipts).expect("a block's rows") {
+                execute(connection, &statement).expect("the rows go in");
+            }
+            connection
+                .execute(
+                    "INSERT INTO blocks VALUES (?1, ?2, x'00', x'00', x'00')",
+                    (height as i64, [height as u8; 32]),
+                )
+                .expect("a block row");
+            blocks.push((raws, receipts));
+        }
+        blocks
+    }
+
+    /// A hash told apart by `index`, with zero bytes in it (which text concatenation in
+    /// SQL must keep).
+    fn hash_of(index: usize) -> [u8; 32] {
+        let mut hash = [0u8; 32];
+        hash[..8].copy_from_slice(&(index as u64).to_be_bytes());
+        hash[31] = 0xff;
+        hash
+    }
+
+    /// Runs a query with values bound, as the `Store` would, and returns its rows.
+    fn stored_rows(
+        connection: &Connection,
+        query: &str,
+        bindings: &[SqlStorageValue],
+    ) -> Vec<Vec<SqlStorageValue>> {
+        let mut statement = connection.prepare(query).expect("the query is valid");
+        let columns = statement.column_count();
+        statement
+            .query_map(
+                rusqlite::params_from_iter(bindings.iter().map(sql_value)),
+                |row| {
+                    (0..columns)
+                        .map(|index| {
+                            Ok(match row.get::<_, rusqlite::types::Value>(index)? {
+                                rusqlite::types::Value::Integer(number) => {
+                                    SqlStorageValue::Integer(number)
+                                }
+                                rusqlite::types::Value::Blob(bytes) => SqlStorageValue::Blob(bytes),
+                                _ => SqlStorageValue::Null,
+                            })
+                        })
+                        .collect()
+                },
+            )
+            .expect("the query runs")
+            .map(|row| row.expect("a row"))
+            .collect()
+    }
+
+    /// A block's transactions and receipts and its hash list, read as the `Store` reads them.
+    fn stored_block(
+        connection: &Connection,
+        height: u64,
+    ) -> (Vec<ByteBuf>, Vec<Receipt>, Vec<Hash>) {
+        let range = TxChunks::id_range(height, height).expect("a range");
+        let (mut raws, mut receipts, mut hashes) = (Vec::new(), Vec::new(), Vec::new());
+        for row in stored_rows(connection, tx_chunks::SELECT_BODIES, &range) {
+            for (raw, receipt) in TxChunks::bodies(&row, 0).expect("bodies") {
+                raws.push(raw);
+                receipts.push(receipt);
+            }
+        }
+        for row in stored_rows(connection, tx_chunks::SELECT_HASHES, &range) {
+            hashes.extend(TxChunks::hashes(&row, 0).expect("hashes"));
+        }
+        (raws, receipts, hashes)
+    }
+
+    #[test]
+    fn a_blocks_transactions_come_back_from_their_chunks() {
+        let connection = Connection::open_in_memory().expect("an in-memory database");
+        open(&connection, SCHEMA_VERSION);
+        // Chunks of 64: a block of three (the last one short), one of one, one of none.
+        let blocks = store_blocks(&connection, 8, &[130, 1, 0, 64]);
+        for (height, (raws, receipts)) in (8..).zip(&blocks) {
+            let hashes: Vec<Hash> = receipts.iter().map(|receipt| receipt.tx_hash).collect();
+            assert_eq!(
+                stored_block(&connection, height),
+                (raws.clone(), receipts.clone(), hashes),
+                "block {height}"
+            );
+        }
+        // Each transaction is found by its hash, in its block, with its body.
+        for (height, (raws, receipts)) in (8..).zip(&blocks) {
+            for (position, (raw, receipt)) in raws.iter().zip(receipts).enumerate() {
+                let rows = stored_rows(
+                    &connection,
+                    &TxChunks::select_committed(),
+                    &[hash_value(&receipt.tx_hash)],
+                );
+                assert_eq!(rows.len(), 1, "one row for one hash");
+                let row = &rows[0];
+                assert_eq!(integer_column(row, 0).expect("a height"), height);
+                assert_eq!(integer_column(row, 1).expect("a position"), position as u64);
+                assert_eq!(hash_column(row, 2).expect("a hash").0, [height as u8; 32]);
+                assert_eq!(
+                    TxChunks::body_at(row, 3, position as u64).expect("the body"),
+                    (raw.clone(), *receipt)
+                );
+            }
+        }
+        // Pruning a range of blocks takes all their chunks, and only theirs.
+        let range = TxChunks::id_range(8, 9).expect("a range");
+        execute(
+            &connection,
+            &Statement {
+                query: tx_chunks::DELETE_BLOCKS.to_owned(),
+                bindings: range,
+            },
+        )
+        .expect("the prune runs");
+        assert_eq!(stored_block(&connection, 8), Default::default());
+        assert_eq!(stored_block(&connection, 9), Default::default());
+        assert_eq!(stored_block(&connection, 11).0, blocks[3].0);
+    }
+
+    #[test]
+    fn a_version_4_stores_transactions_move_into_chunks() {
+        let connection = Connection::open_in_memory().expect("an in-memory database");
+        // Layout 4: the current tables but for `txs` in place of `tx_chunks`.
+        for statement in schema_statements() {
+            connection.execute(&statement, []).expect("the tables");
+        }
+        connection
+            .execute_batch(
+                "DROP TABLE tx_chunks;
+                 CREATE TABLE txs (height INTEGER NOT NULL, position INTEGER NOT NULL, \
+                 hash BLOB NOT NULL, raw BLOB NOT NULL, receipt BLOB NOT NULL, \
+                 PRIMARY KEY (height, position)) WITHOUT ROWID;",
+            )
+            .expect("layout 4's txs");
+        let blocks: Vec<(Vec<ByteBuf>, Vec<Receipt>)> = [(5u64, 70usize), (6, 3)]
+            .iter()
+            .map(|&(height, size)| {
+                let receipts: Vec<Receipt> = (0..size)
+                    .map(|index| {
+                        let mut receipt = receipts(1).remove(0);
+                        receipt.tx_hash = Hash::from(hash_of(height as usize * 1000 + index));
+                        receipt
+                    })
+                    .collect();
+                let raws: Vec<ByteBuf> = (0..size)
+                    .map(|index| ByteBuf::from(vec![0; 200 + index * 7]))
+                    .collect();
+                // Inserted out of order: the chunks follow the positions.
+                for position in (0..size).rev() {
+                    connection
+                        .execute(
+                            "INSERT INTO txs VALUES (?1, ?2, ?3, ?4, ?5)",
+                            (
+                                height as i64,
+                                position as i64,
+                                receipts[position].tx_hash.as_ref(),
+                                raws[position].as_ref(),
+                                codec::encode(&receipts[position]),
+                            ),
+                        )
+                        .expect("a layout 4 row");
+                }
+                (raws, receipts)
+            })
+            .collect();
+
+        open(&connection, 4);
+
+        assert_eq!(definitions(&connection), current_definitions());
+        for (height, (raws, receipts)) in [5u64, 6].into_iter().zip(blocks) {
+            let hashes: Vec<Hash> = receipts.iter().map(|receipt| receipt.tx_hash).collect();
+            assert_eq!(
+                stored_block(&connection, height),
+                (raws, receipts, hashes),
+                "block {height}"
+            );
+        }
+        // 70 transactions make two chunks.
+        assert_eq!(
+            rows(&connection, "SELECT hashes, id FROM tx_chunks ORDER BY id")
+                .iter()
+                .map(|(hashes, id)| (hashes.len() / 32, *id))
+                .collect::<Vec<_>>(),
+            vec![
+                (64, 5 * tx_chunks::TX_CHUNKS_PER_BLOCK as i64),
+                (6, 5 * tx_chunks::TX_CHUNKS_PER_BLOCK as i64 + 1),
+                (3, 6 * tx_chunks::TX_CHUNKS_PER_BLOCK as i64),
+            ]
+        );
     }
 
     /// A transaction in its stored form, told apart by `byte`.
@@ -1280,14 +1512,10 @@ mod tests {
                 vec![(tx_hash(1), wire_tx(1))]
             ]
         );
-        // A block's transactions come back in position order, with their bodies.
+        // A block's transactions come back in position order, in one chunk.
         assert_eq!(
-            rows(
-                &connection,
-                "SELECT CAST(hash || raw || receipt AS BLOB), position FROM txs \
-                 WHERE height = 7 ORDER BY position"
-            ),
-            vec![(vec![4, 0xee, 0xff], 0), (vec![3, 0xcc, 0xdd], 1)]
+            rows(&connection, "SELECT hashes, id FROM tx_chunks"),
+            vec![(vec![4, 3], 7 * tx_chunks::TX_CHUNKS_PER_BLOCK as i64)]
         );
         // Every committed transaction is located, the archived one too.
         assert_eq!(
