@@ -39,8 +39,6 @@ use worker_shell::sql::{self, Statement};
 
 mod tx_chunks;
 
-use tx_chunks::TxChunks;
-
 /// Result of a storage operation: failures are the runtime's, reported as 500.
 pub(crate) type StoreResult<T> = Result<T, ApiError>;
 
@@ -72,7 +70,7 @@ struct Table {
 /// hundred bytes inserted at random places (keyed by hash) into tables of many megabytes. So
 /// the wide rows go where their keys grow: the bodies by height and position (a block's rows
 /// are appended together, and pruned as one range; since layout 5 many to a row, see
-/// [`TxChunks`]). Only narrow rows are keyed by hash: `tx_locations` (about 45 bytes a row),
+/// [`tx_chunks`]). Only narrow rows are keyed by hash: `tx_locations` (about 45 bytes a row),
 /// which locates every committed transaction, hot or archived. Pending transactions are
 /// stored an admission at a time (`pending_rows`, kept by [`PendingRows`]): one row each for
 /// up to [`ledger::sequencer::PENDING_ROW_TXS_MAX`].
@@ -102,7 +100,7 @@ const TABLES: &[Table] = &[
         rebuilt_keeping: None,
     },
     // The bodies of hot blocks' transactions (those of archived blocks are in KV), many to a
-    // row ([`TxChunks`]). Rows of kilobytes, so not `WITHOUT ROWID` (which suits narrow rows).
+    // row ([`tx_chunks`]). Rows of kilobytes, so not `WITHOUT ROWID` (which suits narrow rows).
     Table {
         name: "tx_chunks",
         definition: "(id INTEGER PRIMARY KEY, hashes BLOB NOT NULL, bodies BLOB NOT NULL)",
@@ -169,7 +167,7 @@ fn migration_statements(version: u64) -> Vec<String> {
          SELECT hash, height, position FROM txs"
             .to_owned(),
         "DROP TABLE archived_txs".to_owned(),
-        TxChunks::migration_from_txs(),
+        tx_chunks::migration_from_txs(),
         "DROP TABLE txs".to_owned(),
         // Layouts 1 to 3 kept a `pending` row per transaction, `(hash, tx)` with `tx` a
         // WireTx's MessagePack. Each becomes a row of one `(hash, tx)` pair: 0x91 is an
@@ -638,11 +636,11 @@ impl Store {
 
     /// A transaction committed in a hot block: where it is, its body and its receipt.
     fn committed_transaction(&self, hash: &Hash) -> StoreResult<Option<CommittedTransaction>> {
-        let rows = self.rows(&TxChunks::select_committed(), vec![hash_value(hash)])?;
+        let rows = self.rows(&tx_chunks::select_committed(), vec![hash_value(hash)])?;
         let Some(row) = rows.first() else {
             return Ok(None);
         };
-        let (raw, receipt) = TxChunks::body_at(row, 3, integer_column(row, 1)?)?;
+        let (raw, receipt) = tx_chunks::body_at(row, 3, integer_column(row, 1)?)?;
         Ok(Some(CommittedTransaction {
             height: integer_column(row, 0)?,
             block_hash: hash_column(row, 2)?,
@@ -704,9 +702,9 @@ impl Store {
         let mut receipts = Vec::new();
         for row in self.rows(
             tx_chunks::SELECT_BODIES,
-            TxChunks::id_range(height, height)?,
+            tx_chunks::id_range(height, height)?,
         )? {
-            for (raw, receipt) in TxChunks::bodies(&row, 0)? {
+            for (raw, receipt) in tx_chunks::bodies(&row, 0)? {
                 transactions.push(raw);
                 receipts.push(receipt);
             }
@@ -725,7 +723,7 @@ impl Store {
     /// with the caller's other writes (no await in between).
     pub(crate) fn prune(&self, from: u64, to: u64) -> StoreResult<()> {
         let range = || Ok::<_, ApiError>(vec![integer(from)?, integer(to)?]);
-        self.execute(tx_chunks::DELETE_BLOCKS, TxChunks::id_range(from, to)?)?;
+        self.execute(tx_chunks::DELETE_BLOCKS, tx_chunks::id_range(from, to)?)?;
         self.execute(
             "INSERT OR REPLACE INTO archived_blocks (height, hash) \
              SELECT height, hash FROM blocks WHERE height BETWEEN ? AND ?",
@@ -804,9 +802,9 @@ impl Store {
         let mut transactions = Vec::new();
         for row in self.rows(
             tx_chunks::SELECT_HASHES,
-            TxChunks::id_range(height, height)?,
+            tx_chunks::id_range(height, height)?,
         )? {
-            transactions.extend(TxChunks::hashes(&row, 0)?);
+            transactions.extend(tx_chunks::hashes(&row, 0)?);
         }
         Ok(Some(BlockAnswer {
             hash: state.header.hash(),
@@ -946,7 +944,7 @@ fn block_rows(
     transactions: &[ByteBuf],
     receipts: &[Receipt],
 ) -> StoreResult<Vec<Statement>> {
-    let chunks = TxChunks::rows(height, transactions, receipts)?;
+    let chunks = tx_chunks::rows(height, transactions, receipts)?;
     let height = integer(height)?;
     let mut locations = Vec::with_capacity(receipts.len());
     for (position, receipt) in receipts.iter().enumerate() {
@@ -1288,16 +1286,16 @@ mod tests {
         connection: &Connection,
         height: u64,
     ) -> (Vec<ByteBuf>, Vec<Receipt>, Vec<Hash>) {
-        let range = TxChunks::id_range(height, height).expect("a range");
+        let range = tx_chunks::id_range(height, height).expect("a range");
         let (mut raws, mut receipts, mut hashes) = (Vec::new(), Vec::new(), Vec::new());
         for row in stored_rows(connection, tx_chunks::SELECT_BODIES, &range) {
-            for (raw, receipt) in TxChunks::bodies(&row, 0).expect("bodies") {
+            for (raw, receipt) in tx_chunks::bodies(&row, 0).expect("bodies") {
                 raws.push(raw);
                 receipts.push(receipt);
             }
         }
         for row in stored_rows(connection, tx_chunks::SELECT_HASHES, &range) {
-            hashes.extend(TxChunks::hashes(&row, 0).expect("hashes"));
+            hashes.extend(tx_chunks::hashes(&row, 0).expect("hashes"));
         }
         (raws, receipts, hashes)
     }
@@ -1321,7 +1319,7 @@ mod tests {
             for (position, (raw, receipt)) in raws.iter().zip(receipts).enumerate() {
                 let rows = stored_rows(
                     &connection,
-                    &TxChunks::select_committed(),
+                    &tx_chunks::select_committed(),
                     &[hash_value(&receipt.tx_hash)],
                 );
                 assert_eq!(rows.len(), 1, "one row for one hash");
@@ -1330,13 +1328,13 @@ mod tests {
                 assert_eq!(integer_column(row, 1).expect("a position"), position as u64);
                 assert_eq!(hash_column(row, 2).expect("a hash").0, [height as u8; 32]);
                 assert_eq!(
-                    TxChunks::body_at(row, 3, position as u64).expect("the body"),
+                    tx_chunks::body_at(row, 3, position as u64).expect("the body"),
                     (raw.clone(), *receipt)
                 );
             }
         }
         // Pruning a range of blocks takes all their chunks, and only theirs.
-        let range = TxChunks::id_range(8, 9).expect("a range");
+        let range = tx_chunks::id_range(8, 9).expect("a range");
         execute(
             &connection,
             &Statement {

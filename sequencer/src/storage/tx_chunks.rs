@@ -37,132 +37,127 @@ const BODIES_BYTES_MAX: usize =
 /// A committed transaction's body as stored: its raw bytes and its receipt's encoding.
 type Body = (ByteBuf, ByteBuf);
 
-/// The bodies of the blocks whose [`TxChunks::id_range`] is bound, in height and position
+/// The bodies of the blocks whose [`id_range`] is bound, in height and position
 /// order.
 pub(super) const SELECT_BODIES: &str =
     "SELECT bodies FROM tx_chunks WHERE id BETWEEN ? AND ? ORDER BY id";
 
-/// The hashes of the blocks whose [`TxChunks::id_range`] is bound, in the same order.
+/// The hashes of the blocks whose [`id_range`] is bound, in the same order.
 pub(super) const SELECT_HASHES: &str =
     "SELECT hashes FROM tx_chunks WHERE id BETWEEN ? AND ? ORDER BY id";
 
-/// Deletes the blocks whose [`TxChunks::id_range`] is bound.
+/// Deletes the blocks whose [`id_range`] is bound.
 pub(super) const DELETE_BLOCKS: &str = "DELETE FROM tx_chunks WHERE id BETWEEN ? AND ?";
 
-/// The chunk layout's statements and rows (a namespace: nothing is held).
-pub(super) struct TxChunks;
+/// The rows `(id, hashes, bodies)` that store a block's transactions, in position order.
+pub(super) fn rows(
+    height: u64,
+    transactions: &[ByteBuf],
+    receipts: &[Receipt],
+) -> StoreResult<Vec<Vec<SqlStorageValue>>> {
+    let chunk = TX_CHUNK_TXS as usize;
+    transactions
+        .chunks(chunk)
+        .zip(receipts.chunks(chunk))
+        .enumerate()
+        .map(|(index, (raws, receipts))| {
+            let hashes: Vec<u8> = receipts
+                .iter()
+                .flat_map(|receipt| receipt.tx_hash.0)
+                .collect();
+            let bodies: Vec<(&Bytes, ByteBuf)> = raws
+                .iter()
+                .zip(receipts)
+                .map(|(raw, receipt)| (Bytes::new(raw), ByteBuf::from(codec::encode(receipt))))
+                .collect();
+            Ok(vec![
+                integer(first_id(height)? + index as u64)?,
+                hashes.into(),
+                codec::encode(&bodies).into(),
+            ])
+        })
+        .collect()
+}
 
-impl TxChunks {
-    /// The rows `(id, hashes, bodies)` that store a block's transactions, in position order.
-    pub(super) fn rows(
-        height: u64,
-        transactions: &[ByteBuf],
-        receipts: &[Receipt],
-    ) -> StoreResult<Vec<Vec<SqlStorageValue>>> {
-        let chunk = TX_CHUNK_TXS as usize;
-        transactions
-            .chunks(chunk)
-            .zip(receipts.chunks(chunk))
-            .enumerate()
-            .map(|(index, (raws, receipts))| {
-                let hashes: Vec<u8> = receipts
-                    .iter()
-                    .flat_map(|receipt| receipt.tx_hash.0)
-                    .collect();
-                let bodies: Vec<(&Bytes, ByteBuf)> = raws
-                    .iter()
-                    .zip(receipts)
-                    .map(|(raw, receipt)| (Bytes::new(raw), ByteBuf::from(codec::encode(receipt))))
-                    .collect();
-                Ok(vec![
-                    integer(first_id(height)? + index as u64)?,
-                    hashes.into(),
-                    codec::encode(&bodies).into(),
-                ])
-            })
-            .collect()
-    }
+/// The first and last chunk ids of the blocks `from..=to`, to bind to `BETWEEN ? AND ?`.
+pub(super) fn id_range(from: u64, to: u64) -> StoreResult<Vec<SqlStorageValue>> {
+    let last = first_id(to)?
+        .checked_add(TX_CHUNKS_PER_BLOCK - 1)
+        .ok_or_else(|| internal(format!("height {to} past the chunk ids")))?;
+    Ok(vec![integer(first_id(from)?)?, integer(last)?])
+}
 
-    /// The first and last chunk ids of the blocks `from..=to`, to bind to `BETWEEN ? AND ?`.
-    pub(super) fn id_range(from: u64, to: u64) -> StoreResult<Vec<SqlStorageValue>> {
-        let last = first_id(to)?
-            .checked_add(TX_CHUNKS_PER_BLOCK - 1)
-            .ok_or_else(|| internal(format!("height {to} past the chunk ids")))?;
-        Ok(vec![integer(first_id(from)?)?, integer(last)?])
+/// The hashes in a `hashes` column, in position order.
+pub(super) fn hashes(row: &[SqlStorageValue], index: usize) -> StoreResult<Vec<Hash>> {
+    let bytes = blob_column(row, index)?;
+    if bytes.len() % 32 != 0 {
+        return Err(internal(format!(
+            "stored chunk hashes of {} bytes",
+            bytes.len()
+        )));
     }
+    Ok(bytes
+        .chunks_exact(32)
+        .map(|hash| Hash::from(<[u8; 32]>::try_from(hash).expect("32 bytes")))
+        .collect())
+}
 
-    /// The hashes in a `hashes` column, in position order.
-    pub(super) fn hashes(row: &[SqlStorageValue], index: usize) -> StoreResult<Vec<Hash>> {
-        let bytes = blob_column(row, index)?;
-        if bytes.len() % 32 != 0 {
-            return Err(internal(format!(
-                "stored chunk hashes of {} bytes",
-                bytes.len()
-            )));
-        }
-        Ok(bytes
-            .chunks_exact(32)
-            .map(|hash| Hash::from(<[u8; 32]>::try_from(hash).expect("32 bytes")))
-            .collect())
-    }
+/// The `(raw, receipt)` pairs in a `bodies` column, in position order.
+pub(super) fn bodies(
+    row: &[SqlStorageValue],
+    index: usize,
+) -> StoreResult<Vec<(ByteBuf, Receipt)>> {
+    decode_bodies(&blob_column(row, index)?)?
+        .into_iter()
+        .map(|(raw, receipt)| Ok((raw, decode_receipt(&receipt)?)))
+        .collect()
+}
 
-    /// The `(raw, receipt)` pairs in a `bodies` column, in position order.
-    pub(super) fn bodies(
-        row: &[SqlStorageValue],
-        index: usize,
-    ) -> StoreResult<Vec<(ByteBuf, Receipt)>> {
-        decode_bodies(&blob_column(row, index)?)?
-            .into_iter()
-            .map(|(raw, receipt)| Ok((raw, decode_receipt(&receipt)?)))
-            .collect()
+/// The body at `position` of its block, from its chunk's `bodies` column.
+pub(super) fn body_at(
+    row: &[SqlStorageValue],
+    index: usize,
+    position: u64,
+) -> StoreResult<(ByteBuf, Receipt)> {
+    let mut bodies = decode_bodies(&blob_column(row, index)?)?;
+    let offset = (position % TX_CHUNK_TXS) as usize;
+    if offset >= bodies.len() {
+        return Err(internal(format!(
+            "stored chunk lacks the transaction at {position}"
+        )));
     }
+    let (raw, receipt) = bodies.swap_remove(offset);
+    Ok((raw, decode_receipt(&receipt)?))
+}
 
-    /// The body at `position` of its block, from its chunk's `bodies` column.
-    pub(super) fn body_at(
-        row: &[SqlStorageValue],
-        index: usize,
-        position: u64,
-    ) -> StoreResult<(ByteBuf, Receipt)> {
-        let mut bodies = decode_bodies(&blob_column(row, index)?)?;
-        let offset = (position % TX_CHUNK_TXS) as usize;
-        if offset >= bodies.len() {
-            return Err(internal(format!(
-                "stored chunk lacks the transaction at {position}"
-            )));
-        }
-        let (raw, receipt) = bodies.swap_remove(offset);
-        Ok((raw, decode_receipt(&receipt)?))
-    }
+/// The query that finds a transaction by its hash (bound) in a hot block: columns
+/// height, position, block hash and its chunk's bodies (for [`body_at`]). The chunk
+/// is found by SQLite's integer division, as [`rows`] numbers them.
+pub(super) fn select_committed() -> String {
+    format!(
+        "SELECT tx_locations.height, tx_locations.position, blocks.hash, tx_chunks.bodies \
+         FROM tx_locations JOIN blocks ON blocks.height = tx_locations.height \
+         JOIN tx_chunks ON tx_chunks.id = tx_locations.height * {TX_CHUNKS_PER_BLOCK} \
+         + tx_locations.position / {TX_CHUNK_TXS} WHERE tx_locations.hash = ?"
+    )
+}
 
-    /// The query that finds a transaction by its hash (bound) in a hot block: columns
-    /// height, position, block hash and its chunk's bodies (for [`Self::body_at`]). The chunk
-    /// is found by SQLite's integer division, as [`Self::rows`] numbers them.
-    pub(super) fn select_committed() -> String {
-        format!(
-            "SELECT tx_locations.height, tx_locations.position, blocks.hash, tx_chunks.bodies \
-             FROM tx_locations JOIN blocks ON blocks.height = tx_locations.height \
-             JOIN tx_chunks ON tx_chunks.id = tx_locations.height * {TX_CHUNKS_PER_BLOCK} \
-             + tx_locations.position / {TX_CHUNK_TXS} WHERE tx_locations.hash = ?"
-        )
-    }
-
-    /// The statement that moves layout 4's `txs` rows (one per transaction) into chunks, in
-    /// SQL alone: the object opens its store in one invocation, and the hot blocks may hold
-    /// millions of rows. The bodies' MessagePack is spelt with fixed-width headers (array 16
-    /// `0xdc`, bin 16 `0xc5`), which decode as the shortest ones would; `||` gives text,
-    /// which the casts take back to the same bytes.
-    pub(super) fn migration_from_txs() -> String {
-        format!(
-            "INSERT INTO tx_chunks (id, hashes, bodies) \
-             SELECT height * {TX_CHUNKS_PER_BLOCK} + position / {TX_CHUNK_TXS}, \
-             CAST(group_concat(hash, '' ORDER BY position) AS BLOB), \
-             CAST(x'dc' || unhex(printf('%04X', count(*))) \
-             || group_concat(x'92c5' || unhex(printf('%04X', length(raw))) || raw \
-             || x'c5' || unhex(printf('%04X', length(receipt))) || receipt, '' \
-             ORDER BY position) AS BLOB) \
-             FROM txs GROUP BY height, position / {TX_CHUNK_TXS}"
-        )
-    }
+/// The statement that moves layout 4's `txs` rows (one per transaction) into chunks, in
+/// SQL alone: the object opens its store in one invocation, and the hot blocks may hold
+/// millions of rows. The bodies' MessagePack is spelt with fixed-width headers (array 16
+/// `0xdc`, bin 16 `0xc5`), which decode as the shortest ones would; `||` gives text,
+/// which the casts take back to the same bytes.
+pub(super) fn migration_from_txs() -> String {
+    format!(
+        "INSERT INTO tx_chunks (id, hashes, bodies) \
+         SELECT height * {TX_CHUNKS_PER_BLOCK} + position / {TX_CHUNK_TXS}, \
+         CAST(group_concat(hash, '' ORDER BY position) AS BLOB), \
+         CAST(x'dc' || unhex(printf('%04X', count(*))) \
+         || group_concat(x'92c5' || unhex(printf('%04X', length(raw))) || raw \
+         || x'c5' || unhex(printf('%04X', length(receipt))) || receipt, '' \
+         ORDER BY position) AS BLOB) \
+         FROM txs GROUP BY height, position / {TX_CHUNK_TXS}"
+    )
 }
 
 /// The first chunk id of the block at `height`.
