@@ -3,6 +3,7 @@
 use ledger::primitives::Hash;
 use ledger::transaction::WireTx;
 use rusqlite::Connection;
+use serde_bytes::ByteBuf;
 
 use crate::archive::{commit_blocks, reads, run_archiver};
 use crate::harness::{Network, NetworkOptions, Transfers};
@@ -96,22 +97,59 @@ fn downgrade_pending_rows(database: &Connection) {
         .expect("the rows are dropped");
 }
 
+/// Moves the hot transactions' bodies out of their chunks (64 to a row since layout 5) into
+/// a table `hot_bodies (hash, raw, receipt)`, a row each, the receipt as its own encoding.
+fn unchunk_bodies(database: &Connection) {
+    database
+        .execute(
+            "CREATE TABLE hot_bodies (hash BLOB PRIMARY KEY, raw BLOB NOT NULL, \
+             receipt BLOB NOT NULL)",
+            [],
+        )
+        .expect("a table for the bodies");
+    let chunks: Vec<(Vec<u8>, Vec<u8>)> = database
+        .prepare("SELECT hashes, bodies FROM tx_chunks")
+        .and_then(|mut query| {
+            query
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect()
+        })
+        .expect("the chunks are readable");
+    for (hashes, bodies) in chunks {
+        let bodies: Vec<(ByteBuf, ByteBuf)> =
+            ledger::codec::decode(&bodies, bodies.len()).expect("a chunk's bodies decode");
+        assert_eq!(hashes.len(), 32 * bodies.len(), "a hash for every body");
+        for (hash, (raw, receipt)) in hashes.chunks_exact(32).zip(bodies) {
+            database
+                .execute(
+                    "INSERT INTO hot_bodies (hash, raw, receipt) VALUES (?1, ?2, ?3)",
+                    (hash, raw.as_ref(), receipt.as_ref()),
+                )
+                .expect("a body");
+        }
+    }
+    database
+        .execute("DROP TABLE tx_chunks", [])
+        .expect("the chunks are dropped");
+}
+
 /// Rewrites the `Sequencer`'s storage in the first layout, every row kept: transactions keyed
 /// by hash with an index by block, the archived ones' locators in `archived_txs` (those whose
 /// bodies are no longer hot), pending transactions and rejections keyed by hash, no version.
 fn downgrade_to_the_first_layout(database: &Connection) {
+    unchunk_bodies(database);
     database
         .execute_batch(
-            "CREATE TABLE old_txs (hash BLOB PRIMARY KEY, height INTEGER NOT NULL, \
+            "CREATE TABLE txs (hash BLOB PRIMARY KEY, height INTEGER NOT NULL, \
                  position INTEGER NOT NULL, raw BLOB NOT NULL, receipt BLOB NOT NULL);
-             INSERT INTO old_txs SELECT hash, height, position, raw, receipt FROM txs;
+             INSERT INTO txs SELECT hash, height, position, raw, receipt \
+                 FROM hot_bodies JOIN tx_locations USING (hash);
              CREATE TABLE archived_txs (hash BLOB PRIMARY KEY, height INTEGER NOT NULL, \
                  position INTEGER NOT NULL);
              INSERT INTO archived_txs SELECT hash, height, position FROM tx_locations \
-                 WHERE hash NOT IN (SELECT hash FROM txs);
-             DROP TABLE txs;
+                 WHERE hash NOT IN (SELECT hash FROM hot_bodies);
+             DROP TABLE hot_bodies;
              DROP TABLE tx_locations;
-             ALTER TABLE old_txs RENAME TO txs;
              CREATE INDEX txs_by_block ON txs (height, position);
              CREATE TABLE pending (hash BLOB PRIMARY KEY, tx BLOB NOT NULL);
              CREATE TABLE old_rejected (hash BLOB PRIMARY KEY, code TEXT NOT NULL, \
