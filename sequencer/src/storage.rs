@@ -224,6 +224,13 @@ pub(crate) struct CertifiedState {
     pub(crate) shard_roots: Vec<Hash>,
 }
 
+/// Where a looked-up block is: read from hot storage, or archived in KV (its hash known when
+/// it was looked up by hash).
+enum Located<T> {
+    Hot(T),
+    Archived { height: u64, hash: Option<Hash> },
+}
+
 /// A transaction of a hot block, as [`Store::committed_transaction`] reads it.
 struct CommittedTransaction {
     height: u64,
@@ -578,36 +585,56 @@ impl Store {
         height: Option<u64>,
         hash: Option<&Hash>,
     ) -> StoreResult<Option<BlockLookup>> {
-        let height = match (height, hash) {
-            (Some(height), _) => height,
-            (None, Some(hash)) => match self.height_of(hash)? {
-                Some(height) => height,
-                None => return self.archived_height_of(hash),
-            },
-            (None, None) => return Ok(None),
-        };
-        if let Some(block) = self.block(height)? {
-            return Ok(Some(BlockLookup::Found(Box::new(block))));
-        }
-        Ok(archive::is_archived(height, self.archived_through()?)
-            .then_some(BlockLookup::Archived { height, hash: None }))
+        Ok(self
+            .locate(height, hash, |height| self.block(height))?
+            .map(|located| match located {
+                Located::Hot(block) => BlockLookup::Found(Box::new(block)),
+                Located::Archived { height, hash } => BlockLookup::Archived { height, hash },
+            }))
     }
 
-    /// [`Self::block_lookup`] with the block's transactions and receipts.
+    /// [`Self::block_lookup`] with the block's transactions and receipts (read once: not the
+    /// hash list as well).
     pub(crate) fn full_block_lookup(
         &self,
         height: Option<u64>,
         hash: Option<&Hash>,
     ) -> StoreResult<Option<FullBlockLookup>> {
-        Ok(match self.block_lookup(height, hash)? {
-            None => None,
-            Some(BlockLookup::Archived { height, hash }) => {
-                Some(FullBlockLookup::Archived { height, hash })
-            }
-            Some(BlockLookup::Found(answer)) => self
-                .certified_block(answer.header.height)?
-                .map(|block| FullBlockLookup::Found(Box::new(block))),
-        })
+        Ok(self
+            .locate(height, hash, |height| self.certified_block(height))?
+            .map(|located| match located {
+                Located::Hot(block) => FullBlockLookup::Found(Box::new(block)),
+                Located::Archived { height, hash } => FullBlockLookup::Archived { height, hash },
+            }))
+    }
+
+    /// The block a lookup names: read by `read` if it is hot, or where in KV it is archived.
+    fn locate<T>(
+        &self,
+        height: Option<u64>,
+        hash: Option<&Hash>,
+        read: impl FnOnce(u64) -> StoreResult<Option<T>>,
+    ) -> StoreResult<Option<Located<T>>> {
+        let height = match (height, hash) {
+            (Some(height), _) => height,
+            (None, Some(hash)) => match self.height_of(hash)? {
+                Some(height) => height,
+                None => {
+                    return Ok(self
+                        .archived_height_of(hash)?
+                        .map(|height| Located::Archived {
+                            height,
+                            hash: Some(*hash),
+                        }));
+                }
+            },
+            (None, None) => return Ok(None),
+        };
+        if let Some(block) = read(height)? {
+            return Ok(Some(Located::Hot(block)));
+        }
+        Ok(archive::is_archived(height, self.archived_through()?)
+            .then_some(Located::Archived { height, hash: None }))
     }
 
     /// A transaction's raw bytes and where it is (for JSON-RPC's transaction objects);
@@ -649,18 +676,13 @@ impl Store {
         }))
     }
 
-    fn archived_height_of(&self, hash: &Hash) -> StoreResult<Option<BlockLookup>> {
+    fn archived_height_of(&self, hash: &Hash) -> StoreResult<Option<u64>> {
         self.rows(
             "SELECT height FROM archived_blocks WHERE hash = ?",
             vec![hash_value(hash)],
         )?
         .first()
-        .map(|row| {
-            Ok(BlockLookup::Archived {
-                height: integer_column(row, 0)?,
-                hash: Some(*hash),
-            })
-        })
+        .map(|row| integer_column(row, 0))
         .transpose()
     }
 
