@@ -430,7 +430,7 @@ pub fn verify_exact_batch(batch: &[ExactCheck<'_>]) -> bool {
     let mut short_terms = nonce_terms;
     short_terms.reserve_exact(halves);
     short_terms.extend(half_points.into_iter().zip(half_scalars));
-    bool::from(buckets::short_linear_combination(&short_terms).is_identity())
+    buckets::short_linear_combination(&short_terms).is_some_and(|sum| bool::from(sum.is_identity()))
 }
 
 /// 32 big-endian bytes as a scalar modulo the order (a digest, or a constant below it).

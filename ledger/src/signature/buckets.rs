@@ -3,43 +3,93 @@
 //! and the keys' and the generator's terms split in two by [`super::glv`].
 //!
 //! Each scalar is cut into signed windows of `c` bits. For one window, every point goes into
-//! the bucket of its digit (one mixed addition, negated for a negative digit), and a running
-//! sum over the buckets from the highest digit down adds each bucket as many times as its
-//! digit. Windows are combined from the top with `c` doublings each. For `n` points that is
-//! about `⌈129 / c⌉ · (n + 2^c)` additions, against about `128 / 6 + 8` per point for the
-//! windowed multiplication k256's `lincomb_vartime` does (a table of eight multiples per point
-//! and a sparse digit every six bits or so). From a few hundred points on, and with mixed
-//! additions, the buckets cost less, and their memory is a few hundred points however many
-//! terms there are, where the windowed tables take about 6 KB a term.
+//! the bucket of its digit (negated for a negative digit), and a running sum over the buckets
+//! from the highest digit down adds each bucket as many times as its digit. Windows are
+//! combined from the top with `c` doublings each. For `n` points that is about
+//! `⌈129 / c⌉ · n` additions into buckets and `⌈129 / c⌉ · 2^c` in the running sums.
+//!
+//! The additions into buckets are most of the work, and they are done in affine coordinates,
+//! many at once ("batch-affine"): adding `Q` to `P` takes the slope
+//! `λ = (y_Q − y_P) / (x_Q − x_P)` and then `x = λ² − x_P − x_Q`, `y = λ·(x_P − x) − y_P`, two
+//! multiplications and a square besides the division. The divisions of a whole round of
+//! additions share one field inversion (Montgomery's trick, three multiplications each), so an
+//! addition costs about six field multiplications, where k256's mixed addition (complete
+//! projective formulas) costs eleven. A round adds the points of every bucket in pairs, which
+//! halves each bucket's list, until one point is left in each ([`BucketSums`]). The running
+//! sums, a few hundred buckets a window, stay with k256's projective additions.
 //!
 //! Variable time: for public data only (signatures being verified).
 
+use k256::elliptic_curve::hazmat::FieldArithmetic;
+use k256::elliptic_curve::point::AffineCoordinates;
 use k256::{AffinePoint, ProjectivePoint};
+
+/// secp256k1's base field, as k256 implements it. Lazily reduced: each value has a
+/// magnitude (how many multiples of the modulus it may exceed), sums add magnitudes,
+/// `negate(m)` takes a value of magnitude at most `m` to one of `m + 1`, products and
+/// `normalize_weak` bring it back to 1, and a product's inputs may have at most 8. Debug
+/// builds check all of it.
+type FieldElement = <k256::Secp256k1 as FieldArithmetic>::FieldElement;
+
+/// At most this many points (about 90 bytes each) are laid out in buckets at once: the
+/// windows are summed in groups of as many as fit. A group costs one inversion a round (a few
+/// hundred multiplications' worth), nothing against its additions.
+const POINTS_PER_GROUP: usize = 16_384;
 
 /// Bits a scalar may have: all of a `u128` (the batch coefficients are below 2¹²⁷, the GLV
 /// halves below 2¹²⁸).
 const SCALAR_BITS: u32 = u128::BITS;
 
-/// `Σ kᵢ·Pᵢ` over `terms`.
-pub(super) fn short_linear_combination(terms: &[(AffinePoint, u128)]) -> ProjectivePoint {
-    let window = window_bits(terms.len());
-    let digits = signed_digits(terms, window);
-    let windows = window_count(window);
-    let mut total = ProjectivePoint::IDENTITY;
-    for index in (0..windows).rev() {
-        for _ in 0..window {
-            total = total.double();
-        }
-        let column = digits.chunks_exact(windows).map(|term| term[index]);
-        total += window_sum(terms, column, window);
-    }
-    total
+/// Roughly, in field multiplications: one batch-affine addition into a bucket, and one
+/// bucket in a window's running sums (its conversion back to k256 and two projective
+/// additions). [`window_bits`] weighs the two.
+const BUCKET_ADDITION_COST: usize = 6;
+const RUNNING_SUM_COST: usize = 12;
+
+/// `Σ kᵢ·Pᵢ` over `terms`; `None` only if a bucket's sum were not a point of the curve,
+/// which the formulas rule out (the caller then fails the batch rather than use it).
+pub(super) fn short_linear_combination(terms: &[(AffinePoint, u128)]) -> Option<ProjectivePoint> {
+    combination_in_groups(terms, POINTS_PER_GROUP)
 }
 
-/// The window width that makes `⌈129 / c⌉ · (n + 2^c)` smallest for `n` terms.
+/// [`short_linear_combination`], with at most `points_per_group` points in buckets at once.
+fn combination_in_groups(
+    terms: &[(AffinePoint, u128)],
+    points_per_group: usize,
+) -> Option<ProjectivePoint> {
+    let bits = window_bits(terms.len());
+    let windows = window_count(bits);
+    let buckets_per_window = 1usize << (bits - 1);
+    let digits = signed_digits(terms, bits);
+    let points: Vec<Option<Coordinates>> = terms
+        .iter()
+        .map(|(point, _)| Coordinates::of(point))
+        .collect();
+    // Windows from the top, a group at a time: each group's buckets are summed and used up
+    // before the next group's points are laid out.
+    let windows_per_group = (points_per_group / terms.len().max(1)).clamp(1, windows);
+    let mut total = ProjectivePoint::IDENTITY;
+    for first in (0..windows).step_by(windows_per_group).rev() {
+        let group = first..(first + windows_per_group).min(windows);
+        let sums = BucketSums::new(&points, &digits, windows, group, buckets_per_window).sum()?;
+        for window in sums.chunks_exact(buckets_per_window).rev() {
+            for _ in 0..bits {
+                total = total.double();
+            }
+            total += running_sum(window)?;
+        }
+    }
+    Some(total)
+}
+
+/// The window width that makes the work smallest for `n` terms: `⌈129 / c⌉` windows, each
+/// with `n` additions into buckets and `2^(c−1)` buckets to sum.
 fn window_bits(terms: usize) -> u32 {
     (2..=12)
-        .min_by_key(|&bits| window_count(bits) * (terms + (1 << bits)))
+        .min_by_key(|&bits| {
+            window_count(bits)
+                * (terms * BUCKET_ADDITION_COST + (1 << (bits - 1)) * RUNNING_SUM_COST)
+        })
         .unwrap_or(6)
 }
 
@@ -75,30 +125,11 @@ fn signed_digits(terms: &[(AffinePoint, u128)], bits: u32) -> Vec<i32> {
     digits
 }
 
-/// `Σ dᵢ·Pᵢ` for one window's digits `dᵢ`: each point into the bucket of its digit, then the
-/// buckets weighted by their digit through a running sum.
-fn window_sum(
-    terms: &[(AffinePoint, u128)],
-    digits: impl Iterator<Item = i32>,
-    bits: u32,
-) -> ProjectivePoint {
-    // Bucket b holds the points whose digit is ±(b + 1); `None` is the identity, so the first
-    // point of a bucket costs no addition.
-    let mut buckets: Vec<Option<ProjectivePoint>> = vec![None; 1 << (bits - 1)];
-    for ((point, _), digit) in terms.iter().zip(digits) {
-        if digit == 0 {
-            continue;
-        }
-        let point = if digit < 0 { -*point } else { *point };
-        let bucket = &mut buckets[digit.unsigned_abs() as usize - 1];
-        *bucket = Some(match bucket {
-            Some(sum) => *sum + point,
-            None => ProjectivePoint::from(point),
-        });
-    }
+/// `Σ d·B_d` over one window's bucket sums `B_d` (bucket `d − 1` holds the points of digit
+/// ±d), through a running sum from the highest bucket down.
+fn running_sum(buckets: &[Option<Coordinates>]) -> Option<ProjectivePoint> {
     // Above the highest bucket in use the sums would only add the identity, and the top
-    // window holds only the scalars' last few bits (or their carries): low buckets. With
-    // the wide windows of a large batch, that skips most of a window's additions.
+    // window holds only the scalars' last few bits (or their carries): low buckets.
     let in_use = buckets
         .iter()
         .rposition(Option::is_some)
@@ -107,11 +138,280 @@ fn window_sum(
     let mut weighted = ProjectivePoint::IDENTITY;
     for bucket in buckets[..in_use].iter().rev() {
         if let Some(sum) = bucket {
-            running += sum;
+            running += sum.to_affine()?;
         }
         weighted += running;
     }
-    weighted
+    Some(weighted)
+}
+
+/// An affine point other than the identity, both coordinates of magnitude 1.
+#[derive(Clone, Copy)]
+struct Coordinates {
+    x: FieldElement,
+    y: FieldElement,
+}
+
+impl Coordinates {
+    /// `point`'s coordinates; `None` for the identity (which adds nothing).
+    fn of(point: &AffinePoint) -> Option<Self> {
+        use k256::elliptic_curve::CurveAffine;
+        if bool::from(point.is_identity()) {
+            return None;
+        }
+        Some(Self {
+            x: Option::from(FieldElement::from_bytes(&point.x()))?,
+            y: Option::from(FieldElement::from_bytes(&point.y()))?,
+        })
+    }
+
+    /// `−P`: y negated.
+    fn negated(self) -> Self {
+        Self {
+            x: self.x,
+            y: self.y.negate(1).normalize_weak(),
+        }
+    }
+
+    /// The same point as k256's, through its checked constructor (the curve equation).
+    fn to_affine(self) -> Option<AffinePoint> {
+        AffinePoint::from_coordinates(&self.x.to_bytes(), &self.y.to_bytes()).into()
+    }
+
+    /// `P + Q`, given `1 / (x_Q − x_P)` (zero when the x are equal): `Some(None)` for
+    /// opposite points, `None` only if a doubling found no inverse.
+    fn plus(self, other: &Self, inverse_dx: &FieldElement) -> Option<Option<Self>> {
+        if !bool::from(inverse_dx.normalizes_to_zero()) {
+            return Some(Some(self.chord(other, inverse_dx)));
+        }
+        if bool::from((other.y + self.y.negate(1)).normalizes_to_zero()) {
+            return self.doubled().map(Some);
+        }
+        Some(None)
+    }
+
+    /// `P + Q` for `Q ≠ ±P`, given `1 / (x_Q − x_P)`.
+    fn chord(self, other: &Self, inverse_dx: &FieldElement) -> Self {
+        let slope = (other.y + self.y.negate(1)).mul(inverse_dx);
+        self.through(other.x, slope)
+    }
+
+    /// `2P`: the tangent's slope `3x² / 2y` (y is never zero: secp256k1 has no point of
+    /// order 2). Its own inversion, but points meet themselves in a bucket only by chance.
+    fn doubled(self) -> Option<Self> {
+        let inverse: FieldElement = Option::from(self.y.double().invert_vartime())?;
+        let x_squared = self.x.square();
+        let slope = (x_squared.double() + x_squared).mul(&inverse);
+        Some(self.through(self.x, slope))
+    }
+
+    /// The third point of the line of `slope` through `self` and a point of x `other_x`,
+    /// reflected: `x = λ² − x_P − x_Q`, `y = λ·(x_P − x) − y_P`.
+    fn through(self, other_x: FieldElement, slope: FieldElement) -> Self {
+        let x = (slope.square() + (self.x + other_x).negate(2)).normalize_weak();
+        let y = ((self.x + x.negate(1)).mul(&slope) + self.y.negate(1)).normalize_weak();
+        Self { x, y }
+    }
+}
+
+/// Every window's buckets with the points that go into them, summed by batch-affine
+/// additions in rounds: each round adds the points of every bucket in pairs (the first and
+/// second, the third and fourth, ...), all with one inversion, which halves every bucket's
+/// list. A bucket of `k` points is summed after `⌈log₂ k⌉` rounds; the top window, which holds
+/// only the scalars' last bits, has few buckets of many points and sets how many rounds there
+/// are (about ten for a block).
+///
+/// It holds one group of windows ([`POINTS_PER_GROUP`]): a point for each nonzero digit of
+/// each term in those windows, about 1.5 MB at most.
+struct BucketSums {
+    /// The points, bucket after bucket; `None` is the identity (opposite points summed).
+    points: Vec<Option<Coordinates>>,
+    /// Where each bucket's points start in `points`, and how many are left to sum.
+    starts: Vec<usize>,
+    lengths: Vec<usize>,
+}
+
+impl BucketSums {
+    /// Each term's point (negated for a negative digit) in the bucket of each of its digits
+    /// in the windows of `group`, those of the group's first window first. `digits` are
+    /// [`signed_digits`]' (`windows` a term); `None` is the identity, whose entries stay
+    /// `None` (it adds nothing).
+    fn new(
+        points_of_terms: &[Option<Coordinates>],
+        digits: &[i32],
+        windows: usize,
+        group: std::ops::Range<usize>,
+        buckets_per_window: usize,
+    ) -> Self {
+        let bucket_of = |window: usize, digit: i32| {
+            (digit != 0).then(|| window * buckets_per_window + digit.unsigned_abs() as usize - 1)
+        };
+        let mut lengths = vec![0; group.len() * buckets_per_window];
+        for term_digits in digits.chunks_exact(windows) {
+            for (window, &digit) in term_digits[group.clone()].iter().enumerate() {
+                if let Some(bucket) = bucket_of(window, digit) {
+                    lengths[bucket] += 1;
+                }
+            }
+        }
+        let starts: Vec<usize> = lengths
+            .iter()
+            .scan(0, |next, &length| {
+                let start = *next;
+                *next += length;
+                Some(start)
+            })
+            .collect();
+        let mut points = vec![None; lengths.iter().sum()];
+        let mut filled = starts.clone();
+        for (&point, term_digits) in points_of_terms.iter().zip(digits.chunks_exact(windows)) {
+            let negated = point.map(Coordinates::negated);
+            for (window, &digit) in term_digits[group.clone()].iter().enumerate() {
+                if let Some(bucket) = bucket_of(window, digit) {
+                    points[filled[bucket]] = if digit < 0 { negated } else { point };
+                    filled[bucket] += 1;
+                }
+            }
+        }
+        Self {
+            points,
+            starts,
+            lengths,
+        }
+    }
+
+    /// Each bucket's sum (`None` for an empty one, or one whose points cancel); `None` as a
+    /// whole only if a doubling found no inverse, which no point of the curve allows.
+    fn sum(mut self) -> Option<Vec<Option<Coordinates>>> {
+        let mut denominators = Vec::new();
+        let mut scratch = Vec::new();
+        while self.lengths.iter().any(|&length| length > 1) {
+            denominators.clear();
+            for pair in self.pairs() {
+                denominators.push(match (self.points[pair], self.points[pair + 1]) {
+                    (Some(first), Some(second)) => second.x + first.x.negate(1),
+                    _ => FieldElement::ONE,
+                });
+            }
+            let nonzero = invert_all(&mut denominators, &mut scratch);
+            self.add_pairs(&denominators, nonzero)?;
+        }
+        Some(
+            self.starts
+                .iter()
+                .zip(&self.lengths)
+                .map(|(&start, &length)| {
+                    if length == 1 {
+                        self.points[start]
+                    } else {
+                        None
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    /// Where each pair of this round starts in `points`, bucket after bucket.
+    fn pairs(&self) -> impl Iterator<Item = usize> + '_ {
+        self.starts
+            .iter()
+            .zip(&self.lengths)
+            .flat_map(|(&start, &length)| (0..length / 2).map(move |pair| start + 2 * pair))
+    }
+
+    /// One round: the `i`th pair's sum goes to the bucket's `i`th place (at or before the
+    /// pair's, so nothing is overwritten before it is read), an odd last point after them.
+    /// `inverses` are the pairs' `1 / (x_Q − x_P)`, zero where the x are equal unless
+    /// `nonzero` says none are.
+    fn add_pairs(&mut self, inverses: &[FieldElement], nonzero: bool) -> Option<()> {
+        let mut inverses = inverses.iter();
+        for (&start, length) in self.starts.iter().zip(self.lengths.iter_mut()) {
+            for pair in 0..*length / 2 {
+                let first = self.points[start + 2 * pair];
+                let second = self.points[start + 2 * pair + 1];
+                let inverse = inverses.next()?;
+                self.points[start + pair] = match (first, second) {
+                    (Some(first), Some(second)) if nonzero => Some(first.chord(&second, inverse)),
+                    (Some(first), Some(second)) => first.plus(&second, inverse)?,
+                    (first, None) => first,
+                    (None, second) => second,
+                };
+            }
+            if *length % 2 == 1 {
+                self.points[start + *length / 2] = self.points[start + *length - 1];
+            }
+            *length = length.div_ceil(2);
+        }
+        Some(())
+    }
+}
+
+/// Replaces each element of `elements` (magnitude at most 8) by its inverse, at the cost of
+/// one inversion and three multiplications each (Montgomery's trick: invert the product, then
+/// peel the factors off from the last). Zero elements (a point meeting itself or its opposite
+/// in a bucket, which is rare) stay as they are; returns whether there were none.
+fn invert_all(elements: &mut [FieldElement], prefixes: &mut Vec<FieldElement>) -> bool {
+    prefixes.clear();
+    let mut product = FieldElement::ONE;
+    for element in elements.iter() {
+        prefixes.push(product);
+        product = product.mul(element);
+    }
+    // A zero factor makes the product zero: only then is each element checked.
+    let nonzero = !bool::from(product.normalizes_to_zero());
+    if !nonzero {
+        prefixes.clear();
+        product = FieldElement::ONE;
+        for element in elements.iter() {
+            prefixes.push(product);
+            if !bool::from(element.normalizes_to_zero()) {
+                product = product.mul(element);
+            }
+        }
+    }
+    let mut inverse = invert(&product);
+    for (element, prefix) in elements.iter_mut().zip(prefixes.iter()).rev() {
+        if nonzero || !bool::from(element.normalizes_to_zero()) {
+            let element_inverse = inverse.mul(prefix);
+            inverse = inverse.mul(element);
+            *element = element_inverse;
+        }
+    }
+    nonzero
+}
+
+/// `x^(p−2)`, which is `1/x` for `x ≠ 0` (Fermat), by a fixed chain of 255 squarings and 15
+/// multiplications. k256's own inversion (crypto-bigint's safegcd) took about twenty
+/// microseconds natively, a thousand multiplications' worth, and this one a batch needs.
+///
+/// `p − 2` in bits, from the top: 223 ones, a zero, 22 ones, then `0000101101`. The chain
+/// builds `x^(2^k − 1)` (k ones) for the runs it needs, then shifts the runs into place.
+fn invert(x: &FieldElement) -> FieldElement {
+    // base^(2^bits) · low: base's exponent shifted up by `bits`, low's below it.
+    let shifted = |base: &FieldElement, bits: usize, low: &FieldElement| {
+        let mut value = *base;
+        for _ in 0..bits {
+            value = value.square();
+        }
+        value.mul(low)
+    };
+    let x1 = x.normalize_weak();
+    let x2 = shifted(&x1, 1, &x1);
+    let x3 = shifted(&x2, 1, &x1);
+    let x6 = shifted(&x3, 3, &x3);
+    let x9 = shifted(&x6, 3, &x3);
+    let x11 = shifted(&x9, 2, &x2);
+    let x22 = shifted(&x11, 11, &x11);
+    let x44 = shifted(&x22, 22, &x22);
+    let x88 = shifted(&x44, 44, &x44);
+    let x176 = shifted(&x88, 88, &x88);
+    let x220 = shifted(&x176, 44, &x44);
+    let x223 = shifted(&x220, 3, &x3);
+    // A zero, then 22 ones; then 00001, 011, 01.
+    let high = shifted(&x223, 23, &x22);
+    let high = shifted(&high, 5, &x1);
+    let high = shifted(&high, 3, &x2);
+    shifted(&high, 2, &x1)
 }
 
 #[cfg(test)]
@@ -170,7 +470,8 @@ mod tests {
 
     #[test]
     fn agrees_with_multiplying_each_term() {
-        for count in [0usize, 1, 2, 7, 64, 300] {
+        // 600 terms make thousands of bucket additions, in rounds of hundreds.
+        for count in [0usize, 1, 2, 7, 64, 300, 600] {
             let terms: Vec<(AffinePoint, u128)> = (0..count as u64)
                 .map(|index| {
                     let scalar = ((u128::from(index) * 0x1234_5678_9abc_def1) << 64)
@@ -180,8 +481,29 @@ mod tests {
                 .collect();
             assert_eq!(
                 short_linear_combination(&terms),
-                direct(&terms),
+                Some(direct(&terms)),
                 "{count} terms"
+            );
+        }
+    }
+
+    #[test]
+    fn windows_summed_in_groups_agree() {
+        let terms: Vec<(AffinePoint, u128)> = (0..150u64)
+            .map(|index| {
+                (
+                    point(index),
+                    u128::from(index).wrapping_mul(0x9e37_79b9_7f4a_7c15) << 60,
+                )
+            })
+            .collect();
+        let expected = Some(direct(&terms));
+        // One window a group, a few, and all of them.
+        for points_per_group in [1, 400, 1_000, POINTS_PER_GROUP] {
+            assert_eq!(
+                combination_in_groups(&terms, points_per_group),
+                expected,
+                "{points_per_group} points a group"
             );
         }
     }
@@ -190,7 +512,87 @@ mod tests {
     fn repeated_and_opposite_points_cancel() {
         let p = point(5);
         let terms = [(p, 10u128), (-p, 4), (p, 0), (-p, 6)];
-        assert_eq!(short_linear_combination(&terms), ProjectivePoint::IDENTITY);
+        assert_eq!(
+            short_linear_combination(&terms),
+            Some(ProjectivePoint::IDENTITY)
+        );
+    }
+
+    #[test]
+    fn a_point_meeting_itself_in_a_bucket_is_doubled() {
+        // Equal scalars put equal points in the same bucket of every window.
+        let p = point(9);
+        let terms = [(p, 0x1234_5678u128 << 90), (p, 0x1234_5678 << 90), (p, 1)];
+        assert_eq!(short_linear_combination(&terms), Some(direct(&terms)),);
+    }
+
+    #[test]
+    fn the_identity_as_a_term_adds_nothing() {
+        let terms = [(AffinePoint::IDENTITY, 77u128), (point(2), 5)];
+        assert_eq!(short_linear_combination(&terms), Some(direct(&terms)));
+    }
+
+    fn element(seed: u64) -> FieldElement {
+        // A point's x: any value below p will do, and these are spread over all of it.
+        Option::from(FieldElement::from_bytes(&point(seed).x())).expect("an x is below p")
+    }
+
+    #[test]
+    fn the_chain_inverts_as_k256_does() {
+        for value in [
+            FieldElement::ONE,
+            FieldElement::from_u64(2),
+            -FieldElement::ONE,
+        ]
+        .into_iter()
+        .chain((0..20).map(element))
+        {
+            let expected: FieldElement = Option::from(value.invert_vartime()).expect("nonzero");
+            assert_eq!(invert(&value).normalize(), expected.normalize());
+            assert_eq!(invert(&value).mul(&value).normalize(), FieldElement::ONE);
+        }
+    }
+
+    #[test]
+    fn every_nonzero_element_is_inverted_and_zeros_stay() {
+        let mut elements: Vec<FieldElement> = (0..9).map(element).collect();
+        elements[0] = FieldElement::ZERO;
+        elements[4] = FieldElement::ZERO;
+        // Magnitude 3, as the batch's denominators are.
+        elements[6] = elements[6] + elements[1].negate(1);
+        let originals = elements.clone();
+        invert_all(&mut elements, &mut Vec::new());
+        for (inverse, original) in elements.iter().zip(&originals) {
+            if bool::from(original.normalizes_to_zero()) {
+                assert!(bool::from(inverse.normalizes_to_zero()));
+            } else {
+                assert_eq!(inverse.mul(original).normalize(), FieldElement::ONE);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// A few points, each possibly negated and repeated, with scalars from a few values:
+        /// buckets where a point meets itself, its opposite, or a third point, within a batch
+        /// and across batches.
+        #[test]
+        fn agrees_with_multiplying_each_term_when_points_repeat(
+            choices in proptest::collection::vec(
+                (0u64..4, proptest::prelude::any::<bool>(), 0usize..4),
+                0..400,
+            ),
+        ) {
+            const SCALARS: [u128; 4] = [1, u128::MAX, 0x8000_0000_0000_0001 << 60, 3 << 126];
+            let terms: Vec<(AffinePoint, u128)> = choices
+                .iter()
+                .map(|&(seed, negated, scalar)| {
+                    let p = point(seed);
+                    (if negated { -p } else { p }, SCALARS[scalar])
+                })
+                .collect();
+            proptest::prop_assert_eq!(short_linear_combination(&terms), Some(direct(&terms)));
+        }
     }
 
     #[test]
