@@ -47,27 +47,30 @@ const BUCKET_ADDITION_COST: usize = 6;
 const RUNNING_SUM_COST: usize = 12;
 
 /// `Σ kᵢ·Pᵢ` over `terms`; `None` only if a bucket's sum were not a point of the curve,
-/// which the formulas rule out (the caller then fails the batch rather than use it).
-pub(super) fn short_linear_combination(terms: &[(AffinePoint, u128)]) -> Option<ProjectivePoint> {
+/// which the formulas rule out (the caller then fails the batch rather than use it). The
+/// terms are taken, not borrowed: they are freed, once in the sum's own form, before the
+/// buckets are laid out.
+pub(super) fn short_linear_combination(terms: Vec<(AffinePoint, u128)>) -> Option<ProjectivePoint> {
     combination_in_groups(terms, POINTS_PER_GROUP)
 }
 
 /// [`short_linear_combination`], with at most `points_per_group` points in buckets at once.
 fn combination_in_groups(
-    terms: &[(AffinePoint, u128)],
+    terms: Vec<(AffinePoint, u128)>,
     points_per_group: usize,
 ) -> Option<ProjectivePoint> {
-    let bits = window_bits(terms.len());
+    let term_count = terms.len();
+    let bits = window_bits(term_count);
     let windows = window_count(bits);
     let buckets_per_window = 1usize << (bits - 1);
-    let digits = signed_digits(terms, bits);
+    let digits = signed_digits(&terms, bits);
     let points: Vec<Option<Coordinates>> = terms
-        .iter()
-        .map(|(point, _)| Coordinates::of(point))
+        .into_iter()
+        .map(|(point, _)| Coordinates::of(&point))
         .collect();
     // Windows from the top, a group at a time: each group's buckets are summed and used up
     // before the next group's points are laid out.
-    let windows_per_group = (points_per_group / terms.len().max(1)).clamp(1, windows);
+    let windows_per_group = (points_per_group / term_count.max(1)).clamp(1, windows);
     let mut total = ProjectivePoint::IDENTITY;
     for first in (0..windows).step_by(windows_per_group).rev() {
         let group = first..(first + windows_per_group).min(windows);
@@ -214,7 +217,7 @@ impl Coordinates {
     }
 }
 
-/// Every window's buckets with the points that go into them, summed by batch-affine
+/// A group of windows' buckets with the points that go into them, summed by batch-affine
 /// additions in rounds: each round adds the points of every bucket in pairs (the first and
 /// second, the third and fourth, ...), all with one inversion, which halves every bucket's
 /// list. A bucket of `k` points is summed after `⌈log₂ k⌉` rounds; the top window, which holds
@@ -480,7 +483,7 @@ mod tests {
                 })
                 .collect();
             assert_eq!(
-                short_linear_combination(&terms),
+                short_linear_combination(terms.clone()),
                 Some(direct(&terms)),
                 "{count} terms"
             );
@@ -501,7 +504,7 @@ mod tests {
         // One window a group, a few, and all of them.
         for points_per_group in [1, 400, 1_000, POINTS_PER_GROUP] {
             assert_eq!(
-                combination_in_groups(&terms, points_per_group),
+                combination_in_groups(terms.clone(), points_per_group),
                 expected,
                 "{points_per_group} points a group"
             );
@@ -513,7 +516,7 @@ mod tests {
         let p = point(5);
         let terms = [(p, 10u128), (-p, 4), (p, 0), (-p, 6)];
         assert_eq!(
-            short_linear_combination(&terms),
+            short_linear_combination(terms.to_vec()),
             Some(ProjectivePoint::IDENTITY)
         );
     }
@@ -523,13 +526,19 @@ mod tests {
         // Equal scalars put equal points in the same bucket of every window.
         let p = point(9);
         let terms = [(p, 0x1234_5678u128 << 90), (p, 0x1234_5678 << 90), (p, 1)];
-        assert_eq!(short_linear_combination(&terms), Some(direct(&terms)),);
+        assert_eq!(
+            short_linear_combination(terms.to_vec()),
+            Some(direct(&terms)),
+        );
     }
 
     #[test]
     fn the_identity_as_a_term_adds_nothing() {
         let terms = [(AffinePoint::IDENTITY, 77u128), (point(2), 5)];
-        assert_eq!(short_linear_combination(&terms), Some(direct(&terms)));
+        assert_eq!(
+            short_linear_combination(terms.to_vec()),
+            Some(direct(&terms))
+        );
     }
 
     fn element(seed: u64) -> FieldElement {
@@ -591,7 +600,7 @@ mod tests {
                     (if negated { -p } else { p }, SCALARS[scalar])
                 })
                 .collect();
-            proptest::prop_assert_eq!(short_linear_combination(&terms), Some(direct(&terms)));
+            proptest::prop_assert_eq!(short_linear_combination(terms.to_vec()), Some(direct(&terms)));
         }
     }
 
