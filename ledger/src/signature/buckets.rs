@@ -181,31 +181,18 @@ impl Coordinates {
         AffinePoint::from_coordinates(&self.x.to_bytes(), &self.y.to_bytes()).into()
     }
 
-    /// `P + Q`, given `1 / (x_Q − x_P)` (zero when the x are equal): `Some(None)` for
-    /// opposite points, `None` only if a doubling found no inverse.
-    fn plus(self, other: &Self, inverse_dx: &FieldElement) -> Option<Option<Self>> {
-        if !bool::from(inverse_dx.normalizes_to_zero()) {
-            return Some(Some(self.chord(other, inverse_dx)));
-        }
-        if bool::from((other.y + self.y.negate(1)).normalizes_to_zero()) {
-            return self.doubled().map(Some);
-        }
-        Some(None)
-    }
-
     /// `P + Q` for `Q ≠ ±P`, given `1 / (x_Q − x_P)`.
     fn chord(self, other: &Self, inverse_dx: &FieldElement) -> Self {
         let slope = (other.y + self.y.negate(1)).mul(inverse_dx);
         self.through(other.x, slope)
     }
 
-    /// `2P`: the tangent's slope `3x² / 2y` (y is never zero: secp256k1 has no point of
-    /// order 2). Its own inversion, but points meet themselves in a bucket only by chance.
-    fn doubled(self) -> Option<Self> {
-        let inverse: FieldElement = Option::from(self.y.double().invert_vartime())?;
+    /// `2P`, given `1 / 2y` (y is never zero: secp256k1 has no point of order 2): the
+    /// tangent's slope is `3x² / 2y`.
+    fn tangent(self, inverse_two_y: &FieldElement) -> Self {
         let x_squared = self.x.square();
-        let slope = (x_squared.double() + x_squared).mul(&inverse);
-        Some(self.through(self.x, slope))
+        let slope = (x_squared.double() + x_squared).mul(inverse_two_y);
+        self.through(self.x, slope)
     }
 
     /// The third point of the line of `slope` through `self` and a point of x `other_x`,
@@ -284,20 +271,28 @@ impl BucketSums {
     }
 
     /// Each bucket's sum (`None` for an empty one, or one whose points cancel); `None` as a
-    /// whole only if a doubling found no inverse, which no point of the curve allows.
+    /// whole only if a tangent's `2y` were zero, which no point of the curve allows.
     fn sum(mut self) -> Option<Vec<Option<Coordinates>>> {
         let mut denominators = Vec::new();
         let mut scratch = Vec::new();
+        let mut kinds = Vec::new();
         while self.lengths.iter().any(|&length| length > 1) {
-            denominators.clear();
-            for pair in self.pairs() {
-                denominators.push(match (self.points[pair], self.points[pair + 1]) {
-                    (Some(first), Some(second)) => second.x + first.x.negate(1),
-                    _ => FieldElement::ONE,
-                });
+            kinds.clear();
+            self.chord_denominators(&mut denominators);
+            if !invert_all(&mut denominators, &mut scratch) {
+                // A pair with equal x: a point meeting itself or its opposite. Rare by
+                // chance, but a signer can reuse a nonce point in many signatures, so these
+                // too share the round's one inversion rather than take one each.
+                self.denominators_by_kind(&mut denominators, &mut kinds);
+                if !invert_all(&mut denominators, &mut scratch) {
+                    return None;
+                }
             }
-            let nonzero = invert_all(&mut denominators, &mut scratch);
-            self.add_pairs(&denominators, nonzero)?;
+            if kinds.is_empty() {
+                self.add_pairs(&denominators, std::iter::repeat(PairKind::Chord));
+            } else {
+                self.add_pairs(&denominators, kinds.iter().copied());
+            }
         }
         Some(
             self.starts
@@ -314,6 +309,44 @@ impl BucketSums {
         )
     }
 
+    /// Each pair's `x_Q − x_P` (1 for a pair with the identity, which needs no division).
+    fn chord_denominators(&self, denominators: &mut Vec<FieldElement>) {
+        denominators.clear();
+        denominators.extend(self.pairs().map(|pair| {
+            match (self.points[pair], self.points[pair + 1]) {
+                (Some(first), Some(second)) => second.x + first.x.negate(1),
+                _ => FieldElement::ONE,
+            }
+        }));
+    }
+
+    /// Each pair's [`PairKind`] and the denominator it divides by: `x_Q − x_P`, the tangent's
+    /// `2y`, or 1 (opposite points, or the identity: no division).
+    fn denominators_by_kind(
+        &self,
+        denominators: &mut Vec<FieldElement>,
+        kinds: &mut Vec<PairKind>,
+    ) {
+        denominators.clear();
+        for pair in self.pairs() {
+            let (kind, denominator) = match (self.points[pair], self.points[pair + 1]) {
+                (Some(first), Some(second)) => {
+                    let dx = second.x + first.x.negate(1);
+                    if !bool::from(dx.normalizes_to_zero()) {
+                        (PairKind::Chord, dx)
+                    } else if bool::from((second.y + first.y.negate(1)).normalizes_to_zero()) {
+                        (PairKind::Tangent, first.y.double())
+                    } else {
+                        (PairKind::Opposite, FieldElement::ONE)
+                    }
+                }
+                _ => (PairKind::Chord, FieldElement::ONE),
+            };
+            kinds.push(kind);
+            denominators.push(denominator);
+        }
+    }
+
     /// Where each pair of this round starts in `points`, bucket after bucket.
     fn pairs(&self) -> impl Iterator<Item = usize> + '_ {
         self.starts
@@ -324,18 +357,20 @@ impl BucketSums {
 
     /// One round: the `i`th pair's sum goes to the bucket's `i`th place (at or before the
     /// pair's, so nothing is overwritten before it is read), an odd last point after them.
-    /// `inverses` are the pairs' `1 / (x_Q − x_P)`, zero where the x are equal unless
-    /// `nonzero` says none are.
-    fn add_pairs(&mut self, inverses: &[FieldElement], nonzero: bool) -> Option<()> {
-        let mut inverses = inverses.iter();
+    /// `inverses` are the inverted denominators and `kinds` what each is. Generic so that the
+    /// usual round, all chords, compiles to a loop with no choice in it.
+    fn add_pairs(&mut self, inverses: &[FieldElement], kinds: impl Iterator<Item = PairKind>) {
+        let mut pairs = inverses.iter().zip(kinds);
         for (&start, length) in self.starts.iter().zip(self.lengths.iter_mut()) {
-            for pair in 0..*length / 2 {
+            for (pair, (inverse, kind)) in (0..*length / 2).zip(pairs.by_ref()) {
                 let first = self.points[start + 2 * pair];
                 let second = self.points[start + 2 * pair + 1];
-                let inverse = inverses.next()?;
                 self.points[start + pair] = match (first, second) {
-                    (Some(first), Some(second)) if nonzero => Some(first.chord(&second, inverse)),
-                    (Some(first), Some(second)) => first.plus(&second, inverse)?,
+                    (Some(first), Some(second)) => match kind {
+                        PairKind::Chord => Some(first.chord(&second, inverse)),
+                        PairKind::Tangent => Some(first.tangent(inverse)),
+                        PairKind::Opposite => None,
+                    },
                     (first, None) => first,
                     (None, second) => second,
                 };
@@ -345,14 +380,24 @@ impl BucketSums {
             }
             *length = length.div_ceil(2);
         }
-        Some(())
     }
+}
+
+/// How a round adds a pair of points `P`, `Q`.
+#[derive(Clone, Copy)]
+enum PairKind {
+    /// `Q ≠ ±P`, or one of them the identity.
+    Chord,
+    /// `Q = P`.
+    Tangent,
+    /// `Q = −P`: the sum is the identity.
+    Opposite,
 }
 
 /// Replaces each element of `elements` (magnitude at most 8) by its inverse, at the cost of
 /// one inversion and three multiplications each (Montgomery's trick: invert the product, then
-/// peel the factors off from the last). Zero elements (a point meeting itself or its opposite
-/// in a bucket, which is rare) stay as they are; returns whether there were none.
+/// peel the factors off from the last). If one is zero, so is the product: the elements are
+/// then left as they were, and the answer is `false`.
 fn invert_all(elements: &mut [FieldElement], prefixes: &mut Vec<FieldElement>) -> bool {
     prefixes.clear();
     let mut product = FieldElement::ONE;
@@ -360,27 +405,16 @@ fn invert_all(elements: &mut [FieldElement], prefixes: &mut Vec<FieldElement>) -
         prefixes.push(product);
         product = product.mul(element);
     }
-    // A zero factor makes the product zero: only then is each element checked.
-    let nonzero = !bool::from(product.normalizes_to_zero());
-    if !nonzero {
-        prefixes.clear();
-        product = FieldElement::ONE;
-        for element in elements.iter() {
-            prefixes.push(product);
-            if !bool::from(element.normalizes_to_zero()) {
-                product = product.mul(element);
-            }
-        }
+    if bool::from(product.normalizes_to_zero()) {
+        return false;
     }
     let mut inverse = invert(&product);
     for (element, prefix) in elements.iter_mut().zip(prefixes.iter()).rev() {
-        if nonzero || !bool::from(element.normalizes_to_zero()) {
-            let element_inverse = inverse.mul(prefix);
-            inverse = inverse.mul(element);
-            *element = element_inverse;
-        }
+        let element_inverse = inverse.mul(prefix);
+        inverse = inverse.mul(element);
+        *element = element_inverse;
     }
-    nonzero
+    true
 }
 
 /// `x^(p−2)`, which is `1/x` for `x ≠ 0` (Fermat), by a fixed chain of 255 squarings and 15
@@ -563,21 +597,39 @@ mod tests {
     }
 
     #[test]
-    fn every_nonzero_element_is_inverted_and_zeros_stay() {
+    fn every_element_is_inverted_unless_one_is_zero() {
         let mut elements: Vec<FieldElement> = (0..9).map(element).collect();
-        elements[0] = FieldElement::ZERO;
-        elements[4] = FieldElement::ZERO;
         // Magnitude 3, as the batch's denominators are.
         elements[6] = elements[6] + elements[1].negate(1);
         let originals = elements.clone();
-        invert_all(&mut elements, &mut Vec::new());
+        assert!(invert_all(&mut elements, &mut Vec::new()));
         for (inverse, original) in elements.iter().zip(&originals) {
-            if bool::from(original.normalizes_to_zero()) {
-                assert!(bool::from(inverse.normalizes_to_zero()));
-            } else {
-                assert_eq!(inverse.mul(original).normalize(), FieldElement::ONE);
-            }
+            assert_eq!(inverse.mul(original).normalize(), FieldElement::ONE);
         }
+        let mut with_zero = originals.clone();
+        with_zero[4] = elements[3] + elements[3].negate(1);
+        let before = with_zero.clone();
+        assert!(!invert_all(&mut with_zero, &mut Vec::new()));
+        for (after, before) in with_zero.iter().zip(&before) {
+            assert_eq!(after.normalize(), before.normalize());
+        }
+    }
+
+    #[test]
+    fn one_point_many_times_meets_itself_and_its_opposite() {
+        // A signer reusing its nonce makes a batch of one nonce point: in every bucket the
+        // point meets itself and its opposite, pair after pair.
+        let p = point(11);
+        let terms: Vec<(AffinePoint, u128)> = (0..700u64)
+            .map(|index| {
+                let scalar = u128::from(index).wrapping_mul(0x9e37_79b9_7f4a_7c15) % 7 + 1;
+                (if index % 3 == 0 { -p } else { p }, scalar << (index % 120))
+            })
+            .collect();
+        assert_eq!(
+            short_linear_combination(terms.clone()),
+            Some(direct(&terms))
+        );
     }
 
     proptest::proptest! {
