@@ -621,11 +621,12 @@ impl From<TxStatusRecord> for TxStatusAnswer {
     }
 }
 
-/// Answer of [`InternalCall::Block`]: the block, or that it is archived in KV.
+/// A block looked up by height or hash: what hot storage holds of it, or that it is archived
+/// in KV.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum BlockLookup {
+pub enum Lookup<T> {
     /// The answer, from hot storage.
-    Found(Box<BlockAnswer>),
+    Found(Box<T>),
     /// Archived: read it from KV.
     Archived {
         /// Its height.
@@ -635,19 +636,12 @@ pub enum BlockLookup {
     },
 }
 
-/// Answer of [`InternalCall::FullBlock`]: the block, or that it is archived in KV.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum FullBlockLookup {
-    /// The block, from hot storage.
-    Found(Box<CertifiedBlock>),
-    /// Archived: read it from KV.
-    Archived {
-        /// Its height.
-        height: u64,
-        /// Its hash, when looked up by hash.
-        hash: Option<Hash>,
-    },
-}
+/// Answer of [`InternalCall::Block`]: the block, or that it is archived in KV.
+pub type BlockLookup = Lookup<BlockAnswer>;
+
+/// Answer of [`InternalCall::FullBlock`]: the block with its transactions, or that it is
+/// archived in KV.
+pub type FullBlockLookup = Lookup<CertifiedBlock>;
 
 /// Answer of [`InternalCall::RawTransaction`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -28,7 +28,7 @@ use ledger::sequencer::{
 };
 use ledger::state::ShardIndex;
 use ledger::transaction::WireTx;
-use ledger::wire::{BlockLookup, FullBlockLookup, RawTxLookup, RestoreRequest, TxLookup};
+use ledger::wire::{BlockLookup, FullBlockLookup, Lookup, RawTxLookup, RestoreRequest, TxLookup};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_bytes::ByteBuf;
@@ -222,13 +222,6 @@ pub(crate) struct CertifiedState {
     pub(crate) certificate: QuorumCertificate,
     /// Every shard's root after it.
     pub(crate) shard_roots: Vec<Hash>,
-}
-
-/// Where a looked-up block is: read from hot storage, or archived in KV (its hash known when
-/// it was looked up by hash).
-enum Located<T> {
-    Hot(T),
-    Archived { height: u64, hash: Option<Hash> },
 }
 
 /// A transaction of a hot block, as [`Store::committed_transaction`] reads it.
@@ -585,12 +578,7 @@ impl Store {
         height: Option<u64>,
         hash: Option<&Hash>,
     ) -> StoreResult<Option<BlockLookup>> {
-        Ok(self
-            .locate(height, hash, |height| self.block(height))?
-            .map(|located| match located {
-                Located::Hot(block) => BlockLookup::Found(Box::new(block)),
-                Located::Archived { height, hash } => BlockLookup::Archived { height, hash },
-            }))
+        self.locate(height, hash, |height| self.block(height))
     }
 
     /// [`Self::block_lookup`] with the block's transactions and receipts (read once: not the
@@ -600,12 +588,7 @@ impl Store {
         height: Option<u64>,
         hash: Option<&Hash>,
     ) -> StoreResult<Option<FullBlockLookup>> {
-        Ok(self
-            .locate(height, hash, |height| self.certified_block(height))?
-            .map(|located| match located {
-                Located::Hot(block) => FullBlockLookup::Found(Box::new(block)),
-                Located::Archived { height, hash } => FullBlockLookup::Archived { height, hash },
-            }))
+        self.locate(height, hash, |height| self.certified_block(height))
     }
 
     /// The block a lookup names: read by `read` if it is hot, or where in KV it is archived.
@@ -614,7 +597,7 @@ impl Store {
         height: Option<u64>,
         hash: Option<&Hash>,
         read: impl FnOnce(u64) -> StoreResult<Option<T>>,
-    ) -> StoreResult<Option<Located<T>>> {
+    ) -> StoreResult<Option<Lookup<T>>> {
         let height = match (height, hash) {
             (Some(height), _) => height,
             (None, Some(hash)) => match self.height_of(hash)? {
@@ -622,7 +605,7 @@ impl Store {
                 None => {
                     return Ok(self
                         .archived_height_of(hash)?
-                        .map(|height| Located::Archived {
+                        .map(|height| Lookup::Archived {
                             height,
                             hash: Some(*hash),
                         }));
@@ -631,10 +614,10 @@ impl Store {
             (None, None) => return Ok(None),
         };
         if let Some(block) = read(height)? {
-            return Ok(Some(Located::Hot(block)));
+            return Ok(Some(Lookup::Found(Box::new(block))));
         }
         Ok(archive::is_archived(height, self.archived_through()?)
-            .then_some(Located::Archived { height, hash: None }))
+            .then_some(Lookup::Archived { height, hash: None }))
     }
 
     /// A transaction's raw bytes and where it is (for JSON-RPC's transaction objects);
