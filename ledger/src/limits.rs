@@ -35,6 +35,16 @@ pub const REQUEST_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// with 503 `mempool_full`, to retry.
 pub const MEMPOOL_TXS_MAX: usize = 32_768;
 
+/// Rejections the `Sequencer` remembers, for `GET /v1/txs/{hash}` to say why a transaction was
+/// dropped. Past this the oldest are forgotten (their status becomes unknown), except a
+/// rejection whose transaction is still written in a stored pending row, which a restart would
+/// otherwise take for pending again. A stored row stays only while a quarter of it is pending,
+/// so those are at most `4 × MEMPOOL_TXS_MAX`: the table stays within about 200,000 rows
+/// (some 30 MB) however many transactions are dropped. Before, it grew without end, and
+/// transfers from an account that cannot pay are admitted (the native API does not read
+/// balances) and dropped at execution, free of charge.
+pub const REJECTIONS_KEPT: usize = 65_536;
+
 /// Transactions waiting for one sender.
 pub const SENDER_QUEUE_TXS_MAX: usize = 4_096;
 

@@ -19,12 +19,14 @@ use ledger::codec;
 use ledger::consensus::QuorumCertificate;
 use ledger::execution::{Exclusion, WriteSet};
 use ledger::limits::{
-    CERTIFIED_BLOCK_BYTES_MAX, HEADER_BYTES_MAX, PROPOSAL_BYTES_MAX, WIRE_TX_BYTES_MAX,
+    CERTIFIED_BLOCK_BYTES_MAX, HEADER_BYTES_MAX, PROPOSAL_BYTES_MAX, REJECTIONS_KEPT,
+    WIRE_TX_BYTES_MAX,
 };
 use ledger::primitives::Hash;
 use ledger::proposal::Proposal;
 use ledger::sequencer::{
-    Effect, Head, PENDING_ROW_TXS_MAX, PendingRows, Persisted, RowChanges, RowId,
+    Effect, Head, LOCATION_POSITION_BITS, Location, PENDING_ROW_TXS_MAX, PendingRows, Persisted,
+    RowChanges, RowId, StagedLocations, recent_heights,
 };
 use ledger::state::ShardIndex;
 use ledger::transaction::WireTx;
@@ -53,7 +55,7 @@ const CERTIFICATE_BYTES_MAX: usize = 16 * 1024;
 
 /// Version of the layout below. A store written by an earlier build is brought up to it by
 /// [`migration_statements`] when the object opens it.
-const SCHEMA_VERSION: u64 = 5;
+const SCHEMA_VERSION: u64 = 6;
 
 /// A table of the layout: its name and what follows `CREATE TABLE name`.
 struct Table {
@@ -114,10 +116,13 @@ const TABLES: &[Table] = &[
                      WITHOUT ROWID",
         rebuilt_keeping: None,
     },
+    // Why dropped transactions were dropped, in the order they were (`id`), the latest
+    // [`REJECTIONS_KEPT`] and those still written in the pending row `pending_row` (NULL for
+    // rejections from before layout 6, which are all kept).
     Table {
         name: "rejected",
-        definition: "(hash BLOB PRIMARY KEY, code TEXT NOT NULL, message TEXT NOT NULL) \
-                     WITHOUT ROWID",
+        definition: "(id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, code TEXT NOT NULL, \
+                     message TEXT NOT NULL, pending_row INTEGER)",
         rebuilt_keeping: Some("hash, code, message"),
     },
     // Locators of archived blocks: their bodies are in KV.
@@ -243,6 +248,9 @@ pub(crate) struct Store {
     sql: SqlStorage,
     /// Which pending rows hold which pending transactions, since [`Self::load`].
     pending_rows: RefCell<PendingRows>,
+    /// The locations of recently committed transactions not yet in `tx_locations`, since
+    /// [`Self::load`] (see [`StagedLocations`]).
+    staged: RefCell<StagedLocations>,
 }
 
 impl Store {
@@ -252,6 +260,7 @@ impl Store {
         let store = Self {
             sql,
             pending_rows: RefCell::new(PendingRows::new()),
+            staged: RefCell::new(StagedLocations::new()),
         };
         for statement in schema_statements() {
             store.execute(&statement, Vec::new())?;
@@ -276,6 +285,7 @@ impl Store {
         let shard_roots = self
             .meta::<Vec<Hash>>(SHARD_ROOTS_KEY, 64 * 1024)?
             .ok_or_else(|| internal("stored head without shard roots"))?;
+        self.load_staged(head.header.height)?;
         let pending = self.load_pending()?;
         let proposal = self.blob::<Proposal>(PROPOSAL_BLOB, PROPOSAL_BYTES_MAX)?;
         let mut unconfirmed: BTreeMap<u64, BTreeMap<ShardIndex, WriteSet>> = BTreeMap::new();
@@ -299,8 +309,27 @@ impl Store {
         }))
     }
 
-    /// The pending transactions: every stored row's, but those committed (in `tx_locations`)
-    /// or dropped (in `rejected`) since. Rebuilds the index of the rows and tidies them.
+    /// Reads back the locations staged when `head` was committed: those of the recent blocks'
+    /// transactions that their commits did not write to `tx_locations`.
+    fn load_staged(&self, head: u64) -> StoreResult<()> {
+        let heights = recent_heights(head, self.archived_through()?);
+        let mut blocks: BTreeMap<u64, Vec<Hash>> = BTreeMap::new();
+        if !heights.is_empty() {
+            let range = tx_chunks::id_range(*heights.start(), *heights.end())?;
+            for row in self.rows(tx_chunks::SELECT_IDS_AND_HASHES, range)? {
+                let height = tx_chunks::height_of_id(integer_column(&row, 0)?);
+                blocks
+                    .entry(height)
+                    .or_default()
+                    .extend(tx_chunks::hashes(&row, 1)?);
+            }
+        }
+        *self.staged.borrow_mut() = StagedLocations::restored(head, blocks);
+        Ok(())
+    }
+
+    /// The pending transactions: every stored row's, but those committed (staged or in
+    /// `tx_locations`) or dropped (in `rejected`) since. Rebuilds the index of the rows and tidies them.
     fn load_pending(&self) -> StoreResult<BTreeMap<Hash, WireTx>> {
         let mut rows = Vec::new();
         for row in self.rows("SELECT row, txs FROM pending_rows ORDER BY row", Vec::new())? {
@@ -311,7 +340,13 @@ impl Store {
             .iter()
             .flat_map(|(_, pairs)| pairs.iter().map(|(hash, _)| hash_value(hash)))
             .collect();
-        let mut gone = BTreeSet::new();
+        let staged = self.staged.borrow();
+        let mut gone: BTreeSet<Hash> = rows
+            .iter()
+            .flat_map(|(_, pairs)| pairs.iter().map(|(hash, _)| *hash))
+            .filter(|hash| staged.get(hash).is_some())
+            .collect();
+        drop(staged);
         for table in ["tx_locations", "rejected"] {
             for statement in sql::select_where_in("hash", table, "hash", stored.clone()) {
                 for row in self.rows(&statement.query, statement.bindings)? {
@@ -429,24 +464,34 @@ impl Store {
         Ok(None)
     }
 
-    /// Moves dropped transactions from pending to `rejected`, with why.
+    /// Moves dropped transactions from pending to `rejected`, with why, and forgets the
+    /// rejections past [`REJECTIONS_KEPT`] that a restart no longer needs.
     fn reject(&self, dropped: &[(Hash, Exclusion)]) -> StoreResult<()> {
+        let rows = {
+            let pending_rows = self.pending_rows.borrow();
+            dropped
+                .iter()
+                .map(|(hash, exclusion)| {
+                    let pending_row = match pending_rows.row_of(hash) {
+                        Some(row) => integer(row)?,
+                        None => SqlStorageValue::Null,
+                    };
+                    Ok(vec![
+                        hash_value(hash),
+                        exclusion.code().into(),
+                        exclusion.to_string().into(),
+                        pending_row,
+                    ])
+                })
+                .collect::<StoreResult<Vec<_>>>()?
+        };
         self.leave_pending(dropped.iter().map(|(hash, _)| hash))?;
-        let rows = dropped
-            .iter()
-            .map(|(hash, exclusion)| {
-                vec![
-                    hash_value(hash),
-                    exclusion.code().into(),
-                    exclusion.to_string().into(),
-                ]
-            })
-            .collect();
         self.run(sql::insert_all(
             "rejected",
-            &["hash", "code", "message"],
+            &["hash", "code", "message", "pending_row"],
             rows,
-        ))
+        ))?;
+        self.run(vec![forget_rejections(REJECTIONS_KEPT)?])
     }
 
     /// The commit point: the certified block and its index, the new head and roots, the
@@ -460,10 +505,20 @@ impl Store {
         confirmed: &[(u64, ShardIndex)],
     ) -> StoreResult<()> {
         self.insert_block_row(&block.header, &block.certificate, shard_roots)?;
+        let hashes: Vec<Hash> = block
+            .receipts
+            .iter()
+            .map(|receipt| receipt.tx_hash)
+            .collect();
+        let written = self
+            .staged
+            .borrow_mut()
+            .commit(block.header.height, &hashes);
         self.run(block_rows(
             block.header.height,
             &block.transactions,
             &block.receipts,
+            &written,
         )?)?;
         self.leave_pending(block.receipts.iter().map(|receipt| &receipt.tx_hash))?;
         self.put_meta(
@@ -508,14 +563,27 @@ impl Store {
         Ok(())
     }
 
-    /// Which of `hashes` are transactions of hot committed blocks: a statement per hundred,
-    /// not one per transaction (each `exec` costs far more than its lookup). Those of archived
-    /// blocks are left to the nonce check, as before there was one index for both.
+    /// Which of `hashes` are transactions of hot committed blocks: the staged ones from
+    /// memory, the rest with a statement per [`LOCATIONS_PER_STATEMENT`] ([`located_among`]),
+    /// not one per transaction (each `exec` and each bound value costs far more than its
+    /// lookup). Those of archived blocks are left to the nonce check, as before there was one
+    /// index for both.
     pub(crate) fn committed_among(&self, hashes: &[Hash]) -> StoreResult<BTreeSet<Hash>> {
         let archived_through = self.archived_through()?;
-        let values = hashes.iter().map(hash_value).collect();
+        let staged = self.staged.borrow();
         let mut committed = BTreeSet::new();
-        for statement in sql::select_where_in("hash, height", "tx_locations", "hash", values) {
+        let mut unstaged = Vec::new();
+        for hash in hashes {
+            match staged.get(hash) {
+                Some(location) if !archive::is_archived(location.height, archived_through) => {
+                    committed.insert(*hash);
+                }
+                Some(_) => {}
+                None => unstaged.push(*hash),
+            }
+        }
+        drop(staged);
+        for statement in located_among(&unstaged)? {
             for row in self.rows(&statement.query, statement.bindings)? {
                 if !archive::is_archived(integer_column(&row, 1)?, archived_through) {
                     committed.insert(hash_column(&row, 0)?);
@@ -528,15 +596,8 @@ impl Store {
     /// Where a transaction stands, or where its archived block is; `pending` says whether the
     /// mempool holds it.
     pub(crate) fn transaction_lookup(&self, hash: &Hash, pending: bool) -> StoreResult<TxLookup> {
-        let located = self.rows(
-            "SELECT height, position FROM tx_locations WHERE hash = ?",
-            vec![hash_value(hash)],
-        )?;
-        if let Some(row) = located.first() {
-            let height = integer_column(row, 0)?;
+        if let Some(Location { height, position }) = self.location(hash)? {
             if archive::is_archived(height, self.archived_through()?) {
-                let position = u32::try_from(integer_column(row, 1)?)
-                    .map_err(|_| internal("an archived position beyond u32"))?;
                 return Ok(TxLookup::Archived { height, position });
             }
         }
@@ -646,17 +707,47 @@ impl Store {
 
     /// A transaction committed in a hot block: where it is, its body and its receipt.
     fn committed_transaction(&self, hash: &Hash) -> StoreResult<Option<CommittedTransaction>> {
-        let rows = self.rows(&tx_chunks::select_committed(), vec![hash_value(hash)])?;
-        let Some(row) = rows.first() else {
+        let Some(Location { height, position }) = self.location(hash)? else {
             return Ok(None);
         };
-        let (raw, receipt) = tx_chunks::body_at(row, 3, integer_column(row, 1)?)?;
+        let position = u64::from(position);
+        let rows = self.rows(
+            tx_chunks::SELECT_BLOCK_HASH_AND_CHUNK,
+            vec![
+                integer(tx_chunks::chunk_id(height, position)?)?,
+                integer(height)?,
+            ],
+        )?;
+        let Some(row) = rows.first() else {
+            return Ok(None); // archived
+        };
+        let (raw, receipt) = tx_chunks::body_at(row, 1, position)?;
         Ok(Some(CommittedTransaction {
-            height: integer_column(row, 0)?,
-            block_hash: hash_column(row, 2)?,
+            height,
+            block_hash: hash_column(row, 0)?,
             raw,
             receipt,
         }))
+    }
+
+    /// Where a committed transaction is, hot or archived: staged, or in `tx_locations`.
+    fn location(&self, hash: &Hash) -> StoreResult<Option<Location>> {
+        if let Some(location) = self.staged.borrow().get(hash) {
+            return Ok(Some(location));
+        }
+        self.rows(
+            "SELECT height, position FROM tx_locations WHERE hash = ?",
+            vec![hash_value(hash)],
+        )?
+        .first()
+        .map(|row| {
+            Ok(Location {
+                height: integer_column(row, 0)?,
+                position: u32::try_from(integer_column(row, 1)?)
+                    .map_err(|_| internal("a stored position beyond u32"))?,
+            })
+        })
+        .transpose()
     }
 
     fn archived_height_of(&self, hash: &Hash) -> StoreResult<Option<u64>> {
@@ -723,11 +814,14 @@ impl Store {
     }
 
     /// Prunes blocks `from..=to`, whose copies in KV the caller checked: their bodies leave,
-    /// their locators stay (the transactions' in `tx_locations`, which the new
+    /// their locators stay (the transactions' in `tx_locations`, where those still staged are
+    /// written now, which the new
     /// `archived_through` marks as archived). Idempotent, and all in one storage transaction
     /// with the caller's other writes (no await in between).
     pub(crate) fn prune(&self, from: u64, to: u64) -> StoreResult<()> {
         let range = || Ok::<_, ApiError>(vec![integer(from)?, integer(to)?]);
+        let written = self.staged.borrow_mut().take_through(to);
+        self.run(location_rows(&written))?;
         self.execute(tx_chunks::DELETE_BLOCKS, tx_chunks::id_range(from, to)?)?;
         self.execute(
             "INSERT OR REPLACE INTO archived_blocks (height, hash) \
@@ -785,6 +879,7 @@ impl Store {
         for table in RESTORE_CLEARED_HISTORY {
             self.execute(&format!("DELETE FROM {table}"), Vec::new())?;
         }
+        self.staged.borrow_mut().clear();
         self.put_meta(ARCHIVED_THROUGH_KEY, &height.saturating_sub(1))
     }
 
@@ -931,11 +1026,79 @@ impl Store {
 /// Columns of a `tx_chunks` row.
 const TX_CHUNKS_COLUMNS: [&str; 3] = ["id", "hashes", "bodies"];
 
-/// Columns of a `tx_locations` row.
-const TX_LOCATIONS_COLUMNS: [&str; 3] = ["hash", "height", "position"];
+/// The statement that forgets the rejections older than the latest `kept`, but those whose
+/// transaction is still written in a stored pending row (`load_pending` reads every
+/// transaction of a row back, and takes those neither committed nor rejected for pending).
+fn forget_rejections(kept: usize) -> StoreResult<Statement> {
+    Ok(Statement {
+        query: "DELETE FROM rejected WHERE id <= (SELECT max(id) FROM rejected) - ? \
+                AND pending_row NOT IN (SELECT row FROM pending_rows)"
+            .to_owned(),
+        bindings: vec![integer(kept as u64)?],
+    })
+}
+
+/// Locations written by one statement: its hashes are one bound blob (128 KiB).
+const LOCATIONS_PER_STATEMENT: usize = 4_096;
+
+/// Writes locations to `tx_locations`: the hashes end to end in one bound blob, the heights
+/// and positions packed ([`Location::packed`]) in a bound JSON array, which SQLite expands
+/// row by row. Two values per statement instead of three per row: each bound value is a call
+/// across the runtime, and with a row per bound triple the index took 60 statements a block.
+fn insert_locations() -> String {
+    let position_mask = (1u64 << LOCATION_POSITION_BITS) - 1;
+    format!(
+        "INSERT OR IGNORE INTO tx_locations (hash, height, position) \
+         SELECT substr(?, key * 32 + 1, 32), value >> {LOCATION_POSITION_BITS}, \
+         value & {position_mask} FROM json_each(?)"
+    )
+}
+
+/// The statements that find which of `hashes` are in `tx_locations`, with their heights: the
+/// hashes end to end in one bound blob, their count in another, and SQLite takes each hash
+/// out of the blob (as [`insert_locations`] does).
+fn located_among(hashes: &[Hash]) -> StoreResult<Vec<Statement>> {
+    const QUERY: &str = "WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k \
+         WHERE i + 1 < ?) SELECT hash, height FROM tx_locations \
+         WHERE hash IN (SELECT substr(?, i * 32 + 1, 32) FROM k)";
+    hashes
+        .chunks(LOCATIONS_PER_STATEMENT)
+        .map(|chunk| {
+            let hashes: Vec<u8> = chunk.iter().flat_map(|hash| hash.0).collect();
+            Ok(Statement {
+                query: QUERY.to_owned(),
+                bindings: vec![integer(chunk.len() as u64)?, SqlStorageValue::Blob(hashes)],
+            })
+        })
+        .collect()
+}
+
+/// The statements that write `locations` (sorted by hash, so that each lands next to the
+/// last) to `tx_locations`.
+fn location_rows(locations: &[(Hash, Location)]) -> Vec<Statement> {
+    let query = insert_locations();
+    locations
+        .chunks(LOCATIONS_PER_STATEMENT)
+        .map(|chunk| {
+            let hashes: Vec<u8> = chunk.iter().flat_map(|(hash, _)| hash.0).collect();
+            let packed: Vec<String> = chunk
+                .iter()
+                .map(|(_, location)| location.packed().to_string())
+                .collect();
+            Statement {
+                query: query.clone(),
+                bindings: vec![
+                    SqlStorageValue::Blob(hashes),
+                    SqlStorageValue::String(format!("[{}]", packed.join(","))),
+                ],
+            }
+        })
+        .collect()
+}
 
 /// The statements that store the transactions of the block committed at `height`: their
-/// bodies in `tx_chunks`, where each is in `tx_locations`.
+/// bodies in `tx_chunks`, and the locations its commit writes to `tx_locations` (those the
+/// staged locations had due: [`StagedLocations::commit`]).
 ///
 /// A height is committed once and a transaction once (its nonce), so every key is new, and
 /// the rows go in with `INSERT OR IGNORE` ([`sql::insert_new_all`]): a statement that cannot
@@ -948,20 +1111,11 @@ fn block_rows(
     height: u64,
     transactions: &[ByteBuf],
     receipts: &[Receipt],
+    written: &[(Hash, Location)],
 ) -> StoreResult<Vec<Statement>> {
     let chunks = tx_chunks::rows(height, transactions, receipts)?;
-    let height = integer(height)?;
-    let mut locations = Vec::with_capacity(receipts.len());
-    for (position, receipt) in receipts.iter().enumerate() {
-        let position = integer(position as u64)?;
-        locations.push(vec![hash_value(&receipt.tx_hash), height.clone(), position]);
-    }
     let mut statements = sql::insert_new_all("tx_chunks", &TX_CHUNKS_COLUMNS, chunks);
-    statements.extend(sql::insert_new_all(
-        "tx_locations",
-        &TX_LOCATIONS_COLUMNS,
-        locations,
-    ));
+    statements.extend(location_rows(written));
     Ok(statements)
 }
 
@@ -1185,9 +1339,10 @@ mod tests {
         open(&connection, SCHEMA_VERSION);
         let receipts = receipts(40);
         let raws: Vec<ByteBuf> = (0..40u8).map(|byte| ByteBuf::from(vec![byte; 3])).collect();
-        let statements = block_rows(9, &raws, &receipts).expect("40 rows");
-        // One chunk, and the locations in two statements (under 100 parameters, 33 rows of 3).
-        assert_eq!(statements.len(), 3);
+        let statements =
+            block_rows(9, &raws, &receipts, &all_locations(9, &receipts)).expect("40 rows");
+        // One chunk, and the locations in one statement.
+        assert_eq!(statements.len(), 2);
         for statement in &statements {
             assert_eq!(
                 aborting_opcodes(&connection, statement),
@@ -1198,7 +1353,7 @@ mod tests {
         // The check can fail: rows written as before, with `OR REPLACE`, have such opcodes.
         let replacing = sql::insert_rows(
             "tx_locations",
-            &TX_LOCATIONS_COLUMNS,
+            &["hash", "height", "position"],
             vec![
                 vec![
                     hash_value(&tx_hash(99)),
@@ -1241,7 +1396,10 @@ mod tests {
                 .map(|index| ByteBuf::from(vec![index as u8; 100 + index % 300]))
                 .collect();
             next += size;
-            for statement in block_rows(height, &raws, &receipts).expect("a block's rows") {
+            let locations = all_locations(height, &receipts);
+            for statement in
+                block_rows(height, &raws, &receipts, &locations).expect("a block's rows")
+            {
                 execute(connection, &statement).expect("the rows go in");
             }
             connection
@@ -1253,6 +1411,17 @@ mod tests {
             blocks.push((raws, receipts));
         }
         blocks
+    }
+
+    /// Every location of a block's transactions, sorted by hash, as if all were due at once.
+    fn all_locations(height: u64, receipts: &[Receipt]) -> Vec<(Hash, Location)> {
+        let mut locations: Vec<(Hash, Location)> = receipts
+            .iter()
+            .zip(0u32..)
+            .map(|(receipt, position)| (receipt.tx_hash, Location { height, position }))
+            .collect();
+        locations.sort_unstable();
+        locations
     }
 
     /// A hash told apart by `index`, with zero bytes in it (which text concatenation in
@@ -1330,18 +1499,31 @@ mod tests {
         // Each transaction is found by its hash, in its block, with its body.
         for (height, (raws, receipts)) in (8..).zip(&blocks) {
             for (position, (raw, receipt)) in raws.iter().zip(receipts).enumerate() {
-                let rows = stored_rows(
+                let located = stored_rows(
                     &connection,
-                    &tx_chunks::select_committed(),
+                    "SELECT height, position FROM tx_locations WHERE hash = ?",
                     &[hash_value(&receipt.tx_hash)],
                 );
-                assert_eq!(rows.len(), 1, "one row for one hash");
-                let row = &rows[0];
-                assert_eq!(integer_column(row, 0).expect("a height"), height);
-                assert_eq!(integer_column(row, 1).expect("a position"), position as u64);
-                assert_eq!(hash_column(row, 2).expect("a hash").0, [height as u8; 32]);
+                assert_eq!(located.len(), 1, "one location for one hash");
+                assert_eq!(integer_column(&located[0], 0).expect("a height"), height);
                 assert_eq!(
-                    tx_chunks::body_at(row, 3, position as u64).expect("the body"),
+                    integer_column(&located[0], 1).expect("a position"),
+                    position as u64
+                );
+                let chunk_id = tx_chunks::chunk_id(height, position as u64).expect("an id");
+                let rows = stored_rows(
+                    &connection,
+                    tx_chunks::SELECT_BLOCK_HASH_AND_CHUNK,
+                    &[
+                        SqlStorageValue::Integer(chunk_id as i64),
+                        SqlStorageValue::Integer(height as i64),
+                    ],
+                );
+                assert_eq!(rows.len(), 1, "one chunk for one transaction");
+                let row = &rows[0];
+                assert_eq!(hash_column(row, 0).expect("a hash").0, [height as u8; 32]);
+                assert_eq!(
+                    tx_chunks::body_at(row, 1, position as u64).expect("the body"),
                     (raw.clone(), *receipt)
                 );
             }
@@ -1359,6 +1541,149 @@ mod tests {
         assert_eq!(stored_block(&connection, 8), Default::default());
         assert_eq!(stored_block(&connection, 9), Default::default());
         assert_eq!(stored_block(&connection, 11).0, blocks[3].0);
+    }
+
+    #[test]
+    fn locations_go_in_sorted_runs_of_a_statement_each() {
+        let connection = Connection::open_in_memory().expect("an in-memory database");
+        open(&connection, SCHEMA_VERSION);
+        // One more than a statement takes, from two blocks, at the largest position.
+        let mut locations: Vec<(Hash, Location)> = (0..LOCATIONS_PER_STATEMENT + 1)
+            .map(|index| {
+                let location = Location {
+                    height: 7 + (index % 2) as u64,
+                    position: (index % ledger::limits::BLOCK_TXS_MAX) as u32 | 0xf00,
+                };
+                (Hash::from(hash_of(index)), location)
+            })
+            .collect();
+        locations.sort_unstable();
+        let statements = location_rows(&locations);
+        assert_eq!(statements.len(), 2);
+        for statement in &statements {
+            assert_eq!(
+                aborting_opcodes(&connection, statement),
+                Vec::<String>::new()
+            );
+            execute(&connection, statement).expect("the locations go in");
+        }
+        let stored = stored_rows(
+            &connection,
+            "SELECT hash, height, position FROM tx_locations ORDER BY hash",
+            &[],
+        );
+        let stored: Vec<(Hash, Location)> = stored
+            .iter()
+            .map(|row| {
+                let location = Location {
+                    height: integer_column(row, 1).expect("a height"),
+                    position: integer_column(row, 2).expect("a position") as u32,
+                };
+                (hash_column(row, 0).expect("a hash"), location)
+            })
+            .collect();
+        assert_eq!(stored, locations);
+
+        // Found again among as many hashes not stored, in two statements of a blob each.
+        let mut asked: Vec<Hash> = locations.iter().map(|(hash, _)| *hash).collect();
+        asked.extend((0..asked.len()).map(|index| Hash::from([index as u8; 32])));
+        let statements = located_among(&asked).expect("the statements");
+        assert_eq!(statements.len(), 3);
+        let mut found: Vec<(Hash, u64)> = statements
+            .iter()
+            .flat_map(|statement| stored_rows(&connection, &statement.query, &statement.bindings))
+            .map(|row| {
+                let hash = hash_column(&row, 0).expect("a hash");
+                (hash, integer_column(&row, 1).expect("a height"))
+            })
+            .collect();
+        found.sort_unstable();
+        let expected: Vec<(Hash, u64)> = locations
+            .iter()
+            .map(|(hash, location)| (*hash, location.height))
+            .collect();
+        assert_eq!(found, expected);
+    }
+
+    #[test]
+    fn the_recent_blocks_hashes_come_back_with_their_heights() {
+        let connection = Connection::open_in_memory().expect("an in-memory database");
+        open(&connection, SCHEMA_VERSION);
+        let blocks = store_blocks(&connection, 8, &[130, 1, 0, 64]);
+        let range = tx_chunks::id_range(9, 11).expect("a range");
+        let mut read: BTreeMap<u64, Vec<Hash>> = BTreeMap::new();
+        for row in stored_rows(&connection, tx_chunks::SELECT_IDS_AND_HASHES, &range) {
+            let height = tx_chunks::height_of_id(integer_column(&row, 0).expect("an id"));
+            read.entry(height)
+                .or_default()
+                .extend(tx_chunks::hashes(&row, 1).expect("hashes"));
+        }
+        let expected: BTreeMap<u64, Vec<Hash>> = [(9, &blocks[1]), (11, &blocks[3])]
+            .into_iter()
+            .map(|(height, (_, receipts))| {
+                (
+                    height,
+                    receipts.iter().map(|receipt| receipt.tx_hash).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(read, expected);
+    }
+
+    #[test]
+    fn rejections_past_the_latest_are_forgotten_unless_a_pending_row_still_holds_them() {
+        let connection = Connection::open_in_memory().expect("an in-memory database");
+        open(&connection, SCHEMA_VERSION);
+        connection
+            .execute_batch("INSERT INTO pending_rows VALUES (4, x'90')")
+            .expect("a stored pending row");
+        // Eight rejections, in order: the 2nd and 5th written in row 4 (stored), the 3rd in
+        // row 3 (gone), the 7th of before layout 6 (no row), the rest in rows gone too.
+        let rows_held = [1, 4, 3, 2, 4, 1, -1, 2];
+        for (index, row) in rows_held.into_iter().enumerate() {
+            let pending_row = if row < 0 {
+                SqlStorageValue::Null
+            } else {
+                SqlStorageValue::Integer(row)
+            };
+            let statements = sql::insert_all(
+                "rejected",
+                &["hash", "code", "message", "pending_row"],
+                vec![vec![
+                    hash_value(&tx_hash(index as u8)),
+                    "nonce_too_low".into(),
+                    "why".into(),
+                    pending_row,
+                ]],
+            );
+            for statement in &statements {
+                execute(&connection, statement).expect("a rejection");
+            }
+        }
+        // Rejected again, a transaction counts as the latest.
+        execute(
+            &connection,
+            &sql::insert_rows(
+                "rejected",
+                &["hash", "code", "message", "pending_row"],
+                vec![vec![
+                    hash_value(&tx_hash(0)),
+                    "insufficient_funds".into(),
+                    "why".into(),
+                    SqlStorageValue::Integer(1),
+                ]],
+            ),
+        )
+        .expect("a second rejection");
+        execute(&connection, &forget_rejections(3).expect("the statement"))
+            .expect("the old ones go");
+        let kept = rows(&connection, "SELECT hash, id FROM rejected ORDER BY id");
+        let kept: Vec<u8> = kept.iter().map(|(hash, _)| hash[0]).collect();
+        let expected: Vec<u8> = [1, 4, 6, 7, 0]
+            .iter()
+            .map(|index| tx_hash(*index).0[0])
+            .collect();
+        assert_eq!(kept, expected);
     }
 
     #[test]

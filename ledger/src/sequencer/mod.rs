@@ -24,6 +24,7 @@
 
 mod pending_rows;
 mod persisted;
+mod staged_locations;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
@@ -46,6 +47,9 @@ use crate::trie::{PartialTree, Witness};
 
 pub use pending_rows::{PENDING_ROW_TXS_MAX, PendingRows, RowChanges, RowId};
 pub use persisted::{Persisted, RecoveryError};
+pub use staged_locations::{
+    LOCATION_POSITION_BITS, LOCATION_RANGES, Location, StagedLocations, recent_heights,
+};
 
 /// Timing settings of a sequencer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -125,6 +125,11 @@ impl PendingRows {
         changes
     }
 
+    /// The row where `hash` is stored as pending, if it is pending.
+    pub fn row_of(&self, hash: &Hash) -> Option<RowId> {
+        self.row_of.get(hash).copied()
+    }
+
     /// Whether `row` is where `hash` is stored as pending.
     pub fn holds(&self, row: RowId, hash: &Hash) -> bool {
         self.row_of.get(hash) == Some(&row)

@@ -404,7 +404,7 @@ fn a_restart_keeps_committed_state_and_every_acknowledged_transaction() {
     let mut network = Network::start(4, 4);
     let mut transfers = Transfers::new(&network);
     let mut random = SplitMix64::new(11);
-    let mut acknowledged = Vec::new();
+    let (mut acknowledged, mut sent) = (Vec::new(), Vec::new());
     for batch in 0..6 {
         if batch == 3 {
             // Mid-stream: the whole local network goes down and comes back.
@@ -419,11 +419,23 @@ fn a_restart_keeps_committed_state_and_every_acknowledged_transaction() {
             assert_eq!(result.status, SubmissionStatus::Accepted, "{result:?}");
             acknowledged.push(result.hash);
         }
+        sent.extend(raws);
     }
     let before = network.client.status().head_height;
     network.restart();
     network.client.wait_committed(&acknowledged, COMMIT_TIMEOUT);
     assert!(network.client.status().head_height >= before);
+    // The restarted `Sequencer` read back which recent locations were not yet in its index:
+    // every transaction is found committed again, and sent again is a duplicate.
+    network.restart();
+    network.client.wait_committed(&acknowledged, COMMIT_TIMEOUT);
+    let again = network.client.submit_batch(&sent);
+    assert!(
+        again
+            .iter()
+            .all(|result| result.status == SubmissionStatus::Duplicate),
+        "{again:?}"
+    );
     for (address, expected) in &transfers.expected {
         let account = network.client.account(address, false);
         assert_eq!(

@@ -98,32 +98,38 @@ fn downgrade_pending_rows(database: &Connection) {
 }
 
 /// Moves the hot transactions' bodies out of their chunks (64 to a row since layout 5) into
-/// a table `hot_bodies (hash, raw, receipt)`, a row each, the receipt as its own encoding.
+/// a table `hot_bodies (hash, height, position, raw, receipt)`, a row each, the receipt as its
+/// own encoding. Their locations come from the chunks' ids (chunk `c` of block `h` is row
+/// `64 h + c`): since layout 6 the recent ones are not all in `tx_locations` yet.
 fn unchunk_bodies(database: &Connection) {
+    const CHUNK_TXS: i64 = 64;
+    const CHUNKS_PER_BLOCK: i64 = ledger::limits::BLOCK_TXS_MAX as i64 / CHUNK_TXS;
     database
         .execute(
-            "CREATE TABLE hot_bodies (hash BLOB PRIMARY KEY, raw BLOB NOT NULL, \
-             receipt BLOB NOT NULL)",
+            "CREATE TABLE hot_bodies (hash BLOB PRIMARY KEY, height INTEGER NOT NULL, \
+             position INTEGER NOT NULL, raw BLOB NOT NULL, receipt BLOB NOT NULL)",
             [],
         )
         .expect("a table for the bodies");
-    let chunks: Vec<(Vec<u8>, Vec<u8>)> = database
-        .prepare("SELECT hashes, bodies FROM tx_chunks")
+    let chunks: Vec<(i64, Vec<u8>, Vec<u8>)> = database
+        .prepare("SELECT id, hashes, bodies FROM tx_chunks")
         .and_then(|mut query| {
             query
-                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
                 .collect()
         })
         .expect("the chunks are readable");
-    for (hashes, bodies) in chunks {
+    for (id, hashes, bodies) in chunks {
         let bodies: Vec<(ByteBuf, ByteBuf)> =
             ledger::codec::decode(&bodies, bodies.len()).expect("a chunk's bodies decode");
         assert_eq!(hashes.len(), 32 * bodies.len(), "a hash for every body");
-        for (hash, (raw, receipt)) in hashes.chunks_exact(32).zip(bodies) {
+        let (height, first) = (id / CHUNKS_PER_BLOCK, id % CHUNKS_PER_BLOCK * CHUNK_TXS);
+        for ((hash, (raw, receipt)), position) in hashes.chunks_exact(32).zip(bodies).zip(first..) {
             database
                 .execute(
-                    "INSERT INTO hot_bodies (hash, raw, receipt) VALUES (?1, ?2, ?3)",
-                    (hash, raw.as_ref(), receipt.as_ref()),
+                    "INSERT INTO hot_bodies (hash, height, position, raw, receipt) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    (hash, height, position, raw.as_ref(), receipt.as_ref()),
                 )
                 .expect("a body");
         }
@@ -142,8 +148,7 @@ fn downgrade_to_the_first_layout(database: &Connection) {
         .execute_batch(
             "CREATE TABLE txs (hash BLOB PRIMARY KEY, height INTEGER NOT NULL, \
                  position INTEGER NOT NULL, raw BLOB NOT NULL, receipt BLOB NOT NULL);
-             INSERT INTO txs SELECT hash, height, position, raw, receipt \
-                 FROM hot_bodies JOIN tx_locations USING (hash);
+             INSERT INTO txs SELECT hash, height, position, raw, receipt FROM hot_bodies;
              CREATE TABLE archived_txs (hash BLOB PRIMARY KEY, height INTEGER NOT NULL, \
                  position INTEGER NOT NULL);
              INSERT INTO archived_txs SELECT hash, height, position FROM tx_locations \

@@ -46,6 +46,10 @@ pub(super) const SELECT_BODIES: &str =
 pub(super) const SELECT_HASHES: &str =
     "SELECT hashes FROM tx_chunks WHERE id BETWEEN ? AND ? ORDER BY id";
 
+/// The ids and hashes of the blocks whose [`id_range`] is bound, in the same order.
+pub(super) const SELECT_IDS_AND_HASHES: &str =
+    "SELECT id, hashes FROM tx_chunks WHERE id BETWEEN ? AND ? ORDER BY id";
+
 /// Deletes the blocks whose [`id_range`] is bound.
 pub(super) const DELETE_BLOCKS: &str = "DELETE FROM tx_chunks WHERE id BETWEEN ? AND ?";
 
@@ -130,16 +134,21 @@ pub(super) fn body_at(
     Ok((raw, decode_receipt(&receipt)?))
 }
 
-/// The query that finds a transaction by its hash (bound) in a hot block: columns
-/// height, position, block hash and its chunk's bodies (for [`body_at`]). The chunk
-/// is found by SQLite's integer division, as [`rows`] numbers them.
-pub(super) fn select_committed() -> String {
-    format!(
-        "SELECT tx_locations.height, tx_locations.position, blocks.hash, tx_chunks.bodies \
-         FROM tx_locations JOIN blocks ON blocks.height = tx_locations.height \
-         JOIN tx_chunks ON tx_chunks.id = tx_locations.height * {TX_CHUNKS_PER_BLOCK} \
-         + tx_locations.position / {TX_CHUNK_TXS} WHERE tx_locations.hash = ?"
-    )
+/// The query that reads a hot block's hash and the chunk holding one of its transactions
+/// (for [`body_at`]): bind the chunk's id ([`chunk_id`]) and the block's height.
+pub(super) const SELECT_BLOCK_HASH_AND_CHUNK: &str = "SELECT blocks.hash, tx_chunks.bodies \
+     FROM blocks JOIN tx_chunks ON tx_chunks.id = ? WHERE blocks.height = ?";
+
+/// The id of the chunk holding the transaction at `position` of the block at `height`.
+pub(super) fn chunk_id(height: u64, position: u64) -> StoreResult<u64> {
+    first_id(height)?
+        .checked_add(position / TX_CHUNK_TXS)
+        .ok_or_else(|| internal(format!("height {height} past the chunk ids")))
+}
+
+/// The height of the block a chunk id belongs to.
+pub(super) fn height_of_id(id: u64) -> u64 {
+    id / TX_CHUNKS_PER_BLOCK
 }
 
 /// The statement that moves layout 4's `txs` rows (one per transaction) into chunks, in
