@@ -30,9 +30,10 @@ pub const REQUEST_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// entries and the index of its stored rows is 25.0 MiB of the `Sequencer`'s heap from eight
 /// senders and 29.0 MiB from as many senders as transfers; with a full proposal being voted
 /// on and the next block built ahead, at most 48.4 MiB (`ledger/tests/memory.rs`, natively).
-/// On workerd the `Sequencer`'s isolate reaches 55.1 to 56.9 MiB of wasm memory that way with
-/// four validators (`ops/tests/network/memory.rs`). Past this bound, submissions are refused
-/// with 503 `mempool_full`, to retry.
+/// On workerd the `Sequencer`'s isolate reaches 58.2 MiB of wasm memory that way with four
+/// validators (`ops/tests/network/memory.rs`), with the recent blocks' staged locations
+/// ([`crate::sequencer::StagedLocations`]). Past this bound, submissions are refused with 503
+/// `mempool_full`, to retry.
 pub const MEMPOOL_TXS_MAX: usize = 32_768;
 
 /// Rejections the `Sequencer` remembers, for `GET /v1/txs/{hash}` to say why a transaction was

@@ -313,17 +313,12 @@ impl Store {
     /// transactions that their commits did not write to `tx_locations`.
     fn load_staged(&self, head: u64) -> StoreResult<()> {
         let heights = recent_heights(head, self.archived_through()?);
-        let mut blocks: BTreeMap<u64, Vec<Hash>> = BTreeMap::new();
-        if !heights.is_empty() {
+        let blocks = if heights.is_empty() {
+            BTreeMap::new()
+        } else {
             let range = tx_chunks::id_range(*heights.start(), *heights.end())?;
-            for row in self.rows(tx_chunks::SELECT_IDS_AND_HASHES, range)? {
-                let height = tx_chunks::height_of_id(integer_column(&row, 0)?);
-                blocks
-                    .entry(height)
-                    .or_default()
-                    .extend(tx_chunks::hashes(&row, 1)?);
-            }
-        }
+            tx_chunks::hashes_by_height(self.rows(tx_chunks::SELECT_IDS_AND_HASHES, range)?)?
+        };
         *self.staged.borrow_mut() = StagedLocations::restored(head, blocks);
         Ok(())
     }
@@ -1611,13 +1606,12 @@ mod tests {
         open(&connection, SCHEMA_VERSION);
         let blocks = store_blocks(&connection, 8, &[130, 1, 0, 64]);
         let range = tx_chunks::id_range(9, 11).expect("a range");
-        let mut read: BTreeMap<u64, Vec<Hash>> = BTreeMap::new();
-        for row in stored_rows(&connection, tx_chunks::SELECT_IDS_AND_HASHES, &range) {
-            let height = tx_chunks::height_of_id(integer_column(&row, 0).expect("an id"));
-            read.entry(height)
-                .or_default()
-                .extend(tx_chunks::hashes(&row, 1).expect("hashes"));
-        }
+        let read = tx_chunks::hashes_by_height(stored_rows(
+            &connection,
+            tx_chunks::SELECT_IDS_AND_HASHES,
+            &range,
+        ))
+        .expect("the hashes");
         let expected: BTreeMap<u64, Vec<Hash>> = [(9, &blocks[1]), (11, &blocks[3])]
             .into_iter()
             .map(|(height, (_, receipts))| {

@@ -13,6 +13,8 @@
 //! - `bodies`: MessagePack `[[raw, receipt], ...]`, both `bin`, each receipt its own MessagePack
 //!   encoding (the form layout 4 stored it in, so the migration copies it as it is).
 
+use std::collections::BTreeMap;
+
 use ledger::block::Receipt;
 use ledger::codec;
 use ledger::limits::{BLOCK_TXS_MAX, TX_BYTES_MAX};
@@ -21,7 +23,7 @@ use serde_bytes::{ByteBuf, Bytes};
 use worker::SqlStorageValue;
 use worker_shell::internal;
 
-use super::{RECEIPT_BYTES_MAX, StoreResult, blob_column, integer};
+use super::{RECEIPT_BYTES_MAX, StoreResult, blob_column, integer, integer_column};
 
 /// Transactions a chunk holds (a block's last chunk may hold fewer).
 pub(super) const TX_CHUNK_TXS: u64 = 64;
@@ -146,9 +148,17 @@ pub(super) fn chunk_id(height: u64, position: u64) -> StoreResult<u64> {
         .ok_or_else(|| internal(format!("height {height} past the chunk ids")))
 }
 
-/// The height of the block a chunk id belongs to.
-pub(super) fn height_of_id(id: u64) -> u64 {
-    id / TX_CHUNKS_PER_BLOCK
+/// The hashes of the rows [`SELECT_IDS_AND_HASHES`] read, by block height, each block's in
+/// position order.
+pub(super) fn hashes_by_height(
+    rows: Vec<Vec<SqlStorageValue>>,
+) -> StoreResult<BTreeMap<u64, Vec<Hash>>> {
+    let mut blocks: BTreeMap<u64, Vec<Hash>> = BTreeMap::new();
+    for row in rows {
+        let height = integer_column(&row, 0)? / TX_CHUNKS_PER_BLOCK;
+        blocks.entry(height).or_default().extend(hashes(&row, 1)?);
+    }
+    Ok(blocks)
 }
 
 /// The statement that moves layout 4's `txs` rows (one per transaction) into chunks, in
