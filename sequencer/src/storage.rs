@@ -73,7 +73,8 @@ struct Table {
 /// the wide rows go where their keys grow: the bodies by height and position (a block's rows
 /// are appended together, and pruned as one range; since layout 5 many to a row, see
 /// [`tx_chunks`]). Only narrow rows are keyed by hash: `tx_locations` (about 45 bytes a row),
-/// which locates every committed transaction, hot or archived. Pending transactions are
+/// which locates every committed transaction, hot or archived, and since layout 6 is written
+/// in sorted runs, a hash range at a time ([`StagedLocations`]). Pending transactions are
 /// stored an admission at a time (`pending_rows`, kept by [`PendingRows`]): one row each for
 /// up to [`ledger::sequencer::PENDING_ROW_TXS_MAX`].
 const TABLES: &[Table] = &[
@@ -109,7 +110,8 @@ const TABLES: &[Table] = &[
         rebuilt_keeping: None,
     },
     // Where every committed transaction is: archived with its block (`archive::is_archived`
-    // against `archived_through`) or hot.
+    // against `archived_through`) or hot. The last 32 blocks' are written when their hash
+    // range comes due, and wait in `Store::staged` until then.
     Table {
         name: "tx_locations",
         definition: "(hash BLOB PRIMARY KEY, height INTEGER NOT NULL, position INTEGER NOT NULL) \
