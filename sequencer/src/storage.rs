@@ -326,7 +326,8 @@ impl Store {
     }
 
     /// The pending transactions: every stored row's, but those committed (staged or in
-    /// `tx_locations`) or dropped (in `rejected`) since. Rebuilds the index of the rows and tidies them.
+    /// `tx_locations`) or dropped (in `rejected`) since. Rebuilds the index of the rows and
+    /// tidies them.
     fn load_pending(&self) -> StoreResult<BTreeMap<Hash, WireTx>> {
         let mut rows = Vec::new();
         for row in self.rows("SELECT row, txs FROM pending_rows ORDER BY row", Vec::new())? {
@@ -812,9 +813,8 @@ impl Store {
 
     /// Prunes blocks `from..=to`, whose copies in KV the caller checked: their bodies leave,
     /// their locators stay (the transactions' in `tx_locations`, where those still staged are
-    /// written now, which the new
-    /// `archived_through` marks as archived). Idempotent, and all in one storage transaction
-    /// with the caller's other writes (no await in between).
+    /// written now; the new `archived_through` marks them as archived). Idempotent, and all in
+    /// one storage transaction with the caller's other writes (no await in between).
     pub(crate) fn prune(&self, from: u64, to: u64) -> StoreResult<()> {
         let range = || Ok::<_, ApiError>(vec![integer(from)?, integer(to)?]);
         let written = self.staged.borrow_mut().take_through(to);
@@ -1024,8 +1024,12 @@ impl Store {
 const TX_CHUNKS_COLUMNS: [&str; 3] = ["id", "hashes", "bodies"];
 
 /// The statement that forgets the rejections older than the latest `kept`, but those whose
-/// transaction is still written in a stored pending row (`load_pending` reads every
-/// transaction of a row back, and takes those neither committed nor rejected for pending).
+/// transaction is still written in the pending row that held it when it was dropped
+/// (`load_pending` reads every transaction of a row back, and takes those neither committed
+/// nor rejected for pending). One case is left: a transaction dropped, sent again, stored in
+/// a new row and dropped again stays written in its first row too, and once its second row
+/// is gone and its rejection forgotten, a restart takes it for pending again. The `Sequencer`
+/// then evaluates it afresh, as it would have if it had been sent a third time.
 fn forget_rejections(kept: usize) -> StoreResult<Statement> {
     Ok(Statement {
         query: "DELETE FROM rejected WHERE id <= (SELECT max(id) FROM rejected) - ? \
