@@ -348,7 +348,7 @@ pub(crate) fn clear_restore(store: &SqlShardStore) -> TrieResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{account_row, count_from_row};
+    use crate::store::{ACCOUNT_ROW_BYTES, account_row, count_from_row};
     use ledger::primitives::U256;
     use ledger::trie::TrieError;
     use ledger::wire::{self, ShardRestoreStep, SnapshotOpenRequest, SnapshotPageRequest};
@@ -449,8 +449,11 @@ mod tests {
             check_placeholders(&statements);
             let staged_rows: usize = statements
                 .iter()
-                .filter(|statement| statement.query.contains("INTO restore_accounts "))
-                .map(|statement| statement.bindings.len() / 3)
+                .filter(|statement| statement.query.contains("INTO restore_accounts ("))
+                .map(|statement| match &statement.bindings[1] {
+                    SqlStorageValue::Blob(rows) => rows.len() / ACCOUNT_ROW_BYTES,
+                    other => unreachable!("the rows are a blob, not {other:?}"),
+                })
                 .sum();
             assert_eq!(staged_rows, accounts.len());
             let last = statements.last().expect("the metadata row");
