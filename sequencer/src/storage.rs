@@ -1086,13 +1086,7 @@ fn location_rows(locations: &[(Hash, Location)]) -> Vec<Statement> {
                 .iter()
                 .map(|(_, location)| location.packed().to_string())
                 .collect();
-            Statement {
-                query: query.clone(),
-                bindings: vec![
-                    SqlStorageValue::Blob(hashes),
-                    SqlStorageValue::String(format!("[{}]", packed.join(","))),
-                ],
-            }
+            sql::blob_and_json_array(&query, hashes, &packed)
         })
         .collect()
 }

@@ -29,7 +29,7 @@ use worker::js_sys::{Function, Reflect};
 use worker::wasm_bindgen::closure::Closure;
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::{SqlStorage, SqlStorageValue, Storage};
-pub(crate) use worker_shell::sql::{Statement, insert_rows, plain};
+pub(crate) use worker_shell::sql::{Statement, blob_and_json_array, insert_rows, plain};
 
 use crate::cache::{NODE_CACHE_ENTRIES_MAX, NodeCache};
 
@@ -110,13 +110,7 @@ fn node_statements(nodes: &[(&NodePosition, &Node)]) -> Vec<Statement> {
                 positions.extend(key);
                 encoded.push(format!("\"{}\"", hex::encode(node)));
             }
-            Statement {
-                query: query.clone(),
-                bindings: vec![
-                    SqlStorageValue::Blob(positions),
-                    SqlStorageValue::String(format!("[{}]", encoded.join(","))),
-                ],
-            }
+            blob_and_json_array(&query, positions, &encoded)
         })
         .collect()
 }

@@ -62,6 +62,20 @@ pub fn insert_new_all(
     chunked("INSERT OR IGNORE", table, columns, rows)
 }
 
+/// A statement of many rows with two bound values: `bytes` (the rows' fixed-width columns end
+/// to end, which `query` cuts up with `substr`) and a JSON array of `items` (which `query`
+/// expands with `json_each`). Each bound value is a call across the runtime, so rows bound a
+/// value per column cost far more than the rows themselves.
+pub fn blob_and_json_array(query: &str, bytes: Vec<u8>, items: &[String]) -> Statement {
+    Statement {
+        query: query.to_owned(),
+        bindings: vec![
+            SqlStorageValue::Blob(bytes),
+            SqlStorageValue::String(format!("[{}]", items.join(","))),
+        ],
+    }
+}
+
 /// `{verb} INTO` statements of `rows`, each as many rows as the parameter limit allows.
 fn chunked(
     verb: &str,
