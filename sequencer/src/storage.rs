@@ -231,7 +231,7 @@ pub(crate) struct CertifiedState {
     pub(crate) shard_roots: Vec<Hash>,
 }
 
-/// A transaction of a hot block, as [`Store::committed_transaction`] reads it.
+/// A transaction of a hot block, as [`Store::committed_at`] reads it.
 struct CommittedTransaction {
     height: u64,
     block_hash: Hash,
@@ -334,22 +334,15 @@ impl Store {
             let pairs: PendingPairs = decode_column(&row, 1, PENDING_ROW_BYTES_MAX)?;
             rows.push((integer_column(&row, 0)?, pairs));
         }
-        let stored: Vec<SqlStorageValue> = rows
-            .iter()
-            .flat_map(|(_, pairs)| pairs.iter().map(|(hash, _)| hash_value(hash)))
-            .collect();
-        let staged = self.staged.borrow();
-        let mut gone: BTreeSet<Hash> = rows
+        let stored: Vec<Hash> = rows
             .iter()
             .flat_map(|(_, pairs)| pairs.iter().map(|(hash, _)| *hash))
-            .filter(|hash| staged.get(hash).is_some())
             .collect();
-        drop(staged);
-        for table in ["tx_locations", "rejected"] {
-            for statement in sql::select_where_in("hash", table, "hash", stored.clone()) {
-                for row in self.rows(&statement.query, statement.bindings)? {
-                    gone.insert(hash_column(&row, 0)?);
-                }
+        let mut gone: BTreeSet<Hash> = self.committed_heights(&stored)?.into_keys().collect();
+        let values = stored.iter().map(hash_value).collect();
+        for statement in sql::select_where_in("hash", "rejected", "hash", values) {
+            for row in self.rows(&statement.query, statement.bindings)? {
+                gone.insert(hash_column(&row, 0)?);
             }
         }
         let mut pending = BTreeMap::new();
@@ -568,46 +561,59 @@ impl Store {
     /// index for both.
     pub(crate) fn committed_among(&self, hashes: &[Hash]) -> StoreResult<BTreeSet<Hash>> {
         let archived_through = self.archived_through()?;
-        let staged = self.staged.borrow();
-        let mut committed = BTreeSet::new();
+        Ok(self
+            .committed_heights(hashes)?
+            .into_iter()
+            .filter(|(_, height)| !archive::is_archived(*height, archived_through))
+            .map(|(hash, _)| hash)
+            .collect())
+    }
+
+    /// The heights of the committed transactions among `hashes`, hot or archived: the staged
+    /// ones from memory, the rest from `tx_locations` ([`located_among`]).
+    fn committed_heights(&self, hashes: &[Hash]) -> StoreResult<BTreeMap<Hash, u64>> {
+        let mut heights = BTreeMap::new();
         let mut unstaged = Vec::new();
-        for hash in hashes {
-            match staged.get(hash) {
-                Some(location) if !archive::is_archived(location.height, archived_through) => {
-                    committed.insert(*hash);
+        {
+            let staged = self.staged.borrow();
+            for hash in hashes {
+                match staged.get(hash) {
+                    Some(location) => {
+                        heights.insert(*hash, location.height);
+                    }
+                    None => unstaged.push(*hash),
                 }
-                Some(_) => {}
-                None => unstaged.push(*hash),
             }
         }
-        drop(staged);
-        for statement in located_among(&unstaged)? {
+        for statement in located_among(&unstaged) {
             for row in self.rows(&statement.query, statement.bindings)? {
-                if !archive::is_archived(integer_column(&row, 1)?, archived_through) {
-                    committed.insert(hash_column(&row, 0)?);
-                }
+                heights.insert(hash_column(&row, 0)?, integer_column(&row, 1)?);
             }
         }
-        Ok(committed)
+        Ok(heights)
     }
 
     /// Where a transaction stands, or where its archived block is; `pending` says whether the
     /// mempool holds it.
     pub(crate) fn transaction_lookup(&self, hash: &Hash, pending: bool) -> StoreResult<TxLookup> {
-        if let Some(Location { height, position }) = self.location(hash)? {
-            if archive::is_archived(height, self.archived_through()?) {
-                return Ok(TxLookup::Archived { height, position });
-            }
+        let location = self.location(hash)?;
+        if let Some(Location { height, position }) = self.archived(location)? {
+            return Ok(TxLookup::Archived { height, position });
         }
         Ok(TxLookup::Found(Box::new(
-            self.transaction_status(hash, pending)?.into(),
+            self.transaction_status(hash, location, pending)?.into(),
         )))
     }
 
-    /// Where a transaction stands in hot storage: committed, pending (as the caller's mempool
-    /// says), rejected or unknown.
-    fn transaction_status(&self, hash: &Hash, pending: bool) -> StoreResult<TxStatusAnswer> {
-        if let Some(committed) = self.committed_transaction(hash)? {
+    /// Where a transaction stands in hot storage, given where it is committed if it is:
+    /// committed, pending (as the caller's mempool says), rejected or unknown.
+    fn transaction_status(
+        &self,
+        hash: &Hash,
+        location: Option<Location>,
+        pending: bool,
+    ) -> StoreResult<TxStatusAnswer> {
+        if let Some(committed) = self.committed_at(location)? {
             return Ok(TxStatusAnswer::committed(
                 committed.height,
                 committed.block_hash,
@@ -686,7 +692,8 @@ impl Store {
         hash: &Hash,
         pending: Option<WireTx>,
     ) -> StoreResult<RawTxLookup> {
-        if let Some(committed) = self.committed_transaction(hash)? {
+        let location = self.location(hash)?;
+        if let Some(committed) = self.committed_at(location)? {
             return Ok(RawTxLookup::Committed {
                 height: committed.height,
                 block_hash: committed.block_hash,
@@ -697,15 +704,27 @@ impl Store {
         if let Some(tx) = pending {
             return Ok(RawTxLookup::Pending(tx));
         }
-        Ok(match self.transaction_lookup(hash, false)? {
-            TxLookup::Archived { height, position } => RawTxLookup::Archived { height, position },
-            TxLookup::Found(_) => RawTxLookup::Absent,
+        Ok(match self.archived(location)? {
+            Some(Location { height, position }) => RawTxLookup::Archived { height, position },
+            None => RawTxLookup::Absent,
         })
     }
 
-    /// A transaction committed in a hot block: where it is, its body and its receipt.
-    fn committed_transaction(&self, hash: &Hash) -> StoreResult<Option<CommittedTransaction>> {
-        let Some(Location { height, position }) = self.location(hash)? else {
+    /// The location, if it is of an archived block.
+    fn archived(&self, location: Option<Location>) -> StoreResult<Option<Location>> {
+        let Some(location) = location else {
+            return Ok(None);
+        };
+        Ok(archive::is_archived(location.height, self.archived_through()?).then_some(location))
+    }
+
+    /// The transaction at `location` (from [`Self::location`]) if its block is hot: where it
+    /// is, its body and its receipt.
+    fn committed_at(
+        &self,
+        location: Option<Location>,
+    ) -> StoreResult<Option<CommittedTransaction>> {
+        let Some(Location { height, position }) = location else {
             return Ok(None);
         };
         let position = u64::from(position);
@@ -1058,18 +1077,17 @@ fn insert_locations() -> String {
 /// The statements that find which of `hashes` are in `tx_locations`, with their heights: the
 /// hashes end to end in one bound blob, their count in another, and SQLite takes each hash
 /// out of the blob (as [`insert_locations`] does).
-fn located_among(hashes: &[Hash]) -> StoreResult<Vec<Statement>> {
-    const QUERY: &str = "WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k \
-         WHERE i + 1 < ?) SELECT hash, height FROM tx_locations \
-         WHERE hash IN (SELECT substr(?, i * 32 + 1, 32) FROM k)";
+fn located_among(hashes: &[Hash]) -> Vec<Statement> {
+    let query = format!(
+        "{} SELECT hash, height FROM tx_locations \
+         WHERE hash IN (SELECT substr(?, i * 32 + 1, 32) FROM k)",
+        sql::ROW_INDEXES
+    );
     hashes
         .chunks(LOCATIONS_PER_STATEMENT)
         .map(|chunk| {
             let hashes: Vec<u8> = chunk.iter().flat_map(|hash| hash.0).collect();
-            Ok(Statement {
-                query: QUERY.to_owned(),
-                bindings: vec![integer(chunk.len() as u64)?, SqlStorageValue::Blob(hashes)],
-            })
+            sql::count_and_blob(&query, chunk.len(), hashes)
         })
         .collect()
 }
@@ -1582,7 +1600,7 @@ mod tests {
         // Found again among as many hashes not stored, in two statements of a blob each.
         let mut asked: Vec<Hash> = locations.iter().map(|(hash, _)| *hash).collect();
         asked.extend((0..asked.len()).map(|index| Hash::from([index as u8; 32])));
-        let statements = located_among(&asked).expect("the statements");
+        let statements = located_among(&asked);
         assert_eq!(statements.len(), 3);
         let mut found: Vec<(Hash, u64)> = statements
             .iter()

@@ -29,7 +29,9 @@ use worker::js_sys::{Function, Reflect};
 use worker::wasm_bindgen::closure::Closure;
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::{SqlStorage, SqlStorageValue, Storage};
-pub(crate) use worker_shell::sql::{Statement, blob_and_json_array, insert_rows, plain};
+pub(crate) use worker_shell::sql::{
+    ROW_INDEXES, Statement, blob_and_json_array, count_and_blob, insert_rows, plain,
+};
 
 use crate::cache::{NODE_CACHE_ENTRIES_MAX, NodeCache};
 
@@ -53,7 +55,7 @@ const SCHEMA: [&str; 7] = [
      last BLOB)",
 ];
 
-/// The columns of every account-shaped table, in row order ([`account_row`]).
+/// The columns of every account-shaped table, in row order ([`account_columns`]).
 pub(crate) const ACCOUNT_COLUMNS: [&str; 3] = ["address", "nonce", "balance"];
 
 /// The columns of every metadata-shaped table, in row order ([`meta_row`]).
@@ -73,7 +75,7 @@ const ROWS_PER_STATEMENT: usize = 4_096;
 /// Bytes of a `nodes` row's key ([`NodePosition::to_key_bytes`]).
 const POSITION_KEY_BYTES: usize = 21;
 
-/// Bytes of an account-shaped row's three columns end to end ([`account_row`]).
+/// Bytes of an account-shaped row's three columns end to end ([`account_columns`]).
 pub(crate) const ACCOUNT_ROW_BYTES: usize = 20 + 8 + 32;
 
 /// The statements that write `batch`: nodes and accounts, a few thousand rows a statement,
@@ -106,7 +108,7 @@ fn node_statements(nodes: &[(&NodePosition, &Node)]) -> Vec<Statement> {
             let mut positions = Vec::with_capacity(chunk.len() * POSITION_KEY_BYTES);
             let mut encoded = Vec::with_capacity(chunk.len());
             for (position, node) in chunk {
-                let [key, node] = blobs(node_row(position, node));
+                let [key, node] = node_columns(position, node);
                 positions.extend(key);
                 encoded.push(format!("\"{}\"", hex::encode(node)));
             }
@@ -120,9 +122,7 @@ fn node_statements(nodes: &[(&NodePosition, &Node)]) -> Vec<Statement> {
 /// SQLite cuts up row by row.
 pub(crate) fn account_statements(table: &str, accounts: &[(Address, Account)]) -> Vec<Statement> {
     let query = format!(
-        "WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i + 1 < ?), \
-         b(bytes) AS (SELECT ?) \
-         INSERT OR REPLACE INTO {table} ({}) \
+        "{ROW_INDEXES}, b(bytes) AS (SELECT ?) INSERT OR REPLACE INTO {table} ({}) \
          SELECT substr(bytes, i * {ACCOUNT_ROW_BYTES} + 1, 20), \
          substr(bytes, i * {ACCOUNT_ROW_BYTES} + 21, 8), \
          substr(bytes, i * {ACCOUNT_ROW_BYTES} + 29, 32) FROM k, b",
@@ -131,36 +131,14 @@ pub(crate) fn account_statements(table: &str, accounts: &[(Address, Account)]) -
     accounts
         .chunks(ROWS_PER_STATEMENT)
         .map(|chunk| {
-            let mut packed = Vec::with_capacity(chunk.len() * ACCOUNT_ROW_BYTES);
-            for (address, account) in chunk {
-                let [address, nonce, balance] = blobs(account_row(address, account));
-                packed.extend(address);
-                packed.extend(nonce);
-                packed.extend(balance);
-            }
-            Statement {
-                query: query.clone(),
-                bindings: vec![
-                    SqlStorageValue::Integer(chunk.len() as i64),
-                    SqlStorageValue::Blob(packed),
-                ],
-            }
+            let packed: Vec<u8> = chunk
+                .iter()
+                .flat_map(|(address, account)| account_columns(address, account))
+                .flatten()
+                .collect();
+            count_and_blob(&query, chunk.len(), packed)
         })
         .collect()
-}
-
-/// The blobs of a row made of blobs only ([`node_row`], [`account_row`]).
-fn blobs<const N: usize>(row: Vec<SqlStorageValue>) -> [Vec<u8>; N] {
-    let blobs: Vec<Vec<u8>> = row
-        .into_iter()
-        .map(|value| match value {
-            SqlStorageValue::Blob(bytes) => bytes,
-            other => unreachable!("a row of blobs holds {other:?}"),
-        })
-        .collect();
-    blobs
-        .try_into()
-        .unwrap_or_else(|_| unreachable!("a row of {N} columns"))
 }
 
 /// The statements of [`ShardStore::replace`]: empty the three state tables, then write
@@ -175,21 +153,36 @@ pub(crate) fn replace_statements(batch: &ShardBatch) -> Vec<Statement> {
     statements
 }
 
-/// A `nodes` row: position key, encoded node.
-fn node_row(position: &NodePosition, node: &Node) -> Vec<SqlStorageValue> {
-    vec![
-        SqlStorageValue::Blob(position.to_key_bytes().to_vec()),
-        SqlStorageValue::Blob(codec::encode(node)),
+/// A `nodes` row's columns: position key, encoded node.
+fn node_columns(position: &NodePosition, node: &Node) -> [Vec<u8>; 2] {
+    [position.to_key_bytes().to_vec(), codec::encode(node)]
+}
+
+/// An `accounts` row's columns: address, nonce, balance ([`ACCOUNT_ROW_BYTES`] together).
+fn account_columns(address: &Address, account: &Account) -> [Vec<u8>; 3] {
+    [
+        address.0.to_vec(),
+        account.nonce.to_be_bytes().to_vec(),
+        account.balance.to_be_bytes::<32>().to_vec(),
     ]
 }
 
-/// An `accounts` row: address, nonce, balance.
+/// A `nodes` row as storage returns it.
+#[cfg(test)]
+fn node_row(position: &NodePosition, node: &Node) -> Vec<SqlStorageValue> {
+    node_columns(position, node)
+        .into_iter()
+        .map(SqlStorageValue::Blob)
+        .collect()
+}
+
+/// An `accounts` row as storage returns it.
+#[cfg(test)]
 pub(crate) fn account_row(address: &Address, account: &Account) -> Vec<SqlStorageValue> {
-    vec![
-        SqlStorageValue::Blob(address.0.to_vec()),
-        SqlStorageValue::Blob(account.nonce.to_be_bytes().to_vec()),
-        SqlStorageValue::Blob(account.balance.to_be_bytes::<32>().to_vec()),
-    ]
+    account_columns(address, account)
+        .into_iter()
+        .map(SqlStorageValue::Blob)
+        .collect()
 }
 
 /// The `meta` row: id 0, shard, applied height, root.
@@ -531,13 +524,13 @@ mod tests {
         let mut nodes: Rows = batch
             .nodes
             .puts()
-            .map(|(position, node)| blobs::<2>(node_row(position, node)).to_vec())
+            .map(|(position, node)| node_columns(position, node).to_vec())
             .collect();
         nodes.sort();
         let mut accounts: Rows = batch
             .accounts
             .iter()
-            .map(|(address, account)| blobs::<3>(account_row(address, account)).to_vec())
+            .map(|(address, account)| account_columns(address, account).to_vec())
             .collect();
         accounts.sort();
         (nodes, accounts)

@@ -76,6 +76,26 @@ pub fn blob_and_json_array(query: &str, bytes: Vec<u8>, items: &[String]) -> Sta
     }
 }
 
+/// A common table expression `k(i)` counting from 0 to one less than a bound number: a query
+/// that begins with it takes row `i` of a bound blob of fixed-width rows with `substr(?, i *
+/// width + 1, width)` ([`count_and_blob`] binds the two).
+pub const ROW_INDEXES: &str =
+    "WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i + 1 < ?)";
+
+/// A statement of `rows` rows with two bound values: their number (for [`ROW_INDEXES`],
+/// with which `query` begins) and `bytes`, the rows' fixed-width columns end to end. Each bound
+/// value is a call across the runtime, so rows bound a value per column cost far more.
+pub fn count_and_blob(query: &str, rows: usize, bytes: Vec<u8>) -> Statement {
+    Statement {
+        query: query.to_owned(),
+        bindings: vec![
+            // A statement's rows are a few thousand, far from i64's bound.
+            SqlStorageValue::Integer(rows as i64),
+            SqlStorageValue::Blob(bytes),
+        ],
+    }
+}
+
 /// `{verb} INTO` statements of `rows`, each as many rows as the parameter limit allows.
 fn chunked(
     verb: &str,

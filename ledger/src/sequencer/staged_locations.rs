@@ -176,13 +176,11 @@ impl StagedLocations {
     pub fn take_through(&mut self, height: u64) -> Vec<(Hash, Location)> {
         let mut taken = Vec::new();
         for range in &mut self.ranges {
-            range.retain(|&(hash, location)| {
-                let keep = location.height > height;
-                if !keep {
-                    taken.push((hash, location));
-                }
-                keep
-            });
+            let (leaving, staying): (Vec<_>, Vec<_>) = std::mem::take(range)
+                .into_iter()
+                .partition(|(_, location)| location.height <= height);
+            *range = staying;
+            taken.extend(leaving);
         }
         taken.sort_unstable();
         taken
