@@ -1,6 +1,7 @@
 //! `msgpack_batch`: the bodies of `POST /v1/txs` (a MessagePack array of `bin` transactions,
-//! each alone or paired with its sender's key) and `POST /v1/tx` (`{"raw": "0x…"}`, with
-//! an optional `"sender_key"`). Every input is tried as both.
+//! each alone, paired with its sender's key, or with the key and its signature's nonce y) and
+//! `POST /v1/tx` (`{"raw": "0x…"}`, with an optional `"sender_key"` and `"nonce_y"`). Every
+//! input is tried as both.
 
 use ledger::api::{self, ApiError, BatchElement, SINGLE_TX_BODY_BYTES_MAX, SingleTxRequest};
 use ledger::limits::BATCH_TXS_MAX;
@@ -31,13 +32,16 @@ pub fn encode_raws(raws: &[Vec<u8>]) -> Vec<u8> {
     api::encode_batch(raws.iter().map(|raw| BatchElement {
         raw,
         sender_key: None,
+        nonce_y: None,
     }))
 }
 
 fn check_batch(data: &[u8], submissions: &[Submission]) {
     assert!(submissions.len() <= BATCH_TXS_MAX);
     let carried = |submission: &Submission| {
-        submission.raw.len() + submission.sender_key.as_ref().map_or(0, Vec::len)
+        submission.raw.len()
+            + submission.sender_key.as_ref().map_or(0, Vec::len)
+            + submission.nonce_y.as_ref().map_or(0, Vec::len)
     };
     assert!(submissions.iter().map(carried).sum::<usize>() <= data.len());
     // Re-encoded in the shortest forms, the batch decodes to the same and is no longer.
@@ -48,7 +52,7 @@ fn check_batch(data: &[u8], submissions: &[Submission]) {
 }
 
 /// What the front door does next: decode each, and find its sender (recovered, or checked
-/// against the key given).
+/// against the key given, with the nonce y given).
 fn check_admission(submissions: &[Submission]) {
     for result in transaction::admit(submissions, CHAIN_ID) {
         if let Err(rejection) = result {
@@ -59,10 +63,12 @@ fn check_admission(submissions: &[Submission]) {
 
 fn check_single(submission: &Submission) {
     let key_bytes = submission.sender_key.as_ref().map_or(0, Vec::len);
-    assert!(2 * (submission.raw.len() + key_bytes) <= SINGLE_TX_BODY_BYTES_MAX);
+    let nonce_y_bytes = submission.nonce_y.as_ref().map_or(0, Vec::len);
+    assert!(2 * (submission.raw.len() + key_bytes + nonce_y_bytes) <= SINGLE_TX_BODY_BYTES_MAX);
     let request = SingleTxRequest {
         raw: to_hex(&submission.raw),
         sender_key: submission.sender_key.as_ref().map(to_hex),
+        nonce_y: submission.nonce_y.as_ref().map(to_hex),
     };
     let body = serde_json::to_vec(&request).expect("a request encodes as JSON");
     assert_eq!(api::decode_single(&body).as_ref(), Ok(submission));

@@ -261,21 +261,26 @@ fn batch_seeds() -> Vec<(&'static str, Vec<u8>)> {
         wide.extend_from_slice(raw);
     }
     let full = batch::encode_raws(&raws);
-    // The first alone, the second with its sender's key as x ‖ y, the third as SEC1.
+    // The first alone, the second with its sender's key as x ‖ y, the third as SEC1 with its
+    // signature's nonce y.
     let xy = CHAIN.sender.public_key().to_xy();
+    let nonce_y = ledger::transaction::decode(&raws[2], CHAIN_ID)
+        .and_then(|signed| Ok(signed.signature().nonce_y()?))
+        .expect("a signed transfer");
     let keyed = batch::encode(&[
         Submission::raw(raws[0].clone()),
+        Submission::with_key(raws[1].clone(), xy.to_vec()),
         Submission {
-            raw: raws[1].clone(),
-            sender_key: Some(xy.to_vec()),
-        },
-        Submission {
-            raw: raws[2].clone(),
-            sender_key: Some([&[0x04][..], &xy].concat()),
+            nonce_y: Some(nonce_y.0.to_vec()),
+            ..Submission::with_key(raws[2].clone(), [&[0x04][..], &xy].concat())
         },
     ]);
     let single_with_key = |raw: String, sender_key: Option<String>| {
-        let request = SingleTxRequest { raw, sender_key };
+        let request = SingleTxRequest {
+            raw,
+            sender_key,
+            nonce_y: None,
+        };
         json_bytes(&serde_json::to_value(request).expect("JSON"))
     };
     let single = |raw: String| single_with_key(raw, None);
@@ -284,8 +289,10 @@ fn batch_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("batch_empty.msgpack", batch::encode(&[])),
         ("batch_with_sender_keys.msgpack", keyed),
         (
-            "batch_pair_of_three.msgpack",
-            vec![0x91, 0x93, 0xc4, 0x01, 0x02, 0xc4, 0x00, 0xc4, 0x00],
+            "batch_element_of_four.msgpack",
+            vec![
+                0x91, 0x94, 0xc4, 0x01, 0x02, 0xc4, 0x00, 0xc4, 0x00, 0xc4, 0x00,
+            ],
         ),
         ("batch_wide_headers.msgpack", wide),
         ("batch_truncated.msgpack", full[..full.len() - 9].to_vec()),

@@ -3,7 +3,8 @@
 //! one and a block's 1,000 at once (`verify_all`, as validators check a proposal), from 20
 //! senders (as `ops bench` sends by default) and from 1,000, and once without the nonce ys;
 //! and the front door's work for a native batch of 1,000 from 20 senders (`admit`), recovering
-//! every sender or checking them against the keys the batch names.
+//! every sender or checking them against the keys the batch names, with or without each
+//! signature's nonce y.
 //!
 //! The same benchmarks run natively under criterion (`cargo bench -p ledger --bench
 //! signatures`) and compiled to wasm32 under Node, as the Workers run them, through
@@ -61,23 +62,25 @@ fn signatures(criterion: &mut Criterion) {
                 .map(|verified| verified.sender)
         })
     });
-    let submitted = block(1_000, 20, false);
-    for (name, with_keys) in [
-        ("admit_1000_recovering_senders", false),
-        ("admit_1000_with_sender_keys", true),
+    let submitted = block(1_000, 20, true);
+    for (name, with_keys, with_nonce_ys) in [
+        ("admit_1000_recovering_senders", false, false),
+        ("admit_1000_with_sender_keys", true, false),
+        ("admit_1000_with_sender_keys_and_nonce_ys", true, true),
     ] {
         let submissions: Vec<Submission> = submitted
             .iter()
             .map(|tx| Submission {
                 raw: tx.raw.clone(),
                 sender_key: with_keys.then(|| tx.public_key.to_xy().to_vec()),
+                nonce_y: tx.nonce_y.filter(|_| with_nonce_ys).map(|y| y.0.to_vec()),
             })
             .collect();
         criterion.bench_function(name, |bencher| {
             bencher.iter(|| admit(black_box(&submissions), CHAIN_ID).len())
         });
     }
-    let without_nonce_y = submitted;
+    let without_nonce_y = block(1_000, 20, false);
     criterion.bench_function(
         "verify_all_1000_from_20_senders_without_nonce_y",
         |bencher| {

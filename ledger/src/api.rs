@@ -285,13 +285,16 @@ pub fn check_body_size(length: usize, limit: usize) -> Result<(), ApiError> {
 }
 
 /// Decodes a `POST /v1/txs` body: a MessagePack array whose elements are each a `bin` raw
-/// transaction, or a pair `[bin raw, bin sender key]` naming the sender's public key (which
-/// saves the front door recovering it: see [`crate::transaction::admit`]).
+/// transaction, a pair `[bin raw, bin sender key]` naming the sender's public key (which
+/// saves the front door recovering it: see [`crate::transaction::admit`]), or a triple
+/// `[bin raw, bin sender key, bin nonce y]` that also gives the y of the signature's nonce
+/// point (which saves it a square root).
 ///
 /// The array header is read first, so a batch over [`BATCH_TXS_MAX`] is refused (413) before
 /// anything is allocated. Each element may be any size up to the body limit; an oversized
-/// transaction or a key that is not one is refused on its own (as `too_large` or
-/// `invalid_sender_key`), not the whole batch.
+/// transaction, a key that is not one or a wrong nonce y is refused on its own (as
+/// `too_large`, `invalid_sender_key`, `invalid_nonce_y` or `nonce_y_mismatch`), not the whole
+/// batch.
 pub fn decode_batch(body: &[u8]) -> Result<Vec<Submission>, ApiError> {
     check_body_size(body.len(), REQUEST_BYTES_MAX)?;
     let mut reader = body;
@@ -323,14 +326,17 @@ pub fn decode_batch(body: &[u8]) -> Result<Vec<Submission>, ApiError> {
 }
 
 /// One element of a `POST /v1/txs` body as a client writes it: a raw transaction, with its
-/// sender's public key when the client names it ([`decode_batch`] reads it as a
-/// [`Submission`]).
+/// sender's public key when the client names it, and the y of its signature's nonce point
+/// when it gives that too ([`decode_batch`] reads it as a [`Submission`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchElement<'a> {
     /// The raw signed transaction.
     pub raw: &'a [u8],
     /// The sender's public key, in any form [`crate::signature::PublicKey::parse`] takes.
     pub sender_key: Option<&'a [u8]>,
+    /// The y of the signature's nonce point, 32 bytes big-endian: written only with a sender
+    /// key (the element is then the triple).
+    pub nonce_y: Option<&'a [u8]>,
 }
 
 impl<'a> From<&'a Submission> for BatchElement<'a> {
@@ -338,17 +344,23 @@ impl<'a> From<&'a Submission> for BatchElement<'a> {
         Self {
             raw: &submission.raw,
             sender_key: submission.sender_key.as_deref(),
+            nonce_y: submission.nonce_y.as_deref(),
         }
     }
 }
 
-/// `bin raw`, or the pair `[bin raw, bin sender key]`.
+/// `bin raw`, the pair `[bin raw, bin sender key]`, or the triple `[bin raw, bin sender key,
+/// bin nonce y]`.
 impl Serialize for BatchElement<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let raw = serde_bytes::Bytes::new(self.raw);
-        match self.sender_key {
-            None => raw.serialize(serializer),
-            Some(key) => (raw, serde_bytes::Bytes::new(key)).serialize(serializer),
+        use serde_bytes::Bytes;
+        let raw = Bytes::new(self.raw);
+        match (self.sender_key, self.nonce_y) {
+            (None, _) => raw.serialize(serializer),
+            (Some(key), None) => (raw, Bytes::new(key)).serialize(serializer),
+            (Some(key), Some(nonce_y)) => {
+                (raw, Bytes::new(key), Bytes::new(nonce_y)).serialize(serializer)
+            }
         }
     }
 }
@@ -359,28 +371,35 @@ pub fn encode_batch<'a>(elements: impl IntoIterator<Item = BatchElement<'a>>) ->
     crate::codec::encode(&elements)
 }
 
-/// Reads one element of a batch: `bin raw`, or the pair `[bin raw, bin sender key]`.
+/// Reads one element of a batch: `bin raw`, the pair `[bin raw, bin sender key]` or the triple
+/// `[bin raw, bin sender key, bin nonce y]`.
 fn read_element(reader: &mut &[u8], index: usize) -> Result<Submission, ApiError> {
     // A look ahead: anything but an array header is read as a lone transaction.
     let mut ahead = *reader;
     let Ok(length) = rmp::decode::read_array_len(&mut ahead) else {
         return Ok(Submission::raw(read_bin(reader, index)?));
     };
-    if length != 2 {
+    if !matches!(length, 2 | 3) {
         return Err(ApiError::bad_request(
             "malformed_body",
             format!(
-                "batch element {index} is an array of {length}: a pair [transaction, sender key] \
-                 has 2"
+                "batch element {index} is an array of {length}: [transaction, sender key] has \
+                 2, [transaction, sender key, nonce y] 3"
             ),
         ));
     }
     *reader = ahead;
     let raw = read_bin(reader, index)?;
     let sender_key = read_bin(reader, index)?;
+    let nonce_y = if length == 3 {
+        Some(read_bin(reader, index)?)
+    } else {
+        None
+    };
     Ok(Submission {
         raw,
         sender_key: Some(sender_key),
+        nonce_y,
     })
 }
 
@@ -415,15 +434,23 @@ pub struct SingleTxRequest {
     /// take (see [`decode_batch`]). Optional: without it the front door recovers the sender.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender_key: Option<String>,
+    /// The y of the signature's nonce point, `0x`-prefixed hex of 32 bytes (see
+    /// [`decode_batch`]). Optional: without it the front door takes a square root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce_y: Option<String>,
 }
 
-/// Decodes a `POST /v1/tx` body, `{"raw": "0x…"}` or `{"raw": "0x…", "sender_key": "0x…"}`.
+/// Decodes a `POST /v1/tx` body, `{"raw": "0x…"}`, optionally with `"sender_key": "0x…"` and
+/// `"nonce_y": "0x…"`.
 pub fn decode_single(body: &[u8]) -> Result<Submission, ApiError> {
     check_body_size(body.len(), SINGLE_TX_BODY_BYTES_MAX)?;
     let request: SingleTxRequest = serde_json::from_slice(body).map_err(|error| {
         ApiError::bad_request(
             "malformed_json",
-            format!("expected {{\"raw\": \"0x…\"}}, optionally with \"sender_key\": {error}"),
+            format!(
+                "expected {{\"raw\": \"0x…\"}}, optionally with \"sender_key\" and \"nonce_y\": \
+                 {error}"
+            ),
         )
     })?;
     let hex_field = |name: &str, text: &str| {
@@ -435,6 +462,10 @@ pub fn decode_single(body: &[u8]) -> Result<Submission, ApiError> {
         sender_key: request
             .sender_key
             .map(|key| hex_field("sender key", &key))
+            .transpose()?,
+        nonce_y: request
+            .nonce_y
+            .map(|nonce_y| hex_field("nonce y", &nonce_y))
             .transpose()?,
     })
 }

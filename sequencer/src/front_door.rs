@@ -164,8 +164,8 @@ async fn submit_batch(
 }
 
 /// `POST /v1/tx`: one transaction as `{"raw": "0x…"}`, with its sender's key as
-/// `"sender_key"` if the client names it. Accepted: 202; already known: 200; refused: the
-/// error with the status its reason calls for.
+/// `"sender_key"` and its signature's nonce y as `"nonce_y"` if the client gives them.
+/// Accepted: 202; already known: 200; refused: the error with the status its reason calls for.
 async fn submit_one(
     request: &mut Request,
     env: &Env,

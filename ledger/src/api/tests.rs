@@ -47,17 +47,19 @@ fn a_batch_decodes_to_its_raw_transactions_in_order() {
 fn an_encoded_batch_decodes_to_its_elements() {
     let submissions = vec![
         Submission::raw(raw_transfer(0)),
-        Submission {
-            raw: raw_transfer(1),
-            sender_key: Some(vec![4u8; 65]),
-        },
+        Submission::with_key(raw_transfer(1), vec![4u8; 65]),
         Submission::raw(Vec::new()),
+        Submission {
+            nonce_y: Some(vec![9u8; 32]),
+            ..Submission::with_key(raw_transfer(2), vec![4u8; 64])
+        },
     ];
     let body = encode_batch(submissions.iter().map(BatchElement::from));
     assert_eq!(decode_batch(&body), Ok(submissions));
-    // The lone transaction is a `bin`, the pair a fixarray of two.
-    assert_eq!(body[..2], [0x93, 0xc4]);
+    // The lone transaction is a `bin`, the pair a fixarray of two, the triple of three.
+    assert_eq!(body[..2], [0x94, 0xc4]);
     assert!(body.windows(2).any(|pair| pair == [0x92, 0xc4]));
+    assert!(body.windows(2).any(|pair| pair == [0x93, 0xc4]));
 }
 
 #[test]
@@ -75,10 +77,7 @@ fn batch_elements_may_pair_a_transaction_with_its_sender_key() {
     // The same pair with a wider array header than it needs is still a pair.
     body.extend_from_slice(&[0xdc, 0x00, 0x02]);
     body.extend_from_slice(&paired[1..]);
-    let pair = Submission {
-        raw: raw_transfer(1),
-        sender_key: Some(key),
-    };
+    let pair = Submission::with_key(raw_transfer(1), key);
     assert_eq!(
         decode_batch(&body),
         Ok(vec![Submission::raw(raw_transfer(0)), pair.clone(), pair])
@@ -119,11 +118,21 @@ fn malformed_batches_are_400_never_a_panic() {
             body.extend_from_slice(&one[1..]);
             body
         }),
-        ("element of three", {
+        ("element of four", {
             let bin = serde_bytes::ByteBuf::from;
-            let element = (bin(raw_transfer(0)), bin(vec![4u8; 65]), bin(vec![0u8]));
+            let key = bin(vec![4u8; 65]);
+            let element = (
+                bin(raw_transfer(0)),
+                key,
+                bin(vec![0u8; 32]),
+                bin(vec![0u8]),
+            );
             codec::encode(&[element])
         }),
+        (
+            "triple cut short",
+            vec![0x91, 0x93, 0xc4, 0x01, 0x02, 0xc4, 0x01, 0x04],
+        ),
         ("element of one", vec![0x91, 0x91, 0xc4, 0x01, 0x02]),
         ("pair with a string key", {
             let element = (serde_bytes::ByteBuf::from(raw_transfer(0)), "0x04");
@@ -147,6 +156,7 @@ fn a_single_transaction_decodes_from_json() {
     let body = serde_json::to_vec(&SingleTxRequest {
         raw: crate::primitives::to_hex(&raw),
         sender_key: None,
+        nonce_y: None,
     })
     .expect("json");
     assert_eq!(decode_single(&body), Ok(Submission::raw(raw)));
@@ -159,13 +169,27 @@ fn a_single_transaction_may_name_its_sender_key() {
     let body = serde_json::to_vec(&SingleTxRequest {
         raw: crate::primitives::to_hex(&raw),
         sender_key: Some(crate::primitives::to_hex(&key)),
+        nonce_y: None,
     })
     .expect("json");
-    let expected = Submission {
-        raw,
-        sender_key: Some(key),
+    let expected = Submission::with_key(raw.clone(), key.clone());
+    assert_eq!(decode_single(&body), Ok(expected.clone()));
+    // And the nonce y.
+    let body = serde_json::to_vec(&SingleTxRequest {
+        raw: crate::primitives::to_hex(&raw),
+        sender_key: Some(crate::primitives::to_hex(&key)),
+        nonce_y: Some(crate::primitives::to_hex([7u8; 32])),
+    })
+    .expect("json");
+    let with_nonce_y = Submission {
+        nonce_y: Some(vec![7u8; 32]),
+        ..expected
     };
-    assert_eq!(decode_single(&body), Ok(expected));
+    assert_eq!(decode_single(&body), Ok(with_nonce_y));
+    let bad_hex = br#"{"raw":"0x00","nonce_y":"0xzz"}"#;
+    let error = decode_single(bad_hex).expect_err("not hex");
+    assert_eq!((error.status, error.code), (400, "malformed_hex"));
+    assert!(error.message.starts_with("nonce y: "), "{error:?}");
     // The largest transaction with the longest key fits the body limit.
     let largest = format!(
         r#"{{"raw":"0x{}","sender_key":"0x{}"}}"#,

@@ -7,19 +7,30 @@
 //! against them together, as validators check a block's: about a quarter of the cost of
 //! recovering each sender. The answer is the same either way: the exact check accepts a
 //! signature for a key exactly when recovery would give that key.
+//!
+//! The batch check needs each signature's nonce point `R` in full, and the signature gives
+//! only its x (`r`) and the parity of its y: a square root finds y, about 7 µs in wasm, a
+//! third of the keyed check. A client may give that y too (a signer computed `R` to sign, and
+//! one that did not keep it takes the root natively, faster than wasm). The front door then
+//! checks that it is on the curve with that x and parity instead, which pins the same point.
 
 use super::{SignedTransfer, TxRejection, TxResult, VerifiedTx, decode};
 use crate::primitives::{Hash, NonceY};
 use crate::signature::{ExactCheck, PublicKey, verify_exact_batch};
 
-/// A transaction as a client submits it: the raw bytes and, if the client gave it, the public
-/// key of its sender (any form [`PublicKey::parse`] takes).
+/// A transaction as a client submits it: the raw bytes and, if the client gave them, the
+/// public key of its sender (any form [`PublicKey::parse`] takes) and the y of its
+/// signature's nonce point.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Submission {
     /// The raw signed transaction.
     pub raw: Vec<u8>,
     /// The sender's public key as the client gave it, if it did.
     pub sender_key: Option<Vec<u8>>,
+    /// The y coordinate of the signature's nonce point `R`, 32 bytes big-endian
+    /// ([`crate::signature::RecoverableSignature::nonce_y`]), if the client gave it. It
+    /// spares the front door a square root when the sender key is given too.
+    pub nonce_y: Option<Vec<u8>>,
 }
 
 impl Submission {
@@ -28,6 +39,16 @@ impl Submission {
         Self {
             raw,
             sender_key: None,
+            nonce_y: None,
+        }
+    }
+
+    /// A raw transaction with its sender's public key.
+    pub fn with_key(raw: Vec<u8>, sender_key: Vec<u8>) -> Self {
+        Self {
+            raw,
+            sender_key: Some(sender_key),
+            nonce_y: None,
         }
     }
 }
@@ -37,10 +58,11 @@ impl Submission {
 ///
 /// Without a key the sender is recovered ([`SignedTransfer::recover`]). The ones with a key
 /// are checked against their keys together ([`verify_exact_batch`], with each signature's
-/// nonce y worked out first, which the transaction then carries on to the validators). If that
-/// batch fails, each of them is recovered and only the failing ones are refused: a key that
-/// did not sign its transaction as [`TxRejection::SignatureMismatch`], a signature no key made
-/// as recovery refuses it.
+/// nonce y as the client gave it or else worked out first, which the transaction then carries
+/// on to the validators). If that batch fails, each of them is recovered and only the failing
+/// ones are refused: a key that did not sign its transaction as
+/// [`TxRejection::SignatureMismatch`], a nonce y that is not its signature's as
+/// [`TxRejection::NonceYMismatch`], a signature no key made as recovery refuses it.
 pub fn admit(submissions: &[Submission], chain_id: u64) -> Vec<TxResult<VerifiedTx>> {
     let found: Vec<Found> = submissions
         .iter()
@@ -73,17 +95,45 @@ enum Found {
 impl Found {
     /// Decodes, then recovers the sender or prepares the check of the key the client named.
     fn new(submission: &Submission, chain_id: u64) -> Self {
-        let signed = match decode(&submission.raw, chain_id) {
-            Ok(signed) => signed,
+        let given = decode(&submission.raw, chain_id).and_then(|signed| {
+            let nonce_y = submission
+                .nonce_y
+                .as_deref()
+                .map(parse_nonce_y)
+                .transpose()?;
+            Ok((signed, nonce_y))
+        });
+        let (signed, nonce_y) = match given {
+            Ok(given) => given,
             Err(rejection) => return Self::Done(Err(rejection)),
         };
         match submission.sender_key.as_deref() {
-            None => Self::Done(signed.recover()),
-            Some(key) => match Claimed::new(signed, key) {
+            None => Self::Done(signed.recover().and_then(|verified| {
+                matches_given_nonce_y(&verified, nonce_y.as_ref())?;
+                Ok(verified)
+            })),
+            Some(key) => match Claimed::new(signed, key, nonce_y) {
                 Ok(claimed) => Self::Claimed(claimed),
                 Err(rejection) => Self::Done(Err(rejection)),
             },
         }
+    }
+}
+
+/// A nonce y as a client gave it: exactly 32 bytes.
+fn parse_nonce_y(bytes: &[u8]) -> TxResult<NonceY> {
+    <[u8; 32]>::try_from(bytes)
+        .map(NonceY)
+        .map_err(|_| TxRejection::InvalidNonceY {
+            length: bytes.len(),
+        })
+}
+
+/// Refuses a recovered transaction whose signature's nonce y is not the one the client gave.
+fn matches_given_nonce_y(verified: &VerifiedTx, given: Option<&NonceY>) -> TxResult<()> {
+    match given {
+        Some(given) if verified.nonce_y.as_ref() != Some(given) => Err(TxRejection::NonceYMismatch),
+        _ => Ok(()),
     }
 }
 
@@ -96,11 +146,15 @@ struct Claimed {
 }
 
 impl Claimed {
-    fn new(signed: SignedTransfer, key: &[u8]) -> TxResult<Self> {
+    /// `nonce_y` is the client's, if it gave one: checked by the batch, not here.
+    fn new(signed: SignedTransfer, key: &[u8], nonce_y: Option<NonceY>) -> TxResult<Self> {
         let public_key = PublicKey::parse(key)
             .map_err(|_| TxRejection::InvalidSenderKey { length: key.len() })?;
-        // A square root; it fails only for an `r` that is no point's x, which no key signs.
-        let nonce_y = signed.signature.nonce_y()?;
+        let nonce_y = match nonce_y {
+            Some(given) => given,
+            // A square root; it fails only for an `r` that is no point's x, which no key signs.
+            None => signed.signature.nonce_y()?,
+        };
         Ok(Self {
             signing_hash: signed.transfer.signing_hash(),
             signed,
@@ -130,10 +184,11 @@ impl Claimed {
             return Ok(self.signed.trusting(self.public_key, Some(self.nonce_y)));
         }
         let recovered = self.signed.recover()?;
-        if recovered.public_key == self.public_key {
-            Ok(recovered)
-        } else {
-            Err(TxRejection::SignatureMismatch)
+        if recovered.public_key != self.public_key {
+            return Err(TxRejection::SignatureMismatch);
         }
+        // The y the batch used: the client's, or the square root's, which recovery repeats.
+        matches_given_nonce_y(&recovered, Some(&self.nonce_y))?;
+        Ok(recovered)
     }
 }

@@ -194,6 +194,19 @@ pub enum TxRejection {
         /// Bytes given.
         length: usize,
     },
+    /// The nonce y a client gave with the transaction is not 32 bytes.
+    #[error(
+        "the nonce y given ({length} bytes) is not the 32-byte big-endian y of the signature's \
+         nonce point"
+    )]
+    InvalidNonceY {
+        /// Bytes given.
+        length: usize,
+    },
+    /// The nonce y a client gave is not the y of the signature's nonce point (the point whose
+    /// x is `r`, of the signature's y parity).
+    #[error("the nonce y given is not the y of the signature's nonce point")]
+    NonceYMismatch,
 }
 
 impl TxRejection {
@@ -218,11 +231,13 @@ impl TxRejection {
             Self::InvalidSignature => "invalid_signature",
             Self::SignatureMismatch => "signature_mismatch",
             Self::InvalidSenderKey { .. } => "invalid_sender_key",
+            Self::InvalidNonceY { .. } => "invalid_nonce_y",
+            Self::NonceYMismatch => "nonce_y_mismatch",
         }
     }
 
     /// Every code [`TxRejection::code`] can return, for documentation and dashboards.
-    pub const CODES: [&'static str; 18] = [
+    pub const CODES: [&'static str; 20] = [
         "too_large",
         "malformed",
         "trailing_bytes",
@@ -241,6 +256,8 @@ impl TxRejection {
         "invalid_signature",
         "signature_mismatch",
         "invalid_sender_key",
+        "invalid_nonce_y",
+        "nonce_y_mismatch",
     ];
 }
 

@@ -783,11 +783,34 @@ fn keyed(
 ) -> Vec<Submission> {
     signed
         .iter()
+        .map(|(key, raw)| Submission::with_key(raw.clone(), encode(&key.public_key())))
+        .collect()
+}
+
+/// Each raw transaction with its sender's key (`x ‖ y`) and its signature's nonce y.
+fn keyed_with_nonce_ys(signed: &[(SecretKey, Vec<u8>)]) -> Vec<Submission> {
+    signed
+        .iter()
         .map(|(key, raw)| Submission {
-            raw: raw.clone(),
-            sender_key: Some(encode(&key.public_key())),
+            nonce_y: Some(nonce_y_of(raw).0.to_vec()),
+            ..Submission::with_key(raw.clone(), key.public_key().to_xy().to_vec())
         })
         .collect()
+}
+
+/// The y of the nonce point of `raw`'s signature, as a client works it out.
+fn nonce_y_of(raw: &[u8]) -> NonceY {
+    decode(raw, CHAIN_ID)
+        .expect("decodes")
+        .signature()
+        .nonce_y()
+        .expect("a signed nonce point")
+}
+
+/// The other y of the same x: `p − y`, of the other parity.
+fn other_y(y: &NonceY) -> NonceY {
+    let field_prime = U256::MAX - U256::from(0x1_0000_03d0u64);
+    NonceY((field_prime - U256::from_be_bytes(y.0)).to_be_bytes())
 }
 
 fn sec1_uncompressed(key: &PublicKey) -> Vec<u8> {
@@ -816,6 +839,76 @@ fn admitting_with_sender_keys_gives_what_recovery_gives() {
     mixed[1].sender_key = None;
     mixed[4].sender_key = None;
     assert_eq!(admit(&mixed, CHAIN_ID), recovered);
+    // With the nonce ys too, alone, among others, and without a key.
+    let with_nonce_ys = keyed_with_nonce_ys(&signed);
+    assert_eq!(admit(&with_nonce_ys, CHAIN_ID), recovered);
+    assert_eq!(admit(&with_nonce_ys[..1], CHAIN_ID), recovered[..1]);
+    let mut mixed = with_nonce_ys;
+    mixed[1].nonce_y = None;
+    mixed[2].sender_key = None;
+    mixed[3] = Submission::raw(mixed[3].raw.clone());
+    assert_eq!(admit(&mixed, CHAIN_ID), recovered);
+}
+
+#[test]
+fn the_other_y_of_the_nonce_x_is_not_the_nonce_y() {
+    let y = nonce_y_of(&mixed_senders()[0].1);
+    assert_ne!(other_y(&y), y);
+    assert_ne!(other_y(&y).0[31] & 1, y.0[31] & 1);
+    assert_eq!(other_y(&other_y(&y)), y);
+}
+
+#[test]
+fn a_wrong_nonce_y_refuses_only_its_transaction() {
+    let signed = mixed_senders();
+    let right = keyed_with_nonce_ys(&signed);
+    let wrong_ys = [
+        (
+            "the other y of the same x",
+            other_y(&nonce_y_of(&signed[1].1)),
+        ),
+        ("another signature's", nonce_y_of(&signed[3].1)),
+        ("no point's", NonceY([0xff; 32])),
+        ("zero", NonceY([0; 32])),
+    ];
+    for (what, wrong_y) in wrong_ys {
+        let mut submissions = right.clone();
+        submissions[1].nonce_y = Some(wrong_y.0.to_vec());
+        let results = admit(&submissions, CHAIN_ID);
+        assert_eq!(results[1], Err(TxRejection::NonceYMismatch), "{what}");
+        for (index, result) in results.iter().enumerate() {
+            if index != 1 {
+                let verified = result.as_ref().expect("the others are admitted");
+                assert_eq!(verified.sender, signed[index].0.address(), "{what}");
+                assert_eq!(verified.nonce_y, Some(nonce_y_of(&signed[index].1)));
+            }
+        }
+        // Alone (the single check's path), and without a key (recovery's).
+        assert_eq!(
+            admit(&submissions[1..2], CHAIN_ID),
+            vec![Err(TxRejection::NonceYMismatch)],
+            "{what}"
+        );
+        submissions[1].sender_key = None;
+        assert_eq!(
+            admit(&submissions[1..2], CHAIN_ID),
+            vec![Err(TxRejection::NonceYMismatch)],
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn a_nonce_y_that_is_not_32_bytes_is_refused_with_its_length() {
+    let signed = mixed_senders();
+    let right = keyed_with_nonce_ys(&signed);
+    for length in [0, 31, 33, 64] {
+        let mut submissions = right.clone();
+        submissions[2].nonce_y = Some(vec![1; length]);
+        let results = admit(&submissions, CHAIN_ID);
+        assert_eq!(results[2], Err(TxRejection::InvalidNonceY { length }));
+        assert_eq!(results.iter().filter(|result| result.is_ok()).count(), 5);
+    }
 }
 
 #[test]
@@ -855,10 +948,7 @@ fn a_sender_key_that_is_no_key_is_refused_with_its_length() {
         (&not_on_curve[1..], 64),
     ];
     for (key, length) in cases {
-        let submission = Submission {
-            raw: signed[0].1.clone(),
-            sender_key: Some(key.to_vec()),
-        };
+        let submission = Submission::with_key(signed[0].1.clone(), key.to_vec());
         assert_eq!(
             admit(&[submission], CHAIN_ID),
             vec![Err(TxRejection::InvalidSenderKey { length })],
@@ -990,12 +1080,17 @@ mod properties {
             prop_assert_eq!(verified.hash(), signed.hash());
             let by_key = decoded.verify_with(key.public_key()).expect("verifies");
             prop_assert_eq!(&by_key, &verified);
-            // Named with the sender's key, in a batch of two (the batch check's path).
-            let keyed = Submission {
-                raw: signed.raw().to_vec(),
-                sender_key: Some(key.public_key().to_xy().to_vec()),
+            // Named with the sender's key, in a batch of two (the batch check's path), and
+            // with the nonce y too.
+            let keyed = Submission::with_key(
+                signed.raw().to_vec(),
+                key.public_key().to_xy().to_vec(),
+            );
+            let with_nonce_y = Submission {
+                nonce_y: Some(signed.signature().nonce_y().expect("a nonce point").0.to_vec()),
+                ..keyed.clone()
             };
-            let admitted = admit(&[keyed.clone(), keyed], transfer.chain_id);
+            let admitted = admit(&[keyed, with_nonce_y], transfer.chain_id);
             prop_assert_eq!(admitted, vec![Ok(verified.clone()), Ok(verified)]);
         }
 
@@ -1014,16 +1109,27 @@ mod properties {
                 prop_assert_eq!(&encoded, &raw);
                 // Named as the development key's: admitted exactly when that is whose it is.
                 let recovered = decoded.recover();
-                let keyed = Submission {
-                    raw: raw.clone(),
-                    sender_key: Some(dev_key().public_key().to_xy().to_vec()),
+                // With the nonce y of the uncorrupted signature too: admitted exactly when
+                // that is still this signature's.
+                let keyed = Submission::with_key(
+                    raw.clone(),
+                    dev_key().public_key().to_xy().to_vec(),
+                );
+                let original_nonce_y = transfer.sign(&dev_key()).signature().nonce_y();
+                let with_nonce_y = Submission {
+                    nonce_y: original_nonce_y.as_ref().ok().map(|y| y.0.to_vec()),
+                    ..keyed.clone()
                 };
-                let admitted = admit(&[keyed.clone(), keyed], transfer.chain_id);
+                let admitted = admit(&[keyed.clone(), keyed, with_nonce_y], transfer.chain_id);
                 let dev_signed = recovered
                     .as_ref()
                     .is_ok_and(|verified| verified.sender == dev_key().address());
                 prop_assert_eq!(admitted[0].is_ok(), dev_signed);
                 prop_assert_eq!(&admitted[0], &admitted[1]);
+                let same_nonce_y = recovered
+                    .as_ref()
+                    .is_ok_and(|verified| verified.nonce_y == original_nonce_y.ok());
+                prop_assert_eq!(admitted[2].is_ok(), dev_signed && same_nonce_y);
             }
         }
     }

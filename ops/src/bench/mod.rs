@@ -36,7 +36,7 @@ use ledger::signature::SecretKey;
 use serde::Serialize;
 
 use self::stats::{CpuMeter, Percentiles, per_second};
-use self::target::{Native, Rpc, Submitted};
+use self::target::{Carried, Native, Rpc, Submitted};
 use self::workload::SignedTx;
 use crate::client::DEFAULT_URL;
 use crate::commands::{aligned, print_json};
@@ -118,6 +118,11 @@ pub struct BenchArgs {
     /// sender's key and the front door checks a batch's signatures against them together.
     #[arg(long)]
     pub recover_senders: bool,
+    /// Native batches with their senders' keys but without each signature's nonce y, so that
+    /// the front door takes a square root for each. By default each keyed transfer carries the
+    /// y of its signature's nonce point too, worked out before the clock starts.
+    #[arg(long)]
+    pub without_nonce_ys: bool,
     /// Also run the JSON-RPC workload against this chain and report the ratio.
     #[arg(long, value_enum)]
     pub against: Option<Reference>,
@@ -142,6 +147,9 @@ pub struct RunReport {
     /// Whether native batches carried the senders' public keys (`--recover-senders` not set).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub sender_keys: bool,
+    /// Whether they carried each signature's nonce y too (`--without-nonce-ys` not set).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub nonce_ys: bool,
     /// The offered rate, in sustained mode.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offered_per_second: Option<u32>,
@@ -358,7 +366,13 @@ fn bench_chain(
     };
     let plan = Plan {
         signed,
-        sender_keys: protocol == Protocol::Native && !args.recover_senders,
+        carried: match (protocol, args.recover_senders, args.without_nonce_ys) {
+            (Protocol::JsonRpc | Protocol::Both, _, _) | (Protocol::Native, true, _) => {
+                Carried::Nothing
+            }
+            (Protocol::Native, false, true) => Carried::SenderKeys,
+            (Protocol::Native, false, false) => Carried::SenderKeysAndNonceYs,
+        },
         batch,
         connections: args.connections,
         pace: pace.map(|pace| pace.rate),
@@ -394,17 +408,15 @@ fn fund(
             let nonce = nonces[funder];
             nonces[funder] += 1;
             let transfer = workload::transfer(chain_id, nonce, key.public_key().address(), amount);
-            let signed = transfer.sign(&funders[funder]);
-            SignedTx {
-                raw: signed.raw().to_vec(),
-                hash: signed.hash(),
-                sender_key: funders[funder].public_key().to_xy(),
-            }
+            SignedTx::new(
+                &transfer.sign(&funders[funder]),
+                funders[funder].public_key().to_xy(),
+            )
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let plan = Plan {
         signed,
-        sender_keys: false,
+        carried: Carried::Nothing,
         batch: args.rpc_batch,
         connections: 1,
         pace: None,
@@ -433,8 +445,8 @@ fn protocol_name(protocol: Protocol) -> &'static str {
 /// What to send and how.
 struct Plan {
     signed: Vec<SignedTx>,
-    /// Native batches carry the senders' public keys.
-    sender_keys: bool,
+    /// What native batches carry besides the raw transactions.
+    carried: Carried,
     batch: usize,
     connections: usize,
     /// Offered transfers per second (sustained), or `None` for as fast as accepted.
@@ -620,7 +632,7 @@ fn send_jobs(
         let txs = &plan.signed[job.range.clone()];
         let at = job.due.unwrap_or_else(Instant::now);
         let outcome = submit_until_taken(RESUBMIT_PAUSE, || match (protocol, &chain.native) {
-            (Protocol::Native, Some(native)) => native.submit_batch(txs, plan.sender_keys),
+            (Protocol::Native, Some(native)) => native.submit_batch(txs, plan.carried),
             (Protocol::Native, None) => bail!("{} has no native API", chain.name),
             (Protocol::JsonRpc | Protocol::Both, _) => chain.rpc.send_raw_batch(txs),
         });
@@ -795,7 +807,8 @@ impl Measured {
                 Protocol::Both => Protocol::JsonRpc,
                 one => one,
             },
-            sender_keys: plan.sender_keys,
+            sender_keys: plan.carried != Carried::Nothing,
+            nonce_ys: plan.carried == Carried::SenderKeysAndNonceYs,
             offered_per_second: plan.pace,
             submitted: self.submitted,
             refused: self.refused.len(),
@@ -860,10 +873,10 @@ pub fn summary(report: &BenchReport) -> String {
                 "{} over {}{}{}",
                 run.chain,
                 protocol_name(run.protocol),
-                if run.sender_keys {
-                    " with sender keys"
-                } else {
-                    ""
+                match (run.sender_keys, run.nonce_ys) {
+                    (true, true) => " with sender keys and nonce ys",
+                    (true, false) => " with sender keys",
+                    (false, _) => "",
                 },
                 run.offered_per_second
                     .map(|rate| format!(", offered {rate}/s"))
@@ -942,6 +955,7 @@ mod tests {
             chain: chain.to_owned(),
             protocol,
             sender_keys: false,
+            nonce_ys: false,
             offered_per_second: None,
             submitted: 10,
             refused: 0,
@@ -1073,16 +1087,16 @@ mod tests {
         assert!((report.average_block_transactions - 1.5).abs() < 1e-9);
         assert!((report.chain_cpu_ms_per_transfer.expect("cpu") - 200.0).abs() < 1e-6);
         assert!(
-            report.sender_keys,
-            "native batches carry their senders' keys"
+            report.sender_keys && report.nonce_ys,
+            "native batches carry their senders' keys and nonce ys"
         );
     }
 
-    /// Native batches of 4 (with the senders' keys) over one connection.
+    /// Native batches of 4 (with the senders' keys and nonce ys) over one connection.
     fn plan(signed: Vec<SignedTx>, pace: Option<u32>) -> Plan {
         Plan {
             signed,
-            sender_keys: true,
+            carried: Carried::SenderKeysAndNonceYs,
             batch: 4,
             connections: 1,
             pace,
@@ -1114,6 +1128,7 @@ mod tests {
                 raw: vec![index as u8],
                 hash: Hash([index as u8; 32]),
                 sender_key: [index as u8; 64],
+                nonce_y: [index as u8; 32],
             })
             .collect();
         let plan = plan(signed, Some(100));

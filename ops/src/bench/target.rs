@@ -11,6 +11,17 @@ use ledger::primitives::{Address, Hash, to_hex};
 use super::workload::SignedTx;
 use serde_json::{Value, json};
 
+/// What each element of a native batch carries besides the raw transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carried {
+    /// Nothing: the front door recovers every sender.
+    Nothing,
+    /// The sender's public key.
+    SenderKeys,
+    /// The sender's public key and the y of the signature's nonce point.
+    SenderKeysAndNonceYs,
+}
+
 /// How long one benchmark request may take (a batch of thousands waits for its admission).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -225,13 +236,15 @@ impl Native {
         Ok(Some(block.transactions))
     }
 
-    /// `POST /v1/txs`: the transactions as a MessagePack array of byte strings, or with
-    /// `sender_keys` of pairs `[raw, sender key]`, which spares the front door recovering each
-    /// sender.
-    pub fn submit_batch(&self, txs: &[SignedTx], sender_keys: bool) -> Result<Vec<Submitted>> {
+    /// `POST /v1/txs`: the transactions as a MessagePack array of byte strings, or as
+    /// `carried` says, of pairs `[raw, sender key]` (which spares the front door recovering
+    /// each sender) or triples `[raw, sender key, nonce y]` (which spares it a square root
+    /// too).
+    pub fn submit_batch(&self, txs: &[SignedTx], carried: Carried) -> Result<Vec<Submitted>> {
         let body = api::encode_batch(txs.iter().map(|tx| BatchElement {
             raw: &tx.raw,
-            sender_key: sender_keys.then_some(tx.sender_key.as_slice()),
+            sender_key: (carried != Carried::Nothing).then_some(tx.sender_key.as_slice()),
+            nonce_y: (carried == Carried::SenderKeysAndNonceYs).then_some(tx.nonce_y.as_slice()),
         }));
         let response = self
             .agent

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, ensure};
 use ledger::primitives::{Address, Hash, U256, keccak256_concat};
 use ledger::random::SplitMix64;
 use ledger::signature::SecretKey;
-use ledger::transaction::{TRANSFER_GAS, Transfer, TxKind};
+use ledger::transaction::{SignedTransfer, TRANSFER_GAS, Transfer, TxKind};
 
 use crate::devnet::keys::{DEVELOPMENT_ACCOUNT_COUNT, development_keys};
 
@@ -33,6 +33,21 @@ pub struct SignedTx {
     pub hash: Hash,
     /// The sender's public key (`x ‖ y`), which native batches may carry.
     pub sender_key: [u8; 64],
+    /// The y of the signature's nonce point, which native batches may carry with the key.
+    pub nonce_y: [u8; 32],
+}
+
+impl SignedTx {
+    /// `signed`, sent by the holder of `sender_key`. Works out the nonce y here, before the
+    /// clock starts: a square root, which a signer that kept its nonce point would not need.
+    pub fn new(signed: &SignedTransfer, sender_key: [u8; 64]) -> Result<Self> {
+        Ok(Self {
+            raw: signed.raw().to_vec(),
+            hash: signed.hash(),
+            sender_key,
+            nonce_y: signed.signature().nonce_y()?.0,
+        })
+    }
 }
 
 /// The senders: the first `count` development accounts when `count` is at most 20, else
@@ -130,11 +145,7 @@ pub fn sign_transfers(
             .context("a nonce past u64")?;
         let to = recipients[index % recipients.len()];
         let transfer = transfer(chain_id, nonce, to, U256::from(TRANSFER_VALUE)).sign(key);
-        signed.push(SignedTx {
-            raw: transfer.raw().to_vec(),
-            hash: transfer.hash(),
-            sender_key: keys[index % senders.len()],
-        });
+        signed.push(SignedTx::new(&transfer, keys[index % senders.len()])?);
         progress(index + 1);
     }
     Ok(signed)

@@ -57,8 +57,9 @@ fn transfers_within_and_across_shards_commit_and_conserve_the_supply() {
             raws.push(transfers.transfer(sender, to, value));
         }
     }
-    // Every other transfer names its sender's key (the front door checks those together
-    // instead of recovering each sender), in both forms it takes.
+    // Three in four transfers name their sender's key (the front door checks those together
+    // instead of recovering each sender), in both forms it takes, one of them with its
+    // signature's nonce y too.
     let senders = (0..network.keys.len()).cycle();
     let submissions: Vec<Submission> = raws
         .into_iter()
@@ -66,12 +67,15 @@ fn transfers_within_and_across_shards_commit_and_conserve_the_supply() {
         .enumerate()
         .map(|(index, (raw, sender))| {
             let xy = network.keys[sender].public_key().to_xy();
-            let sender_key = match index % 4 {
-                0 => Some(xy.to_vec()),
-                2 => Some([&[0x04][..], &xy].concat()),
-                _ => None,
-            };
-            Submission { raw, sender_key }
+            match index % 4 {
+                0 => Submission::with_key(raw, xy.to_vec()),
+                1 => Submission::raw(raw),
+                2 => Submission::with_key(raw, [&[0x04][..], &xy].concat()),
+                _ => Submission {
+                    nonce_y: Some(nonce_y_of(&raw, network.genesis.config.chain_id).to_vec()),
+                    ..Submission::with_key(raw, xy.to_vec())
+                },
+            }
         })
         .collect();
     let results = network.client.submit_keyed_batch(&submissions);
@@ -189,14 +193,21 @@ fn a_nonce_gap_waits_duplicates_are_idempotent_and_bad_input_is_refused() {
     let signed_by_1 =
         transfers.transfer_on_chain(1, network.genesis.config.chain_id, to, U256::ONE);
     let key_of_2 = network.keys[2].public_key().to_xy().to_vec();
+    // And a nonce y that is not its signature's, and one that is not 32 bytes.
+    let key_of_1 = network.keys[1].public_key().to_xy().to_vec();
+    let signed_by_2 =
+        transfers.transfer_on_chain(2, network.genesis.config.chain_id, to, U256::ONE);
+    let other_nonce_y = nonce_y_of(&signed_by_2, network.genesis.config.chain_id);
     let results = client.submit_keyed_batch(&[
+        Submission::with_key(signed_by_1.clone(), key_of_2),
+        Submission::with_key(signed_by_1.clone(), vec![0x04; 20]),
         Submission {
-            raw: signed_by_1.clone(),
-            sender_key: Some(key_of_2),
+            nonce_y: Some(other_nonce_y.to_vec()),
+            ..Submission::with_key(signed_by_1.clone(), key_of_1.clone())
         },
         Submission {
-            raw: signed_by_1,
-            sender_key: Some(vec![0x04; 20]),
+            nonce_y: Some(vec![1; 31]),
+            ..Submission::with_key(signed_by_1, key_of_1)
         },
     ]);
     let codes: Vec<&str> = results
@@ -208,7 +219,15 @@ fn a_nonce_gap_waits_duplicates_are_idempotent_and_bad_input_is_refused() {
                 .map_or("", |reason| reason.code.as_str())
         })
         .collect();
-    assert_eq!(codes, ["signature_mismatch", "invalid_sender_key"]);
+    assert_eq!(
+        codes,
+        [
+            "signature_mismatch",
+            "invalid_sender_key",
+            "nonce_y_mismatch",
+            "invalid_nonce_y"
+        ]
+    );
     let wrong_chain = transfers.transfer_on_chain(1, 1, to, U256::from(1u64));
     let answer = client.submit_one(&wrong_chain);
     assert_eq!(
@@ -573,6 +592,12 @@ fn an_account_proof_from_the_api_verifies_against_the_certified_header() {
                 .is_err()
         );
     }
+}
+
+/// The y of the nonce point of `raw`'s signature, as a client that signed it works it out.
+fn nonce_y_of(raw: &[u8], chain_id: u64) -> [u8; 32] {
+    let signed = ledger::transaction::decode(raw, chain_id).expect("decodes");
+    signed.signature().nonce_y().expect("a nonce point").0
 }
 
 fn random_address(random: &mut SplitMix64) -> Address {

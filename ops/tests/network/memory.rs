@@ -139,10 +139,10 @@ fn fund(network: &Network, addresses: &[Address]) {
             .enumerate()
             .map(|(index, to)| {
                 let sender = index % network.keys.len();
-                Submission {
-                    raw: transfers.transfer(sender, *to, ether),
-                    sender_key: Some(network.keys[sender].public_key().to_xy().to_vec()),
-                }
+                Submission::with_key(
+                    transfers.transfer(sender, *to, ether),
+                    network.keys[sender].public_key().to_xy().to_vec(),
+                )
             })
             .collect();
         submit_all(network, &submissions);
@@ -198,10 +198,7 @@ fn keyed(key: &SecretKey, chain_id: u64, to: Address) -> Submission {
     .sign(key)
     .raw()
     .to_vec();
-    Submission {
-        raw,
-        sender_key: Some(key.public_key().to_xy().to_vec()),
-    }
+    Submission::with_key(raw, key.public_key().to_xy().to_vec())
 }
 
 fn sender_key(seed: u64) -> SecretKey {
