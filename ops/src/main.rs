@@ -69,8 +69,8 @@ enum KeysAction {
 
 #[derive(Subcommand)]
 enum NetAction {
-    /// Starts the whole network on 127.0.0.1, in up to four workerd processes (Ctrl-C stops it; starting
-    /// again resumes the same chain).
+    /// Starts the whole network on 127.0.0.1, in up to seven workerd processes (more with more
+    /// gateways; Ctrl-C stops it; starting again resumes the same chain).
     Start {
         /// Validators (1 to 7).
         #[arg(long, default_value_t = 4)]

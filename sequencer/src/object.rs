@@ -54,11 +54,14 @@ const TIMING: Timing = Timing {
 const SHARD_BINDING: &str = "SHARD";
 
 /// How long shard calls made after a proposal wait once the writes before them are durable
-/// (which is when workerd lets the proposal out). Locally the shards run on this process's
-/// thread, and a commit's write sets and the next block's witnesses (built ahead while the
-/// validators check the proposal) take it for tens of milliseconds: started at once, they
-/// held the proposal's bytes back until they were done, so the validators waited for the
-/// work meant to overlap theirs. A few event-loop turns are enough for the body to leave.
+/// (which is when workerd lets the proposal out). Where the shards run on this object's
+/// thread (the local network did until its shards got a process of their own), a commit's
+/// write sets and the next block's witnesses (built ahead while the validators check the
+/// proposal) take it for tens of milliseconds: started at once, they held the proposal's
+/// bytes back until they were done, so the validators waited for the work meant to overlap
+/// theirs. A few event-loop turns are enough for the body to leave. With the shards apart
+/// the wait made no measurable difference (ARCHITECTURE, *The shards in a process of their
+/// own*); it stays for runtimes that put them together.
 const SHARD_CALLS_AFTER_A_PROPOSAL: Duration = Duration::from_millis(2);
 
 /// Binding of the KV namespace archived blocks are kept in.
