@@ -117,12 +117,14 @@ fn table(token: &str, replayed: &str, foreign: &str) -> Vec<Case> {
         )
         .msgpack(&[0x91, 0xa3, b'a', b'b', b'c']),
         case(
-            "batch: element an array of three",
+            "batch: element an array of four",
             "POST",
             "/v1/txs",
             Error(400, "malformed_body"),
         )
-        .msgpack(&[0x91, 0x93, 0xc4, 0x01, 0x02, 0xc4, 0x00, 0xc4, 0x00]),
+        .msgpack(&[
+            0x91, 0x94, 0xc4, 0x01, 0x02, 0xc4, 0x00, 0xc4, 0x00, 0xc4, 0x00,
+        ]),
         case(
             "batch: oversized",
             "POST",

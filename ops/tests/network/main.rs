@@ -114,11 +114,13 @@ fn transfers_within_and_across_shards_commit_and_conserve_the_supply() {
 
     // The Workers run without wrangler's DevTools proxy (ops/src/devnet: it copied every call
     // between them into Node). Were a wrangler upgrade to bring it back, its Network events
-    // would show in the debug log, next to the Workers' own log lines.
+    // would show in the debug log, next to the Workers' own log lines (those of a process
+    // that runs several Workers, as the even validators' does here, each line prefixed with
+    // its Worker's name).
     let debug_log = std::fs::read_to_string(network.dir().join("wrangler-debug.log"))
         .expect("the network's wrangler debug log");
     assert!(
-        debug_log.contains("[edgeledger-shards]"),
+        debug_log.contains("[edgeledger-validator-v0]"),
         "the debug log holds the Workers' log lines"
     );
     assert!(
