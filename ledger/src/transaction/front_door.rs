@@ -175,10 +175,10 @@ impl Claimed {
     /// The claim's outcome once the batch of claims was checked: `claims_verify` says
     /// whether every claim of the batch passed.
     ///
-    /// If not, this sender is recovered and compared with the claim, rather than checked
-    /// against it: recovery costs about two thirds of a single exact check in wasm, so a batch
-    /// spoilt on purpose by one wrong key costs the front door little more than an unkeyed
-    /// one, and a signature no key made is refused for what it is, as without a key.
+    /// If not, this sender is recovered and compared with the claim (which is how a single
+    /// exact check is done too: [`crate::signature::RecoverableSignature::verify_exact`]), so
+    /// a batch spoilt on purpose by one wrong key costs the front door little more than an
+    /// unkeyed one, and a signature no key made is refused for what it is, as without a key.
     fn settle(self, claims_verify: bool) -> TxResult<VerifiedTx> {
         if claims_verify {
             return Ok(self.signed.trusting(self.public_key, Some(self.nonce_y)));
