@@ -210,9 +210,22 @@ impl Client {
 
     /// `POST /v1/tx`, with `"sender_key"` when `sender_key` is given.
     pub fn submit_one_with_key(&self, raw: &[u8], sender_key: Option<&[u8]>) -> Answer {
+        self.submit_one_with(raw, sender_key, None)
+    }
+
+    /// `POST /v1/tx`, with `"sender_key"` and `"nonce_y"` when they are given.
+    pub fn submit_one_with(
+        &self,
+        raw: &[u8],
+        sender_key: Option<&[u8]>,
+        nonce_y: Option<&[u8]>,
+    ) -> Answer {
         let mut body = serde_json::json!({ "raw": to_hex(raw) });
         if let Some(key) = sender_key {
             body["sender_key"] = to_hex(key).into();
+        }
+        if let Some(nonce_y) = nonce_y {
+            body["nonce_y"] = to_hex(nonce_y).into();
         }
         let body = body.to_string();
         self.send(

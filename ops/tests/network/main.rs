@@ -152,15 +152,28 @@ fn a_nonce_gap_waits_duplicates_are_idempotent_and_bad_input_is_refused() {
     assert_eq!(client.account(&network.address(0), false).nonce, 0);
 
     // Filling the gap commits both; submitting either again changes nothing. The single
-    // endpoint takes a sender key too: the wrong one is refused, the right one (as SEC1, the
-    // form Ethereum libraries print) admits the transfer.
+    // endpoint takes a sender key and a nonce y too: a wrong key or another signature's y is
+    // refused, the right ones (the key as SEC1, the form Ethereum libraries print) admit the
+    // transfer.
     let key_of = |index: usize| network.keys[index].public_key().to_xy();
     let answer = client.submit_one_with_key(&first, Some(&key_of(1)));
     assert_eq!(
         (answer.status, answer.error_code().as_str()),
         (422, "signature_mismatch")
     );
-    let answer = client.submit_one_with_key(&first, Some(&[&[0x04][..], &key_of(0)].concat()));
+    let chain_id = network.genesis.config.chain_id;
+    let sec1_key = [&[0x04][..], &key_of(0)].concat();
+    let answer = client.submit_one_with(
+        &first,
+        Some(&sec1_key),
+        Some(&nonce_y_of(&second, chain_id)),
+    );
+    assert_eq!(
+        (answer.status, answer.error_code().as_str()),
+        (422, "nonce_y_mismatch")
+    );
+    let answer =
+        client.submit_one_with(&first, Some(&sec1_key), Some(&nonce_y_of(&first, chain_id)));
     assert_eq!(answer.status, 202);
     let first_hash = answer.json::<ledger::api::SubmissionResult>().hash;
     assert_eq!(client.submit_one(&first).status, 200, "a pending duplicate");
