@@ -519,21 +519,25 @@ mod tests {
             .collect()
     }
 
-    /// The rows `batch` should leave, as [`node_row`] and [`account_row`] encode them.
+    /// The rows `batch` should leave, as [`node_columns`] and [`account_columns`] encode them,
+    /// in key order.
     fn expected_rows(batch: &ShardBatch) -> (Rows, Rows) {
-        let mut nodes: Rows = batch
+        let nodes = batch
             .nodes
             .puts()
-            .map(|(position, node)| node_columns(position, node).to_vec())
-            .collect();
-        nodes.sort();
-        let mut accounts: Rows = batch
+            .map(|(position, node)| node_columns(position, node));
+        let accounts = batch
             .accounts
             .iter()
-            .map(|(address, account)| account_columns(address, account).to_vec())
-            .collect();
-        accounts.sort();
-        (nodes, accounts)
+            .map(|(address, account)| account_columns(address, account));
+        (sorted_rows(nodes), sorted_rows(accounts))
+    }
+
+    /// `rows` as [`stored`] returns a table's: sorted (by key, their first column).
+    fn sorted_rows<const COLUMNS: usize>(rows: impl Iterator<Item = [Vec<u8>; COLUMNS]>) -> Rows {
+        let mut rows: Rows = rows.map(Vec::from).collect();
+        rows.sort();
+        rows
     }
 
     #[test]

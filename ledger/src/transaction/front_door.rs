@@ -95,28 +95,24 @@ enum Found {
 impl Found {
     /// Decodes, then recovers the sender or prepares the check of the key the client named.
     fn new(submission: &Submission, chain_id: u64) -> Self {
-        let given = decode(&submission.raw, chain_id).and_then(|signed| {
-            let nonce_y = submission
-                .nonce_y
-                .as_deref()
-                .map(parse_nonce_y)
-                .transpose()?;
-            Ok((signed, nonce_y))
-        });
-        let (signed, nonce_y) = match given {
-            Ok(given) => given,
-            Err(rejection) => return Self::Done(Err(rejection)),
-        };
-        match submission.sender_key.as_deref() {
+        Self::try_new(submission, chain_id).unwrap_or_else(|rejection| Self::Done(Err(rejection)))
+    }
+
+    /// [`Self::new`], refusing with `?` what is refused before any signature work.
+    fn try_new(submission: &Submission, chain_id: u64) -> TxResult<Self> {
+        let signed = decode(&submission.raw, chain_id)?;
+        let nonce_y = submission
+            .nonce_y
+            .as_deref()
+            .map(parse_nonce_y)
+            .transpose()?;
+        Ok(match submission.sender_key.as_deref() {
             None => Self::Done(signed.recover().and_then(|verified| {
                 matches_given_nonce_y(&verified, nonce_y.as_ref())?;
                 Ok(verified)
             })),
-            Some(key) => match Claimed::new(signed, key, nonce_y) {
-                Ok(claimed) => Self::Claimed(claimed),
-                Err(rejection) => Self::Done(Err(rejection)),
-            },
-        }
+            Some(key) => Self::Claimed(Claimed::new(signed, key, nonce_y)?),
+        })
     }
 }
 
