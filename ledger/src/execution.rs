@@ -62,6 +62,10 @@ pub enum Exclusion {
         #[serde(with = "u256_bytes")]
         cost: U256,
     },
+    /// Not an execution outcome: the transaction waited behind a nonce gap of its sender when
+    /// the mempool was full, and made room for one that could go into a block. Final.
+    #[error("evicted from the full mempool while it waited behind a nonce gap")]
+    Evicted,
 }
 
 impl Exclusion {
@@ -77,6 +81,7 @@ impl Exclusion {
             Self::NonceAhead { .. } => "nonce_ahead",
             Self::FeeTooLow { .. } => "fee_too_low",
             Self::InsufficientFunds { .. } => "insufficient_funds",
+            Self::Evicted => "evicted",
         }
     }
 }

@@ -32,8 +32,9 @@ pub const REQUEST_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// on and the next block built ahead, at most 48.4 MiB (`ledger/tests/memory.rs`, natively).
 /// On workerd the `Sequencer`'s isolate reaches 58.2 MiB of wasm memory that way with four
 /// validators (`ops/tests/network/memory.rs`), with the recent blocks' staged locations
-/// ([`crate::sequencer::StagedLocations`]). Past this bound, submissions are refused with 503
-/// `mempool_full`, to retry.
+/// ([`crate::sequencer::StagedLocations`]). Past this bound, a transaction that could go into
+/// the next block evicts one that waits behind a nonce gap (dropped, `evicted`); otherwise
+/// submissions are refused with 503 `mempool_full`, to retry.
 pub const MEMPOOL_TXS_MAX: usize = 32_768;
 
 /// Rejections the `Sequencer` remembers, for `GET /v1/txs/{hash}` to say why a transaction was

@@ -4,8 +4,15 @@
 //! [`AdmissionRejection`]. The pool is bounded in total and per sender; the in-memory indexes use
 //! `xxhash64` seeded with entropy the caller passes in, so an attacker cannot aim transaction
 //! hashes or addresses at one hash bucket.
+//!
+//! A transaction waiting behind a nonce gap of its sender cannot go into a block until the
+//! missing nonce comes, which may be never. So that such transactions cannot hold the full
+//! pool against everyone (a few keys signing nonces they skip would do), a transaction that
+//! could go into the next block is admitted into a full pool by evicting a waiting one:
+//! the highest nonce of a sender with a gap ([`Mempool::take_evicted`] tells the caller,
+//! which records it as dropped, [`crate::execution::Exclusion::Evicted`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 use twox_hash::xxhash64;
@@ -132,6 +139,27 @@ struct SenderQueue {
 }
 
 impl SenderQueue {
+    /// Whether some of the sender's pending transactions cannot go into a block before a
+    /// missing nonce comes: the lowest is past the account's next nonce, or the pending
+    /// nonces have a hole. The highest pending nonce is then always one of them.
+    ///
+    /// Only a sender whose next nonce is known can tell: without it (after a restart, or
+    /// before the sender's first block) the lowest pending nonces may be used already, and a
+    /// hole after them says nothing about the rest. Such a sender is a candidate for the
+    /// next block, which teaches the pool its nonce.
+    fn has_waiting(&self) -> bool {
+        let (Some(next), Some(first), Some(last)) = (
+            self.next_nonce,
+            self.by_nonce.first_nonce(),
+            self.by_nonce.last_nonce(),
+        ) else {
+            return false;
+        };
+        // Pending nonces are never below the known next nonce (learning it drops them).
+        let hole = last - first + 1 != self.by_nonce.len() as u64;
+        first > next || hole
+    }
+
     /// The contiguous run of nonces that could go into the next block, if the lowest pending
     /// nonce is the account's next nonce (or the next nonce is not known yet).
     fn ready_run(&self) -> impl Iterator<Item = &Queued> {
@@ -222,6 +250,17 @@ impl NonceQueue {
         self.0.first().map(|(nonce, _)| *nonce)
     }
 
+    fn last_nonce(&self) -> Option<u64> {
+        self.0.last().map(|(nonce, _)| *nonce)
+    }
+
+    /// Removes and returns the transaction with the highest nonce.
+    fn pop_last(&mut self) -> Option<Box<Queued>> {
+        let (_, queued) = self.0.pop()?;
+        self.release_spare_capacity();
+        Some(queued)
+    }
+
     /// Lowest nonce first.
     fn iter(&self) -> impl Iterator<Item = (u64, &Queued)> {
         self.0.iter().map(|(nonce, queued)| (*nonce, &**queued))
@@ -247,6 +286,12 @@ pub struct Mempool {
     by_hash: HashMap<Hash, (Address, u64), SeededState>,
     senders: HashMap<Address, SenderQueue, SeededState>,
     next_arrival: u64,
+    /// Senders that may have transactions waiting behind a gap ([`SenderQueue::has_waiting`]),
+    /// noted whenever a queue changes and checked again when taken: a sender here may have
+    /// none by now, but every sender with some is here.
+    waiting: BTreeSet<Address>,
+    /// Transactions evicted since [`Mempool::take_evicted`] was last called.
+    evicted: Vec<Hash>,
 }
 
 impl Mempool {
@@ -258,7 +303,14 @@ impl Mempool {
             by_hash: HashMap::with_hasher(SeededState::with_seed(hash_seed)),
             senders: HashMap::with_hasher(SeededState::with_seed(hash_seed.rotate_left(17))),
             next_arrival: 0,
+            waiting: BTreeSet::new(),
+            evicted: Vec::new(),
         }
+    }
+
+    /// The pool's bounds.
+    pub fn limits(&self) -> MempoolLimits {
+        self.limits
     }
 
     /// Transactions pending.
@@ -301,19 +353,80 @@ impl Mempool {
         if let Err(rejection) = self.check(&tx, base_fee_per_gas) {
             return Admission::Rejected(rejection);
         }
+        if self.len() >= self.limits.txs_max
+            && !(self.could_be_next(&tx) && self.evict_one_waiting())
+        {
+            return Admission::Rejected(AdmissionRejection::MempoolFull {
+                limit: self.limits.txs_max,
+            });
+        }
         let arrival = self.next_arrival;
         self.next_arrival += 1;
         let (sender, nonce) = (tx.sender, tx.nonce());
         self.by_hash.insert(hash, (sender, nonce));
-        self.senders
-            .entry(sender)
-            .or_default()
+        let queue = self.senders.entry(sender).or_default();
+        queue
             .by_nonce
             .insert(nonce, Box::new(Queued { tx, arrival }));
+        if queue.has_waiting() {
+            self.waiting.insert(sender);
+        }
         Admission::Accepted
     }
 
-    /// Every admission rule, in the order a client would want to hear about them.
+    /// The transactions evicted since the last call, to be recorded as dropped
+    /// ([`crate::execution::Exclusion::Evicted`]). Their admissions may be in the same batch.
+    pub fn take_evicted(&mut self) -> Vec<Hash> {
+        std::mem::take(&mut self.evicted)
+    }
+
+    /// Whether `tx` could go into the next block as far as the pool knows: it is its sender's
+    /// next pending nonce, or the pool knows nothing of the sender's account nonce (a new
+    /// sender's first transaction must get in).
+    fn could_be_next(&self, tx: &VerifiedTx) -> bool {
+        match self.senders.get(&tx.sender) {
+            Some(queue) if queue.next_nonce.is_some() => {
+                self.pending_nonce(&tx.sender) == Some(tx.nonce())
+            }
+            _ => true,
+        }
+    }
+
+    /// Evicts the highest nonce of a sender with transactions waiting behind a gap, if there
+    /// is one. Returns whether it made room.
+    fn evict_one_waiting(&mut self) -> bool {
+        while let Some(sender) = self.waiting.pop_first() {
+            let Some(queue) = self.senders.get_mut(&sender) else {
+                continue;
+            };
+            if !queue.has_waiting() {
+                continue;
+            }
+            let Some(queued) = queue.by_nonce.pop_last() else {
+                continue;
+            };
+            let hash = queued.tx.hash();
+            self.by_hash.remove(&hash);
+            self.evicted.push(hash);
+            self.note_if_waiting(sender);
+            return true;
+        }
+        false
+    }
+
+    /// Notes `sender` as one that may have transactions waiting behind a gap, if it has.
+    fn note_if_waiting(&mut self, sender: Address) {
+        if self
+            .senders
+            .get(&sender)
+            .is_some_and(SenderQueue::has_waiting)
+        {
+            self.waiting.insert(sender);
+        }
+    }
+
+    /// Every admission rule but the pool's own bound (checked last, by [`Mempool::admit`]), in
+    /// the order a client would want to hear about them.
     fn check(&self, tx: &VerifiedTx, base_fee_per_gas: u128) -> Result<(), AdmissionRejection> {
         let offered = tx.transfer().max_fee_per_gas;
         if offered < base_fee_per_gas {
@@ -346,11 +459,6 @@ impl Mempool {
         if pending >= self.limits.sender_txs_max {
             return Err(AdmissionRejection::SenderQueueFull {
                 limit: self.limits.sender_txs_max,
-            });
-        }
-        if self.len() >= self.limits.txs_max {
-            return Err(AdmissionRejection::MempoolFull {
-                limit: self.limits.txs_max,
             });
         }
         Ok(())
@@ -410,6 +518,10 @@ impl Mempool {
         let (sender, nonce) = self.by_hash.remove(hash)?;
         let queue = self.senders.get_mut(&sender)?;
         let removed = queue.by_nonce.remove(nonce).map(|queued| queued.tx);
+        // A dropped transaction may leave a hole behind it.
+        if queue.has_waiting() {
+            self.waiting.insert(sender);
+        }
         if queue.by_nonce.is_empty() && queue.next_nonce.is_none() {
             self.senders.remove(&sender);
         }
@@ -429,6 +541,9 @@ impl Mempool {
             self.by_hash.remove(&hash);
             removed.push((hash, nonce));
         }
+        if queue.has_waiting() {
+            self.waiting.insert(sender);
+        }
         removed
     }
 
@@ -436,6 +551,11 @@ impl Mempool {
     /// nonce cache is an optimisation (rejecting stale nonces early), never needed for safety.
     pub fn forget_idle_senders(&mut self) {
         self.senders.retain(|_, queue| !queue.by_nonce.is_empty());
+        // Also the senders noted as waiting that no longer are, so that the set stays within
+        // the senders pending (it is otherwise only trimmed by evictions).
+        let senders = &self.senders;
+        self.waiting
+            .retain(|sender| senders.get(sender).is_some_and(SenderQueue::has_waiting));
     }
 
     /// Every pending transaction, in no particular order (for persistence checks and tests).
@@ -770,6 +890,109 @@ pub(crate) mod tests {
         assert_eq!(admit(&mut pool, &txs[3]), Admission::Accepted);
     }
 
+    /// A pool of `txs_max` whose senders' queues may hold ten.
+    fn pool_of(txs_max: usize) -> Mempool {
+        let limits = MempoolLimits {
+            txs_max,
+            sender_txs_max: 10,
+        };
+        Mempool::new(limits, 7)
+    }
+
+    #[test]
+    fn a_full_pool_evicts_what_waits_behind_a_gap_for_what_could_be_next() {
+        let (alice, bob, carol, dave, erin) = (key(1), key(2), key(3), key(4), key(5));
+        let mut pool = pool_of(3);
+        pool.set_next_nonce(alice.address(), 0);
+        pool.set_next_nonce(bob.address(), 0);
+        let ready = tx(&alice, 0);
+        let waiting = [tx(&bob, 2), tx(&bob, 3)];
+        for tx in [&ready, &waiting[0], &waiting[1]] {
+            assert_eq!(admit(&mut pool, tx), Admission::Accepted);
+        }
+        assert!(pool.take_evicted().is_empty());
+        // A new sender's first transaction and a known sender's next nonce each take the
+        // place of Bob's highest waiting nonce.
+        let (carols, alices) = (tx(&carol, 0), tx(&alice, 1));
+        assert_eq!(admit(&mut pool, &carols), Admission::Accepted);
+        assert_eq!(pool.take_evicted(), vec![waiting[1].hash()]);
+        assert_eq!(admit(&mut pool, &alices), Admission::Accepted);
+        assert_eq!(pool.take_evicted(), vec![waiting[0].hash()]);
+        assert!(!pool.contains(&waiting[0].hash()) && !pool.contains(&waiting[1].hash()));
+        assert_eq!(pool.len(), 3);
+        // Nothing waits now: the full pool refuses again, and evicts nothing.
+        assert_eq!(
+            admit(&mut pool, &tx(&dave, 0)),
+            Admission::Rejected(AdmissionRejection::MempoolFull { limit: 3 })
+        );
+        assert!(pool.take_evicted().is_empty());
+        // Carol's next nonce and Erin's first are refused too; the pool holds what can go.
+        assert_eq!(
+            admit(&mut pool, &tx(&erin, 0)),
+            Admission::Rejected(AdmissionRejection::MempoolFull { limit: 3 })
+        );
+        assert_eq!(pool.candidates(10).len(), 3);
+    }
+
+    #[test]
+    fn a_transaction_behind_a_gap_evicts_nothing() {
+        let (alice, bob) = (key(1), key(2));
+        let mut pool = pool_of(2);
+        pool.set_next_nonce(alice.address(), 0);
+        pool.set_next_nonce(bob.address(), 0);
+        let waiting = tx(&bob, 4);
+        assert_eq!(admit(&mut pool, &tx(&alice, 0)), Admission::Accepted);
+        assert_eq!(admit(&mut pool, &waiting), Admission::Accepted);
+        // Alice's nonce 2 would wait behind her missing 1: it may not push Bob's out.
+        assert_eq!(
+            admit(&mut pool, &tx(&alice, 2)),
+            Admission::Rejected(AdmissionRejection::MempoolFull { limit: 2 })
+        );
+        assert!(pool.take_evicted().is_empty());
+        assert!(pool.contains(&waiting.hash()));
+    }
+
+    #[test]
+    fn a_hole_in_a_queue_makes_the_nonces_after_it_evictable_and_only_those() {
+        let (alice, bob, carol) = (key(1), key(2), key(3));
+        let mut pool = pool_of(6);
+        pool.set_next_nonce(alice.address(), 0);
+        let queue = [tx(&alice, 0), tx(&alice, 1), tx(&alice, 3), tx(&alice, 4)];
+        // Carol's account nonce is unknown: her 5 and 7 may follow used nonces, or her 5 may
+        // be her next, so her hole says nothing about her 7.
+        let unknown = [tx(&carol, 5), tx(&carol, 7)];
+        for tx in queue.iter().chain(&unknown) {
+            assert_eq!(admit(&mut pool, tx), Admission::Accepted);
+        }
+        for (bobs, evicted) in [(0, &queue[3]), (1, &queue[2])] {
+            assert_eq!(admit(&mut pool, &tx(&bob, bobs)), Admission::Accepted);
+            assert_eq!(pool.take_evicted(), vec![evicted.hash()]);
+        }
+        assert_eq!(
+            admit(&mut pool, &tx(&bob, 2)),
+            Admission::Rejected(AdmissionRejection::MempoolFull { limit: 6 })
+        );
+        assert!(pool.contains(&queue[0].hash()) && pool.contains(&queue[1].hash()));
+        assert!(pool.contains(&unknown[0].hash()) && pool.contains(&unknown[1].hash()));
+    }
+
+    #[test]
+    fn a_queue_that_waited_and_no_longer_does_is_not_evicted_from() {
+        let (alice, bob) = (key(1), key(2));
+        let mut pool = pool_of(3);
+        pool.set_next_nonce(alice.address(), 0);
+        // Alice's 1 waits behind her 0 until the 0 comes.
+        assert_eq!(admit(&mut pool, &tx(&alice, 1)), Admission::Accepted);
+        assert_eq!(admit(&mut pool, &tx(&alice, 0)), Admission::Accepted);
+        assert_eq!(admit(&mut pool, &tx(&bob, 0)), Admission::Accepted);
+        pool.forget_idle_senders();
+        assert_eq!(
+            admit(&mut pool, &tx(&key(3), 0)),
+            Admission::Rejected(AdmissionRejection::MempoolFull { limit: 3 })
+        );
+        assert!(pool.take_evicted().is_empty());
+    }
+
     #[test]
     fn every_rejection_has_its_code_and_only_load_is_capacity() {
         let cases = [
@@ -1024,12 +1247,12 @@ pub(crate) mod tests {
         let keys: Vec<SecretKey> = (1..=5).map(key).collect();
         let mut script = Vec::new();
         for (index, key) in keys.iter().enumerate() {
-            for nonce in [2, 0, 1, 1, 4] {
+            for nonce in [2, 0, 1, 1, 4, 5] {
                 script.push(tx(key, nonce + index as u64 % 2));
             }
         }
         let limits = MempoolLimits {
-            txs_max: 18,
+            txs_max: 14,
             sender_txs_max: 4,
         };
         let mut pools = [
@@ -1039,7 +1262,11 @@ pub(crate) mod tests {
         let results: Vec<_> = pools
             .iter_mut()
             .map(|pool| {
+                for key in &keys[..3] {
+                    pool.set_next_nonce(key.address(), 0);
+                }
                 let admissions: Vec<Admission> = script.iter().map(|tx| admit(pool, tx)).collect();
+                let evicted = pool.take_evicted();
                 let before = pool.candidates(usize::MAX);
                 let stale = pool.set_next_nonce(keys[1].address(), 2);
                 let after = pool.candidates(7);
@@ -1047,10 +1274,19 @@ pub(crate) mod tests {
                     .iter()
                     .map(|key| pool.pending_nonce(&key.address()))
                     .collect();
-                (admissions, before, stale, after, pending, pool.len())
+                (
+                    admissions,
+                    evicted,
+                    before,
+                    stale,
+                    after,
+                    pending,
+                    pool.len(),
+                )
             })
             .collect();
         assert_eq!(results[0], results[1]);
+        assert!(!results[0].1.is_empty(), "the full pool evicted");
         // The script exercised more than acceptance.
         assert!(
             results[0]

@@ -247,6 +247,7 @@ fn seeds_keep_every_invariant() {
             "{stats}"
         );
         assert!(stats.byzantine_votes > 0 && stats.dropped > 0, "{stats}");
+        assert!(stats.evicted > 0, "no full mempool evicted: {stats}");
     }
 }
 

@@ -629,6 +629,7 @@ fn exclusion_codes_and_finality() {
             "insufficient_funds",
             true,
         ),
+        (Exclusion::Evicted, "evicted", true),
     ];
     for (exclusion, code, is_final) in cases {
         assert_eq!(exclusion.code(), code);

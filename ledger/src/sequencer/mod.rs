@@ -37,7 +37,7 @@ use crate::execution::{Exclusion, Execution, execute, touched_addresses};
 use crate::genesis::ChainConfig;
 use crate::in_memory::witness_requests;
 use crate::limits::BLOCK_TXS_MAX;
-use crate::mempool::{Admission, Mempool, MempoolLimits};
+use crate::mempool::{Admission, AdmissionRejection, Mempool, MempoolLimits};
 use crate::primitives::{Address, Hash};
 use crate::proposal::Proposal;
 use crate::shard::WitnessRequest;
@@ -359,9 +359,12 @@ impl Sequencer {
         is_committed: impl Fn(&Hash) -> bool,
     ) -> (Vec<Admission>, Vec<Effect>) {
         let mut accepted = Vec::new();
-        let admissions = txs
+        // Where in the batch each accepted transaction is.
+        let mut accepted_at = Vec::new();
+        let mut admissions: Vec<Admission> = txs
             .into_iter()
-            .map(|tx| {
+            .enumerate()
+            .map(|(index, tx)| {
                 let hash = tx.hash();
                 if is_committed(&hash) {
                     return Admission::Duplicate;
@@ -370,16 +373,55 @@ impl Sequencer {
                 let admission = self.mempool.admit(tx, self.config.base_fee_per_gas);
                 if admission == Admission::Accepted {
                     accepted.push((hash, wire));
+                    accepted_at.push(index);
                 }
                 admission
             })
             .collect();
         let mut effects = Vec::new();
+        let evicted = self.mempool.take_evicted();
+        if !evicted.is_empty() {
+            let dropped =
+                self.settle_evictions(evicted, &mut accepted, &accepted_at, &mut admissions);
+            if !dropped.is_empty() {
+                effects.push(Effect::DropPending(dropped));
+            }
+        }
         if !accepted.is_empty() {
             effects.push(Effect::PersistPending(accepted));
             self.schedule_round(now_ms, &mut effects);
         }
         (admissions, effects)
+    }
+
+    /// Transactions the full pool evicted while admitting a batch are dropped (returned, with
+    /// their reason), except those the batch itself admitted: never stored, they leave
+    /// `accepted`, and their submitter hears that the pool is full.
+    fn settle_evictions(
+        &self,
+        evicted: Vec<Hash>,
+        accepted: &mut Vec<(Hash, WireTx)>,
+        accepted_at: &[usize],
+        admissions: &mut [Admission],
+    ) -> Vec<(Hash, Exclusion)> {
+        let mut evicted: BTreeSet<Hash> = evicted.into_iter().collect();
+        let mut positions = accepted_at.iter();
+        accepted.retain(|(hash, _)| {
+            let index = *positions
+                .next()
+                .expect("one position per accepted transaction");
+            if !evicted.remove(hash) {
+                return true;
+            }
+            admissions[index] = Admission::Rejected(AdmissionRejection::MempoolFull {
+                limit: self.mempool.limits().txs_max,
+            });
+            false
+        });
+        evicted
+            .into_iter()
+            .map(|hash| (hash, Exclusion::Evicted))
+            .collect()
     }
 
     /// Pauses or resumes block production (an in-flight proposal still completes).

@@ -57,6 +57,10 @@ struct Harness {
 
 impl Harness {
     fn new() -> Self {
+        Self::with_mempool(MempoolLimits::default())
+    }
+
+    fn with_mempool(limits: MempoolLimits) -> Self {
         let validators = validator_keys(4);
         let alice = key_in_shard(0, 0);
         let carol = key_in_shard(0, 1);
@@ -103,7 +107,7 @@ impl Harness {
                 round_timeout_ms: TIMEOUT_MS,
                 resend_ms: RESEND_MS,
             },
-            MempoolLimits::default(),
+            limits,
             header,
             genesis_roots.clone(),
             42,
@@ -1328,4 +1332,92 @@ fn a_block_built_ahead_is_not_proposed_once_production_is_paused() {
     assert_eq!(harness.sequencer.status().voting_height, None);
     assert!(requests(&effects).is_empty());
     assert!(applied_then_witnessed(&effects).is_empty());
+}
+
+/// A harness whose mempool holds `txs_max`, with Alice's transfer of nonce 2 waiting in it
+/// behind her missing 0 and 1: a round (proposing nothing) taught the `Sequencer` her nonce.
+fn a_mempool_with_alices_transfer_waiting(txs_max: usize) -> (Harness, VerifiedTx) {
+    let limits = MempoolLimits {
+        txs_max,
+        sender_txs_max: 16,
+    };
+    let mut harness = Harness::with_mempool(limits);
+    let waiting = harness.transfer(&harness.alice, 2, U256::from(5u64));
+    let (admissions, _) = harness.submit(T0, std::slice::from_ref(&waiting));
+    assert_eq!(admissions, vec![Admission::Accepted]);
+    let effects = harness.alarm(T0 + WINDOW_MS);
+    let effects = harness.answer_all(T0 + WINDOW_MS + 10, &effects);
+    assert!(proposal_of(&effects).is_none(), "nothing can go yet");
+    assert!(harness.persisted.pending.contains_key(&waiting.hash()));
+    (harness, waiting)
+}
+
+fn dropped(effects: &[Effect]) -> Vec<(Hash, Exclusion)> {
+    effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::DropPending(dropped) => Some(dropped.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+#[test]
+fn a_full_mempool_drops_a_transfer_waiting_behind_a_gap_for_one_that_can_go() {
+    let (mut harness, waiting) = a_mempool_with_alices_transfer_waiting(3);
+    let carols: Vec<VerifiedTx> = (0..3)
+        .map(|nonce| harness.transfer(&harness.carol, nonce, U256::from(5u64)))
+        .collect();
+    let (admissions, effects) = harness.submit(T0 + 100, &carols[..2]);
+    assert_eq!(admissions, vec![Admission::Accepted; 2]);
+    assert!(dropped(&effects).is_empty());
+    // The pool is full: Carol's next transfer takes the waiting one's place.
+    let (admissions, effects) = harness.submit(T0 + 110, &carols[2..]);
+    assert_eq!(admissions, vec![Admission::Accepted]);
+    assert_eq!(
+        dropped(&effects),
+        vec![(waiting.hash(), Exclusion::Evicted)]
+    );
+    let pending = &harness.persisted.pending;
+    assert!(!pending.contains_key(&waiting.hash()));
+    assert!(carols.iter().all(|tx| pending.contains_key(&tx.hash())));
+    // Alice's nonce 0 could go too, but nothing waits any more: the pool refuses it.
+    let alices_next = harness.transfer(&harness.alice, 0, U256::from(5u64));
+    let (admissions, effects) = harness.submit(T0 + 120, &[alices_next]);
+    assert_eq!(
+        admissions,
+        vec![Admission::Rejected(AdmissionRejection::MempoolFull {
+            limit: 3
+        })]
+    );
+    assert!(effects.is_empty());
+}
+
+#[test]
+fn a_transfer_evicted_by_its_own_batch_is_refused_and_never_stored() {
+    let (mut harness, waiting) = a_mempool_with_alices_transfer_waiting(3);
+    // One place left: Alice's nonce 3 (waiting too) takes it, then Carol's two need one.
+    let alices = harness.transfer(&harness.alice, 3, U256::from(5u64));
+    let carols: Vec<VerifiedTx> = (0..2)
+        .map(|nonce| harness.transfer(&harness.carol, nonce, U256::from(5u64)))
+        .collect();
+    let batch = [alices.clone(), carols[0].clone(), carols[1].clone()];
+    let (admissions, effects) = harness.submit(T0 + 100, &batch);
+    // Carol's first fills the pool; her second evicts Alice's highest waiting nonce: the 3
+    // this batch admitted, which is refused as if the pool had been full.
+    assert_eq!(
+        admissions,
+        vec![
+            Admission::Rejected(AdmissionRejection::MempoolFull { limit: 3 }),
+            Admission::Accepted,
+            Admission::Accepted,
+        ]
+    );
+    assert!(dropped(&effects).is_empty());
+    let pending = &harness.persisted.pending;
+    assert!(!pending.contains_key(&alices.hash()));
+    assert!(pending.contains_key(&waiting.hash()));
+    assert!(carols.iter().all(|tx| pending.contains_key(&tx.hash())));
+    assert_eq!(pending.len(), 3);
 }

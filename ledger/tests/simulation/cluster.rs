@@ -294,6 +294,7 @@ impl Simulation {
             blocks: self.model.height(),
             committed: self.fates.committed_count() as u64,
             dropped: self.fates.dropped_count() as u64,
+            evicted: self.fates.evicted_count() as u64,
             network: self.network.stats,
             validator_outages: self.validators.outages,
             byzantine_votes: self.validators.byzantine_votes,

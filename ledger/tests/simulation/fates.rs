@@ -41,6 +41,14 @@ impl Fates {
         self.dropped.len()
     }
 
+    /// Transactions evicted from a full mempool.
+    pub(crate) fn evicted_count(&self) -> usize {
+        self.dropped
+            .values()
+            .filter(|reason| **reason == Exclusion::Evicted)
+            .count()
+    }
+
     /// A `PersistPending` effect stores `hash`; `pending` is storage before the write.
     pub(crate) fn persisting(
         &mut self,
@@ -81,7 +89,7 @@ impl Fates {
             .decode_trusted(model.chain_id())
             .expect("stored txs decode");
         ensure!(
-            reason_holds(&tx, &reason, model),
+            reason_holds(&tx, &reason, model, pending),
             Fate,
             "dropped {hash} (nonce {}, sender nonce {}) for a reason that does not hold: \
              {reason:?}",
@@ -174,10 +182,17 @@ impl Fates {
 }
 
 /// Whether a drop's reason is true of the transaction and final: its nonce is used for good,
-/// it can never pay the base fee, or it could not pay when it was tried.
-fn reason_holds(tx: &VerifiedTx, reason: &Exclusion, model: &Model) -> bool {
+/// it can never pay the base fee, it could not pay when it was tried, or it was evicted while
+/// it waited behind a nonce gap (or was stale anyway).
+fn reason_holds(
+    tx: &VerifiedTx,
+    reason: &Exclusion,
+    model: &Model,
+    pending: &BTreeMap<Hash, WireTx>,
+) -> bool {
     let transfer = tx.transfer();
     match *reason {
+        Exclusion::Evicted => waits_behind_a_gap(tx, model, pending),
         Exclusion::NonceTooLow { expected, got } => {
             got == transfer.nonce && got < expected && got < model.account(&tx.sender).nonce
         }
@@ -187,6 +202,25 @@ fn reason_holds(tx: &VerifiedTx, reason: &Exclusion, model: &Model) -> bool {
         }
         Exclusion::NonceAhead { .. } => false,
     }
+}
+
+/// Whether some nonce between the sender's committed nonce and `tx`'s is pending in storage
+/// for no transaction of the sender (or `tx`'s nonce is used already: dropped either way).
+fn waits_behind_a_gap(tx: &VerifiedTx, model: &Model, pending: &BTreeMap<Hash, WireTx>) -> bool {
+    let committed = model.account(&tx.sender).nonce;
+    if tx.nonce() < committed {
+        return true;
+    }
+    let sender_nonces: BTreeSet<u64> = pending
+        .values()
+        .map(|wire| {
+            wire.decode_trusted(model.chain_id())
+                .expect("stored txs decode")
+        })
+        .filter(|pending| pending.sender == tx.sender)
+        .map(|pending| pending.nonce())
+        .collect();
+    (committed..tx.nonce()).any(|nonce| !sender_nonces.contains(&nonce))
 }
 
 /// Whether an admission refusal about the transaction itself is true of it; capacity and

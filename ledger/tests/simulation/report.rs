@@ -75,6 +75,8 @@ pub(crate) struct Stats {
     pub(crate) committed: u64,
     /// Transactions dropped with a reason.
     pub(crate) dropped: u64,
+    /// Of those, evicted from a full mempool while they waited behind a nonce gap.
+    pub(crate) evicted: u64,
     /// What the networks did.
     pub(crate) network: NetworkStats,
     /// Sequencer crashes between inputs.
@@ -103,6 +105,7 @@ impl Stats {
         self.blocks += other.blocks;
         self.committed += other.committed;
         self.dropped += other.dropped;
+        self.evicted += other.evicted;
         self.network.sent += other.network.sent;
         self.network.lost += other.network.lost;
         self.network.duplicated += other.network.duplicated;
@@ -121,7 +124,7 @@ impl fmt::Display for Stats {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             formatter,
-            "{} seeds, {} blocks, {} txs committed, {} dropped; messages {} sent, {} lost, {} \
+            "{} seeds, {} blocks, {} txs committed, {} dropped ({} evicted); messages {} sent, {} lost, {} \
              duplicated; crashes: sequencer {} (+{} mid-effects), shards {}, validator outages \
              {}; byzantine votes {}, injected proposals {}; {} safety-only runs halted; longest \
              heal {} ms",
@@ -129,6 +132,7 @@ impl fmt::Display for Stats {
             self.blocks,
             self.committed,
             self.dropped,
+            self.evicted,
             self.network.sent,
             self.network.lost,
             self.network.duplicated,
