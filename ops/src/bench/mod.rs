@@ -631,17 +631,20 @@ fn send_jobs(
         };
         let txs = &plan.signed[job.range.clone()];
         let at = job.due.unwrap_or_else(Instant::now);
-        let outcome = submit_until_taken(RESUBMIT_PAUSE, || match (protocol, &chain.native) {
+        let send = |txs: &[SignedTx]| match (protocol, &chain.native) {
             (Protocol::Native, Some(native)) => native.submit_batch(txs, plan.carried),
             (Protocol::Native, None) => bail!("{} has no native API", chain.name),
             (Protocol::JsonRpc | Protocol::Both, _) => chain.rpc.send_raw_batch(txs),
+        };
+        let outcome = submit_until_all_in(RESUBMIT_PAUSE, txs, |txs| {
+            submit_until_taken(RESUBMIT_PAUSE, || send(txs))
         });
         // A batch the chain could not take at all is refused as a whole (and counted so).
         let outcome = outcome
             .unwrap_or_else(|error| vec![Submitted::Refused(format!("{error:#}")); txs.len()]);
         for (index, submitted) in job.range.zip(outcome) {
             times.push((index, at));
-            if let Submitted::Refused(reason) = submitted {
+            if let Submitted::Refused(reason) | Submitted::Full(reason) = submitted {
                 refusals.push((index, reason));
                 refused_count.fetch_add(1, Ordering::SeqCst);
             }
@@ -675,6 +678,34 @@ fn submit_until_taken(
         }
     }
     submit()
+}
+
+/// `submit(txs)`, then again for the transactions a full pool refused, after a pause (from
+/// `first_pause`, doubling) while some are, [`RESUBMIT_ATTEMPTS`] times in all: a client
+/// that gave up on them would leave its senders' later nonces waiting behind the gaps, never
+/// to commit. What is still refused for a full pool after that stays [`Submitted::Full`].
+fn submit_until_all_in(
+    first_pause: Duration,
+    txs: &[SignedTx],
+    submit: impl Fn(&[SignedTx]) -> Result<Vec<Submitted>>,
+) -> Result<Vec<Submitted>> {
+    let mut outcome = submit(txs)?;
+    let mut pause = first_pause;
+    for _ in 1..RESUBMIT_ATTEMPTS {
+        let full: Vec<usize> = (0..outcome.len())
+            .filter(|&index| matches!(outcome[index], Submitted::Full(_)))
+            .collect();
+        if full.is_empty() {
+            break;
+        }
+        std::thread::sleep(pause);
+        pause *= 2;
+        let again: Vec<SignedTx> = full.iter().map(|&index| txs[index].clone()).collect();
+        for (index, submitted) in full.into_iter().zip(submit(&again)?) {
+            outcome[index] = submitted;
+        }
+    }
+    Ok(outcome)
 }
 
 /// What the observer saw.
@@ -1121,16 +1152,56 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_pacer_offers_the_rate_in_ticks() {
-        let signed: Vec<SignedTx> = (0..25)
+    /// `count` stand-ins for signed transfers, told apart by their first raw byte.
+    fn stand_ins(count: usize) -> Vec<SignedTx> {
+        (0..count)
             .map(|index| SignedTx {
                 raw: vec![index as u8],
                 hash: Hash([index as u8; 32]),
                 sender_key: [index as u8; 64],
                 nonce_y: [index as u8; 32],
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn transfers_a_full_pool_refused_are_sent_again_alone_until_taken() {
+        let txs = stand_ins(4);
+        let sent = std::cell::RefCell::new(Vec::new());
+        // The pool is full for the transfers 1 and 3 twice, then for the 3 no more; the 2 is
+        // refused for good.
+        let outcome = submit_until_all_in(Duration::ZERO, &txs, |batch| {
+            let round = sent.borrow().len();
+            sent.borrow_mut()
+                .push(batch.iter().map(|tx| tx.raw[0]).collect::<Vec<_>>());
+            Ok(batch
+                .iter()
+                .map(|tx| match (tx.raw[0], round) {
+                    (1, _) | (3, 0 | 1) => Submitted::Full("mempool_full".to_owned()),
+                    (2, _) => Submitted::Refused("fee_too_low".to_owned()),
+                    _ => Submitted::Accepted,
+                })
+                .collect())
+        })
+        .expect("answered");
+        assert_eq!(
+            outcome,
+            vec![
+                Submitted::Accepted,
+                Submitted::Full("mempool_full".to_owned()),
+                Submitted::Refused("fee_too_low".to_owned()),
+                Submitted::Accepted,
+            ]
+        );
+        let sent = sent.into_inner();
+        assert_eq!(sent[..3], [vec![0, 1, 2, 3], vec![1, 3], vec![1, 3]]);
+        assert!(sent[3..].iter().all(|batch| *batch == [1]));
+        assert_eq!(sent.len() as u32, RESUBMIT_ATTEMPTS);
+    }
+
+    #[test]
+    fn the_pacer_offers_the_rate_in_ticks() {
+        let signed = stand_ins(25);
         let plan = plan(signed, Some(100));
         let (jobs, receiver) = mpsc::channel();
         let started = Instant::now();

@@ -51,11 +51,18 @@ pub struct RpcAnswerError {
 /// take the call (`ledger::rpc::RpcError::RESOURCE_UNAVAILABLE`), and asks to be asked again.
 const RPC_RESOURCE_UNAVAILABLE: i64 = -32002;
 
+/// EIP-1474 "limit exceeded": a full transaction pool (edgeledger's `mempool_full` and
+/// `sender_queue_full`, geth's "txpool is full"), to retry.
+const RPC_LIMIT_EXCEEDED: i64 = -32005;
+
 /// What became of one submitted transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Submitted {
     /// Queued (or already known: a resend is idempotent).
     Accepted,
+    /// Refused because the pool (or the sender's share of it) was full: the same
+    /// transaction may be sent again later. With the chain's reason.
+    Full(String),
     /// Refused, with the chain's reason.
     Refused(String),
 }
@@ -179,7 +186,17 @@ impl Rpc {
             .into_iter()
             .map(|answer| match answer {
                 Ok(_) => Submitted::Accepted,
-                Err(error) => Submitted::Refused(format!("{error:#}")),
+                Err(error) => {
+                    let full = error
+                        .downcast_ref::<RpcAnswerError>()
+                        .is_some_and(|error| error.code == RPC_LIMIT_EXCEEDED);
+                    let reason = format!("{error:#}");
+                    if full {
+                        Submitted::Full(reason)
+                    } else {
+                        Submitted::Refused(reason)
+                    }
+                }
             })
             .collect())
     }
@@ -264,11 +281,15 @@ impl Native {
             .into_iter()
             .map(|result| match result.status {
                 SubmissionStatus::Accepted | SubmissionStatus::Duplicate => Submitted::Accepted,
-                SubmissionStatus::Rejected => Submitted::Refused(
-                    result
+                SubmissionStatus::Rejected => {
+                    let code = result
                         .reason
-                        .map_or_else(|| "rejected".to_owned(), |reason| reason.code),
-                ),
+                        .map_or_else(|| "rejected".to_owned(), |reason| reason.code);
+                    match code.as_str() {
+                        "mempool_full" | "sender_queue_full" => Submitted::Full(code),
+                        _ => Submitted::Refused(code),
+                    }
+                }
             })
             .collect())
     }
