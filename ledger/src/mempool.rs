@@ -10,14 +10,17 @@
 //! pool against everyone (a few keys signing nonces they skip would do), a transaction that
 //! could go into the next block is admitted into a full pool by evicting a waiting one:
 //! the highest nonce of a sender with a gap ([`Mempool::take_evicted`] tells the caller,
-//! which records it as dropped, [`crate::execution::Exclusion::Evicted`]).
+//! which records it as dropped, [`crate::execution::Exclusion::Evicted`]). Only while the
+//! pool cannot fill a block, though: a pool that drains a full block a round makes room on
+//! its own, and a busy client whose batch was partly refused would otherwise lose the later
+//! nonces it got in to its own retries.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 use twox_hash::xxhash64;
 
-use crate::limits::{MEMPOOL_TXS_MAX, NONCE_GAP_MAX, SENDER_QUEUE_TXS_MAX};
+use crate::limits::{BLOCK_TXS_MAX, MEMPOOL_TXS_MAX, NONCE_GAP_MAX, SENDER_QUEUE_TXS_MAX};
 use crate::primitives::{Address, Hash};
 use crate::transaction::VerifiedTx;
 
@@ -292,6 +295,10 @@ pub struct Mempool {
     waiting: BTreeSet<Address>,
     /// Transactions evicted since [`Mempool::take_evicted`] was last called.
     evicted: Vec<Hash>,
+    /// Whether a full block's transactions are ready, as found at the first full-pool
+    /// admission since the pool last lost transactions or [`Mempool::take_evicted`] was
+    /// called (once a batch): counting them walks every sender.
+    can_fill_a_block: Option<bool>,
 }
 
 impl Mempool {
@@ -305,6 +312,7 @@ impl Mempool {
             next_arrival: 0,
             waiting: BTreeSet::new(),
             evicted: Vec::new(),
+            can_fill_a_block: None,
         }
     }
 
@@ -354,7 +362,7 @@ impl Mempool {
             return Admission::Rejected(rejection);
         }
         if self.len() >= self.limits.txs_max
-            && !(self.could_be_next(&tx) && self.evict_one_waiting())
+            && !(self.could_be_next(&tx) && !self.can_fill_a_block() && self.evict_one_waiting())
         {
             return Admission::Rejected(AdmissionRejection::MempoolFull {
                 limit: self.limits.txs_max,
@@ -377,7 +385,18 @@ impl Mempool {
     /// The transactions evicted since the last call, to be recorded as dropped
     /// ([`crate::execution::Exclusion::Evicted`]). Their admissions may be in the same batch.
     pub fn take_evicted(&mut self) -> Vec<Hash> {
+        self.can_fill_a_block = None;
         std::mem::take(&mut self.evicted)
+    }
+
+    /// Whether a full block's transactions are ready (cached, see the field).
+    fn can_fill_a_block(&mut self) -> bool {
+        if let Some(known) = self.can_fill_a_block {
+            return known;
+        }
+        let known = self.has_ready(BLOCK_TXS_MAX);
+        self.can_fill_a_block = Some(known);
+        known
     }
 
     /// Whether `tx` could go into the next block as far as the pool knows: it is its sender's
@@ -516,6 +535,7 @@ impl Mempool {
     /// Removes a transaction (included in a block, or dropped). Returns it if it was pending.
     pub fn remove(&mut self, hash: &Hash) -> Option<VerifiedTx> {
         let (sender, nonce) = self.by_hash.remove(hash)?;
+        self.can_fill_a_block = None;
         let queue = self.senders.get_mut(&sender)?;
         let removed = queue.by_nonce.remove(nonce).map(|queued| queued.tx);
         // A dropped transaction may leave a hole behind it.
@@ -532,6 +552,7 @@ impl Mempool {
     /// transaction it makes stale (nonce below it), returning their hashes and nonces so their
     /// rejection can be recorded.
     pub fn set_next_nonce(&mut self, sender: Address, next_nonce: u64) -> Vec<(Hash, u64)> {
+        self.can_fill_a_block = None;
         let queue = self.senders.entry(sender).or_default();
         queue.next_nonce = Some(next_nonce);
         let stale = queue.by_nonce.remove_below(next_nonce);
@@ -932,6 +953,40 @@ pub(crate) mod tests {
             Admission::Rejected(AdmissionRejection::MempoolFull { limit: 3 })
         );
         assert_eq!(pool.candidates(10).len(), 3);
+    }
+
+    #[test]
+    fn a_pool_that_can_fill_a_block_evicts_nothing() {
+        // A busy client's case: its later nonces got in while earlier ones were refused,
+        // and it sends those again. A full block is ready, so the pool drains on its own.
+        let (alice, bob) = (key(1), key(2));
+        let limits = MempoolLimits {
+            txs_max: BLOCK_TXS_MAX + 1,
+            sender_txs_max: BLOCK_TXS_MAX,
+        };
+        let mut pool = Mempool::new(limits, 7);
+        pool.set_next_nonce(alice.address(), 0);
+        pool.set_next_nonce(bob.address(), 0);
+        for nonce in 0..BLOCK_TXS_MAX as u64 {
+            assert_eq!(admit(&mut pool, &tx(&alice, nonce)), Admission::Accepted);
+        }
+        let waiting = tx(&bob, 1);
+        assert_eq!(admit(&mut pool, &waiting), Admission::Accepted);
+        assert_eq!(
+            admit(&mut pool, &tx(&bob, 0)),
+            Admission::Rejected(AdmissionRejection::MempoolFull {
+                limit: BLOCK_TXS_MAX + 1
+            })
+        );
+        assert!(pool.take_evicted().is_empty());
+        // One fewer than a block's worth ready (Alice's 0 committed), the pool full again
+        // with Bob's 2: Bob's 0 now makes room, and his highest waiting nonce goes.
+        assert_eq!(pool.set_next_nonce(alice.address(), 1).len(), 1);
+        let highest = tx(&bob, 2);
+        assert_eq!(admit(&mut pool, &highest), Admission::Accepted);
+        assert_eq!(admit(&mut pool, &tx(&bob, 0)), Admission::Accepted);
+        assert_eq!(pool.take_evicted(), vec![highest.hash()]);
+        assert!(pool.contains(&waiting.hash()));
     }
 
     #[test]
