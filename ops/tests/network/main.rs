@@ -18,6 +18,7 @@ mod endpoints;
 mod faults;
 mod harness;
 mod memory;
+mod mempool;
 mod metrics;
 mod ops_cli;
 mod pinning;

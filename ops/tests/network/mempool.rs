@@ -1,0 +1,135 @@
+//! A full mempool on the real runtime: transfers that wait behind nonce gaps their senders
+//! never fill cannot hold it against a transfer that could go into a block.
+
+use std::time::{Duration, Instant};
+
+use ledger::api::{SubmissionStatus, TxState};
+use ledger::limits::{BATCH_TXS_MAX, MEMPOOL_TXS_MAX, SENDER_QUEUE_TXS_MAX};
+use ledger::primitives::{Address, U256, keccak256};
+use ledger::signature::SecretKey;
+use ledger::transaction::{Submission, TRANSFER_GAS, Transfer, TxKind};
+
+use crate::COMMIT_TIMEOUT;
+use crate::harness::{Network, Transfers};
+use crate::metrics::{scrape, value};
+
+/// How long the `Sequencer` may take to learn every gapped sender's nonce (a round each).
+const LEARN_TIMEOUT: Duration = Duration::from_secs(90);
+
+#[test]
+fn a_mempool_full_of_transfers_behind_nonce_gaps_still_takes_one_that_can_go() {
+    let network = Network::start(1, 2);
+    let chain_id = network.genesis.config.chain_id;
+    // Unfunded keys, each with a full queue of transfers from nonce 1: their nonce 0 never
+    // comes, and together they fill the mempool.
+    let senders = MEMPOOL_TXS_MAX / SENDER_QUEUE_TXS_MAX;
+    let keys: Vec<SecretKey> = (1..=senders as u64).map(gap_key).collect();
+    let waiting: Vec<Vec<Submission>> = keys
+        .iter()
+        .map(|key| {
+            (1..=SENDER_QUEUE_TXS_MAX as u64)
+                .map(|nonce| keyed(key, chain_id, nonce))
+                .collect()
+        })
+        .collect();
+    for batch in waiting.concat().chunks(BATCH_TXS_MAX) {
+        let results = network.client.submit_keyed_batch(batch);
+        assert!(
+            results
+                .iter()
+                .all(|result| result.status == SubmissionStatus::Accepted),
+            "{:?}",
+            results
+                .iter()
+                .find(|result| result.status != SubmissionStatus::Accepted)
+        );
+    }
+    let full = scrape(&network);
+    assert_eq!(
+        value(&full, "edgeledger_mempool_transactions"),
+        MEMPOOL_TXS_MAX as f64
+    );
+
+    // A development account's next transfer is refused while the `Sequencer` does not know
+    // the gapped senders' nonces (each is tried in a round, which teaches it), then admitted
+    // in place of one that waits.
+    let mut transfers = Transfers::new(&network);
+    let ready = transfers.transfer(0, Address([0x77; 20]), U256::from(1_000u64));
+    let started = Instant::now();
+    let hash = loop {
+        let answer = network.client.submit_one(&ready);
+        if answer.status == 202 {
+            break answer.json::<ledger::api::SubmissionResult>().hash;
+        }
+        assert_eq!(
+            (answer.status, answer.error_code().as_str()),
+            (503, "mempool_full"),
+            "{}",
+            answer.text()
+        );
+        assert!(started.elapsed() < LEARN_TIMEOUT, "never admitted");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    network.client.wait_committed(&[hash], COMMIT_TIMEOUT);
+
+    // Exactly one waiting transfer made room: some sender's highest nonce, now dropped as
+    // evicted; every other highest nonce still waits.
+    let highest: Vec<_> = waiting
+        .iter()
+        .map(|queue| {
+            network
+                .client
+                .transaction(&keccak256(&queue.last().expect("queued").raw))
+        })
+        .collect();
+    let evicted: Vec<_> = highest
+        .iter()
+        .filter(|status| status.status == TxState::Rejected)
+        .collect();
+    assert_eq!(evicted.len(), 1, "{highest:?}");
+    let reason = evicted[0].reason.as_ref().expect("a reason");
+    assert_eq!(reason.code, "evicted");
+    assert!(
+        highest
+            .iter()
+            .filter(|status| status.status == TxState::Pending)
+            .count()
+            == senders - 1
+    );
+    let after = scrape(&network);
+    assert_eq!(
+        value(
+            &after,
+            "edgeledger_transactions_dropped_total{reason=\"evicted\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(&after, "edgeledger_mempool_transactions"),
+        (MEMPOOL_TXS_MAX - 1) as f64
+    );
+}
+
+/// A transfer of one wei with `nonce` from `key`, naming the sender's key.
+fn keyed(key: &SecretKey, chain_id: u64, nonce: u64) -> Submission {
+    let raw = Transfer {
+        kind: TxKind::DynamicFee,
+        chain_id,
+        nonce,
+        max_fee_per_gas: 3,
+        max_priority_fee_per_gas: 3,
+        gas_limit: TRANSFER_GAS,
+        to: Address([0x66; 20]),
+        value: U256::from(1u64),
+    }
+    .sign(key)
+    .raw()
+    .to_vec();
+    Submission::with_key(raw, key.public_key().to_xy().to_vec())
+}
+
+fn gap_key(seed: u64) -> SecretKey {
+    let mut bytes = [0x9a; 32];
+    bytes[24..].copy_from_slice(&seed.to_be_bytes());
+    SecretKey::from_bytes(&bytes).expect("a valid key")
+}
