@@ -1,10 +1,12 @@
 //! Starting a local network for one test, and the transfers a test sends on it.
 
+use ledger::api::SubmissionStatus;
 use ledger::genesis::Genesis;
+use ledger::limits::BATCH_TXS_MAX;
 use ledger::primitives::{Address, U256};
 use ledger::signature::SecretKey;
 use ledger::state::Account;
-use ledger::transaction::{TRANSFER_GAS, Transfer, TxKind};
+use ledger::transaction::{Submission, TRANSFER_GAS, Transfer, TxKind};
 use ops::devnet;
 
 use crate::Expected;
@@ -424,5 +426,42 @@ impl Transfers {
         .sign(&self.keys[sender])
         .raw()
         .to_vec()
+    }
+}
+
+/// A transfer of one wei with `nonce` from `key` to `to`, naming the sender's key.
+pub fn keyed_transfer(key: &SecretKey, chain_id: u64, nonce: u64, to: Address) -> Submission {
+    let raw = Transfer {
+        kind: TxKind::DynamicFee,
+        chain_id,
+        nonce,
+        max_fee_per_gas: 3,
+        max_priority_fee_per_gas: 3,
+        gas_limit: TRANSFER_GAS,
+        to,
+        value: U256::from(1u64),
+    }
+    .sign(key)
+    .raw()
+    .to_vec();
+    Submission::with_key(raw, key.public_key().to_xy().to_vec())
+}
+
+/// A key of its own for each `seed`, in a family named by `family` (its other bytes).
+pub fn seeded_key(family: u8, seed: u64) -> SecretKey {
+    let mut bytes = [family; 32];
+    bytes[24..].copy_from_slice(&seed.to_be_bytes());
+    SecretKey::from_bytes(&bytes).expect("a valid key")
+}
+
+/// Submits in the largest batches, asserting that every transfer is accepted.
+pub fn submit_all_accepted(network: &Network, submissions: &[Submission]) {
+    for batch in submissions.chunks(BATCH_TXS_MAX) {
+        let results = network.client.submit_keyed_batch(batch);
+        let refused: Vec<_> = results
+            .iter()
+            .filter(|result| result.status != SubmissionStatus::Accepted)
+            .collect();
+        assert!(refused.is_empty(), "{:?}", &refused[..refused.len().min(3)]);
     }
 }

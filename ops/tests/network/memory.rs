@@ -7,14 +7,15 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use ledger::api::SubmissionStatus;
-use ledger::limits::{BATCH_TXS_MAX, MEMPOOL_TXS_MAX};
+use ledger::limits::MEMPOOL_TXS_MAX;
 use ledger::primitives::{Address, U256};
 use ledger::random::SplitMix64;
 use ledger::signature::SecretKey;
-use ledger::transaction::{Submission, TRANSFER_GAS, Transfer, TxKind};
+use ledger::transaction::Submission;
 
-use crate::harness::{Network, NetworkOptions, Transfers};
+use crate::harness::{
+    Network, NetworkOptions, Transfers, keyed_transfer, seeded_key, submit_all_accepted,
+};
 use crate::metrics::{scrape, value};
 use crate::random_address;
 
@@ -46,7 +47,9 @@ fn every_isolate_stays_bounded_with_100000_accounts_and_a_full_mempool_of_distin
         ..NetworkOptions::default()
     });
     let mut random = SplitMix64::new(100_000);
-    let senders: Vec<SecretKey> = (1..=MEMPOOL_TXS_MAX as u64).map(sender_key).collect();
+    let senders: Vec<SecretKey> = (1..=MEMPOOL_TXS_MAX as u64)
+        .map(|seed| seeded_key(0x5e, seed))
+        .collect();
     let mut funded: Vec<Address> = senders
         .iter()
         .map(|key| key.public_key().address())
@@ -60,9 +63,9 @@ fn every_isolate_stays_bounded_with_100000_accounts_and_a_full_mempool_of_distin
     let chain_id = network.genesis.config.chain_id;
     let submissions: Vec<Submission> = senders
         .iter()
-        .map(|key| keyed(key, chain_id, random_address(&mut random)))
+        .map(|key| keyed_transfer(key, chain_id, 0, random_address(&mut random)))
         .collect();
-    submit_all(&network, &submissions);
+    submit_all_accepted(&network, &submissions);
     let full = scrape(&network);
     assert_eq!(
         value(&full, "edgeledger_mempool_transactions"),
@@ -145,20 +148,8 @@ fn fund(network: &Network, addresses: &[Address]) {
                 )
             })
             .collect();
-        submit_all(network, &submissions);
+        submit_all_accepted(network, &submissions);
         wait_until_drained(network);
-    }
-}
-
-/// Submits in the largest batches, asserting that every transfer is accepted.
-fn submit_all(network: &Network, submissions: &[Submission]) {
-    for batch in submissions.chunks(BATCH_TXS_MAX) {
-        let results = network.client.submit_keyed_batch(batch);
-        let refused: Vec<_> = results
-            .iter()
-            .filter(|result| result.status != SubmissionStatus::Accepted)
-            .collect();
-        assert!(refused.is_empty(), "{:?}", &refused[..refused.len().min(3)]);
     }
 }
 
@@ -181,30 +172,6 @@ fn drained(samples: &BTreeMap<String, f64>) -> bool {
         .filter(|(series, _)| series.starts_with("edgeledger_shard_apply_lag_blocks{"))
         .any(|(_, lag)| *lag > 0.0);
     value(samples, "edgeledger_mempool_transactions") == 0.0 && !shards_behind
-}
-
-/// A transfer of one wei with nonce 0 from `key` to `to`, naming the sender's key.
-fn keyed(key: &SecretKey, chain_id: u64, to: Address) -> Submission {
-    let raw = Transfer {
-        kind: TxKind::DynamicFee,
-        chain_id,
-        nonce: 0,
-        max_fee_per_gas: 3,
-        max_priority_fee_per_gas: 3,
-        gas_limit: TRANSFER_GAS,
-        to,
-        value: U256::from(1u64),
-    }
-    .sign(key)
-    .raw()
-    .to_vec();
-    Submission::with_key(raw, key.public_key().to_xy().to_vec())
-}
-
-fn sender_key(seed: u64) -> SecretKey {
-    let mut bytes = [0x5e; 32];
-    bytes[24..].copy_from_slice(&seed.to_be_bytes());
-    SecretKey::from_bytes(&bytes).expect("a valid key")
 }
 
 fn mib(bytes: f64) -> f64 {

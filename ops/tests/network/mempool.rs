@@ -3,14 +3,14 @@
 
 use std::time::{Duration, Instant};
 
-use ledger::api::{SubmissionStatus, TxState};
-use ledger::limits::{BATCH_TXS_MAX, MEMPOOL_TXS_MAX, SENDER_QUEUE_TXS_MAX};
+use ledger::api::TxState;
+use ledger::limits::{MEMPOOL_TXS_MAX, SENDER_QUEUE_TXS_MAX};
 use ledger::primitives::{Address, U256, keccak256};
 use ledger::signature::SecretKey;
-use ledger::transaction::{Submission, TRANSFER_GAS, Transfer, TxKind};
+use ledger::transaction::Submission;
 
 use crate::COMMIT_TIMEOUT;
-use crate::harness::{Network, Transfers};
+use crate::harness::{Network, Transfers, keyed_transfer, seeded_key, submit_all_accepted};
 use crate::metrics::{scrape, value};
 
 /// How long the `Sequencer` may take to learn every gapped sender's nonce (a round each).
@@ -23,27 +23,18 @@ fn a_mempool_full_of_transfers_behind_nonce_gaps_still_takes_one_that_can_go() {
     // Unfunded keys, each with a full queue of transfers from nonce 1: their nonce 0 never
     // comes, and together they fill the mempool.
     let senders = MEMPOOL_TXS_MAX / SENDER_QUEUE_TXS_MAX;
-    let keys: Vec<SecretKey> = (1..=senders as u64).map(gap_key).collect();
+    let keys: Vec<SecretKey> = (1..=senders as u64)
+        .map(|seed| seeded_key(0x9a, seed))
+        .collect();
     let waiting: Vec<Vec<Submission>> = keys
         .iter()
         .map(|key| {
             (1..=SENDER_QUEUE_TXS_MAX as u64)
-                .map(|nonce| keyed(key, chain_id, nonce))
+                .map(|nonce| keyed_transfer(key, chain_id, nonce, Address([0x66; 20])))
                 .collect()
         })
         .collect();
-    for batch in waiting.concat().chunks(BATCH_TXS_MAX) {
-        let results = network.client.submit_keyed_batch(batch);
-        assert!(
-            results
-                .iter()
-                .all(|result| result.status == SubmissionStatus::Accepted),
-            "{:?}",
-            results
-                .iter()
-                .find(|result| result.status != SubmissionStatus::Accepted)
-        );
-    }
+    submit_all_accepted(&network, &waiting.concat());
     let full = scrape(&network);
     assert_eq!(
         value(&full, "edgeledger_mempool_transactions"),
@@ -108,28 +99,4 @@ fn a_mempool_full_of_transfers_behind_nonce_gaps_still_takes_one_that_can_go() {
         value(&after, "edgeledger_mempool_transactions"),
         (MEMPOOL_TXS_MAX - 1) as f64
     );
-}
-
-/// A transfer of one wei with `nonce` from `key`, naming the sender's key.
-fn keyed(key: &SecretKey, chain_id: u64, nonce: u64) -> Submission {
-    let raw = Transfer {
-        kind: TxKind::DynamicFee,
-        chain_id,
-        nonce,
-        max_fee_per_gas: 3,
-        max_priority_fee_per_gas: 3,
-        gas_limit: TRANSFER_GAS,
-        to: Address([0x66; 20]),
-        value: U256::from(1u64),
-    }
-    .sign(key)
-    .raw()
-    .to_vec();
-    Submission::with_key(raw, key.public_key().to_xy().to_vec())
-}
-
-fn gap_key(seed: u64) -> SecretKey {
-    let mut bytes = [0x9a; 32];
-    bytes[24..].copy_from_slice(&seed.to_be_bytes());
-    SecretKey::from_bytes(&bytes).expect("a valid key")
 }
