@@ -278,6 +278,16 @@ impl NonceQueue {
     }
 }
 
+/// A transaction the full pool evicted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Evicted {
+    /// Its hash.
+    pub hash: Hash,
+    /// When it was admitted, in [`Mempool::next_arrival`]'s count: whether it was admitted
+    /// before or during a batch.
+    pub arrival: u64,
+}
+
 /// Seeded hasher state for the mempool's indexes.
 pub type SeededState = xxhash64::State;
 
@@ -294,7 +304,7 @@ pub struct Mempool {
     /// none by now, but every sender with some is here.
     waiting: BTreeSet<Address>,
     /// Transactions evicted since [`Mempool::take_evicted`] was last called.
-    evicted: Vec<Hash>,
+    evicted: Vec<Evicted>,
     /// Whether a full block's transactions are ready, as found at the first full-pool
     /// admission since the pool last lost transactions or [`Mempool::take_evicted`] was
     /// called (once a batch): counting them walks every sender.
@@ -319,6 +329,12 @@ impl Mempool {
     /// The pool's bounds.
     pub fn limits(&self) -> MempoolLimits {
         self.limits
+    }
+
+    /// The count the next admitted transaction gets as its arrival: a transaction with a
+    /// lower one was admitted before now.
+    pub fn next_arrival(&self) -> u64 {
+        self.next_arrival
     }
 
     /// Transactions pending.
@@ -384,7 +400,7 @@ impl Mempool {
 
     /// The transactions evicted since the last call, to be recorded as dropped
     /// ([`crate::execution::Exclusion::Evicted`]). Their admissions may be in the same batch.
-    pub fn take_evicted(&mut self) -> Vec<Hash> {
+    pub fn take_evicted(&mut self) -> Vec<Evicted> {
         self.can_fill_a_block = None;
         std::mem::take(&mut self.evicted)
     }
@@ -426,7 +442,10 @@ impl Mempool {
             };
             let hash = queued.tx.hash();
             self.by_hash.remove(&hash);
-            self.evicted.push(hash);
+            self.evicted.push(Evicted {
+                hash,
+                arrival: queued.arrival,
+            });
             self.note_if_waiting(sender);
             return true;
         }
@@ -911,6 +930,14 @@ pub(crate) mod tests {
         assert_eq!(admit(&mut pool, &txs[3]), Admission::Accepted);
     }
 
+    /// The hashes [`Mempool::take_evicted`] gives.
+    fn evicted_hashes(pool: &mut Mempool) -> Vec<Hash> {
+        pool.take_evicted()
+            .iter()
+            .map(|evicted| evicted.hash)
+            .collect()
+    }
+
     /// A pool of `txs_max` whose senders' queues may hold ten.
     fn pool_of(txs_max: usize) -> Mempool {
         let limits = MempoolLimits {
@@ -936,9 +963,9 @@ pub(crate) mod tests {
         // place of Bob's highest waiting nonce.
         let (carols, alices) = (tx(&carol, 0), tx(&alice, 1));
         assert_eq!(admit(&mut pool, &carols), Admission::Accepted);
-        assert_eq!(pool.take_evicted(), vec![waiting[1].hash()]);
+        assert_eq!(evicted_hashes(&mut pool), vec![waiting[1].hash()]);
         assert_eq!(admit(&mut pool, &alices), Admission::Accepted);
-        assert_eq!(pool.take_evicted(), vec![waiting[0].hash()]);
+        assert_eq!(evicted_hashes(&mut pool), vec![waiting[0].hash()]);
         assert!(!pool.contains(&waiting[0].hash()) && !pool.contains(&waiting[1].hash()));
         assert_eq!(pool.len(), 3);
         // Nothing waits now: the full pool refuses again, and evicts nothing.
@@ -985,7 +1012,7 @@ pub(crate) mod tests {
         let highest = tx(&bob, 2);
         assert_eq!(admit(&mut pool, &highest), Admission::Accepted);
         assert_eq!(admit(&mut pool, &tx(&bob, 0)), Admission::Accepted);
-        assert_eq!(pool.take_evicted(), vec![highest.hash()]);
+        assert_eq!(evicted_hashes(&mut pool), vec![highest.hash()]);
         assert!(pool.contains(&waiting.hash()));
     }
 
@@ -1021,7 +1048,7 @@ pub(crate) mod tests {
         }
         for (bobs, evicted) in [(0, &queue[3]), (1, &queue[2])] {
             assert_eq!(admit(&mut pool, &tx(&bob, bobs)), Admission::Accepted);
-            assert_eq!(pool.take_evicted(), vec![evicted.hash()]);
+            assert_eq!(evicted_hashes(&mut pool), vec![evicted.hash()]);
         }
         assert_eq!(
             admit(&mut pool, &tx(&bob, 2)),

@@ -37,7 +37,7 @@ use crate::execution::{Exclusion, Execution, execute, touched_addresses};
 use crate::genesis::ChainConfig;
 use crate::in_memory::witness_requests;
 use crate::limits::BLOCK_TXS_MAX;
-use crate::mempool::{Admission, AdmissionRejection, Mempool, MempoolLimits};
+use crate::mempool::{Admission, AdmissionRejection, Evicted, Mempool, MempoolLimits};
 use crate::primitives::{Address, Hash};
 use crate::proposal::Proposal;
 use crate::shard::WitnessRequest;
@@ -359,13 +359,13 @@ impl Sequencer {
         is_committed: impl Fn(&Hash) -> bool,
     ) -> (Vec<Admission>, Vec<Effect>) {
         let mut accepted = Vec::new();
-        // Where in the batch each accepted transaction is.
-        let mut accepted_at = Vec::new();
+        let mut hashes = Vec::with_capacity(txs.len());
+        let batch_arrival = self.mempool.next_arrival();
         let mut admissions: Vec<Admission> = txs
             .into_iter()
-            .enumerate()
-            .map(|(index, tx)| {
+            .map(|tx| {
                 let hash = tx.hash();
+                hashes.push(hash);
                 if is_committed(&hash) {
                     return Admission::Duplicate;
                 }
@@ -373,7 +373,6 @@ impl Sequencer {
                 let admission = self.mempool.admit(tx, self.config.base_fee_per_gas);
                 if admission == Admission::Accepted {
                     accepted.push((hash, wire));
-                    accepted_at.push(index);
                 }
                 admission
             })
@@ -381,8 +380,13 @@ impl Sequencer {
         let mut effects = Vec::new();
         let evicted = self.mempool.take_evicted();
         if !evicted.is_empty() {
-            let dropped =
-                self.settle_evictions(evicted, &mut accepted, &accepted_at, &mut admissions);
+            let dropped = self.settle_evictions(
+                &evicted,
+                batch_arrival,
+                &hashes,
+                &mut accepted,
+                &mut admissions,
+            );
             if !dropped.is_empty() {
                 effects.push(Effect::DropPending(dropped));
             }
@@ -394,33 +398,37 @@ impl Sequencer {
         (admissions, effects)
     }
 
-    /// Transactions the full pool evicted while admitting a batch are dropped (returned, with
-    /// their reason), except those the batch itself admitted: never stored, they leave
-    /// `accepted`, and their submitter hears that the pool is full.
+    /// Settles a batch whose admission evicted transactions (`hashes`: the batch's, in
+    /// order; `batch_arrival`: the mempool's arrival count when it began). Answers and
+    /// storage follow where each transaction ended up, not where it was on the way: one the
+    /// batch admitted or called a duplicate that is no longer pending answers that the pool
+    /// is full, and only what is pending is stored, once. The evicted ones admitted before
+    /// the batch (so stored) are returned, to be dropped with their reason before `accepted`
+    /// is stored: one evicted and admitted again in the batch is both.
     fn settle_evictions(
         &self,
-        evicted: Vec<Hash>,
+        evicted: &[Evicted],
+        batch_arrival: u64,
+        hashes: &[Hash],
         accepted: &mut Vec<(Hash, WireTx)>,
-        accepted_at: &[usize],
         admissions: &mut [Admission],
     ) -> Vec<(Hash, Exclusion)> {
-        let mut evicted: BTreeSet<Hash> = evicted.into_iter().collect();
-        let mut positions = accepted_at.iter();
-        accepted.retain(|(hash, _)| {
-            let index = *positions
-                .next()
-                .expect("one position per accepted transaction");
-            if !evicted.remove(hash) {
-                return true;
-            }
-            admissions[index] = Admission::Rejected(AdmissionRejection::MempoolFull {
-                limit: self.mempool.limits().txs_max,
-            });
-            false
+        let evicted_hashes: BTreeSet<Hash> = evicted.iter().map(|evicted| evicted.hash).collect();
+        let full = Admission::Rejected(AdmissionRejection::MempoolFull {
+            limit: self.mempool.limits().txs_max,
         });
+        for (admission, hash) in admissions.iter_mut().zip(hashes) {
+            let answered_in = matches!(admission, Admission::Accepted | Admission::Duplicate);
+            if answered_in && evicted_hashes.contains(hash) && !self.mempool.contains(hash) {
+                *admission = full;
+            }
+        }
+        let mut stored = BTreeSet::new();
+        accepted.retain(|(hash, _)| self.mempool.contains(hash) && stored.insert(*hash));
         evicted
-            .into_iter()
-            .map(|hash| (hash, Exclusion::Evicted))
+            .iter()
+            .filter(|evicted| evicted.arrival < batch_arrival)
+            .map(|evicted| (evicted.hash, Exclusion::Evicted))
             .collect()
     }
 

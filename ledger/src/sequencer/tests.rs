@@ -1421,3 +1421,29 @@ fn a_transfer_evicted_by_its_own_batch_is_refused_and_never_stored() {
     assert!(carols.iter().all(|tx| pending.contains_key(&tx.hash())));
     assert_eq!(pending.len(), 3);
 }
+
+#[test]
+fn a_transfer_called_a_duplicate_and_then_evicted_in_one_batch_hears_the_pool_is_full() {
+    let (mut harness, waiting) = a_mempool_with_alices_transfer_waiting(3);
+    let carols: Vec<VerifiedTx> = (0..3)
+        .map(|nonce| harness.transfer(&harness.carol, nonce, U256::from(5u64)))
+        .collect();
+    harness.submit(T0 + 100, &carols[..2]);
+    // Alice's waiting transfer sent again is pending, then Carol's next evicts it: its
+    // answer follows where it ended up, and its stored copy is dropped.
+    let (admissions, effects) = harness.submit(T0 + 110, &[waiting.clone(), carols[2].clone()]);
+    assert_eq!(
+        admissions,
+        vec![
+            Admission::Rejected(AdmissionRejection::MempoolFull { limit: 3 }),
+            Admission::Accepted,
+        ]
+    );
+    assert_eq!(
+        dropped(&effects),
+        vec![(waiting.hash(), Exclusion::Evicted)]
+    );
+    let pending = &harness.persisted.pending;
+    assert!(!pending.contains_key(&waiting.hash()));
+    assert!(carols.iter().all(|tx| pending.contains_key(&tx.hash())));
+}
