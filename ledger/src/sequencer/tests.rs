@@ -268,6 +268,13 @@ impl Harness {
     fn transfer(&self, from: &SecretKey, nonce: u64, value: U256) -> VerifiedTx {
         signed(from, nonce, BASE_FEE, self.bob, value)
     }
+
+    /// Carol's transfers of nonces `0..count`.
+    fn carols_transfers(&self, count: u64) -> Vec<VerifiedTx> {
+        (0..count)
+            .map(|nonce| self.transfer(&self.carol, nonce, U256::from(5u64)))
+            .collect()
+    }
 }
 
 fn requests(effects: &[Effect]) -> Vec<(RoundId, WitnessRequest)> {
@@ -1366,9 +1373,7 @@ fn dropped(effects: &[Effect]) -> Vec<(Hash, Exclusion)> {
 #[test]
 fn a_full_mempool_drops_a_transfer_waiting_behind_a_gap_for_one_that_can_go() {
     let (mut harness, waiting) = a_mempool_with_alices_transfer_waiting(3);
-    let carols: Vec<VerifiedTx> = (0..3)
-        .map(|nonce| harness.transfer(&harness.carol, nonce, U256::from(5u64)))
-        .collect();
+    let carols = harness.carols_transfers(3);
     let (admissions, effects) = harness.submit(T0 + 100, &carols[..2]);
     assert_eq!(admissions, vec![Admission::Accepted; 2]);
     assert!(dropped(&effects).is_empty());
@@ -1399,9 +1404,7 @@ fn a_transfer_evicted_by_its_own_batch_is_refused_and_never_stored() {
     let (mut harness, waiting) = a_mempool_with_alices_transfer_waiting(3);
     // One place left: Alice's nonce 3 (waiting too) takes it, then Carol's two need one.
     let alices = harness.transfer(&harness.alice, 3, U256::from(5u64));
-    let carols: Vec<VerifiedTx> = (0..2)
-        .map(|nonce| harness.transfer(&harness.carol, nonce, U256::from(5u64)))
-        .collect();
+    let carols = harness.carols_transfers(2);
     let batch = [alices.clone(), carols[0].clone(), carols[1].clone()];
     let (admissions, effects) = harness.submit(T0 + 100, &batch);
     // Carol's first fills the pool; her second evicts Alice's highest waiting nonce: the 3
@@ -1425,9 +1428,7 @@ fn a_transfer_evicted_by_its_own_batch_is_refused_and_never_stored() {
 #[test]
 fn a_transfer_called_a_duplicate_and_then_evicted_in_one_batch_hears_the_pool_is_full() {
     let (mut harness, waiting) = a_mempool_with_alices_transfer_waiting(3);
-    let carols: Vec<VerifiedTx> = (0..3)
-        .map(|nonce| harness.transfer(&harness.carol, nonce, U256::from(5u64)))
-        .collect();
+    let carols = harness.carols_transfers(3);
     harness.submit(T0 + 100, &carols[..2]);
     // Alice's waiting transfer sent again is pending, then Carol's next evicts it: its
     // answer follows where it ended up, and its stored copy is dropped.
