@@ -692,8 +692,11 @@ fn submit_until_all_in(
     let mut outcome = submit(txs)?;
     let mut pause = first_pause;
     for _ in 1..RESUBMIT_ATTEMPTS {
-        let full: Vec<usize> = (0..outcome.len())
-            .filter(|&index| matches!(outcome[index], Submitted::Full(_)))
+        let full: Vec<usize> = outcome
+            .iter()
+            .enumerate()
+            .filter(|(_, submitted)| matches!(submitted, Submitted::Full(_)))
+            .map(|(index, _)| index)
             .collect();
         if full.is_empty() {
             break;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 use ledger::api::{self, BatchAnswer, BatchElement, BlockAnswer, SubmissionStatus};
 use ledger::primitives::{Address, Hash, to_hex};
+use ledger::rpc::RpcError;
 
 use super::workload::SignedTx;
 use serde_json::{Value, json};
@@ -46,14 +47,6 @@ pub struct RpcAnswerError {
     /// The message.
     pub message: String,
 }
-
-/// EIP-1474 "resource unavailable": edgeledger answers it when one of its services could not
-/// take the call (`ledger::rpc::RpcError::RESOURCE_UNAVAILABLE`), and asks to be asked again.
-const RPC_RESOURCE_UNAVAILABLE: i64 = -32002;
-
-/// EIP-1474 "limit exceeded": a full transaction pool (edgeledger's `mempool_full` and
-/// `sender_queue_full`, geth's "txpool is full"), to retry.
-const RPC_LIMIT_EXCEEDED: i64 = -32005;
 
 /// What became of one submitted transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,7 +182,7 @@ impl Rpc {
                 Err(error) => {
                     let full = error
                         .downcast_ref::<RpcAnswerError>()
-                        .is_some_and(|error| error.code == RPC_LIMIT_EXCEEDED);
+                        .is_some_and(|error| error.code == RpcError::LIMIT_EXCEEDED);
                     let reason = format!("{error:#}");
                     if full {
                         Submitted::Full(reason)
@@ -282,12 +275,15 @@ impl Native {
             .map(|result| match result.status {
                 SubmissionStatus::Accepted | SubmissionStatus::Duplicate => Submitted::Accepted,
                 SubmissionStatus::Rejected => {
+                    // The chain's own reading of a refusal: 429 and 503 are load, to retry.
+                    let full = matches!(result.refusal_status(), 429 | 503);
                     let code = result
                         .reason
                         .map_or_else(|| "rejected".to_owned(), |reason| reason.code);
-                    match code.as_str() {
-                        "mempool_full" | "sender_queue_full" => Submitted::Full(code),
-                        _ => Submitted::Refused(code),
+                    if full {
+                        Submitted::Full(code)
+                    } else {
+                        Submitted::Refused(code)
                     }
                 }
             })
@@ -336,7 +332,7 @@ fn agent() -> ureq::Agent {
 fn unavailable_in(answers: &[Result<Value>]) -> Option<String> {
     answers.iter().find_map(|answer| {
         let error = answer.as_ref().err()?.downcast_ref::<RpcAnswerError>()?;
-        (error.code == RPC_RESOURCE_UNAVAILABLE).then(|| error.message.clone())
+        (error.code == RpcError::RESOURCE_UNAVAILABLE).then(|| error.message.clone())
     })
 }
 
