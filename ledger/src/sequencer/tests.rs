@@ -277,14 +277,16 @@ impl Harness {
     }
 }
 
+/// What `pick` takes from each effect that has it, in order.
+fn picked<T>(effects: &[Effect], pick: impl FnMut(&Effect) -> Option<T>) -> Vec<T> {
+    effects.iter().filter_map(pick).collect()
+}
+
 fn requests(effects: &[Effect]) -> Vec<(RoundId, WitnessRequest)> {
-    effects
-        .iter()
-        .filter_map(|effect| match effect {
-            Effect::RequestWitness { round, request } => Some((*round, request.clone())),
-            _ => None,
-        })
-        .collect()
+    picked(effects, |effect| match effect {
+        Effect::RequestWitness { round, request } => Some((*round, request.clone())),
+        _ => None,
+    })
 }
 
 fn proposal_of(effects: &[Effect]) -> Option<Proposal> {
@@ -315,23 +317,17 @@ fn recorded_confirmations(effects: &[Effect]) -> Option<Vec<(u64, ShardIndex)>> 
 }
 
 fn sent_write_sets(effects: &[Effect]) -> Vec<WriteSet> {
-    effects
-        .iter()
-        .filter_map(|effect| match effect {
-            Effect::SendWriteSet(write_set) => Some(write_set.clone()),
-            _ => None,
-        })
-        .collect()
+    picked(effects, |effect| match effect {
+        Effect::SendWriteSet(write_set) => Some(write_set.clone()),
+        _ => None,
+    })
 }
 
 fn alarms(effects: &[Effect]) -> Vec<u64> {
-    effects
-        .iter()
-        .filter_map(|effect| match effect {
-            Effect::SetAlarm(at_ms) => Some(*at_ms),
-            _ => None,
-        })
-        .collect()
+    picked(effects, |effect| match effect {
+        Effect::SetAlarm(at_ms) => Some(*at_ms),
+        _ => None,
+    })
 }
 
 fn shards_asked(effects: &[Effect]) -> Vec<ShardIndex> {
@@ -588,17 +584,14 @@ fn votes_below_quorum_duplicates_and_invalid_votes_do_nothing_and_a_quorum_commi
 
 /// Each write set sent with a witness request, and the request.
 fn applied_then_witnessed(effects: &[Effect]) -> Vec<(WriteSet, RoundId, WitnessRequest)> {
-    effects
-        .iter()
-        .filter_map(|effect| match effect {
-            Effect::ApplyThenWitness {
-                write_set,
-                round,
-                request,
-            } => Some((write_set.clone(), *round, request.clone())),
-            _ => None,
-        })
-        .collect()
+    picked(effects, |effect| match effect {
+        Effect::ApplyThenWitness {
+            write_set,
+            round,
+            request,
+        } => Some((write_set.clone(), *round, request.clone())),
+        _ => None,
+    })
 }
 
 #[test]
@@ -1360,14 +1353,24 @@ fn a_mempool_with_alices_transfer_waiting(txs_max: usize) -> (Harness, VerifiedT
 }
 
 fn dropped(effects: &[Effect]) -> Vec<(Hash, Exclusion)> {
-    effects
-        .iter()
-        .filter_map(|effect| match effect {
-            Effect::DropPending(dropped) => Some(dropped.clone()),
-            _ => None,
-        })
-        .flatten()
-        .collect()
+    picked(effects, |effect| match effect {
+        Effect::DropPending(dropped) => Some(dropped.clone()),
+        _ => None,
+    })
+    .concat()
+}
+
+/// `effects` dropped `waiting` as evicted, and storage holds `stored` but not it.
+fn assert_dropped_as_evicted_for(
+    harness: &Harness,
+    effects: &[Effect],
+    waiting: &VerifiedTx,
+    stored: &[VerifiedTx],
+) {
+    assert_eq!(dropped(effects), vec![(waiting.hash(), Exclusion::Evicted)]);
+    let pending = &harness.persisted.pending;
+    assert!(!pending.contains_key(&waiting.hash()));
+    assert!(stored.iter().all(|tx| pending.contains_key(&tx.hash())));
 }
 
 #[test]
@@ -1380,13 +1383,7 @@ fn a_full_mempool_drops_a_transfer_waiting_behind_a_gap_for_one_that_can_go() {
     // The pool is full: Carol's next transfer takes the waiting one's place.
     let (admissions, effects) = harness.submit(T0 + 110, &carols[2..]);
     assert_eq!(admissions, vec![Admission::Accepted]);
-    assert_eq!(
-        dropped(&effects),
-        vec![(waiting.hash(), Exclusion::Evicted)]
-    );
-    let pending = &harness.persisted.pending;
-    assert!(!pending.contains_key(&waiting.hash()));
-    assert!(carols.iter().all(|tx| pending.contains_key(&tx.hash())));
+    assert_dropped_as_evicted_for(&harness, &effects, &waiting, &carols);
     // Alice's nonce 0 could go too, but nothing waits any more: the pool refuses it.
     let alices_next = harness.transfer(&harness.alice, 0, U256::from(5u64));
     let (admissions, effects) = harness.submit(T0 + 120, &[alices_next]);
@@ -1440,11 +1437,5 @@ fn a_transfer_called_a_duplicate_and_then_evicted_in_one_batch_hears_the_pool_is
             Admission::Accepted,
         ]
     );
-    assert_eq!(
-        dropped(&effects),
-        vec![(waiting.hash(), Exclusion::Evicted)]
-    );
-    let pending = &harness.persisted.pending;
-    assert!(!pending.contains_key(&waiting.hash()));
-    assert!(carols.iter().all(|tx| pending.contains_key(&tx.hash())));
+    assert_dropped_as_evicted_for(&harness, &effects, &waiting, &carols);
 }
