@@ -368,6 +368,13 @@ impl Mempool {
         last_ready.or(queue.next_nonce)
     }
 
+    /// The account nonce of `sender` in the last committed state the mempool learnt, if it
+    /// knows one: from the witnesses of a round that tried the sender, or from a committed
+    /// block of theirs (every commit tells the mempool its senders' new nonces).
+    pub fn known_next_nonce(&self, sender: &Address) -> Option<u64> {
+        self.senders.get(sender)?.next_nonce
+    }
+
     /// Checks and queues one verified transaction.
     pub fn admit(&mut self, tx: VerifiedTx, base_fee_per_gas: u128) -> Admission {
         let hash = tx.hash();

@@ -305,7 +305,9 @@ impl Sequencer {
         }
         let hashes: Vec<Hash> = verified.iter().map(|tx| tx.hash()).collect();
         let (admissions, effects) = self.with(|loaded| {
-            let committed = loaded.store.committed_among(&hashes)?;
+            let committed = loaded
+                .store
+                .committed_among(&loaded.machine.possibly_committed(&verified))?;
             Ok(loaded
                 .machine
                 .submit(now_ms(), verified, |hash| committed.contains(hash)))

@@ -346,12 +346,35 @@ impl Sequencer {
         }
     }
 
+    /// The hashes among `txs` that may be of committed transactions: what [`Sequencer::submit`]'s
+    /// `is_committed` has to answer for. The others cannot be committed: their sender's nonce
+    /// in committed state is known to the mempool and they are at or past it, and each commit
+    /// tells the mempool the new nonce of every sender in the block.
+    ///
+    /// This spares the shell a storage lookup a transaction. With a busy sender's next nonce
+    /// known, a batch of new transfers needs none: looking up each hash of a burst's batches
+    /// in the committed index cost the `Sequencer` 5.5% of its CPU.
+    pub fn possibly_committed(&self, txs: &[VerifiedTx]) -> Vec<Hash> {
+        txs.iter()
+            .filter(|tx| self.may_be_committed(tx))
+            .map(VerifiedTx::hash)
+            .collect()
+    }
+
+    fn may_be_committed(&self, tx: &VerifiedTx) -> bool {
+        self.mempool
+            .known_next_nonce(&tx.sender)
+            .is_none_or(|next_nonce| tx.nonce() < next_nonce)
+    }
+
     /// Admits a batch of verified transactions. Returns one [`Admission`] per transaction, in
     /// order, and the effects (persist before answering the submitter).
     ///
     /// `is_committed` looks a hash up in the committed transaction index (durable storage):
     /// a committed transaction submitted again is a duplicate, never queued again. The
-    /// mempool alone cannot tell, since it forgets idle senders' nonces to bound memory.
+    /// mempool alone cannot tell, since it forgets idle senders' nonces to bound memory. It
+    /// is asked only for the hashes [`Sequencer::possibly_committed`] names, so the shell may
+    /// look up just those.
     pub fn submit(
         &mut self,
         now_ms: u64,
@@ -366,7 +389,7 @@ impl Sequencer {
             .map(|tx| {
                 let hash = tx.hash();
                 hashes.push(hash);
-                if is_committed(&hash) {
+                if self.may_be_committed(&tx) && is_committed(&hash) {
                     return Admission::Duplicate;
                 }
                 let wire = tx.to_wire();

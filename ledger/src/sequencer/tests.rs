@@ -1095,6 +1095,39 @@ fn a_committed_transaction_submitted_again_is_a_duplicate() {
 }
 
 #[test]
+fn only_transfers_below_a_known_committed_nonce_need_the_committed_index() {
+    let mut harness = Harness::new();
+    // Alice's nonce 0 commits while her nonce 1 waits: the commit tells the mempool that her
+    // next nonce is 1. Nothing is known of Carol.
+    let (now, waiting, _) = harness.commit_with_a_transfer_waiting();
+    let replayed = harness.transfer(&harness.alice, 0, U256::from(5u64));
+    let ahead = harness.transfer(&harness.alice, 2, U256::from(5u64));
+    let carols = harness.transfer(&harness.carol, 0, U256::from(5u64));
+    let batch = vec![replayed.clone(), ahead.clone(), waiting, carols.clone()];
+    assert_eq!(
+        harness.sequencer.possibly_committed(&batch),
+        vec![replayed.hash(), carols.hash()]
+    );
+    // `submit` asks about those alone, and the replay is a duplicate.
+    let asked = std::cell::RefCell::new(Vec::new());
+    let (admissions, _) = harness.sequencer.submit(now + 1, batch, |hash| {
+        asked.borrow_mut().push(*hash);
+        *hash == replayed.hash()
+    });
+    assert_eq!(asked.into_inner(), vec![replayed.hash(), carols.hash()]);
+    assert_eq!(
+        admissions,
+        vec![
+            Admission::Duplicate,
+            Admission::Accepted,
+            Admission::Duplicate,
+            Admission::Accepted
+        ]
+    );
+    assert!(harness.sequencer.mempool().contains(&ahead.hash()));
+}
+
+#[test]
 fn a_transfer_its_sender_cannot_pay_is_dropped_with_the_cost() {
     let mut harness = Harness::new();
     let good = harness.transfer(&harness.alice, 0, U256::from(5u64));

@@ -136,6 +136,11 @@ impl Fates {
         match admission {
             Admission::Accepted => {
                 ensure!(stored, Admission, "{hash} acknowledged but not stored");
+                ensure!(
+                    !self.is_committed(&hash),
+                    Admission,
+                    "{hash} accepted again after it was committed"
+                );
                 self.acknowledged.insert(hash);
             }
             Admission::Duplicate => ensure!(
