@@ -1,5 +1,7 @@
 //! keccak256 as the chain uses it: a 65-byte Merkle or tree node, and a 110-byte transfer
-//! (in wasm 360 ns with tiny-keccak, 654 ns with sha3 0.12 before it).
+//! (in wasm 360 ns with tiny-keccak, 654 ns with sha3 0.12 before it). And a block's
+//! megabyte, as the `Sequencer` digests the copies it hands the archiver: keccak256 then,
+//! KangarooTwelve now (`ledger::archive::copy_digest`).
 //!
 //! Natively: `cargo bench -p ledger --bench hashing`; in wasm32 under Node, as the Workers run
 //! it: `scripts/wasm-cargo bench -p ledger --bench hashing --target wasm32-unknown-unknown`.
@@ -20,6 +22,13 @@ fn hashing(criterion: &mut Criterion) {
     });
     criterion.bench_function("keccak256_110_bytes", |bencher| {
         bencher.iter(|| ledger::primitives::keccak256(black_box(transfer)))
+    });
+    let block = vec![0x3cu8; 1 << 20];
+    criterion.bench_function("keccak256_1_mib", |bencher| {
+        bencher.iter(|| ledger::primitives::keccak256(black_box(&block)))
+    });
+    criterion.bench_function("archived_copy_digest_1_mib", |bencher| {
+        bencher.iter(|| ledger::archive::copy_digest(black_box(&block)))
     });
 }
 
