@@ -291,6 +291,64 @@ impl PublicKey {
     }
 }
 
+/// The keys a batch names, remembered with their addresses: a busy batch names few senders
+/// many times (`ops bench` signs round-robin from 20), and each naming cost a check that the
+/// key's bytes are a point of the curve and a keccak256 for its address.
+///
+/// It keeps the last key seen in each of 64 slots, picked by the key's last byte, and reuses
+/// one only when all 64 bytes match: keys that share a slot, by chance or on purpose, only
+/// take turns. One lives for one batch.
+pub struct KnownKeys {
+    slots: Vec<Option<(PublicKey, Address)>>,
+}
+
+impl KnownKeys {
+    const SLOTS: usize = 64;
+
+    /// None known yet.
+    pub fn new() -> Self {
+        Self {
+            slots: vec![None; Self::SLOTS],
+        }
+    }
+
+    /// The address of `key` ([`PublicKey::address`]).
+    pub fn address(&mut self, key: &PublicKey) -> Address {
+        let slot = &mut self.slots[Self::slot_of(&key.xy)];
+        match slot {
+            Some((known, address)) if known.xy == key.xy => *address,
+            _ => {
+                let address = key.address();
+                *slot = Some((*key, address));
+                address
+            }
+        }
+    }
+
+    /// [`PublicKey::parse`] with the key's address; a key in the 64-byte form seen before is
+    /// not checked again.
+    pub fn parse(&mut self, bytes: &[u8]) -> SignatureResult<(PublicKey, Address)> {
+        if let Ok(xy) = <&[u8; 64]>::try_from(bytes)
+            && let Some((known, address)) = &self.slots[Self::slot_of(xy)]
+            && known.xy == *xy
+        {
+            return Ok((*known, *address));
+        }
+        let key = PublicKey::parse(bytes)?;
+        Ok((key, self.address(&key)))
+    }
+
+    fn slot_of(xy: &[u8; 64]) -> usize {
+        usize::from(xy[63]) % Self::SLOTS
+    }
+}
+
+impl Default for KnownKeys {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Serialize for PublicKey {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if serializer.is_human_readable() {
@@ -522,6 +580,48 @@ mod tests {
     fn dev_key() -> SecretKey {
         let bytes = crate::primitives::parse_hex_array::<32>(DEV_KEY).expect("hex");
         SecretKey::from_bytes(&bytes).expect("valid key")
+    }
+
+    /// Keys `1..=count` (as secret bytes), with their addresses worked out directly.
+    fn keys_and_addresses(count: u8) -> Vec<(PublicKey, Address)> {
+        (1..=count)
+            .map(|byte| {
+                let key = SecretKey::from_bytes(&[byte; 32])
+                    .expect("key")
+                    .public_key();
+                (key, key.address())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn known_keys_give_each_key_its_own_address_when_keys_share_a_slot() {
+        let keys = keys_and_addresses(200);
+        // 200 keys in 64 slots: many share one, so they evict each other as they alternate.
+        let mut known = KnownKeys::new();
+        for _ in 0..3 {
+            for (key, address) in &keys {
+                assert_eq!(known.address(key), *address);
+                let (parsed, parsed_address) = known.parse(key.as_xy()).expect("a key");
+                assert_eq!((parsed, parsed_address), (*key, *address));
+            }
+        }
+    }
+
+    #[test]
+    fn known_keys_check_bytes_they_have_not_seen() {
+        let (key, address) = keys_and_addresses(1)[0];
+        let mut known = KnownKeys::new();
+        assert_eq!(known.parse(key.as_xy()), Ok((key, address)));
+        // The same slot, one bit off the curve: not the known key, so checked and refused.
+        let mut off_curve = key.to_xy();
+        off_curve[40] ^= 1;
+        assert_eq!(known.parse(&off_curve), Err(SignatureError::InvalidKey));
+        // The other forms still parse, to the same key.
+        let mut sec1 = vec![0x04];
+        sec1.extend_from_slice(key.as_xy());
+        assert_eq!(known.parse(&sec1), Ok((key, address)));
+        assert_eq!(known.parse(&[1u8; 12]), Err(SignatureError::InvalidKey));
     }
 
     #[test]

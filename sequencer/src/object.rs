@@ -30,6 +30,7 @@ use ledger::metrics::sequencer::{SequencerMetrics, SequencerSnapshot};
 use ledger::primitives::Hash;
 use ledger::sequencer::{Effect, Head, Persisted, RoundId, Sequencer as Machine, Timing};
 use ledger::shard::{ApplyThenWitnessRequest, WitnessRequest};
+use ledger::signature::KnownKeys;
 use ledger::state::ShardIndex;
 use ledger::transaction::VerifiedTx;
 use ledger::trie::PartialTree;
@@ -289,9 +290,10 @@ impl Sequencer {
         }
         // Each wire form is dropped once decoded, so the decoded transactions take the room
         // it leaves rather than room beside the whole batch.
+        let mut known = KnownKeys::new();
         for wire_tx in request.transactions {
             // The front door recovered the sender; decoding again only re-reads the fields.
-            match wire_tx.decode_trusted(chain_id) {
+            match wire_tx.decode_trusted_among(chain_id, &mut known) {
                 Ok(tx) => {
                     results.push(None);
                     verified.push(tx);

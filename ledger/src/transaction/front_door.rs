@@ -15,8 +15,8 @@
 //! checks that it is on the curve with that x and parity instead, which pins the same point.
 
 use super::{SignedTransfer, TxRejection, TxResult, VerifiedTx, decode};
-use crate::primitives::{Hash, NonceY};
-use crate::signature::{ExactCheck, PublicKey, verify_exact_batch};
+use crate::primitives::{Address, Hash, NonceY};
+use crate::signature::{ExactCheck, KnownKeys, PublicKey, verify_exact_batch};
 
 /// A transaction as a client submits it: the raw bytes and, if the client gave them, the
 /// public key of its sender (any form [`PublicKey::parse`] takes) and the y of its
@@ -64,9 +64,10 @@ impl Submission {
 /// [`TxRejection::SignatureMismatch`], a nonce y that is not its signature's as
 /// [`TxRejection::NonceYMismatch`], a signature no key made as recovery refuses it.
 pub fn admit(submissions: &[Submission], chain_id: u64) -> Vec<TxResult<VerifiedTx>> {
+    let mut known = KnownKeys::new();
     let found: Vec<Found> = submissions
         .iter()
-        .map(|submission| Found::new(submission, chain_id))
+        .map(|submission| Found::new(submission, chain_id, &mut known))
         .collect();
     let checks: Vec<ExactCheck<'_>> = found
         .iter()
@@ -93,13 +94,15 @@ enum Found {
 }
 
 impl Found {
-    /// Decodes, then recovers the sender or prepares the check of the key the client named.
-    fn new(submission: &Submission, chain_id: u64) -> Self {
-        Self::try_new(submission, chain_id).unwrap_or_else(|rejection| Self::Done(Err(rejection)))
+    /// Decodes, then recovers the sender or prepares the check of the key the client named
+    /// (`known`: the keys the batch named before).
+    fn new(submission: &Submission, chain_id: u64, known: &mut KnownKeys) -> Self {
+        Self::try_new(submission, chain_id, known)
+            .unwrap_or_else(|rejection| Self::Done(Err(rejection)))
     }
 
     /// [`Self::new`], refusing with `?` what is refused before any signature work.
-    fn try_new(submission: &Submission, chain_id: u64) -> TxResult<Self> {
+    fn try_new(submission: &Submission, chain_id: u64, known: &mut KnownKeys) -> TxResult<Self> {
         let signed = decode(&submission.raw, chain_id)?;
         let nonce_y = submission
             .nonce_y
@@ -111,7 +114,7 @@ impl Found {
                 matches_given_nonce_y(&verified, nonce_y.as_ref())?;
                 Ok(verified)
             })),
-            Some(key) => Self::Claimed(Claimed::new(signed, key, nonce_y)?),
+            Some(key) => Self::Claimed(Claimed::new(signed, key, nonce_y, known)?),
         })
     }
 }
@@ -137,14 +140,21 @@ fn matches_given_nonce_y(verified: &VerifiedTx, given: Option<&NonceY>) -> TxRes
 struct Claimed {
     signed: SignedTransfer,
     public_key: PublicKey,
+    sender: Address,
     signing_hash: Hash,
     nonce_y: NonceY,
 }
 
 impl Claimed {
     /// `nonce_y` is the client's, if it gave one: checked by the batch, not here.
-    fn new(signed: SignedTransfer, key: &[u8], nonce_y: Option<NonceY>) -> TxResult<Self> {
-        let public_key = PublicKey::parse(key)
+    fn new(
+        signed: SignedTransfer,
+        key: &[u8],
+        nonce_y: Option<NonceY>,
+        known: &mut KnownKeys,
+    ) -> TxResult<Self> {
+        let (public_key, sender) = known
+            .parse(key)
             .map_err(|_| TxRejection::InvalidSenderKey { length: key.len() })?;
         let nonce_y = match nonce_y {
             Some(given) => given,
@@ -155,6 +165,7 @@ impl Claimed {
             signing_hash: signed.transfer.signing_hash(),
             signed,
             public_key,
+            sender,
             nonce_y,
         })
     }
@@ -177,7 +188,9 @@ impl Claimed {
     /// unkeyed one, and a signature no key made is refused for what it is, as without a key.
     fn settle(self, claims_verify: bool) -> TxResult<VerifiedTx> {
         if claims_verify {
-            return Ok(self.signed.trusting(self.public_key, Some(self.nonce_y)));
+            return Ok(self
+                .signed
+                .trusting_as(self.sender, self.public_key, Some(self.nonce_y)));
         }
         let recovered = self.signed.recover()?;
         if recovered.public_key != self.public_key {

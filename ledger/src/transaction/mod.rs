@@ -26,7 +26,8 @@ pub use rejection::{TrailingPosition, TxField, TxRejection, TxResult};
 use crate::limits::TX_BYTES_MAX;
 use crate::primitives::{Address, Hash, NonceY, U256, keccak256};
 use crate::signature::{
-    ExactCheck, PublicKey, RecoverableSignature, SecretKey, SignatureError, verify_exact_batch,
+    ExactCheck, KnownKeys, PublicKey, RecoverableSignature, SecretKey, SignatureError,
+    verify_exact_batch,
 };
 
 /// Gas a value transfer costs, and the least gas limit a transaction may carry. The chain
@@ -216,8 +217,18 @@ impl SignedTransfer {
 
     /// Pairs the transfer with a public key (and nonce y) without checking the signature.
     fn trusting(self, public_key: PublicKey, nonce_y: Option<NonceY>) -> VerifiedTx {
+        self.trusting_as(public_key.address(), public_key, nonce_y)
+    }
+
+    /// [`Self::trusting`] with the key's address already known (`sender`).
+    fn trusting_as(
+        self,
+        sender: Address,
+        public_key: PublicKey,
+        nonce_y: Option<NonceY>,
+    ) -> VerifiedTx {
         VerifiedTx {
-            sender: public_key.address(),
+            sender,
             public_key,
             nonce_y,
             tx: self,
@@ -301,6 +312,17 @@ impl WireTx {
     pub fn decode_trusted(&self, chain_id: u64) -> TxResult<VerifiedTx> {
         Ok(decode(&self.raw, chain_id)?.trusting(self.public_key, self.nonce_y))
     }
+
+    /// [`Self::decode_trusted`] for one of a batch: the keys the batch named before give
+    /// their addresses without hashing them again.
+    pub fn decode_trusted_among(
+        &self,
+        chain_id: u64,
+        known: &mut KnownKeys,
+    ) -> TxResult<VerifiedTx> {
+        let sender = known.address(&self.public_key);
+        Ok(decode(&self.raw, chain_id)?.trusting_as(sender, self.public_key, self.nonce_y))
+    }
 }
 
 /// Decodes every transaction and verifies all their signatures against the keys they carry
@@ -329,11 +351,14 @@ pub fn verify_all(transactions: &[WireTx], chain_id: u64) -> Option<Vec<Verified
     if !verify_exact_batch(&checks) {
         return None;
     }
+    let mut known = KnownKeys::new();
     Some(
         decoded
             .into_iter()
             .zip(transactions)
-            .map(|(signed, tx)| signed.trusting(tx.public_key, tx.nonce_y))
+            .map(|(signed, tx)| {
+                signed.trusting_as(known.address(&tx.public_key), tx.public_key, tx.nonce_y)
+            })
             .collect(),
     )
 }
