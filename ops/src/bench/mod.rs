@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use indicatif::ProgressBar;
+use ledger::api::{TxState, TxStatusAnswer};
 use ledger::primitives::{Address, Hash};
 use ledger::signature::SecretKey;
 use serde::Serialize;
@@ -659,6 +660,13 @@ const RESUBMIT_ATTEMPTS: u32 = 7;
 /// The first pause before sending a batch again.
 const RESUBMIT_PAUSE: Duration = Duration::from_millis(50);
 
+/// How long the observer goes without a new commit of the run's transfers before it asks the
+/// chain what became of those still missing (edgeledger only: `GET /v1/txs/{hash}`).
+const STALL_CHECK_AFTER: Duration = Duration::from_secs(15);
+
+/// At most this many missing transfers are asked about at a stall.
+const STALL_STATUSES_MAX: usize = 1_000;
+
 /// `submit()`, again after a pause (from `first_pause`, doubling) while it answers 503 (the
 /// chain took nothing and asks to be asked again). A refused batch would leave a nonce gap
 /// that every later transfer of its senders waits behind, so giving up at once would stall
@@ -782,6 +790,7 @@ fn observe(
     let mut read_through = start_height;
     let mut blocks = 0;
     let mut block_transactions = 0;
+    let mut last_progress = Instant::now();
     loop {
         let settled = committed.len() + refused_count.load(Ordering::SeqCst) >= index_of.len();
         if settled || submitting_failed.load(Ordering::SeqCst) {
@@ -796,6 +805,7 @@ fn observe(
                 refused_count.load(Ordering::SeqCst)
             );
         }
+        let committed_before = committed.len();
         let (seen_at, new_blocks) = watch.next_blocks(read_through)?;
         for hashes in new_blocks {
             read_through += 1;
@@ -809,6 +819,18 @@ fn observe(
                 }
             }
         }
+        if committed.len() > committed_before {
+            last_progress = Instant::now();
+        } else if last_progress.elapsed() >= STALL_CHECK_AFTER
+            && let Watch::LongPoll(native) = watch
+        {
+            let reading = read_stall(native, index_of, &committed)?;
+            if let Some(dropped) = reading.dropped_error() {
+                bail!("{dropped}");
+            }
+            bar.suspend(|| eprintln!("{}", reading.note(STALL_CHECK_AFTER)));
+            last_progress = Instant::now();
+        }
         bar.set_position(committed.len() as u64);
     }
     Ok(Observed {
@@ -816,6 +838,103 @@ fn observe(
         blocks,
         block_transactions,
     })
+}
+
+/// The chain's status of the run's transfers not yet committed, at most
+/// [`STALL_STATUSES_MAX`] of them.
+fn read_stall(
+    native: &Native,
+    index_of: &HashMap<Hash, usize>,
+    committed: &HashMap<usize, Instant>,
+) -> Result<StallReading> {
+    let missing: Vec<&Hash> = index_of
+        .iter()
+        .filter(|(_, index)| !committed.contains_key(index))
+        .map(|(hash, _)| hash)
+        .collect();
+    let statuses = missing
+        .iter()
+        .take(STALL_STATUSES_MAX)
+        .map(|hash| native.status(hash))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(StallReading::of(missing.len(), &statuses))
+}
+
+/// What the chain says of the transfers a stalled run still waits for.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct StallReading {
+    /// Transfers not committed.
+    missing: usize,
+    /// Of those, how many were asked about.
+    asked: usize,
+    /// Still queued: waiting for a block, or behind a missing nonce.
+    pending: usize,
+    /// Committed in a block the observer has not read yet.
+    committed: usize,
+    /// Accepted and then dropped, by the reason's code: they will never commit.
+    dropped: BTreeMap<String, usize>,
+    /// Not known to the chain: refused when submitted (counted as refused already).
+    unknown: usize,
+}
+
+impl StallReading {
+    fn of(missing: usize, statuses: &[TxStatusAnswer]) -> Self {
+        let mut reading = Self {
+            missing,
+            asked: statuses.len(),
+            ..Self::default()
+        };
+        for status in statuses {
+            match status.status {
+                TxState::Pending => reading.pending += 1,
+                TxState::Committed => reading.committed += 1,
+                TxState::Rejected => {
+                    let code = status
+                        .reason
+                        .as_ref()
+                        .map_or_else(|| "rejected".to_owned(), |reason| reason.code.clone());
+                    *reading.dropped.entry(code).or_default() += 1;
+                }
+                TxState::Unknown => reading.unknown += 1,
+            }
+        }
+        reading
+    }
+
+    /// The error that ends the run when the chain dropped transfers it had accepted: they
+    /// will never commit, so waiting out the timeout would only hide why.
+    fn dropped_error(&self) -> Option<String> {
+        if self.dropped.is_empty() {
+            return None;
+        }
+        let count: usize = self.dropped.values().sum();
+        let reasons: Vec<String> = self
+            .dropped
+            .iter()
+            .map(|(code, count)| format!("{code}: {count}"))
+            .collect();
+        Some(format!(
+            "{count} of the {} transfers asked about (of {} not committed) were accepted and \
+             then dropped by the chain ({}): they will never commit",
+            self.asked,
+            self.missing,
+            reasons.join(", ")
+        ))
+    }
+
+    /// A line for the operator while the run keeps waiting.
+    fn note(&self, quiet_for: Duration) -> String {
+        format!(
+            "no transfer committed for {} s: of the {} asked about ({} not committed), {} are \
+             pending, {} committed since and {} unknown to the chain; still waiting",
+            quiet_for.as_secs(),
+            self.asked,
+            self.missing,
+            self.pending,
+            self.committed,
+            self.unknown
+        )
+    }
 }
 
 impl Measured {
@@ -1004,6 +1123,70 @@ mod tests {
             chain_cpu_ms_per_transfer: None,
             client_cpu_seconds: None,
         }
+    }
+
+    fn status(state: TxState, reason: Option<&str>) -> TxStatusAnswer {
+        let mut answer: TxStatusAnswer = serde_json::from_value(serde_json::json!({
+            "hash": Hash::ZERO,
+            "status": state,
+        }))
+        .expect("a status");
+        answer.reason = reason.map(|code| ledger::api::Reason {
+            code: code.to_owned(),
+            message: format!("{code} because"),
+        });
+        answer
+    }
+
+    #[test]
+    fn a_stall_with_dropped_transfers_ends_the_run_and_says_why() {
+        let statuses = [
+            status(TxState::Pending, None),
+            status(TxState::Rejected, Some("evicted")),
+            status(TxState::Rejected, Some("nonce_too_low")),
+            status(TxState::Rejected, Some("evicted")),
+            status(TxState::Unknown, None),
+            status(TxState::Committed, None),
+        ];
+        let reading = StallReading::of(9, &statuses);
+        assert_eq!(
+            reading,
+            StallReading {
+                missing: 9,
+                asked: 6,
+                pending: 1,
+                committed: 1,
+                dropped: BTreeMap::from([
+                    ("evicted".to_owned(), 2),
+                    ("nonce_too_low".to_owned(), 1)
+                ]),
+                unknown: 1,
+            }
+        );
+        assert_eq!(
+            reading.dropped_error().as_deref(),
+            Some(
+                "3 of the 6 transfers asked about (of 9 not committed) were accepted and then \
+                 dropped by the chain (evicted: 2, nonce_too_low: 1): they will never commit"
+            )
+        );
+    }
+
+    #[test]
+    fn a_stall_with_only_pending_transfers_keeps_waiting() {
+        let reading = StallReading::of(
+            2,
+            &[
+                status(TxState::Pending, None),
+                status(TxState::Unknown, None),
+            ],
+        );
+        assert_eq!(reading.dropped_error(), None);
+        assert_eq!(
+            reading.note(Duration::from_secs(15)),
+            "no transfer committed for 15 s: of the 2 asked about (2 not committed), 1 are \
+             pending, 0 committed since and 1 unknown to the chain; still waiting"
+        );
     }
 
     /// `ops bench` arguments as clap parses them.

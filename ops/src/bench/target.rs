@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use ledger::api::{self, BatchAnswer, BatchElement, BlockAnswer, SubmissionStatus};
+use ledger::api::{self, BatchAnswer, BatchElement, BlockAnswer, SubmissionStatus, TxStatusAnswer};
 use ledger::primitives::{Address, Hash, to_hex};
 use ledger::rpc::RpcError;
 
@@ -244,6 +244,18 @@ impl Native {
             block.header.height
         );
         Ok(Some(block.transactions))
+    }
+
+    /// `GET /v1/txs/{hash}`: where the chain says a transaction stands.
+    pub fn status(&self, hash: &Hash) -> Result<TxStatusAnswer> {
+        let url = format!("{}/{hash}", self.url);
+        let response = self
+            .agent
+            .get(&url)
+            .header("accept", "application/json")
+            .call();
+        let bytes = ok_answer(response, &url)?;
+        serde_json::from_slice(&bytes).context("a transaction status")
     }
 
     /// `POST /v1/txs`: the transactions as a MessagePack array of byte strings, or as
