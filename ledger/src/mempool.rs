@@ -288,6 +288,15 @@ pub struct Evicted {
     pub arrival: u64,
 }
 
+/// Notes `sender` in `waiting` if its `queue` has transactions waiting behind a gap
+/// ([`SenderQueue::has_waiting`]): called after every change to a queue, so that every
+/// sender with some is noted.
+fn note_if_waiting(waiting: &mut BTreeSet<Address>, sender: Address, queue: &SenderQueue) {
+    if queue.has_waiting() {
+        waiting.insert(sender);
+    }
+}
+
 /// Seeded hasher state for the mempool's indexes.
 pub type SeededState = xxhash64::State;
 
@@ -384,9 +393,7 @@ impl Mempool {
         if let Err(rejection) = self.check(&tx, base_fee_per_gas) {
             return Admission::Rejected(rejection);
         }
-        if self.len() >= self.limits.txs_max
-            && !(self.could_be_next(&tx) && !self.can_fill_a_block() && self.evict_one_waiting())
-        {
+        if self.len() >= self.limits.txs_max && !self.make_room_for(&tx) {
             return Admission::Rejected(AdmissionRejection::MempoolFull {
                 limit: self.limits.txs_max,
             });
@@ -399,9 +406,7 @@ impl Mempool {
         queue
             .by_nonce
             .insert(nonce, Box::new(Queued { tx, arrival }));
-        if queue.has_waiting() {
-            self.waiting.insert(sender);
-        }
+        note_if_waiting(&mut self.waiting, sender, queue);
         Admission::Accepted
     }
 
@@ -420,6 +425,12 @@ impl Mempool {
         let known = self.has_ready(BLOCK_TXS_MAX);
         self.can_fill_a_block = Some(known);
         known
+    }
+
+    /// Whether the full pool can take `tx`: only one that could go into the next block, only
+    /// while the pool cannot fill a block on its own, and by evicting a waiting transaction.
+    fn make_room_for(&mut self, tx: &VerifiedTx) -> bool {
+        self.could_be_next(tx) && !self.can_fill_a_block() && self.evict_one_waiting()
     }
 
     /// Whether `tx` could go into the next block as far as the pool knows: it is its sender's
@@ -453,21 +464,10 @@ impl Mempool {
                 hash,
                 arrival: queued.arrival,
             });
-            self.note_if_waiting(sender);
+            note_if_waiting(&mut self.waiting, sender, queue);
             return true;
         }
         false
-    }
-
-    /// Notes `sender` as one that may have transactions waiting behind a gap, if it has.
-    fn note_if_waiting(&mut self, sender: Address) {
-        if self
-            .senders
-            .get(&sender)
-            .is_some_and(SenderQueue::has_waiting)
-        {
-            self.waiting.insert(sender);
-        }
     }
 
     /// Every admission rule but the pool's own bound (checked last, by [`Mempool::admit`]), in
@@ -565,9 +565,7 @@ impl Mempool {
         let queue = self.senders.get_mut(&sender)?;
         let removed = queue.by_nonce.remove(nonce).map(|queued| queued.tx);
         // A dropped transaction may leave a hole behind it.
-        if queue.has_waiting() {
-            self.waiting.insert(sender);
-        }
+        note_if_waiting(&mut self.waiting, sender, queue);
         if queue.by_nonce.is_empty() && queue.next_nonce.is_none() {
             self.senders.remove(&sender);
         }
@@ -588,9 +586,7 @@ impl Mempool {
             self.by_hash.remove(&hash);
             removed.push((hash, nonce));
         }
-        if queue.has_waiting() {
-            self.waiting.insert(sender);
-        }
+        note_if_waiting(&mut self.waiting, sender, queue);
         removed
     }
 
