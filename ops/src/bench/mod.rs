@@ -39,7 +39,7 @@ use serde::Serialize;
 use self::stats::{CpuMeter, Percentiles, per_second};
 use self::target::{Carried, Native, Rpc, Submitted};
 use self::workload::SignedTx;
-use crate::client::DEFAULT_URL;
+use crate::client::{Client, DEFAULT_URL};
 use crate::commands::{aligned, print_json};
 use crate::progress;
 
@@ -824,7 +824,7 @@ fn observe(
         } else if last_progress.elapsed() >= STALL_CHECK_AFTER
             && let Watch::LongPoll(native) = watch
         {
-            let reading = read_stall(native, index_of, &committed)?;
+            let reading = read_stall(native.client(), index_of, &committed)?;
             if let Some(dropped) = reading.dropped_error() {
                 bail!("{dropped}");
             }
@@ -843,7 +843,7 @@ fn observe(
 /// The chain's status of the run's transfers not yet committed, at most
 /// [`STALL_STATUSES_MAX`] of them.
 fn read_stall(
-    native: &Native,
+    client: &Client,
     index_of: &HashMap<Hash, usize>,
     committed: &HashMap<usize, Instant>,
 ) -> Result<StallReading> {
@@ -855,7 +855,7 @@ fn read_stall(
     let statuses = missing
         .iter()
         .take(STALL_STATUSES_MAX)
-        .map(|hash| native.status(hash))
+        .map(|hash| client.transaction(hash))
         .collect::<Result<Vec<_>>>()?;
     Ok(StallReading::of(missing.len(), &statuses))
 }

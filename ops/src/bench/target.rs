@@ -5,11 +5,12 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use ledger::api::{self, BatchAnswer, BatchElement, BlockAnswer, SubmissionStatus, TxStatusAnswer};
+use ledger::api::{self, BatchAnswer, BatchElement, BlockAnswer, SubmissionStatus};
 use ledger::primitives::{Address, Hash, to_hex};
 use ledger::rpc::RpcError;
 
 use super::workload::SignedTx;
+use crate::client::Client;
 use serde_json::{Value, json};
 
 /// What each element of a native batch carries besides the raw transaction.
@@ -211,6 +212,8 @@ pub struct Native {
     url: String,
     blocks_url: String,
     agent: ureq::Agent,
+    /// The ops client of the same API, for everything else (a transaction's status).
+    client: Client,
 }
 
 impl Native {
@@ -221,7 +224,13 @@ impl Native {
             url: format!("{base}/v1/txs"),
             blocks_url: format!("{base}/v1/blocks"),
             agent: agent(),
+            client: Client::new(base),
         }
+    }
+
+    /// The ops client of the same API.
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// The transaction hashes of block `height`, asked with `?wait_ms=` so the chain answers
@@ -244,18 +253,6 @@ impl Native {
             block.header.height
         );
         Ok(Some(block.transactions))
-    }
-
-    /// `GET /v1/txs/{hash}`: where the chain says a transaction stands.
-    pub fn status(&self, hash: &Hash) -> Result<TxStatusAnswer> {
-        let url = format!("{}/{hash}", self.url);
-        let response = self
-            .agent
-            .get(&url)
-            .header("accept", "application/json")
-            .call();
-        let bytes = ok_answer(response, &url)?;
-        serde_json::from_slice(&bytes).context("a transaction status")
     }
 
     /// `POST /v1/txs`: the transactions as a MessagePack array of byte strings, or as
