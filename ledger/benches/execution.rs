@@ -1,10 +1,11 @@
 //! Executing a 1,000-transfer block: the work the sequencer does per block and every validator
-//! repeats. Run natively with `cargo bench -p ledger --bench execution`, and compiled to
+//! repeats, in the format the sequencer proposes and, for comparison, in block format 1. Run natively with `cargo bench -p ledger --bench execution`, and compiled to
 //! wasm32 under Node, as the Workers run it, with `scripts/wasm-cargo bench -p ledger --bench
 //! execution --target wasm32-unknown-unknown`.
 
 #[cfg(not(target_arch = "wasm32"))]
 use criterion::Criterion;
+use ledger::block::BlockFormat;
 use ledger::consensus::ValidatorSet;
 use ledger::execution::{execute, touched_addresses};
 use ledger::genesis::{ChainConfig, Genesis, GenesisAccount};
@@ -81,19 +82,26 @@ use wasm_bindgen_test::Criterion;
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_bench)]
 fn bench_execution(criterion: &mut Criterion) {
     let (config, state_root, txs, witness) = setup();
-    criterion.bench_function("execute_1000_transfer_block", |bencher| {
-        bencher.iter(|| {
-            let execution = execute(&config, &state_root, 1, &txs, witness.clone()).expect("runs");
-            assert_eq!(execution.receipts.len(), txs.len());
+    for (name, format) in [
+        ("execute_1000_transfer_block", BlockFormat::PROPOSED),
+        ("execute_1000_transfer_block_format_1", BlockFormat::V1),
+    ] {
+        criterion.bench_function(name, |bencher| {
+            bencher.iter(|| {
+                let execution =
+                    execute(&config, &state_root, 1, format, &txs, witness.clone()).expect("runs");
+                assert_eq!(execution.receipts.len(), txs.len());
+            });
         });
-    });
+    }
     let wire: Vec<_> = txs.iter().map(VerifiedTx::to_wire).collect();
     criterion.bench_function("validate_1000_transfer_block", |bencher| {
         // What a validator does: verify every signature against its key (all together, as
         // `check_proposal` does), then execute.
         bencher.iter(|| {
             let verified = verify_all(&wire, 1).expect("valid");
-            execute(&config, &state_root, 1, &verified, witness.clone()).expect("runs")
+            let format = BlockFormat::PROPOSED;
+            execute(&config, &state_root, 1, format, &verified, witness.clone()).expect("runs")
         });
     });
 }

@@ -1,7 +1,8 @@
 //! keccak256 as the chain uses it: a 65-byte Merkle or tree node, and a 110-byte transfer
 //! (in wasm 360 ns with tiny-keccak, 654 ns with sha3 0.12 before it). And a block's
 //! megabyte, as the `Sequencer` digests the copies it hands the archiver: keccak256 then,
-//! KangarooTwelve now (`ledger::archive::copy_digest`).
+//! KangarooTwelve now (`ledger::archive::copy_digest`). And the tree of a full block's
+//! transactions root in each block format (`ledger::block::BlockFormat`).
 //!
 //! Natively: `cargo bench -p ledger --bench hashing`; in wasm32 under Node, as the Workers run
 //! it: `scripts/wasm-cargo bench -p ledger --bench hashing --target wasm32-unknown-unknown`.
@@ -30,6 +31,23 @@ fn hashing(criterion: &mut Criterion) {
     criterion.bench_function("archived_copy_digest_1_mib", |bencher| {
         bencher.iter(|| ledger::archive::copy_digest(black_box(&block)))
     });
+    let leaves: Vec<ledger::Hash> = (0..4_096u32)
+        .map(|index| ledger::primitives::keccak256(index.to_be_bytes()))
+        .collect();
+    for (name, format) in [
+        (
+            "merkle_root_4096_leaves_format_1",
+            ledger::block::BlockFormat::V1,
+        ),
+        (
+            "merkle_root_4096_leaves_format_2",
+            ledger::block::BlockFormat::V2,
+        ),
+    ] {
+        criterion.bench_function(name, |bencher| {
+            bencher.iter(|| format.root(black_box(&leaves)))
+        });
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -3,7 +3,9 @@
 //! Canonical layouts (MessagePack arrays in exactly this field order; see [`crate::codec`]):
 //! - [`Header`]: `[chain_id: uint, height: uint, parent_hash: bin32, timestamp_ms: uint,
 //!   state_root: bin32, transactions_root: bin32, receipts_root: bin32,
-//!   validator_set_hash: bin32, proposer: bin20]`. The block hash is keccak256 of these bytes.
+//!   validator_set_hash: bin32, proposer: bin20]`, and from block format 2 on a tenth element,
+//!   `format: uint` ([`BlockFormat`]; a header without it is format 1, so the headers made
+//!   before format 2 keep their bytes and hashes). The block hash is keccak256 of these bytes.
 //! - [`Receipt`]: `[tx_hash: bin32, index: uint, sender: bin20, to: bin20, nonce: uint,
 //!   value: bin32 (U256 big-endian), gas_used: uint, effective_gas_price: bin16,
 //!   fee: bin32 (U256 big-endian)]`. `effective_gas_price` is a `u128`, which `rmp-serde` always
@@ -23,7 +25,9 @@ use crate::consensus::QuorumCertificate;
 use crate::limits::{
     BLOCK_TXS_MAX, CERTIFIED_BLOCK_BYTES_MAX, HEADER_BYTES_MAX, RECEIPT_BYTES_MAX, TX_BYTES_MAX,
 };
-use crate::merkle::merkle_root;
+use crate::merkle::{
+    MerkleProof, MerkleResult, merkle_proof, merkle_root, quaternary_proof, quaternary_root,
+};
 use crate::primitives::{Address, Hash, U256, keccak256, u256_bytes};
 
 /// Why a block, header or receipt was refused.
@@ -112,14 +116,114 @@ pub struct Header {
     pub timestamp_ms: u64,
     /// Root of the global state after executing this block.
     pub state_root: Hash,
-    /// [`transactions_root`] of the block's transaction hashes.
+    /// [`BlockFormat::transactions_root`] of the block's transaction hashes.
     pub transactions_root: Hash,
-    /// [`receipts_root`] of the block's receipts.
+    /// [`BlockFormat::receipts_root`] of the block's receipts.
     pub receipts_root: Hash,
     /// [`crate::consensus::ValidatorSet::hash`] of the set that certifies this block.
     pub validator_set_hash: Hash,
     /// The account that proposed the block (the sequencer's identity).
     pub proposer: Address,
+    /// The rules the roots follow. Left out of the encoding for format 1, written as a tenth
+    /// field from format 2 on, so it is part of the block hash the certificate signs.
+    #[serde(default, skip_serializing_if = "BlockFormat::is_v1")]
+    pub format: BlockFormat,
+}
+
+/// Which rules a block's transactions and receipts roots follow (see [`crate::merkle`]).
+///
+/// Validators check a proposal under the format its header states, so a chain's blocks may
+/// change format from one height to the next (the sequencer proposes [`Self::PROPOSED`]), and
+/// every block already stored, archived or backed up keeps verifying under its own.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum BlockFormat {
+    /// The binary tree, each leaf hashed first: the genesis block, and every block made before
+    /// format 2. Its headers carry no format field.
+    #[default]
+    V1,
+    /// The quaternary tree over the leaves themselves: about a sixth of the binary tree's
+    /// keccak permutations for a block's two roots' trees.
+    V2,
+}
+
+impl BlockFormat {
+    /// The format the sequencer proposes new blocks in.
+    pub const PROPOSED: Self = Self::V2;
+
+    /// The number written into a header.
+    pub const fn number(self) -> u8 {
+        match self {
+            Self::V1 => 1,
+            Self::V2 => 2,
+        }
+    }
+
+    /// Format 1, which a header does not write (serde's `skip_serializing_if` takes a
+    /// reference).
+    #[allow(clippy::trivially_copy_pass_by_ref)]
+    pub const fn is_v1(&self) -> bool {
+        matches!(self, Self::V1)
+    }
+
+    /// The Merkle root of `leaves` (transaction or receipt hashes) under this format's tree.
+    pub fn root(self, leaves: &[Hash]) -> Hash {
+        match self {
+            Self::V1 => merkle_root(leaves),
+            Self::V2 => quaternary_root(leaves),
+        }
+    }
+
+    /// The header's transactions root: the root of the transaction hashes in block order.
+    pub fn transactions_root(self, tx_hashes: &[Hash]) -> Hash {
+        self.root(tx_hashes)
+    }
+
+    /// The header's receipts root: the root of the receipt hashes in block order.
+    pub fn receipts_root(self, receipts: &[Receipt]) -> Hash {
+        let hashes: Vec<Hash> = receipts.iter().map(Receipt::hash).collect();
+        self.root(&hashes)
+    }
+
+    /// Proof that `leaves[index]` is in the list whose root is [`Self::root`].
+    pub fn inclusion_proof(self, leaves: &[Hash], index: usize) -> MerkleResult<MerkleProof> {
+        match self {
+            Self::V1 => merkle_proof(leaves, index),
+            Self::V2 => quaternary_proof(leaves, index),
+        }
+    }
+
+    /// Checks that `leaf` is at `index` of a `count`-leaf list with `root` under this format.
+    pub fn verify_inclusion(
+        self,
+        proof: &MerkleProof,
+        root: &Hash,
+        leaf: &Hash,
+        index: usize,
+        count: usize,
+    ) -> MerkleResult<()> {
+        match self {
+            Self::V1 => proof.verify(root, leaf, index, count),
+            Self::V2 => proof.verify_quaternary(root, leaf, index, count),
+        }
+    }
+}
+
+impl Serialize for BlockFormat {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u8(self.number())
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockFormat {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match u8::deserialize(deserializer)? {
+            1 => Ok(Self::V1),
+            2 => Ok(Self::V2),
+            other => Err(serde::de::Error::custom(format_args!(
+                "block format {other} is not known (1 and 2 are)"
+            ))),
+        }
+    }
 }
 
 impl Header {
@@ -176,17 +280,6 @@ impl Receipt {
     }
 }
 
-/// The header's transactions root: the Merkle root of the transaction hashes in block order.
-pub fn transactions_root(tx_hashes: &[Hash]) -> Hash {
-    merkle_root(tx_hashes)
-}
-
-/// The header's receipts root: the Merkle root of the receipt hashes in block order.
-pub fn receipts_root(receipts: &[Receipt]) -> Hash {
-    let hashes: Vec<Hash> = receipts.iter().map(Receipt::hash).collect();
-    merkle_root(&hashes)
-}
-
 /// A committed block as stored and served: header, its quorum certificate, raw transactions,
 /// receipts.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -241,14 +334,15 @@ impl CertifiedBlock {
                 return Err(BlockError::ReceiptMismatch { index });
             }
         }
-        let got = transactions_root(&tx_hashes);
+        let format = self.header.format;
+        let got = format.transactions_root(&tx_hashes);
         if got != self.header.transactions_root {
             return Err(BlockError::TransactionsRoot {
                 expected: self.header.transactions_root,
                 got,
             });
         }
-        let got = receipts_root(&self.receipts);
+        let got = format.receipts_root(&self.receipts);
         if got != self.header.receipts_root {
             return Err(BlockError::ReceiptsRoot {
                 expected: self.header.receipts_root,
@@ -323,6 +417,7 @@ pub(crate) mod tests {
             receipts_root: Hash::ZERO,
             validator_set_hash: keccak256(b"validators"),
             proposer: Address([7; 20]),
+            format: BlockFormat::PROPOSED,
         }
     }
 
@@ -342,6 +437,11 @@ pub(crate) mod tests {
 
     /// A consistent block with `count` transactions, certified by `set`'s first quorum.
     fn sample_block(count: usize) -> CertifiedBlock {
+        sample_block_in(BlockFormat::PROPOSED, count)
+    }
+
+    /// [`sample_block`] with its roots in `format`.
+    fn sample_block_in(format: BlockFormat, count: usize) -> CertifiedBlock {
         let keys = validator_keys(4);
         let set = ValidatorSet::new(keys.iter().map(|key| key.public_key()).collect())
             .expect("valid set");
@@ -355,9 +455,10 @@ pub(crate) mod tests {
             .map(|(index, hash)| sample_receipt(*hash, index as u32))
             .collect();
         let header = Header {
-            transactions_root: transactions_root(&tx_hashes),
-            receipts_root: receipts_root(&receipts),
+            transactions_root: format.transactions_root(&tx_hashes),
+            receipts_root: format.receipts_root(&receipts),
             validator_set_hash: set.hash(),
+            format,
             ..sample_header(5)
         };
         let certificate = certify(&keys, &set, &header, 3);
@@ -371,9 +472,12 @@ pub(crate) mod tests {
 
     #[test]
     fn header_layout_is_an_array_in_field_order() {
-        let header = sample_header(1);
+        let header = Header {
+            format: BlockFormat::V1,
+            ..sample_header(1)
+        };
         let bytes = header.encode();
-        assert_eq!(bytes[0], 0x99, "fixarray of 9 fields");
+        assert_eq!(bytes[0], 0x99, "fixarray of 9 fields (format 1)");
         assert_eq!(
             &bytes[1..4],
             &[0xcd, 0x7a, 0x69],
@@ -422,11 +526,114 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn roots_are_merkle_roots() {
-        assert_eq!(transactions_root(&[]), Hash::ZERO);
-        assert_eq!(receipts_root(&[]), Hash::ZERO);
+    fn each_format_has_its_own_tree() {
         let receipt = sample_receipt(keccak256(b"tx"), 0);
-        assert_eq!(receipts_root(&[receipt]), merkle_root(&[receipt.hash()]));
+        let leaves = [receipt.hash()];
+        for format in [BlockFormat::V1, BlockFormat::V2] {
+            assert_eq!(format.transactions_root(&[]), Hash::ZERO);
+            assert_eq!(format.receipts_root(&[]), Hash::ZERO);
+        }
+        assert_eq!(
+            BlockFormat::V1.receipts_root(&[receipt]),
+            merkle_root(&leaves)
+        );
+        assert_eq!(
+            BlockFormat::V2.receipts_root(&[receipt]),
+            quaternary_root(&leaves)
+        );
+        assert_ne!(merkle_root(&leaves), quaternary_root(&leaves));
+    }
+
+    #[test]
+    fn a_format_1_header_keeps_nine_fields_and_later_ones_state_theirs() {
+        let v1 = Header {
+            format: BlockFormat::V1,
+            ..sample_header(3)
+        };
+        let v2 = Header {
+            format: BlockFormat::V2,
+            ..v1
+        };
+        let (v1_bytes, v2_bytes) = (v1.encode(), v2.encode());
+        // fixarray headers: nine elements before format 2, ten with it, the tenth a 2.
+        assert_eq!(v1_bytes[0], 0x99);
+        assert_eq!(v2_bytes[0], 0x9a);
+        assert_eq!(v2_bytes[1..v2_bytes.len() - 1], v1_bytes[1..]);
+        assert_eq!(v2_bytes.last(), Some(&2));
+        assert_eq!(Header::decode(&v1_bytes), Ok(v1));
+        assert_eq!(Header::decode(&v2_bytes), Ok(v2));
+        assert_ne!(v1.hash(), v2.hash(), "the format is part of the block hash");
+
+        // Format 1 written out is not canonical (its header has nine fields), and formats
+        // this version does not know are refused.
+        for tenth in [1u8, 0, 3, 0x7f] {
+            let mut bytes = v2_bytes.clone();
+            *bytes.last_mut().expect("non-empty") = tenth;
+            assert!(
+                matches!(Header::decode(&bytes), Err(BlockError::Codec(_))),
+                "{tenth}"
+            );
+        }
+
+        let json = serde_json::to_value(v2).expect("serialises");
+        assert_eq!(json["format"], 2);
+        assert!(
+            serde_json::to_value(v1)
+                .expect("serialises")
+                .get("format")
+                .is_none()
+        );
+        assert_eq!(serde_json::from_value::<Header>(json).ok(), Some(v2));
+    }
+
+    #[test]
+    fn a_block_is_checked_under_the_format_its_header_states() {
+        for format in [BlockFormat::V1, BlockFormat::V2] {
+            let block = sample_block_in(format, 6);
+            assert_eq!(CertifiedBlock::decode(&block.encode()), Ok(block.clone()));
+            // The same roots stated under the other format do not verify.
+            let mut header = block.header;
+            header.format = match format {
+                BlockFormat::V1 => BlockFormat::V2,
+                BlockFormat::V2 => BlockFormat::V1,
+            };
+            let keys = validator_keys(4);
+            let set = ValidatorSet::new(keys.iter().map(|key| key.public_key()).collect())
+                .expect("valid set");
+            let restated = CertifiedBlock {
+                certificate: certify(&keys, &set, &header, 3),
+                header,
+                ..block
+            };
+            assert!(matches!(
+                restated.check_consistency(),
+                Err(BlockError::TransactionsRoot { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn inclusion_proofs_follow_the_format() {
+        let leaves: Vec<Hash> = (0..23u8).map(|index| keccak256([index])).collect();
+        for format in [BlockFormat::V1, BlockFormat::V2] {
+            let root = format.root(&leaves);
+            for (index, leaf) in leaves.iter().enumerate() {
+                let proof = format.inclusion_proof(&leaves, index).expect("in range");
+                assert_eq!(
+                    format.verify_inclusion(&proof, &root, leaf, index, leaves.len()),
+                    Ok(())
+                );
+            }
+        }
+        let proof = BlockFormat::V2
+            .inclusion_proof(&leaves, 5)
+            .expect("in range");
+        let root = BlockFormat::V1.root(&leaves);
+        assert!(
+            BlockFormat::V1
+                .verify_inclusion(&proof, &root, &leaves[5], 5, leaves.len())
+                .is_err()
+        );
     }
 
     #[test]
@@ -523,10 +730,12 @@ pub(crate) mod tests {
                 timestamp_ms in any::<u64>(), state_root in any_hash(),
                 transactions_root in any_hash(), receipts_root in any_hash(),
                 validator_set_hash in any_hash(), proposer in any_address(),
+                v2 in any::<bool>(),
             ) -> Header {
+                let format = if v2 { BlockFormat::V2 } else { BlockFormat::V1 };
                 Header {
                     chain_id, height, parent_hash, timestamp_ms, state_root,
-                    transactions_root, receipts_root, validator_set_hash, proposer,
+                    transactions_root, receipts_root, validator_set_hash, proposer, format,
                 }
             }
         }

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::block::{Receipt, receipts_root, transactions_root};
+use crate::block::{BlockFormat, Receipt};
 use crate::genesis::ChainConfig;
 use crate::limits::BLOCK_TXS_MAX;
 use crate::primitives::{Address, Hash, U256, u256_bytes};
@@ -140,6 +140,8 @@ pub struct Execution {
     pub state_root: Hash,
     /// Per touched shard, what to write.
     pub write_sets: BTreeMap<ShardIndex, WriteSet>,
+    /// The format whose trees the two roots below follow.
+    pub format: BlockFormat,
     /// Merkle root over the included transactions' hashes.
     pub transactions_root: Hash,
     /// Merkle root over the receipts.
@@ -206,11 +208,12 @@ struct Applied {
 }
 
 /// Executes `txs` in order on the state proven by `witness` (which must match
-/// `parent_state_root`) for the block at `height`.
+/// `parent_state_root`) for the block at `height`, whose roots follow `format`.
 pub fn execute(
     config: &ChainConfig,
     parent_state_root: &Hash,
     height: u64,
+    format: BlockFormat,
     txs: &[VerifiedTx],
     witness: Witness,
 ) -> ExecutionResult<Execution> {
@@ -257,8 +260,9 @@ pub fn execute(
     let tx_hashes: Vec<Hash> = included.iter().map(|index| txs[*index].hash()).collect();
     Ok(Execution {
         included,
-        transactions_root: transactions_root(&tx_hashes),
-        receipts_root: receipts_root(&receipts),
+        format,
+        transactions_root: format.transactions_root(&tx_hashes),
+        receipts_root: format.receipts_root(&receipts),
         receipts,
         excluded,
         state_root,

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::block::Header;
+use crate::block::{BlockFormat, Header};
 use crate::consensus::ValidatorSet;
 use crate::limits::{BATCH_WINDOW_MS_MAX, GENESIS_ACCOUNTS_MAX};
 use crate::primitives::{Address, Hash, U256, u256_bytes};
@@ -167,19 +167,22 @@ impl Genesis {
             .collect()
     }
 
-    /// Block 0.
+    /// Block 0. Always format 1, so a genesis's hash (what validators are configured with)
+    /// is the one it had before format 2.
     pub fn header(&self) -> GenesisResult<Header> {
         let shard_roots = self.shard_roots()?;
+        let format = BlockFormat::V1;
         Ok(Header {
             chain_id: self.config.chain_id,
             height: 0,
             parent_hash: Hash::ZERO,
             timestamp_ms: self.timestamp_ms,
             state_root: root_over_shards(&shard_roots),
-            transactions_root: crate::block::transactions_root(&[]),
-            receipts_root: crate::block::receipts_root(&[]),
+            transactions_root: format.transactions_root(&[]),
+            receipts_root: format.receipts_root(&[]),
             validator_set_hash: self.config.validators.hash(),
             proposer: self.config.proposer,
+            format,
         })
     }
 }
@@ -347,6 +350,7 @@ mod tests {
                 receipts_root: Hash::ZERO,
                 validator_set_hash: genesis.config.validators.hash(),
                 proposer: address(0x11, 1),
+                format: BlockFormat::V1,
             }
         );
     }

@@ -140,10 +140,13 @@ pub fn certified_block_one(
 ) -> Result<(crate::block::Header, crate::consensus::QuorumCertificate), String> {
     use crate::consensus::{QuorumCertificate, Vote};
     let genesis_header = genesis.header().map_err(|error| error.to_string())?;
+    // Empty, so its roots are the zero hash in every format; in the format a sequencer
+    // proposes now, as block 1 is.
     let header = crate::block::Header {
         height: 1,
         parent_hash: genesis_header.hash(),
         timestamp_ms: genesis_header.timestamp_ms + 1,
+        format: crate::block::BlockFormat::PROPOSED,
         ..genesis_header
     };
     let validators = &genesis.config.validators;

@@ -129,6 +129,10 @@ const _: () = assert!(
 pub const MERKLE_PROOF_HASHES_MAX: usize =
     BLOCK_TXS_MAX.next_power_of_two().trailing_zeros() as usize;
 
+/// Sibling hashes in one inclusion proof of the quaternary tree (block format 2): up to three
+/// a level, over the levels of a tree over a full block (18 for 4,096: six levels).
+pub const QUATERNARY_PROOF_HASHES_MAX: usize = 3 * MERKLE_PROOF_HASHES_MAX.div_ceil(2);
+
 /// Bytes of an encoded receipt (about 190 bytes at the largest field values).
 pub const RECEIPT_BYTES_MAX: usize = 256;
 

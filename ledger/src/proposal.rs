@@ -148,6 +148,7 @@ pub fn check_proposal(
         &context.config,
         &proposal.parent.state_root,
         proposal.header.height,
+        proposal.header.format,
         &transactions,
         proposal.witness.clone(),
     )?;

@@ -365,6 +365,7 @@ mod trie {
 
 mod execution {
     use super::wasm_test;
+    use ledger::block::BlockFormat;
     use ledger::consensus::ValidatorSet;
     use ledger::execution::execute;
     use ledger::genesis::{ChainConfig, Genesis, GenesisAccount};
@@ -428,7 +429,15 @@ mod execution {
         let touched = ledger::execution::touched_addresses(&config, &txs);
         let witness = shards.witness(&touched).expect("witness");
         let parent_root = witness.state_root();
-        let execution = execute(&config, &parent_root, 1, &txs, witness).expect("executes");
+        let execution = execute(
+            &config,
+            &parent_root,
+            1,
+            BlockFormat::PROPOSED,
+            &txs,
+            witness,
+        )
+        .expect("executes");
         assert_eq!(execution.receipts.len(), txs.len());
         assert!(execution.excluded.is_empty());
         shards

@@ -168,7 +168,7 @@ fn a_backup_is_due_after_enough_blocks_or_time_but_never_without_new_blocks() {
 
 /// A block of two transfers at height 9, as committed.
 fn two_transfer_block() -> (CertifiedBlock, Vec<Hash>) {
-    use crate::block::{Header, Receipt};
+    use crate::block::{BlockFormat, Header, Receipt};
     use crate::consensus::QuorumCertificate;
     let receipt = |index: u32, hash: Hash| Receipt {
         tx_hash: hash,
@@ -193,10 +193,11 @@ fn two_transfer_block() -> (CertifiedBlock, Vec<Hash>) {
         parent_hash: Hash::from([3; 32]),
         timestamp_ms: 5,
         state_root: Hash::from([4; 32]),
-        transactions_root: crate::block::transactions_root(&hashes),
-        receipts_root: crate::block::receipts_root(&receipts),
+        transactions_root: BlockFormat::PROPOSED.transactions_root(&hashes),
+        receipts_root: BlockFormat::PROPOSED.receipts_root(&receipts),
         validator_set_hash: Hash::from([5; 32]),
         proposer: crate::primitives::Address::from([6; 20]),
+        format: BlockFormat::PROPOSED,
     };
     let block = CertifiedBlock {
         header,

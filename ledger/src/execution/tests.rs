@@ -7,6 +7,7 @@
 //! The fixtures are `pub(crate)` so the proposal tests can build chains the same way.
 
 use super::*;
+use crate::block::BlockFormat;
 use crate::consensus::ValidatorSet;
 use crate::random::SplitMix64;
 use crate::signature::SecretKey;
@@ -211,6 +212,7 @@ pub(crate) fn run(config: &ChainConfig, world: &World, txs: &[VerifiedTx]) -> Ex
         config,
         &world.state_root(),
         1,
+        BlockFormat::PROPOSED,
         txs,
         world.witness_for(config, txs),
     )
@@ -318,9 +320,17 @@ fn each_kind_pays_its_effective_gas_price() {
         }
     );
     assert_eq!(after.balance(&fee_recipient()), wei(5) + fees);
-    assert_eq!(execution.receipts_root, receipts_root(&execution.receipts));
+    let format = BlockFormat::PROPOSED;
+    assert_eq!(execution.format, format);
+    assert_eq!(
+        execution.receipts_root,
+        format.receipts_root(&execution.receipts)
+    );
     let hashes: Vec<Hash> = txs.iter().map(VerifiedTx::hash).collect();
-    assert_eq!(execution.transactions_root, transactions_root(&hashes));
+    assert_eq!(
+        execution.transactions_root,
+        format.transactions_root(&hashes)
+    );
 }
 
 #[test]
@@ -718,7 +728,15 @@ fn a_cross_shard_transfer_writes_each_touched_shard() {
     let witness = world.witness_for(&config, std::slice::from_ref(&tx));
     let before_roots = witness.shard_roots.clone();
     assert_eq!(before_roots, world.shard_roots());
-    let execution = execute(&config, &world.state_root(), 7, &[tx], witness).expect("executes");
+    let execution = execute(
+        &config,
+        &world.state_root(),
+        7,
+        BlockFormat::PROPOSED,
+        &[tx],
+        witness,
+    )
+    .expect("executes");
     let after = after(&world, &execution);
     let after_roots = after.shard_roots();
 
@@ -822,6 +840,7 @@ fn a_witness_of_another_state_is_refused() {
         &config,
         &world.state_root(),
         1,
+        BlockFormat::PROPOSED,
         &txs,
         other.witness_for(&config, &txs),
     )
@@ -837,7 +856,15 @@ fn a_witness_of_another_state_is_refused() {
     // The right shard roots, but a part proving other accounts.
     let mut forged = world.witness_for(&config, &txs);
     forged.parts = other.witness_for(&config, &txs).parts;
-    let error = execute(&config, &world.state_root(), 1, &txs, forged).expect_err("forged part");
+    let error = execute(
+        &config,
+        &world.state_root(),
+        1,
+        BlockFormat::PROPOSED,
+        &txs,
+        forged,
+    )
+    .expect_err("forged part");
     assert_eq!(
         error,
         ExecutionError::Witness(TrieError::ShardRootMismatch {
@@ -865,18 +892,42 @@ fn a_witness_missing_a_touched_account_is_refused() {
     // Recipient in a shard without a part.
     let txs = [signed(transfer(0, far, 1), &sender)];
     let witness = world.witness(&[sender.address(), fee_recipient()]);
-    let error = execute(&config, &state_root, 1, &txs, witness).expect_err("no part");
+    let error = execute(
+        &config,
+        &state_root,
+        1,
+        BlockFormat::PROPOSED,
+        &txs,
+        witness,
+    )
+    .expect_err("no part");
     assert_eq!(error, not_in_witness(far));
 
     // Recipient in the sender's shard, its path pruned.
     let txs = [signed(transfer(0, neighbour.address(), 1), &sender)];
     let witness = world.witness(&[sender.address(), fee_recipient()]);
-    let error = execute(&config, &state_root, 1, &txs, witness).expect_err("pruned path");
+    let error = execute(
+        &config,
+        &state_root,
+        1,
+        BlockFormat::PROPOSED,
+        &txs,
+        witness,
+    )
+    .expect_err("pruned path");
     assert_eq!(error, not_in_witness(neighbour.address()));
 
     // The fee recipient, needed only after the last transaction.
     let witness = world.witness(&[sender.address(), neighbour.address()]);
-    let error = execute(&config, &state_root, 1, &txs, witness).expect_err("no fee recipient");
+    let error = execute(
+        &config,
+        &state_root,
+        1,
+        BlockFormat::PROPOSED,
+        &txs,
+        witness,
+    )
+    .expect_err("no fee recipient");
     assert_eq!(error, not_in_witness(fee_recipient()));
 }
 
@@ -889,8 +940,15 @@ fn more_than_the_block_limit_is_refused() {
     let witness = world.witness_for(&config, std::slice::from_ref(&tx));
 
     let too_many = vec![tx.clone(); BLOCK_TXS_MAX + 1];
-    let error = execute(&config, &world.state_root(), 1, &too_many, witness.clone())
-        .expect_err("over the limit");
+    let error = execute(
+        &config,
+        &world.state_root(),
+        1,
+        BlockFormat::PROPOSED,
+        &too_many,
+        witness.clone(),
+    )
+    .expect_err("over the limit");
     assert_eq!(
         error,
         ExecutionError::TooManyTransactions {
@@ -901,8 +959,15 @@ fn more_than_the_block_limit_is_refused() {
 
     // At the limit the block executes: the copies after the first are nonce-too-low.
     let at_limit = vec![tx; BLOCK_TXS_MAX];
-    let execution =
-        execute(&config, &world.state_root(), 1, &at_limit, witness).expect("at the limit");
+    let execution = execute(
+        &config,
+        &world.state_root(),
+        1,
+        BlockFormat::PROPOSED,
+        &at_limit,
+        witness,
+    )
+    .expect("at the limit");
     assert_eq!(execution.included, vec![0]);
     assert_eq!(execution.excluded.len(), BLOCK_TXS_MAX - 1);
 }
@@ -1066,8 +1131,15 @@ fn random_blocks_follow_the_reference_rules_and_conserve_supply() {
         for height in 1..=3 {
             let txs = random_block(&mut random, &config, &world, &users, 24);
             let witness = world.witness_for(&config, &txs);
-            let execution = execute(&config, &world.state_root(), height, &txs, witness)
-                .unwrap_or_else(|error| unreachable!("seed {seed}: {error}"));
+            let execution = execute(
+                &config,
+                &world.state_root(),
+                height,
+                BlockFormat::PROPOSED,
+                &txs,
+                witness,
+            )
+            .unwrap_or_else(|error| unreachable!("seed {seed}: {error}"));
             let expected = reference_execute(&config, &world, &txs);
             let context = format!("seed {seed} height {height}");
             assert_eq!(execution.included, expected.included, "{context}");
@@ -1113,8 +1185,24 @@ fn execution_is_deterministic_and_exclusions_change_nothing() {
     let txs = random_block(&mut random, &config, &world, &users, 24);
     let witness = world.witness_for(&config, &txs);
     let parent = world.state_root();
-    let first = execute(&config, &parent, 1, &txs, witness.clone()).expect("executes");
-    let second = execute(&config, &parent, 1, &txs, witness.clone()).expect("executes");
+    let first = execute(
+        &config,
+        &parent,
+        1,
+        BlockFormat::PROPOSED,
+        &txs,
+        witness.clone(),
+    )
+    .expect("executes");
+    let second = execute(
+        &config,
+        &parent,
+        1,
+        BlockFormat::PROPOSED,
+        &txs,
+        witness.clone(),
+    )
+    .expect("executes");
     assert_eq!(first, second);
     assert!(!first.included.is_empty() && !first.excluded.is_empty());
 
@@ -1125,7 +1213,8 @@ fn execution_is_deterministic_and_exclusions_change_nothing() {
         .collect();
     let narrow_witness = world.witness_for(&config, &subset);
     for witness in [witness, narrow_witness] {
-        let replay = execute(&config, &parent, 1, &subset, witness).expect("subset executes");
+        let replay = execute(&config, &parent, 1, BlockFormat::PROPOSED, &subset, witness)
+            .expect("subset executes");
         assert_eq!(replay.included, (0..subset.len()).collect::<Vec<_>>());
         assert!(replay.excluded.is_empty());
         assert_eq!(replay.state_root, first.state_root);

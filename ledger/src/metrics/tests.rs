@@ -21,7 +21,7 @@ use super::*;
 use std::collections::BTreeMap;
 
 use crate::archive::{BackupIndex, BackupRecord, PinningBackend};
-use crate::block::{CertifiedBlock, Header, Receipt};
+use crate::block::{BlockFormat, CertifiedBlock, Header, Receipt};
 use crate::consensus::{QuorumCertificate, ValidatorSet};
 use crate::execution::Exclusion;
 use crate::genesis::ChainConfig;
@@ -235,6 +235,7 @@ fn header(height: u64) -> Header {
         receipts_root: hash(0),
         validator_set_hash: hash(0),
         proposer: Address([1; 20]),
+        format: BlockFormat::PROPOSED,
     }
 }
 

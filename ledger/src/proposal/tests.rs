@@ -2,7 +2,7 @@
 //! accepted, and each single tampering is refused with its own error.
 
 use super::*;
-use crate::block::transactions_root;
+use crate::block::BlockFormat;
 use crate::consensus::SignedBlock;
 use crate::execution::tests::{
     BASE_FEE, CHAIN_ID, World, address_in_shard, default_config, fee_recipient, key_in_shard,
@@ -32,8 +32,10 @@ struct Chain {
     block_two: Proposal,
 }
 
-/// The proposal an honest sequencer makes for `txs` on `parent`, whose state is `world`.
+/// The proposal an honest sequencer makes for `txs` on `parent`, whose state is `world`, with
+/// its roots in `format`.
 fn propose(
+    format: BlockFormat,
     context: &ChainContext,
     parent: &Header,
     parent_certificate: QuorumCertificate,
@@ -44,8 +46,15 @@ fn propose(
     let config = &context.config;
     let witness = world.witness_for(config, txs);
     let height = parent.height + 1;
-    let execution = execute(config, &parent.state_root, height, txs, witness.clone())
-        .expect("honest block executes");
+    let execution = execute(
+        config,
+        &parent.state_root,
+        height,
+        format,
+        txs,
+        witness.clone(),
+    )
+    .expect("honest block executes");
     assert!(
         execution.excluded.is_empty(),
         "an honest block includes all"
@@ -60,6 +69,7 @@ fn propose(
         receipts_root: execution.receipts_root,
         validator_set_hash: config.validators.hash(),
         proposer: config.proposer,
+        format: execution.format,
     };
     let proposal = Proposal {
         header,
@@ -119,7 +129,10 @@ fn chain() -> Chain {
         signed(transfer(0, bob.address(), 1_000), &alice),
         signed(transfer(0, carol, 500), &bob),
     ];
+    // Block 1 as a sequencer made it before block format 2, block 2 as one makes it now: a
+    // chain's format may change at any height, and validators follow each header's.
     let (block_one, execution_one) = propose(
+        BlockFormat::V1,
         &context,
         &genesis_header,
         QuorumCertificate::genesis(),
@@ -174,6 +187,7 @@ fn chain() -> Chain {
         signed(transfer(1, alice.address(), 9), &bob),
     ];
     let (block_two, _) = propose(
+        BlockFormat::PROPOSED,
         &context,
         &header_one,
         certificate_one.clone(),
@@ -232,7 +246,7 @@ fn honest_proposals_at_heights_one_and_two_are_accepted() {
         assert_eq!(hashes, wire_hashes);
         assert_eq!(
             proposal.header.transactions_root,
-            transactions_root(&wire_hashes)
+            proposal.header.format.transactions_root(&wire_hashes)
         );
         assert_eq!(checked.execution.state_root, proposal.header.state_root);
         assert_eq!(
@@ -241,6 +255,33 @@ fn honest_proposals_at_heights_one_and_two_are_accepted() {
         );
     }
     assert_eq!(chain.block_two.parent, chain.block_one.header);
+    assert_eq!(chain.block_one.header.format, BlockFormat::V1);
+    assert_eq!(chain.block_two.header.format, BlockFormat::V2);
+}
+
+#[test]
+fn roots_are_checked_in_the_format_the_header_states() {
+    let chain = chain();
+    for (proposal, other) in [
+        (&chain.block_one, BlockFormat::V2),
+        (&chain.block_two, BlockFormat::V1),
+    ] {
+        let mut restated = proposal.clone();
+        restated.header.format = other;
+        let wire_hashes: Vec<Hash> = proposal
+            .transactions
+            .iter()
+            .map(|tx| crate::primitives::keccak256(&tx.raw))
+            .collect();
+        assert_eq!(
+            chain.refuse(&restated),
+            ProposalError::RootMismatch {
+                field: "transactions_root",
+                got: proposal.header.transactions_root,
+                expected: other.transactions_root(&wire_hashes),
+            }
+        );
+    }
 }
 
 #[test]

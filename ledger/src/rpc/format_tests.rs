@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::api::Reason;
-use crate::block::{CertifiedBlock, Header};
+use crate::block::{BlockFormat, CertifiedBlock, Header};
 use crate::consensus::tests::certify;
 use crate::execution::tests::{BASE_FEE, CHAIN_ID, World, default_config, key, validator_keys};
 use crate::execution::{Exclusion, execute};
@@ -77,7 +77,15 @@ fn block_of_transfers(config: &ChainConfig) -> (CertifiedBlock, Vec<SignedTransf
             world.with(key.address(), 0, 10_000_000)
         });
     let witness = world.witness_for(config, &verified);
-    let execution = execute(config, &world.state_root(), 1, &verified, witness).expect("executes");
+    let execution = execute(
+        config,
+        &world.state_root(),
+        1,
+        BlockFormat::PROPOSED,
+        &verified,
+        witness,
+    )
+    .expect("executes");
     assert_eq!(
         execution.included,
         vec![0, 1, 2],
@@ -93,6 +101,7 @@ fn block_of_transfers(config: &ChainConfig) -> (CertifiedBlock, Vec<SignedTransf
         receipts_root: execution.receipts_root,
         validator_set_hash: config.validators.hash(),
         proposer: config.proposer,
+        format: execution.format,
     };
     let block = CertifiedBlock {
         certificate: certify(&validator_keys(), &config.validators, &header, 3),

@@ -31,7 +31,7 @@ use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::block::{CertifiedBlock, Header};
+use crate::block::{BlockFormat, CertifiedBlock, Header};
 use crate::consensus::{QuorumCertificate, Vote, VoteTally};
 use crate::execution::{Exclusion, Execution, execute, touched_addresses};
 use crate::genesis::ChainConfig;
@@ -725,6 +725,7 @@ impl Sequencer {
             receipts_root: execution.receipts_root,
             validator_set_hash: self.config.validators.hash(),
             proposer: self.config.proposer,
+            format: execution.format,
         };
         let transactions = execution
             .included
@@ -748,6 +749,7 @@ impl Sequencer {
             &self.config,
             &parent_root,
             height,
+            BlockFormat::PROPOSED,
             &witnessing.candidates,
             witness.clone(),
         ) {
@@ -1069,6 +1071,7 @@ impl Sequencer {
             &self.config,
             &parent.state_root,
             height,
+            BlockFormat::PROPOSED,
             &candidates,
             witness.clone(),
         )

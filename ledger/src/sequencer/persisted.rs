@@ -230,6 +230,7 @@ impl Sequencer {
             &self.config,
             &self.head.header.state_root,
             proposal.header.height,
+            proposal.header.format,
             &transactions,
             proposal.witness.clone(),
         ) else {
