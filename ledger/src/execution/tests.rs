@@ -1185,24 +1185,11 @@ fn execution_is_deterministic_and_exclusions_change_nothing() {
     let txs = random_block(&mut random, &config, &world, &users, 24);
     let witness = world.witness_for(&config, &txs);
     let parent = world.state_root();
-    let first = execute(
-        &config,
-        &parent,
-        1,
-        BlockFormat::PROPOSED,
-        &txs,
-        witness.clone(),
-    )
-    .expect("executes");
-    let second = execute(
-        &config,
-        &parent,
-        1,
-        BlockFormat::PROPOSED,
-        &txs,
-        witness.clone(),
-    )
-    .expect("executes");
+    let run = || {
+        let format = BlockFormat::PROPOSED;
+        execute(&config, &parent, 1, format, &txs, witness.clone()).expect("executes")
+    };
+    let (first, second) = (run(), run());
     assert_eq!(first, second);
     assert!(!first.included.is_empty() && !first.excluded.is_empty());
 
