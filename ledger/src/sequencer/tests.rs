@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
+use crate::block::BlockFormat;
 use crate::consensus::tests::validator_keys;
 use crate::consensus::{Guard, ValidatorSet};
 use crate::execution::WriteSet;
@@ -507,6 +508,7 @@ fn all_witnesses_give_a_proposal_that_a_validator_accepts() {
     assert_eq!(proposal.header.parent_hash, harness.context.genesis_hash);
     assert_eq!(proposal.header.height, 1);
     assert_eq!(proposal.header.timestamp_ms, now);
+    assert_eq!(proposal.header.format, BlockFormat::PROPOSED);
     assert_eq!(proposal.parent_certificate, QuorumCertificate::genesis());
     assert_eq!(harness.sequencer.status().voting_height, Some(1));
     assert_eq!(harness.persisted.proposal, Some(proposal));
@@ -835,6 +837,31 @@ fn recovery_mid_vote_reproposes_the_stored_proposal() {
     let effects = harness.certify(now + 1, &again);
     let (block, _, _) = commit_of(&effects).expect("commit");
     assert_eq!(block.header, proposal.header);
+}
+
+#[test]
+fn a_format_1_proposal_stored_before_an_upgrade_is_proposed_again_and_commits_as_it_is() {
+    let mut harness = Harness::new();
+    let tx = harness.transfer(&harness.alice, 0, U256::from(5u64));
+    let proposal = harness.propose(std::slice::from_ref(&tx));
+    // The same block as a sequencer made it before block format 2, stored mid-vote.
+    let checked =
+        check_proposal(&harness.context, &proposal, proposal.header.timestamp_ms).expect("ok");
+    let format = BlockFormat::V1;
+    let mut stored = proposal.clone();
+    stored.header.format = format;
+    stored.header.transactions_root = format.transactions_root(&[tx.hash()]);
+    stored.header.receipts_root = format.receipts_root(&checked.execution.receipts);
+    assert_ne!(stored.header.hash(), proposal.header.hash());
+    harness.persisted.proposal = Some(stored.clone());
+
+    let now = T0 + WINDOW_MS + 50;
+    let effects = harness.crash(now);
+    assert_eq!(proposal_of(&effects), Some(stored.clone()));
+    let effects = harness.certify(now + 1, &stored);
+    let (block, _, _) = commit_of(&effects).expect("validators check it as format 1");
+    assert_eq!(block.header, stored.header);
+    assert_eq!(block.check_consistency(), Ok(()));
 }
 
 #[test]

@@ -56,7 +56,14 @@ pub(crate) fn reads(network: &Network, heights: u64, hashes: &[Hash]) -> BTreeMa
         let path = format!("/v1/blocks/{height}");
         let answer = network.client.get(&path);
         assert_eq!(answer.status, 200, "{path}");
-        let block_hash = answer.json::<ledger::api::BlockAnswer>().hash;
+        let block = answer.json::<ledger::api::BlockAnswer>();
+        // Genesis is format 1 for good; every block the sequencer made is in its format.
+        let format = match height {
+            0 => ledger::block::BlockFormat::V1,
+            _ => ledger::block::BlockFormat::PROPOSED,
+        };
+        assert_eq!(block.header.format, format, "{path}");
+        let block_hash = block.hash;
         reads.insert(path, answer.text());
         let by_hash = format!("/v1/blocks/{block_hash}");
         reads.insert(by_hash.clone(), network.client.get(&by_hash).text());
