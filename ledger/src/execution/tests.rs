@@ -888,46 +888,25 @@ fn a_witness_missing_a_touched_account_is_refused() {
         .with(fee_recipient(), 0, 5);
     let state_root = world.state_root();
     let not_in_witness = |address| ExecutionError::Witness(TrieError::NotInWitness { address });
+    let run = |txs: &[VerifiedTx], witness| {
+        execute(&config, &state_root, 1, BlockFormat::PROPOSED, txs, witness)
+    };
 
     // Recipient in a shard without a part.
     let txs = [signed(transfer(0, far, 1), &sender)];
     let witness = world.witness(&[sender.address(), fee_recipient()]);
-    let error = execute(
-        &config,
-        &state_root,
-        1,
-        BlockFormat::PROPOSED,
-        &txs,
-        witness,
-    )
-    .expect_err("no part");
+    let error = run(&txs, witness).expect_err("no part");
     assert_eq!(error, not_in_witness(far));
 
     // Recipient in the sender's shard, its path pruned.
     let txs = [signed(transfer(0, neighbour.address(), 1), &sender)];
     let witness = world.witness(&[sender.address(), fee_recipient()]);
-    let error = execute(
-        &config,
-        &state_root,
-        1,
-        BlockFormat::PROPOSED,
-        &txs,
-        witness,
-    )
-    .expect_err("pruned path");
+    let error = run(&txs, witness).expect_err("pruned path");
     assert_eq!(error, not_in_witness(neighbour.address()));
 
     // The fee recipient, needed only after the last transaction.
     let witness = world.witness(&[sender.address(), neighbour.address()]);
-    let error = execute(
-        &config,
-        &state_root,
-        1,
-        BlockFormat::PROPOSED,
-        &txs,
-        witness,
-    )
-    .expect_err("no fee recipient");
+    let error = run(&txs, witness).expect_err("no fee recipient");
     assert_eq!(error, not_in_witness(fee_recipient()));
 }
 
