@@ -160,7 +160,6 @@ impl BlockFormat {
 
     /// Format 1, which a header does not write (serde's `skip_serializing_if` takes a
     /// reference).
-    #[allow(clippy::trivially_copy_pass_by_ref)]
     pub const fn is_v1(&self) -> bool {
         matches!(self, Self::V1)
     }

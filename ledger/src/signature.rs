@@ -319,28 +319,30 @@ impl KnownKeys {
 
     /// The address of `key` ([`PublicKey::address`]).
     pub fn address(&mut self, key: &PublicKey) -> Address {
-        let slot = &mut self.slots[Self::slot_of(&key.xy)];
-        match slot {
-            Some((known, address)) if known.xy == key.xy => *address,
-            _ => {
-                let address = key.address();
-                *slot = Some((*key, address));
-                address
-            }
+        if let Some((_, address)) = self.known(&key.xy) {
+            return address;
         }
+        let address = key.address();
+        self.slots[Self::slot_of(&key.xy)] = Some((*key, address));
+        address
     }
 
     /// [`PublicKey::parse`] with the key's address; a key in the 64-byte form seen before is
     /// not checked again.
     pub fn parse(&mut self, bytes: &[u8]) -> SignatureResult<(PublicKey, Address)> {
-        if let Ok(xy) = <&[u8; 64]>::try_from(bytes)
-            && let Some((known, address)) = &self.slots[Self::slot_of(xy)]
-            && known.xy == *xy
+        if let Some(known) = <&[u8; 64]>::try_from(bytes)
+            .ok()
+            .and_then(|xy| self.known(xy))
         {
-            return Ok((*known, *address));
+            return Ok(known);
         }
         let key = PublicKey::parse(bytes)?;
         Ok((key, self.address(&key)))
+    }
+
+    /// The key with exactly these bytes and its address, if its slot holds it.
+    fn known(&self, xy: &[u8; 64]) -> Option<(PublicKey, Address)> {
+        self.slots[Self::slot_of(xy)].filter(|(known, _)| known.xy == *xy)
     }
 
     fn slot_of(xy: &[u8; 64]) -> usize {
