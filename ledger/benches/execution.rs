@@ -85,6 +85,7 @@ fn bench_execution(criterion: &mut Criterion) {
     for (name, format) in [
         ("execute_1000_transfer_block", BlockFormat::PROPOSED),
         ("execute_1000_transfer_block_format_1", BlockFormat::V1),
+        ("execute_1000_transfer_block_format_2", BlockFormat::V2),
     ] {
         criterion.bench_function(name, |bencher| {
             bencher.iter(|| {

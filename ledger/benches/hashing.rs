@@ -2,7 +2,8 @@
 //! (in wasm 360 ns with tiny-keccak, 654 ns with sha3 0.12 before it). And a block's
 //! megabyte, as the `Sequencer` digests the copies it hands the archiver: keccak256 then,
 //! KangarooTwelve now (`ledger::archive::copy_digest`). And the tree of a full block's
-//! transactions root in each block format (`ledger::block::BlockFormat`).
+//! transactions root in each block format (`ledger::block::BlockFormat`), and its receipts
+//! root with the receipts' leaves of formats 2 and 3.
 //!
 //! Natively: `cargo bench -p ledger --bench hashing`; in wasm32 under Node, as the Workers run
 //! it: `scripts/wasm-cargo bench -p ledger --bench hashing --target wasm32-unknown-unknown`.
@@ -46,6 +47,37 @@ fn hashing(criterion: &mut Criterion) {
     ] {
         criterion.bench_function(name, |bencher| {
             bencher.iter(|| format.root(black_box(&leaves)))
+        });
+    }
+    // A full block's receipts root: format 2 hashes each receipt's canonical encoding (two
+    // permutations), format 3 its 133-byte fixed layout (one).
+    let receipts: Vec<ledger::block::Receipt> = leaves
+        .iter()
+        .zip(0u32..)
+        .map(|(tx_hash, index)| ledger::block::Receipt {
+            tx_hash: *tx_hash,
+            index,
+            sender: ledger::primitives::Address([1; 20]),
+            to: ledger::primitives::Address([2; 20]),
+            nonce: u64::from(index),
+            value: ledger::primitives::U256::from(10u64).pow(ledger::primitives::U256::from(18u64)),
+            gas_used: 21_000,
+            effective_gas_price: 2_000_000_000,
+            fee: ledger::primitives::U256::from(42_000_000_000_000u64),
+        })
+        .collect();
+    for (name, format) in [
+        (
+            "receipts_root_4096_receipts_format_2",
+            ledger::block::BlockFormat::V2,
+        ),
+        (
+            "receipts_root_4096_receipts_format_3",
+            ledger::block::BlockFormat::V3,
+        ),
+    ] {
+        criterion.bench_function(name, |bencher| {
+            bencher.iter(|| format.receipts_root(black_box(&receipts)))
         });
     }
 }

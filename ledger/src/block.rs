@@ -11,6 +11,8 @@
 //!   fee: bin32 (U256 big-endian)]`. `effective_gas_price` is a `u128`, which `rmp-serde` always
 //!   writes as `bin` of exactly 16 big-endian bytes (never as a MessagePack integer), so it is
 //!   fixed-width and canonical.
+//!   From block format 3 on, the receipts root's leaves are not keccak256 of this encoding
+//!   but of a fixed layout of 133 bytes ([`Receipt::compact_hash`]).
 //! - [`CertifiedBlock`]: `[header: Header, certificate: QuorumCertificate,
 //!   transactions: [bin, ...], receipts: [Receipt, ...]]`.
 //!
@@ -144,17 +146,25 @@ pub enum BlockFormat {
     /// The quaternary tree over the leaves themselves: about a sixth of the binary tree's
     /// keccak permutations for a block's two roots' trees.
     V2,
+    /// Format 2's tree, with each receipt's leaf hashed from a fixed layout of 133 bytes
+    /// ([`Receipt::compact_hash`]), one keccak permutation, instead of from its canonical
+    /// encoding (about 180 bytes, two permutations, and a MessagePack encoding first).
+    V3,
 }
 
 impl BlockFormat {
     /// The format the sequencer proposes new blocks in.
-    pub const PROPOSED: Self = Self::V2;
+    pub const PROPOSED: Self = Self::V3;
+
+    /// Every format this version knows, oldest first.
+    pub const ALL: [Self; 3] = [Self::V1, Self::V2, Self::V3];
 
     /// The number written into a header.
     pub const fn number(self) -> u8 {
         match self {
             Self::V1 => 1,
             Self::V2 => 2,
+            Self::V3 => 3,
         }
     }
 
@@ -164,11 +174,12 @@ impl BlockFormat {
         matches!(self, Self::V1)
     }
 
-    /// The Merkle root of `leaves` (transaction or receipt hashes) under this format's tree.
+    /// The Merkle root of `leaves` (transaction hashes or receipt leaves) under this format's
+    /// tree.
     pub fn root(self, leaves: &[Hash]) -> Hash {
         match self {
             Self::V1 => merkle_root(leaves),
-            Self::V2 => quaternary_root(leaves),
+            Self::V2 | Self::V3 => quaternary_root(leaves),
         }
     }
 
@@ -179,15 +190,27 @@ impl BlockFormat {
 
     /// The header's receipts root: the root of the receipt hashes in block order.
     pub fn receipts_root(self, receipts: &[Receipt]) -> Hash {
-        let hashes: Vec<Hash> = receipts.iter().map(Receipt::hash).collect();
-        self.root(&hashes)
+        let leaves: Vec<Hash> = receipts
+            .iter()
+            .map(|receipt| self.receipt_leaf(receipt))
+            .collect();
+        self.root(&leaves)
+    }
+
+    /// A receipt's leaf in the receipts root: [`Receipt::hash`] up to format 2,
+    /// [`Receipt::compact_hash`] from format 3 on.
+    pub fn receipt_leaf(self, receipt: &Receipt) -> Hash {
+        match self {
+            Self::V1 | Self::V2 => receipt.hash(),
+            Self::V3 => receipt.compact_hash(),
+        }
     }
 
     /// Proof that `leaves[index]` is in the list whose root is [`Self::root`].
     pub fn inclusion_proof(self, leaves: &[Hash], index: usize) -> MerkleResult<MerkleProof> {
         match self {
             Self::V1 => merkle_proof(leaves, index),
-            Self::V2 => quaternary_proof(leaves, index),
+            Self::V2 | Self::V3 => quaternary_proof(leaves, index),
         }
     }
 
@@ -202,7 +225,7 @@ impl BlockFormat {
     ) -> MerkleResult<()> {
         match self {
             Self::V1 => proof.verify(root, leaf, index, count),
-            Self::V2 => proof.verify_quaternary(root, leaf, index, count),
+            Self::V2 | Self::V3 => proof.verify_quaternary(root, leaf, index, count),
         }
     }
 }
@@ -218,8 +241,9 @@ impl<'de> Deserialize<'de> for BlockFormat {
         match u8::deserialize(deserializer)? {
             1 => Ok(Self::V1),
             2 => Ok(Self::V2),
+            3 => Ok(Self::V3),
             other => Err(serde::de::Error::custom(format_args!(
-                "block format {other} is not known (1 and 2 are)"
+                "block format {other} is not known (1 to 3 are)"
             ))),
         }
     }
@@ -268,9 +292,39 @@ pub struct Receipt {
 }
 
 impl Receipt {
-    /// keccak256 of the canonical encoding: the leaf of the receipts root.
+    /// keccak256 of the canonical encoding: the leaf of the receipts root in block formats 1
+    /// and 2.
     pub fn hash(&self) -> Hash {
         keccak256(codec::encode(self))
+    }
+
+    /// The leaf of the receipts root from block format 3 on: keccak256 of
+    /// `0x04 ‖ tx_hash ‖ index ‖ sender ‖ to ‖ gas_used ‖ effective_gas_price ‖ fee`, the
+    /// integers big-endian at their full widths (4, 8, 16 and 32 bytes). 133 bytes fit one
+    /// keccak permutation (its rate is 136), where the canonical encoding takes two and a
+    /// MessagePack encoding before them. The nonce and the value are left out: the
+    /// transaction `tx_hash` names states both, and the transactions root commits to it at
+    /// the same index. The first byte keeps these leaves apart from the tree's own nodes
+    /// (`0x02` and `0x03`, 129 bytes at most).
+    pub fn compact_hash(&self) -> Hash {
+        let mut layout = [0u8; COMPACT_RECEIPT_BYTES];
+        let fields: [&[u8]; 8] = [
+            &[COMPACT_RECEIPT_PREFIX],
+            &self.tx_hash.0,
+            &self.index.to_be_bytes(),
+            &self.sender.0,
+            &self.to.0,
+            &self.gas_used.to_be_bytes(),
+            &self.effective_gas_price.to_be_bytes(),
+            &self.fee.to_be_bytes::<32>(),
+        ];
+        let mut at = 0;
+        for field in fields {
+            layout[at..at + field.len()].copy_from_slice(field);
+            at += field.len();
+        }
+        debug_assert_eq!(at, COMPACT_RECEIPT_BYTES);
+        keccak256(layout)
     }
 
     /// Decodes a canonical receipt of at most [`RECEIPT_BYTES_MAX`] bytes.
@@ -278,6 +332,15 @@ impl Receipt {
         Ok(codec::decode_canonical(bytes, RECEIPT_BYTES_MAX)?)
     }
 }
+
+/// Bytes of [`Receipt::compact_hash`]'s layout.
+const COMPACT_RECEIPT_BYTES: usize = 1 + 32 + 4 + 20 + 20 + 8 + 16 + 32;
+
+/// keccak256 absorbs 136 bytes a permutation and pads with at least one byte.
+const _: () = assert!(COMPACT_RECEIPT_BYTES < 136);
+
+/// First byte of [`Receipt::compact_hash`]'s layout.
+const COMPACT_RECEIPT_PREFIX: u8 = 0x04;
 
 /// A committed block as stored and served: header, its quorum certificate, raw transactions,
 /// receipts.
@@ -528,7 +591,7 @@ pub(crate) mod tests {
     fn each_format_has_its_own_tree() {
         let receipt = sample_receipt(keccak256(b"tx"), 0);
         let leaves = [receipt.hash()];
-        for format in [BlockFormat::V1, BlockFormat::V2] {
+        for format in BlockFormat::ALL {
             assert_eq!(format.transactions_root(&[]), Hash::ZERO);
             assert_eq!(format.receipts_root(&[]), Hash::ZERO);
         }
@@ -540,7 +603,82 @@ pub(crate) mod tests {
             BlockFormat::V2.receipts_root(&[receipt]),
             quaternary_root(&leaves)
         );
+        assert_eq!(
+            BlockFormat::V3.receipts_root(&[receipt]),
+            quaternary_root(&[receipt.compact_hash()])
+        );
         assert_ne!(merkle_root(&leaves), quaternary_root(&leaves));
+        assert_ne!(receipt.hash(), receipt.compact_hash());
+        // Format 3 changes only the receipts' leaves: the transactions tree is format 2's.
+        let hashes = [receipt.tx_hash, keccak256(b"another")];
+        assert_eq!(
+            BlockFormat::V3.transactions_root(&hashes),
+            BlockFormat::V2.transactions_root(&hashes)
+        );
+    }
+
+    #[test]
+    fn a_compact_receipt_hash_is_its_fixed_layout_hashed() {
+        let receipt = Receipt {
+            fee: U256::from(0x0102_0304_0506_0708u64) << 100,
+            ..sample_receipt(keccak256(b"tx"), 0x0a0b_0c0d)
+        };
+        let mut layout = vec![0x04];
+        layout.extend_from_slice(&receipt.tx_hash.0);
+        layout.extend_from_slice(&[0x0a, 0x0b, 0x0c, 0x0d]);
+        layout.extend_from_slice(&[1; 20]);
+        layout.extend_from_slice(&[2; 20]);
+        layout.extend_from_slice(&21_000u64.to_be_bytes());
+        layout.extend_from_slice(&1_000_000_000u128.to_be_bytes());
+        layout.extend_from_slice(&receipt.fee.to_be_bytes::<32>());
+        assert_eq!(layout.len(), 133, "one keccak permutation");
+        assert_eq!(receipt.compact_hash(), keccak256(&layout));
+    }
+
+    #[test]
+    fn a_compact_receipt_hash_follows_every_field_but_nonce_and_value() {
+        let receipt = sample_receipt(keccak256(b"tx"), 3);
+        let hash = receipt.compact_hash();
+        let changed = [
+            Receipt {
+                tx_hash: keccak256(b"other"),
+                ..receipt
+            },
+            Receipt {
+                index: 4,
+                ..receipt
+            },
+            Receipt {
+                sender: Address([3; 20]),
+                ..receipt
+            },
+            Receipt {
+                to: Address([3; 20]),
+                ..receipt
+            },
+            Receipt {
+                gas_used: 21_001,
+                ..receipt
+            },
+            Receipt {
+                effective_gas_price: 1_000_000_001,
+                ..receipt
+            },
+            Receipt {
+                fee: receipt.fee + U256::from(1u64),
+                ..receipt
+            },
+        ];
+        for other in changed {
+            assert_ne!(other.compact_hash(), hash, "{other:?}");
+        }
+        // The transaction the hash names states these (the transactions root commits to it).
+        let restated = Receipt {
+            nonce: 99,
+            value: U256::ZERO,
+            ..receipt
+        };
+        assert_eq!(restated.compact_hash(), hash);
     }
 
     #[test]
@@ -563,9 +701,21 @@ pub(crate) mod tests {
         assert_eq!(Header::decode(&v2_bytes), Ok(v2));
         assert_ne!(v1.hash(), v2.hash(), "the format is part of the block hash");
 
+        let v3 = Header {
+            format: BlockFormat::V3,
+            ..v1
+        };
+        let v3_bytes = v3.encode();
+        assert_eq!(
+            v3_bytes[..v3_bytes.len() - 1],
+            v2_bytes[..v2_bytes.len() - 1]
+        );
+        assert_eq!(v3_bytes.last(), Some(&3));
+        assert_eq!(Header::decode(&v3_bytes), Ok(v3));
+
         // Format 1 written out is not canonical (its header has nine fields), and formats
         // this version does not know are refused.
-        for tenth in [1u8, 0, 3, 0x7f] {
+        for tenth in [1u8, 0, 4, 0x7f] {
             let mut bytes = v2_bytes.clone();
             *bytes.last_mut().expect("non-empty") = tenth;
             assert!(
@@ -587,34 +737,48 @@ pub(crate) mod tests {
 
     #[test]
     fn a_block_is_checked_under_the_format_its_header_states() {
-        for format in [BlockFormat::V1, BlockFormat::V2] {
+        let keys = validator_keys(4);
+        let set = ValidatorSet::new(keys.iter().map(|key| key.public_key()).collect())
+            .expect("valid set");
+        for format in BlockFormat::ALL {
             let block = sample_block_in(format, 6);
             assert_eq!(CertifiedBlock::decode(&block.encode()), Ok(block.clone()));
-            // The same roots stated under the other format do not verify.
-            let mut header = block.header;
-            header.format = match format {
-                BlockFormat::V1 => BlockFormat::V2,
-                BlockFormat::V2 => BlockFormat::V1,
-            };
-            let keys = validator_keys(4);
-            let set = ValidatorSet::new(keys.iter().map(|key| key.public_key()).collect())
-                .expect("valid set");
-            let restated = CertifiedBlock {
-                certificate: certify(&keys, &set, &header, 3),
-                header,
-                ..block
-            };
-            assert!(matches!(
-                restated.check_consistency(),
-                Err(BlockError::TransactionsRoot { .. })
-            ));
+            assert_eq!(block.check_consistency(), Ok(()));
+            // The same roots stated under another format do not verify: formats 1 and 2 differ
+            // in both trees, formats 2 and 3 only in the receipts' leaves.
+            for other in BlockFormat::ALL
+                .into_iter()
+                .filter(|other| *other != format)
+            {
+                let header = Header {
+                    format: other,
+                    ..block.header
+                };
+                let restated = CertifiedBlock {
+                    certificate: certify(&keys, &set, &header, 3),
+                    header,
+                    ..block.clone()
+                };
+                let error = restated.check_consistency();
+                if format == BlockFormat::V1 || other == BlockFormat::V1 {
+                    assert!(
+                        matches!(error, Err(BlockError::TransactionsRoot { .. })),
+                        "{format:?} as {other:?}: {error:?}"
+                    );
+                } else {
+                    assert!(
+                        matches!(error, Err(BlockError::ReceiptsRoot { .. })),
+                        "{format:?} as {other:?}: {error:?}"
+                    );
+                }
+            }
         }
     }
 
     #[test]
     fn inclusion_proofs_follow_the_format() {
         let leaves: Vec<Hash> = (0..23u8).map(|index| keccak256([index])).collect();
-        for format in [BlockFormat::V1, BlockFormat::V2] {
+        for format in BlockFormat::ALL {
             let root = format.root(&leaves);
             for (index, leaf) in leaves.iter().enumerate() {
                 let proof = format.inclusion_proof(&leaves, index).expect("in range");
@@ -729,9 +893,8 @@ pub(crate) mod tests {
                 timestamp_ms in any::<u64>(), state_root in any_hash(),
                 transactions_root in any_hash(), receipts_root in any_hash(),
                 validator_set_hash in any_hash(), proposer in any_address(),
-                v2 in any::<bool>(),
+                format in prop::sample::select(BlockFormat::ALL.to_vec()),
             ) -> Header {
-                let format = if v2 { BlockFormat::V2 } else { BlockFormat::V1 };
                 Header {
                     chain_id, height, parent_hash, timestamp_ms, state_root,
                     transactions_root, receipts_root, validator_set_hash, proposer, format,

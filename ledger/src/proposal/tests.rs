@@ -256,7 +256,7 @@ fn honest_proposals_at_heights_one_and_two_are_accepted() {
     }
     assert_eq!(chain.block_two.parent, chain.block_one.header);
     assert_eq!(chain.block_one.header.format, BlockFormat::V1);
-    assert_eq!(chain.block_two.header.format, BlockFormat::V2);
+    assert_eq!(chain.block_two.header.format, BlockFormat::PROPOSED);
 }
 
 #[test]
@@ -282,6 +282,23 @@ fn roots_are_checked_in_the_format_the_header_states() {
             }
         );
     }
+}
+
+#[test]
+fn receipt_leaves_are_checked_in_the_format_the_header_states() {
+    // Formats 2 and 3 share the transactions tree: restated as format 2, a format-3 block's
+    // receipts root no longer matches.
+    let chain = chain();
+    assert_eq!(chain.block_two.header.format, BlockFormat::V3);
+    let mut restated = chain.block_two.clone();
+    restated.header.format = BlockFormat::V2;
+    assert!(matches!(
+        chain.refuse(&restated),
+        ProposalError::RootMismatch {
+            field: "receipts_root",
+            ..
+        }
+    ));
 }
 
 #[test]
