@@ -18,7 +18,7 @@
 //! lists with one root would need a keccak256 collision.
 //!
 //! **The quaternary tree** ([`quaternary_root`], [`quaternary_proof`],
-//! [`MerkleProof::verify_quaternary`]; block format 2), a sixth of the binary tree's keccak
+//! [`MerkleProof::verify_quaternary`]; block formats 2 and 3), a sixth of the binary tree's keccak
 //! permutations for the same list:
 //! - An empty list has root [`Hash::ZERO`].
 //! - Each level is cut left to right into groups of four (the last group may be smaller), and
