@@ -840,28 +840,32 @@ fn recovery_mid_vote_reproposes_the_stored_proposal() {
 }
 
 #[test]
-fn a_format_1_proposal_stored_before_an_upgrade_is_proposed_again_and_commits_as_it_is() {
-    let mut harness = Harness::new();
-    let tx = harness.transfer(&harness.alice, 0, U256::from(5u64));
-    let proposal = harness.propose(std::slice::from_ref(&tx));
-    // The same block as a sequencer made it before block format 2, stored mid-vote.
-    let checked =
-        check_proposal(&harness.context, &proposal, proposal.header.timestamp_ms).expect("ok");
-    let format = BlockFormat::V1;
-    let mut stored = proposal.clone();
-    stored.header.format = format;
-    stored.header.transactions_root = format.transactions_root(&[tx.hash()]);
-    stored.header.receipts_root = format.receipts_root(&checked.execution.receipts);
-    assert_ne!(stored.header.hash(), proposal.header.hash());
-    harness.persisted.proposal = Some(stored.clone());
+fn a_proposal_of_an_older_format_stored_before_an_upgrade_is_proposed_again_and_commits_as_it_is() {
+    for format in BlockFormat::ALL
+        .into_iter()
+        .filter(|format| *format != BlockFormat::PROPOSED)
+    {
+        let mut harness = Harness::new();
+        let tx = harness.transfer(&harness.alice, 0, U256::from(5u64));
+        let proposal = harness.propose(std::slice::from_ref(&tx));
+        // The same block as a sequencer made it before this format, stored mid-vote.
+        let checked =
+            check_proposal(&harness.context, &proposal, proposal.header.timestamp_ms).expect("ok");
+        let mut stored = proposal.clone();
+        stored.header.format = format;
+        stored.header.transactions_root = format.transactions_root(&[tx.hash()]);
+        stored.header.receipts_root = format.receipts_root(&checked.execution.receipts);
+        assert_ne!(stored.header.hash(), proposal.header.hash());
+        harness.persisted.proposal = Some(stored.clone());
 
-    let now = T0 + WINDOW_MS + 50;
-    let effects = harness.crash(now);
-    assert_eq!(proposal_of(&effects), Some(stored.clone()));
-    let effects = harness.certify(now + 1, &stored);
-    let (block, _, _) = commit_of(&effects).expect("validators check it as format 1");
-    assert_eq!(block.header, stored.header);
-    assert_eq!(block.check_consistency(), Ok(()));
+        let now = T0 + WINDOW_MS + 50;
+        let effects = harness.crash(now);
+        assert_eq!(proposal_of(&effects), Some(stored.clone()), "{format:?}");
+        let effects = harness.certify(now + 1, &stored);
+        let (block, _, _) = commit_of(&effects).expect("validators check it in its format");
+        assert_eq!(block.header, stored.header);
+        assert_eq!(block.check_consistency(), Ok(()));
+    }
 }
 
 #[test]
