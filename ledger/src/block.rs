@@ -188,7 +188,8 @@ impl BlockFormat {
         self.root(tx_hashes)
     }
 
-    /// The header's receipts root: the root of the receipt hashes in block order.
+    /// The header's receipts root: the root of the receipts' leaves ([`Self::receipt_leaf`]) in
+    /// block order.
     pub fn receipts_root(self, receipts: &[Receipt]) -> Hash {
         let leaves: Vec<Hash> = receipts
             .iter()
