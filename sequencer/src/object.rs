@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::task::Poll;
 use std::time::Duration;
 
 use futures_channel::oneshot;
@@ -648,24 +649,63 @@ impl Sequencer {
             while let Some(effect) = queue.pop_front() {
                 let is_proposal = matches!(effect, Effect::Propose(_));
                 self.perform(effect, &mut in_flight, after_proposal).await?;
+                if is_proposal && !queue.is_empty() {
+                    self.let_the_proposal_leave(&mut in_flight, &mut queue)
+                        .await?;
+                }
                 after_proposal |= is_proposal;
             }
             let Some(input) = in_flight.next().await else {
                 return Ok(());
             };
-            if let Input::Vote {
-                validator,
-                elapsed_ms,
-                result,
-            } = &input
-            {
-                self.metrics
-                    .borrow_mut()
-                    .vote(*validator, *elapsed_ms, result.is_ok());
-            }
-            let effects = self.with(|loaded| Ok(feed(&mut loaded.machine, input)))?;
-            queue.extend(effects);
+            queue.extend(self.answered(input)?);
         }
+    }
+
+    /// Feeds an answer to the machine (a vote is counted in the metrics first) and returns
+    /// the machine's effects.
+    fn answered(&self, input: Input) -> Result<Vec<Effect>, ApiError> {
+        if let Input::Vote {
+            validator,
+            elapsed_ms,
+            result,
+        } = &input
+        {
+            self.metrics
+                .borrow_mut()
+                .vote(*validator, *elapsed_ms, result.is_ok());
+        }
+        self.with(|loaded| Ok(feed(&mut loaded.machine, input)))
+    }
+
+    /// Sends a proposal just performed before the effects after it are: a block built ahead
+    /// is proposed before its parent's commit ([`Effect::Propose`]), and the validators check
+    /// it while this object writes that commit, instead of after.
+    ///
+    /// Polling the vote requests starts them; workerd lets them out once the writes before
+    /// them (the proposal) are durable, and a turn of the event loop hands them over. No
+    /// other event comes in meanwhile (`blockConcurrencyWhile`): the machine has the commit,
+    /// storage not yet, and a read of that block must not find it missing.
+    async fn let_the_proposal_leave<'a>(
+        &'a self,
+        in_flight: &mut InFlight<'a>,
+        queue: &mut VecDeque<Effect>,
+    ) -> Result<(), ApiError> {
+        // An answer this early can only be a failed call; it is fed back like any.
+        while let Poll::Ready(Some(input)) = futures_util::poll!(in_flight.next()) {
+            queue.extend(self.answered(input)?);
+        }
+        let storage = self.state.storage();
+        let handed_over = self.state.block_concurrency_while(async move {
+            // If the sync fails, the writes after it fail too, and unload the machine.
+            let _ = storage.sync().await;
+            worker::Delay::from(Duration::ZERO).await;
+            Ok(())
+        });
+        // Only an ordering: if it fails, the effects after the proposal are performed now
+        // and it leaves after them, as before there was a block built ahead.
+        let _ = handed_over.await;
+        Ok(())
     }
 
     /// Performs one effect; `after_proposal` says a proposal went before it in this batch, so

@@ -218,7 +218,9 @@ const SHARD_ROOTS_KEY: &str = "shard_roots";
 const PAUSED_KEY: &str = "paused";
 const ARCHIVED_THROUGH_KEY: &str = "archived_through";
 const ARCHIVER_LEASE_KEY: &str = "archiver_lease";
-const PROPOSAL_BLOB: &str = "proposal";
+/// Where a store of an older version kept its one proposal.
+const LEGACY_PROPOSAL_BLOB: &str = "proposal";
+const PROPOSAL_BLOB_PREFIX: &str = "proposal/";
 const WRITE_SET_BLOB_PREFIX: &str = "write_set/";
 
 /// The certified state at one height: what an account proof is checked against.
@@ -289,7 +291,11 @@ impl Store {
             .ok_or_else(|| internal("stored head without shard roots"))?;
         self.load_staged(head.header.height)?;
         let pending = self.load_pending()?;
-        let proposal = self.blob::<Proposal>(PROPOSAL_BLOB, PROPOSAL_BYTES_MAX)?;
+        let mut proposals = Vec::new();
+        for name in self.blob_names(LEGACY_PROPOSAL_BLOB)? {
+            proposals.extend(self.blob::<Proposal>(&name, PROPOSAL_BYTES_MAX)?);
+        }
+        let (proposal, certified_proposal) = Persisted::sort_stored_proposals(proposals);
         let mut unconfirmed: BTreeMap<u64, BTreeMap<ShardIndex, WriteSet>> = BTreeMap::new();
         for name in self.blob_names(WRITE_SET_BLOB_PREFIX)? {
             let write_set = self
@@ -306,6 +312,7 @@ impl Store {
             shard_roots,
             pending,
             proposal,
+            certified_proposal,
             unconfirmed,
             paused,
         }))
@@ -437,7 +444,7 @@ impl Store {
             Effect::DropPending(dropped) => self.reject(dropped)?,
             Effect::Propose(proposal) => {
                 let encoded = codec::encode_exact(&**proposal);
-                self.put_blob_bytes(PROPOSAL_BLOB, &encoded)?;
+                self.put_blob_bytes(&proposal_blob_name(proposal.header.height), &encoded)?;
                 return Ok(Some(encoded));
             }
             Effect::Commit {
@@ -531,7 +538,15 @@ impl Store {
             .map(|(height, shard)| write_set_blob_name(*height, *shard).into())
             .collect();
         self.run(sql::delete_where_in("blobs", "name", confirmed))?;
-        self.delete_blob(PROPOSAL_BLOB)
+        let done = [
+            proposal_blob_name(block.header.height),
+            LEGACY_PROPOSAL_BLOB.to_owned(),
+        ];
+        self.run(sql::delete_where_in(
+            "blobs",
+            "name",
+            done.into_iter().map(Into::into).collect(),
+        ))
     }
 
     fn insert_block_row(
@@ -1133,6 +1148,14 @@ fn block_rows(
 }
 
 /// Blob name of a write set; zero-padded heights sort in height order.
+/// Where the proposal at `height` is stored: one of two names, by the height's parity. The
+/// next block's proposal is stored while its parent's still is (until the parent's commit,
+/// [`Effect::Commit`]), and a proposal overwrites only the one two heights below it, long
+/// committed or stale: never a byte copied, and never more than two kept.
+fn proposal_blob_name(height: u64) -> String {
+    format!("{PROPOSAL_BLOB_PREFIX}{}", height % 2)
+}
+
 fn write_set_blob_name(height: u64, shard: ShardIndex) -> String {
     format!("{WRITE_SET_BLOB_PREFIX}{height:020}/{shard:05}")
 }

@@ -18,9 +18,11 @@
 //! ([`crate::trie::Witness::carried_forward`]) and it is executed there, so that it is
 //! proposed the moment its parent commits, and the shards' and the execution's work overlaps
 //! the validators' instead of following it. Only the proposal of a certified parent is ever
-//! sent, so validators see nothing new. A proposal is persisted before it is sent and re-proposed
-//! unchanged until certified: a validator that signed it may not sign anything else at that
-//! height, so changing it could stall the chain.
+//! sent, so validators see nothing new. That proposal goes out before its parent's commit is
+//! written (it carries the parent's certificate, from which a restart finishes the commit), so
+//! the validators check it while the `Sequencer` writes. A proposal is persisted before it is
+//! sent and re-proposed unchanged until certified: a validator that signed it may not sign
+//! anything else at that height, so changing it could stall the chain.
 
 mod pending_rows;
 mod persisted;
@@ -106,13 +108,18 @@ pub enum Effect {
         /// The request for the shard.
         request: WitnessRequest,
     },
-    /// Store this proposal (replacing any other), then send it to every validator; feed their
-    /// votes to [`Sequencer::vote_received`].
+    /// Store this proposal, then send it to every validator; feed their votes to
+    /// [`Sequencer::vote_received`]. It replaces any stored proposal but its parent's: a
+    /// proposal of a block built ahead comes before its parent's [`Effect::Commit`] and
+    /// carries that block's certificate, so until the commit is stored the parent's proposal
+    /// is what a restart finishes it from ([`Persisted::record`]). Let it leave before
+    /// performing the effects after it: the validators then check it while those are written.
     Propose(Rc<Proposal>),
     /// The commit point. Atomically: store the certified block and its transaction index,
     /// make it the head, store the new shard roots, remove its transactions from pending,
     /// record its write sets as unconfirmed, forget the stored copies of the write sets
-    /// confirmed since the last commit, and delete the stored proposal.
+    /// confirmed since the last commit, and delete the stored proposal of this block (not
+    /// the next block's, which may be stored already).
     Commit {
         /// The certified block.
         block: Box<CertifiedBlock>,
@@ -212,6 +219,15 @@ struct BuiltAhead {
     transactions: Vec<WireTx>,
     witness: Witness,
     execution: Execution,
+}
+
+/// What [`Sequencer::commit_block`] leaves to its caller.
+struct Committed {
+    /// The block's write sets, to send to their shards.
+    write_sets: Vec<crate::execution::WriteSet>,
+    /// Whether every earlier write set was confirmed, so that the shards answer witnesses at
+    /// the committed roots.
+    shards_caught_up: bool,
 }
 
 /// The sequencer of one chain.
@@ -866,6 +882,11 @@ impl Sequencer {
     }
 
     /// A quorum certified the proposal: commit it and send the write sets.
+    ///
+    /// With the next block built ahead, that block's proposal goes first, before this block's
+    /// [`Effect::Commit`]: it carries this block's certificate, so once it is stored a restart
+    /// can finish this commit from the two stored proposals ([`Sequencer::recover`]), and the
+    /// validators check it while the shell writes this block's rows instead of after.
     fn commit(
         &mut self,
         now_ms: u64,
@@ -881,6 +902,48 @@ impl Sequencer {
         } = voting;
         // The shell has dropped the effect's reference by now; if not, the proposal is copied.
         let proposal = Rc::try_unwrap(proposal).unwrap_or_else(|shared| (*shared).clone());
+        let mut commit_effects = Vec::new();
+        let committed = self.commit_block(proposal, execution, certificate, &mut commit_effects);
+        // Built ahead, the next block is proposed now, on top of the block just committed
+        // (unless production was paused meanwhile: then it is dropped, to be built again).
+        let built = match ahead {
+            Some(Ahead::Built(built)) if !self.paused => Some(built),
+            _ => None,
+        };
+        let proposed_built = built.is_some();
+        if let Some(built) = built {
+            self.propose_built(now_ms, *built, effects);
+        }
+        effects.append(&mut commit_effects);
+        // The alarm resends what is unconfirmed, or starts the next round once all is.
+        self.request_alarm(now_ms + self.timing.resend_ms, effects);
+        let shards_caught_up = committed.shards_caught_up;
+        let next_round = if proposed_built {
+            // The block after the one just proposed is built on top of it in turn.
+            shards_caught_up.then(|| self.open_ahead(now_ms)).flatten()
+        } else {
+            let next_round = shards_caught_up.then(|| self.open_round(now_ms)).flatten();
+            self.request_round_deadline(effects);
+            next_round
+        };
+        match next_round {
+            Some((round, requests)) => {
+                effects.extend(pair_with_write_sets(round, requests, committed.write_sets));
+            }
+            None => effects.extend(committed.write_sets.into_iter().map(Effect::SendWriteSet)),
+        }
+    }
+
+    /// Makes a certified proposal the head: pushes its [`Effect::Commit`] (and the drop of
+    /// any pending transaction it leaves stale), learns its senders' nonces and records its
+    /// write sets as unconfirmed. Sending them is the caller's.
+    fn commit_block(
+        &mut self,
+        proposal: Proposal,
+        execution: Execution,
+        certificate: QuorumCertificate,
+        effects: &mut Vec<Effect>,
+    ) -> Committed {
         let block = CertifiedBlock {
             header: proposal.header,
             certificate: certificate.clone(),
@@ -919,26 +982,9 @@ impl Sequencer {
                 .collect();
             self.unconfirmed.insert(height, by_shard);
         }
-        // The alarm resends what is unconfirmed, or starts the next round once all is.
-        self.request_alarm(now_ms + self.timing.resend_ms, effects);
-        let next_round = match ahead {
-            // The next block is ready: propose it now, and build the one after it on top
-            // (unless production was paused meanwhile: then it is dropped, to be built again).
-            Some(Ahead::Built(built)) if !self.paused => {
-                self.propose_built(now_ms, *built, effects);
-                shards_caught_up.then(|| self.open_ahead(now_ms)).flatten()
-            }
-            _ => {
-                let next_round = shards_caught_up.then(|| self.open_round(now_ms)).flatten();
-                self.request_round_deadline(effects);
-                next_round
-            }
-        };
-        match next_round {
-            Some((round, requests)) => {
-                effects.extend(pair_with_write_sets(round, requests, write_sets));
-            }
-            None => effects.extend(write_sets.into_iter().map(Effect::SendWriteSet)),
+        Committed {
+            write_sets,
+            shards_caught_up,
         }
     }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Effect, Head, Round, Sequencer, Timing};
-use crate::execution::{WriteSet, execute};
+use crate::execution::{Execution, WriteSet, execute};
 use crate::genesis::ChainConfig;
 use crate::mempool::{Mempool, MempoolLimits};
 use crate::primitives::Hash;
@@ -29,6 +29,10 @@ pub struct Persisted {
     pub pending: BTreeMap<Hash, WireTx>,
     /// The proposal waiting for votes, if any.
     pub proposal: Option<Proposal>,
+    /// The certified proposal `proposal` is built on, while its commit is not stored yet:
+    /// `proposal` carries its certificate, and a restart finishes the commit from the two
+    /// ([`Sequencer::recover`]).
+    pub certified_proposal: Option<Proposal>,
     /// Write sets not known to be confirmed by their shards, by height and shard: the
     /// confirmations since the last commit are recorded by the next one, so after a restart
     /// some of these may be applied already (resending them is harmless).
@@ -94,6 +98,7 @@ impl Persisted {
             shard_roots,
             pending: BTreeMap::new(),
             proposal: None,
+            certified_proposal: None,
             unconfirmed: BTreeMap::new(),
             paused: false,
         }
@@ -110,7 +115,18 @@ impl Persisted {
                     self.pending.remove(hash);
                 }
             }
-            Effect::Propose(proposal) => self.proposal = Some((**proposal).clone()),
+            Effect::Propose(proposal) => {
+                // The stored proposal this one is built on is certified (this one carries its
+                // certificate) and its commit comes next: it stays until then.
+                let parent = self
+                    .proposal
+                    .take()
+                    .filter(|stored| stored.header.hash() == proposal.header.parent_hash);
+                if parent.is_some() {
+                    self.certified_proposal = parent;
+                }
+                self.proposal = Some((**proposal).clone());
+            }
             Effect::Commit {
                 block,
                 shard_roots,
@@ -135,7 +151,15 @@ impl Persisted {
                 if !write_sets.is_empty() {
                     self.unconfirmed.insert(block.header.height, sets);
                 }
-                self.proposal = None;
+                let committed = block.header.height;
+                for stored in [&mut self.proposal, &mut self.certified_proposal] {
+                    if stored
+                        .as_ref()
+                        .is_some_and(|proposal| proposal.header.height <= committed)
+                    {
+                        *stored = None;
+                    }
+                }
             }
             Effect::SetPaused(paused) => self.paused = *paused,
             Effect::SetAlarm(_)
@@ -143,6 +167,24 @@ impl Persisted {
             | Effect::SendWriteSet(_)
             | Effect::ApplyThenWitness { .. } => {}
         }
+    }
+
+    /// Sorts the proposals a store read back (in any order) into `(proposal,
+    /// certified_proposal)` as [`Self::record`] leaves them: the highest is the proposal, and
+    /// the one it is built on, if stored, the certified proposal. Any other is an earlier
+    /// proposal a commit or a newer proposal made stale, which a store may keep until it
+    /// overwrites it.
+    pub fn sort_stored_proposals(
+        mut stored: Vec<Proposal>,
+    ) -> (Option<Proposal>, Option<Proposal>) {
+        stored.sort_by_key(|proposal| proposal.header.height);
+        let Some(proposal) = stored.pop() else {
+            return (None, None);
+        };
+        let certified = stored
+            .into_iter()
+            .find(|stored| stored.header.hash() == proposal.header.parent_hash);
+        (Some(proposal), certified)
     }
 
     /// A confirmed write set is no longer kept (nothing if it is not).
@@ -158,8 +200,9 @@ impl Persisted {
 
 impl Sequencer {
     /// Rebuilds a sequencer after a restart from its durable state, with the effects that
-    /// resume its work: resend unconfirmed write sets, re-propose the stored proposal, and
-    /// schedule the next round.
+    /// resume its work: finish the commit of a certified proposal whose child is stored,
+    /// resend unconfirmed write sets, re-propose the stored proposal, and schedule the next
+    /// round.
     pub fn recover(
         config: ChainConfig,
         timing: Timing,
@@ -195,8 +238,22 @@ impl Sequencer {
             paused: persisted.paused,
         };
         let mut effects = Vec::new();
+        if let (Some(certified), Some(proposal)) =
+            (&persisted.certified_proposal, &persisted.proposal)
+        {
+            sequencer.finish_commit(certified.clone(), proposal, &mut effects);
+        }
         sequencer.resend_write_sets(&mut effects);
-        if let Some(proposal) = &persisted.proposal {
+        // Whichever stored proposal extends the head is voted on again: the newer one once
+        // the commit above is done, else the certified one (its certificate then did not
+        // check, which only corrupt storage gives).
+        for proposal in [&persisted.certified_proposal, &persisted.proposal]
+            .into_iter()
+            .flatten()
+        {
+            if !matches!(sequencer.round, Round::Idle) {
+                break;
+            }
             sequencer.resume_proposal(now_ms, proposal.clone(), &mut effects);
             // The shell may defer the calls of recovery to its first alarm (a Durable Object
             // restarting does): that alarm must send the proposal again, not wait out a whole
@@ -210,32 +267,61 @@ impl Sequencer {
         Ok((sequencer, effects))
     }
 
-    /// Re-proposes a stored proposal unchanged, if it still extends the head. Its transactions
-    /// are in pending storage; re-executing recovers the receipts and write sets for the commit.
-    fn resume_proposal(&mut self, now_ms: u64, proposal: Proposal, effects: &mut Vec<Effect>) {
-        if proposal.header.height != self.head.header.height + 1
-            || proposal.header.parent_hash != self.head.header.hash()
+    /// Commits a stored certified proposal whose certificate the next stored proposal
+    /// carries: the restart came after that proposal was stored and before this commit was.
+    /// Executed again on the head, it gives what the commit stores, as it gave the validators.
+    fn finish_commit(&mut self, certified: Proposal, child: &Proposal, effects: &mut Vec<Effect>) {
+        let header = certified.header;
+        if !self.extends_head(&certified) || child.parent != header {
+            return;
+        }
+        let certificate = &child.parent_certificate;
+        if certificate
+            .verify(&self.config.validators, self.config.chain_id, &header)
+            .is_err()
         {
             return;
         }
-        let Ok(transactions) = proposal
+        let Some(execution) = self.execute_stored(&certified) else {
+            return;
+        };
+        self.commit_block(certified, execution, certificate.clone(), effects);
+    }
+
+    /// Re-proposes a stored proposal unchanged, if it still extends the head. Its transactions
+    /// are in pending storage; re-executing recovers the receipts and write sets for the commit.
+    fn resume_proposal(&mut self, now_ms: u64, proposal: Proposal, effects: &mut Vec<Effect>) {
+        if !self.extends_head(&proposal) {
+            return;
+        }
+        let Some(execution) = self.execute_stored(&proposal) else {
+            return;
+        };
+        self.start_voting(now_ms, proposal, execution, effects);
+    }
+
+    fn extends_head(&self, proposal: &Proposal) -> bool {
+        proposal.header.height == self.head.header.height + 1
+            && proposal.header.parent_hash == self.head.header.hash()
+    }
+
+    /// A stored proposal executed on the head, as when it was built; `None` if it no longer
+    /// decodes or executes (storage corruption).
+    fn execute_stored(&self, proposal: &Proposal) -> Option<Execution> {
+        let transactions = proposal
             .transactions
             .iter()
             .map(|tx| tx.decode_trusted(self.config.chain_id))
             .collect::<Result<Vec<_>, _>>()
-        else {
-            return;
-        };
-        let Ok(execution) = execute(
+            .ok()?;
+        execute(
             &self.config,
             &self.head.header.state_root,
             proposal.header.height,
             proposal.header.format,
             &transactions,
             proposal.witness.clone(),
-        ) else {
-            return;
-        };
-        self.start_voting(now_ms, proposal, execution, effects);
+        )
+        .ok()
     }
 }

@@ -1340,6 +1340,113 @@ fn the_next_block_is_built_while_its_parent_is_voted_on_and_proposed_at_its_comm
     assert!(harness.sequencer.mempool().is_empty());
 }
 
+/// Builds block 2 while block 1 is voted on, then brings block 1 to a quorum without
+/// recording anything: returns block 1's proposal and the effects of its last vote.
+fn certify_with_a_block_built_ahead(harness: &mut Harness, now_ms: u64) -> (Proposal, Vec<Effect>) {
+    let (first, effects, _) = propose_with_more_waiting(harness);
+    harness.answer_all(T0 + WINDOW_MS + 20, &effects);
+    for validator in 0..2 {
+        let vote = harness.vote(validator, &first);
+        assert!(harness.feed_vote(now_ms, Ok(vote)).is_empty());
+    }
+    let vote = harness.vote(2, &first);
+    (first, harness.sequencer.vote_received(now_ms, Ok(vote)))
+}
+
+#[test]
+fn a_block_built_ahead_is_proposed_before_its_parents_commit() {
+    let mut harness = Harness::new();
+    let (_, effects) = certify_with_a_block_built_ahead(&mut harness, T0 + 100);
+    let position = |wanted: fn(&Effect) -> bool| effects.iter().position(wanted);
+    let propose_at = position(|effect| matches!(effect, Effect::Propose(_)));
+    let commit_at = position(|effect| matches!(effect, Effect::Commit { .. }));
+    assert!(propose_at.expect("proposed") < commit_at.expect("committed"));
+}
+
+#[test]
+fn a_restart_between_the_next_proposal_and_its_parents_commit_finishes_that_commit() {
+    let mut harness = Harness::new();
+    let now = T0 + 100;
+    let (first, effects) = certify_with_a_block_built_ahead(&mut harness, now);
+    let (expected_block, expected_roots, expected_write_sets) =
+        commit_of(&effects).expect("a commit");
+    let second = proposal_of(&effects).expect("the block built ahead");
+    // Storage gets the next proposal and nothing after it: the restart comes first.
+    for effect in effects
+        .iter()
+        .take_while(|effect| !matches!(effect, Effect::Commit { .. }))
+    {
+        harness.persisted.record(effect);
+    }
+    assert_eq!(harness.persisted.head.header.height, 0);
+    assert_eq!(harness.persisted.certified_proposal.as_ref(), Some(&first));
+    assert_eq!(harness.persisted.proposal.as_ref(), Some(&second));
+    let effects = harness.crash(now + 1);
+    // Block 1 commits as the lost effect would have, from block 2's certificate of it.
+    let (block, shard_roots, write_sets) = commit_of(&effects).expect("the commit, finished");
+    assert_eq!(block, expected_block);
+    assert_eq!(shard_roots, expected_roots);
+    assert_eq!(write_sets, expected_write_sets);
+    assert_eq!(sent_write_sets(&effects), expected_write_sets);
+    assert_eq!(harness.persisted.head.header, expected_block.header);
+    assert_eq!(harness.persisted.certified_proposal, None);
+    // Block 2 is voted on again, unchanged, and commits on top.
+    assert_eq!(proposal_of(&effects), Some(second.clone()));
+    assert_eq!(harness.persisted.proposal.as_ref(), Some(&second));
+    harness.apply_and_confirm(now + 5, &write_sets);
+    let effects = harness.certify(now + 50, &second);
+    let (block, shard_roots, write_sets) = commit_of(&effects).expect("block 2's commit");
+    assert_eq!(block.header, second.header);
+    harness.apply_and_confirm(now + 55, &write_sets);
+    for (index, shard) in harness.shards.iter().enumerate() {
+        assert_eq!(shard.meta().root, shard_roots[index], "shard {index}");
+    }
+    assert!(harness.sequencer.mempool().is_empty());
+    assert_eq!(harness.persisted.proposal, None);
+}
+
+#[test]
+fn stored_proposals_read_back_in_any_order_sort_into_the_proposal_and_the_one_it_certifies() {
+    let mut harness = Harness::new();
+    let (first, effects) = certify_with_a_block_built_ahead(&mut harness, T0 + 100);
+    let second = proposal_of(&effects).expect("the block built ahead");
+    // An earlier attempt at height 1 that a store kept: not what the newest is built on.
+    let mut stale = first.clone();
+    stale.header.timestamp_ms += 1;
+    let sorted =
+        Persisted::sort_stored_proposals(vec![second.clone(), stale.clone(), first.clone()]);
+    assert_eq!(sorted, (Some(second.clone()), Some(first.clone())));
+    let sorted = Persisted::sort_stored_proposals(vec![stale, second.clone()]);
+    assert_eq!(sorted, (Some(second), None));
+    assert_eq!(
+        Persisted::sort_stored_proposals(vec![first.clone()]),
+        (Some(first), None)
+    );
+    assert_eq!(Persisted::sort_stored_proposals(Vec::new()), (None, None));
+}
+
+#[test]
+fn a_stored_certificate_that_does_not_verify_commits_nothing_and_its_block_is_voted_on_again() {
+    let mut harness = Harness::new();
+    let (first, effects) = certify_with_a_block_built_ahead(&mut harness, T0 + 100);
+    for effect in effects
+        .iter()
+        .take_while(|effect| !matches!(effect, Effect::Commit { .. }))
+    {
+        harness.persisted.record(effect);
+    }
+    let stored = harness
+        .persisted
+        .proposal
+        .as_mut()
+        .expect("block 2's proposal");
+    stored.parent_certificate.votes.pop();
+    let effects = harness.crash(T0 + 101);
+    assert!(commit_of(&effects).is_none());
+    assert_eq!(proposal_of(&effects), Some(first));
+    assert_eq!(harness.sequencer.status().voting_height, Some(1));
+}
+
 #[test]
 fn a_block_that_could_not_be_built_ahead_waits_for_its_parent_commit() {
     let mut harness = Harness::new();

@@ -82,10 +82,19 @@ impl Simulation {
             }
             Effect::Propose(proposal) => {
                 let head = &self.persisted.head.header;
+                let extends = |parent: &ledger::block::Header| {
+                    proposal.parent == *parent && proposal.header.parent_hash == parent.hash()
+                };
+                // A block built ahead is proposed before its parent's commit is stored: on
+                // the stored proposal, whose certificate it carries (checked below).
+                let on_stored_proposal = self.persisted.proposal.as_ref().is_some_and(|stored| {
+                    stored.header.height == head.height + 1 && extends(&stored.header)
+                });
                 ensure!(
-                    proposal.parent == *head && proposal.header.parent_hash == head.hash(),
+                    extends(head) || on_stored_proposal,
                     Chain,
-                    "proposal at height {} does not extend the stored head {}",
+                    "proposal at height {} extends neither the stored head {} nor the stored \
+                     proposal",
                     proposal.header.height,
                     head.height
                 );
@@ -210,6 +219,12 @@ impl Simulation {
         })?;
         self.sequencer = sequencer;
         self.trace_event(format_args!("sequencer restarted"));
+        if effects
+            .iter()
+            .any(|effect| matches!(effect, Effect::Commit { .. }))
+        {
+            self.stats.commits_finished_on_restart += 1;
+        }
         if self.random.chance(50) {
             for effect in effects {
                 self.perform_one(effect)?;

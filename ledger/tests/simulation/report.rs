@@ -83,6 +83,9 @@ pub(crate) struct Stats {
     pub(crate) sequencer_crashes: u64,
     /// Sequencer crashes in the middle of performing effects.
     pub(crate) mid_effect_crashes: u64,
+    /// Restarts that finished a commit from the two stored proposals: the crash came after
+    /// the next block's proposal was stored and before its parent's commit was.
+    pub(crate) commits_finished_on_restart: u64,
     /// Shard crashes.
     pub(crate) shard_crashes: u64,
     /// Honest validators taken down for a while.
@@ -111,6 +114,7 @@ impl Stats {
         self.network.duplicated += other.network.duplicated;
         self.sequencer_crashes += other.sequencer_crashes;
         self.mid_effect_crashes += other.mid_effect_crashes;
+        self.commits_finished_on_restart += other.commits_finished_on_restart;
         self.shard_crashes += other.shard_crashes;
         self.validator_outages += other.validator_outages;
         self.byzantine_votes += other.byzantine_votes;
@@ -125,7 +129,8 @@ impl fmt::Display for Stats {
         write!(
             formatter,
             "{} seeds, {} blocks, {} txs committed, {} dropped ({} evicted); messages {} sent, {} lost, {} \
-             duplicated; crashes: sequencer {} (+{} mid-effects), shards {}, validator outages \
+             duplicated; crashes: sequencer {} (+{} mid-effects, {} commits finished on restart), \
+             shards {}, validator outages \
              {}; byzantine votes {}, injected proposals {}; {} safety-only runs halted; longest \
              heal {} ms",
             self.seeds,
@@ -138,6 +143,7 @@ impl fmt::Display for Stats {
             self.network.duplicated,
             self.sequencer_crashes,
             self.mid_effect_crashes,
+            self.commits_finished_on_restart,
             self.shard_crashes,
             self.validator_outages,
             self.byzantine_votes,
