@@ -15,6 +15,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use futures_channel::oneshot;
+use futures_util::future::{FutureExt, Shared};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use ledger::api::block_waiters::BlockWaiters;
 use ledger::api::{ApiError, BlockSelector, StatusAnswer, SubmissionResult};
@@ -133,6 +134,10 @@ pub struct Sequencer {
     /// The blocks handed to the archiver since this object started, so that their copies in
     /// KV are checked by digest before they are pruned.
     handed_out: RefCell<HandedOut>,
+    /// Set while a proposal is let out before the effects after it are performed (its
+    /// parent's commit, [`Self::let_the_proposal_leave`]): requests and the alarm arriving then
+    /// wait for it, so none sees the machine's new head before storage has it.
+    effects_behind: RefCell<Option<Shared<oneshot::Receiver<()>>>>,
 }
 
 impl DurableObject for Sequencer {
@@ -144,10 +149,12 @@ impl DurableObject for Sequencer {
             metrics: RefCell::new(SequencerMetrics::new(now_ms())),
             block_waiters: RefCell::new(BlockWaiters::new()),
             handed_out: RefCell::new(HandedOut::default()),
+            effects_behind: RefCell::new(None),
         }
     }
 
     async fn fetch(&self, mut request: Request) -> worker::Result<Response> {
+        self.storage_caught_up().await;
         match self.handle(&mut request).await {
             Ok(response) => Ok(response),
             Err(error) => internal_error_answer(error),
@@ -155,6 +162,7 @@ impl DurableObject for Sequencer {
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
+        self.storage_caught_up().await;
         if let Err(error) = self.run_alarm().await {
             worker::console_error!("sequencer alarm: {error}");
         }
@@ -646,14 +654,21 @@ impl Sequencer {
         let mut in_flight: InFlight<'_> = FuturesUnordered::new();
         loop {
             let mut after_proposal = false;
+            // Dropped once the effects after a proposal let out first are performed (or
+            // failed): that lets in what arrived meanwhile.
+            let mut held = None;
             while let Some(effect) = queue.pop_front() {
                 let is_proposal = matches!(effect, Effect::Propose(_));
                 self.perform(effect, &mut in_flight, after_proposal).await?;
                 if is_proposal && !queue.is_empty() {
+                    held = Some(self.hold_arrivals());
                     self.let_the_proposal_leave(&mut in_flight, &mut queue)
                         .await?;
                 }
                 after_proposal |= is_proposal;
+            }
+            if held.take().is_some() {
+                *self.effects_behind.borrow_mut() = None;
             }
             let Some(input) = in_flight.next().await else {
                 return Ok(());
@@ -683,9 +698,11 @@ impl Sequencer {
     /// it while this object writes that commit, instead of after.
     ///
     /// Polling the vote requests starts them; workerd lets them out once the writes before
-    /// them (the proposal) are durable, and a turn of the event loop hands them over. No
-    /// other event comes in meanwhile (`blockConcurrencyWhile`): the machine has the commit,
-    /// storage not yet, and a read of that block must not find it missing.
+    /// them (the proposal) are durable, and a turn of the event loop hands them over.
+    /// Requests and the alarm that arrive meanwhile wait ([`Self::hold_arrivals`]): the
+    /// machine has the commit, storage not yet, and a read of that block must not find it
+    /// missing. (`blockConcurrencyWhile` would hold them too, but with four validators it
+    /// once waited out its 30 s limit, and workerd reset the object.)
     async fn let_the_proposal_leave<'a>(
         &'a self,
         in_flight: &mut InFlight<'a>,
@@ -695,17 +712,28 @@ impl Sequencer {
         while let Poll::Ready(Some(input)) = futures_util::poll!(in_flight.next()) {
             queue.extend(self.answered(input)?);
         }
-        let storage = self.state.storage();
-        let handed_over = self.state.block_concurrency_while(async move {
-            // If the sync fails, the writes after it fail too, and unload the machine.
-            let _ = storage.sync().await;
-            worker::Delay::from(Duration::ZERO).await;
-            Ok(())
-        });
-        // Only an ordering: if it fails, the effects after the proposal are performed now
-        // and it leaves after them, as before there was a block built ahead.
-        let _ = handed_over.await;
+        // Only an ordering: if the sync fails, the writes after it fail too, and unload the
+        // machine.
+        let _ = self.state.storage().sync().await;
+        worker::Delay::from(Duration::ZERO).await;
         Ok(())
+    }
+
+    /// Makes requests and the alarm that arrive from now on wait until the returned sender is
+    /// dropped ([`Self::storage_caught_up`]).
+    fn hold_arrivals(&self) -> oneshot::Sender<()> {
+        let (release, released) = oneshot::channel();
+        *self.effects_behind.borrow_mut() = Some(released.shared());
+        release
+    }
+
+    /// Waits while a proposal let out first has effects behind it not yet performed.
+    async fn storage_caught_up(&self) {
+        let behind = self.effects_behind.borrow().clone();
+        if let Some(behind) = behind {
+            // Released by a drop: `Canceled` is the signal, not a failure.
+            let _ = behind.await;
+        }
     }
 
     /// Performs one effect; `after_proposal` says a proposal went before it in this batch, so
