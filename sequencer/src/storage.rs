@@ -291,6 +291,7 @@ impl Store {
             .ok_or_else(|| internal("stored head without shard roots"))?;
         self.load_staged(head.header.height)?;
         let pending = self.load_pending()?;
+        // The legacy name is the others' prefix: this reads every stored proposal.
         let mut proposals = Vec::new();
         for name in self.blob_names(LEGACY_PROPOSAL_BLOB)? {
             proposals.extend(self.blob::<Proposal>(&name, PROPOSAL_BYTES_MAX)?);
@@ -1147,7 +1148,6 @@ fn block_rows(
     Ok(statements)
 }
 
-/// Blob name of a write set; zero-padded heights sort in height order.
 /// Where the proposal at `height` is stored: one of two names, by the height's parity. The
 /// next block's proposal is stored while its parent's still is (until the parent's commit,
 /// [`Effect::Commit`]), and a proposal overwrites only the one two heights below it, long
@@ -1156,6 +1156,7 @@ fn proposal_blob_name(height: u64) -> String {
     format!("{PROPOSAL_BLOB_PREFIX}{}", height % 2)
 }
 
+/// Blob name of a write set; zero-padded heights sort in height order.
 fn write_set_blob_name(height: u64, shard: ShardIndex) -> String {
     format!("{WRITE_SET_BLOB_PREFIX}{height:020}/{shard:05}")
 }
