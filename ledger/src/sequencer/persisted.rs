@@ -244,23 +244,20 @@ impl Sequencer {
             sequencer.finish_commit(certified.clone(), proposal, &mut effects);
         }
         sequencer.resend_write_sets(&mut effects);
-        // Whichever stored proposal extends the head is voted on again: the newer one once
-        // the commit above is done, else the certified one (its certificate then did not
-        // check, which only corrupt storage gives).
+        // Whichever stored proposal extends the head is voted on again (`resume_proposal`
+        // skips the other): the newer one once the commit above is done, else the certified
+        // one (its certificate then did not check, which only corrupt storage gives).
         for proposal in [&persisted.certified_proposal, &persisted.proposal]
             .into_iter()
             .flatten()
         {
-            if !matches!(sequencer.round, Round::Idle) {
-                break;
-            }
             sequencer.resume_proposal(now_ms, proposal.clone(), &mut effects);
-            // The shell may defer the calls of recovery to its first alarm (a Durable Object
-            // restarting does): that alarm must send the proposal again, not wait out a whole
-            // round timeout first. Sent twice, it is the same proposal: votes are idempotent.
-            if let Round::Voting(voting) = &mut sequencer.round {
-                voting.deadline_ms = now_ms;
-            }
+        }
+        // The shell may defer the calls of recovery to its first alarm (a Durable Object
+        // restarting does): that alarm must send the proposal again, not wait out a whole
+        // round timeout first. Sent twice, it is the same proposal: votes are idempotent.
+        if let Round::Voting(voting) = &mut sequencer.round {
+            voting.deadline_ms = now_ms;
         }
         // Whatever is pending or in flight, the alarm sorts out what comes next.
         sequencer.request_alarm(now_ms, &mut effects);
